@@ -1,0 +1,94 @@
+// Package output writes scan results in the formats users consume: readable text for a
+// terminal and JSON lines for SIEMs and scripts. Every format is a Writer; writers
+// format into a reused buffer, so writing a result allocates nothing.
+package output
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fastscan/fastscan/result"
+)
+
+// Writer receives results one at a time and writes them in its format.
+// A Writer is not safe for concurrent use; the engine calls it from one goroutine.
+type Writer interface {
+	// Write formats and writes one result.
+	Write(r *result.Result) error
+	// Close flushes anything buffered. It does not close the underlying io.Writer.
+	Close() error
+}
+
+// Format names an output format.
+type Format string
+
+// Formats that New knows.
+const (
+	FormatText  Format = "text"
+	FormatJSONL Format = "jsonl"
+)
+
+// Formats lists the format names New accepts, for help text and errors.
+func Formats() []string { return []string{string(FormatText), string(FormatJSONL)} }
+
+// New returns a Writer for the named format writing to w.
+func New(format string, w io.Writer) (Writer, error) {
+	switch Format(format) {
+	case FormatText:
+		return NewText(w), nil
+	case FormatJSONL:
+		return NewJSONL(w), nil
+	}
+	return nil, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats(), ", "))
+}
+
+// lineWriter is what the formats share: a buffered destination and a reused line buffer.
+type lineWriter struct {
+	bw   *bufio.Writer
+	line []byte
+}
+
+func newLineWriter(w io.Writer) lineWriter {
+	return lineWriter{bw: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, 256)}
+}
+
+func (lw *lineWriter) flushLine() error {
+	if _, err := lw.bw.Write(lw.line); err != nil {
+		return fmt.Errorf("writing result: %w", err)
+	}
+	return nil
+}
+
+// Close flushes buffered output.
+func (lw *lineWriter) Close() error {
+	if err := lw.bw.Flush(); err != nil {
+		return fmt.Errorf("flushing results: %w", err)
+	}
+	return nil
+}
+
+// Multi returns a Writer that writes every result to each of ws in turn.
+func Multi(ws ...Writer) Writer { return multi(ws) }
+
+type multi []Writer
+
+func (m multi) Write(r *result.Result) error {
+	for _, w := range m {
+		if err := w.Write(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m multi) Close() error {
+	var first error
+	for _, w := range m {
+		if err := w.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -1,0 +1,111 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/result"
+)
+
+func sample() result.Result {
+	return result.Result{
+		IP: 0xC6130005, Port: 22, Proto: result.TCP, State: result.Open,
+		Reason: result.ReasonSYNACK, TTL: 64,
+		TimeNanos: time.Date(2026, 11, 22, 11, 0, 0, 123456789, time.UTC).UnixNano(),
+	}
+}
+
+func TestJSONLDecodes(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewJSONL(&buf)
+	r := sample()
+	if err := w.Write(&r); err != nil {
+		t.Fatal(err)
+	}
+	r2 := r
+	r2.IP, r2.Port, r2.State, r2.Reason, r2.TTL = 0xFFFFFFFF, 65535, result.Filtered, result.ReasonNoResponse, 0
+	if err := w.Write(&r2); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2:\n%s", len(lines), buf.String())
+	}
+	type line struct {
+		IP        string `json:"ip"`
+		Port      int    `json:"port"`
+		Proto     string `json:"proto"`
+		State     string `json:"state"`
+		Reason    string `json:"reason"`
+		TTL       int    `json:"ttl"`
+		Timestamp string `json:"timestamp"`
+	}
+	want := []line{
+		{"198.19.0.5", 22, "tcp", "open", "syn-ack", 64, "2026-11-22T11:00:00.123456789Z"},
+		{"255.255.255.255", 65535, "tcp", "filtered", "no-response", 0, "2026-11-22T11:00:00.123456789Z"},
+	}
+	for i, l := range lines {
+		dec := json.NewDecoder(strings.NewReader(l))
+		dec.DisallowUnknownFields()
+		var got line
+		if err := dec.Decode(&got); err != nil {
+			t.Fatalf("line %d %q: %v", i, l, err)
+		}
+		if got != want[i] {
+			t.Errorf("line %d = %+v, want %+v", i, got, want[i])
+		}
+		if _, err := time.Parse(time.RFC3339, got.Timestamp); err != nil {
+			t.Errorf("timestamp %q is not RFC 3339: %v", got.Timestamp, err)
+		}
+	}
+}
+
+func TestTextLine(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewText(&buf)
+	r := sample()
+	if err := w.Write(&r); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(buf.String())
+	want := []string{"198.19.0.5", "22/tcp", "open", "syn-ack", "ttl", "64"}
+	if strings.Join(fields, " ") != strings.Join(want, " ") {
+		t.Fatalf("text line %q, want fields %q", buf.String(), want)
+	}
+}
+
+func TestAppendIPv4MatchesNetip(t *testing.T) {
+	for _, s := range []string{"0.0.0.0", "1.2.3.4", "10.0.0.255", "198.19.255.1", "255.255.255.255"} {
+		a := netip.MustParseAddr(s).As4()
+		ip := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		if got := string(appendIPv4(nil, ip)); got != s {
+			t.Errorf("appendIPv4(%#x) = %q, want %q", ip, got, s)
+		}
+	}
+}
+
+func TestNewUnknownFormat(t *testing.T) {
+	if _, err := New("yaml", &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), `"yaml"`) {
+		t.Fatalf("New(yaml) error = %v, want one naming the format", err)
+	}
+}
+
+func TestWriteAllocatesNothing(t *testing.T) {
+	r := sample()
+	for _, w := range []Writer{NewJSONL(&bytes.Buffer{}), NewText(&bytes.Buffer{})} {
+		w.Write(&r)
+		if n := testing.AllocsPerRun(1000, func() { w.Write(&r) }); n != 0 {
+			t.Errorf("%T.Write allocates %v times per result", w, n)
+		}
+	}
+}

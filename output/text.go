@@ -1,0 +1,62 @@
+package output
+
+import (
+	"io"
+	"strconv"
+
+	"github.com/fastscan/fastscan/result"
+)
+
+// Text writes one aligned line per result, for people:
+//
+//	198.19.0.5        22/tcp  open      syn-ack ttl 64
+type Text struct {
+	lineWriter
+}
+
+// NewText returns a Text writer on w.
+func NewText(w io.Writer) *Text { return &Text{newLineWriter(w)} }
+
+// Write writes r as one line.
+func (t *Text) Write(r *result.Result) error {
+	b := t.line[:0]
+	n := len(b)
+	b = appendIPv4(b, r.IP)
+	b = pad(b, n+16)
+	n = len(b)
+	b = strconv.AppendUint(b, uint64(r.Port), 10)
+	b = append(b, '/')
+	b = append(b, r.Proto.String()...)
+	b = pad(b, n+10)
+	n = len(b)
+	b = append(b, r.State.String()...)
+	b = pad(b, n+10)
+	b = append(b, r.Reason.String()...)
+	if r.TTL != 0 {
+		b = append(b, " ttl "...)
+		b = strconv.AppendUint(b, uint64(r.TTL), 10)
+	}
+	b = append(b, '\n')
+	t.line = b
+	return t.flushLine()
+}
+
+// pad appends spaces up to column col, and always at least one.
+func pad(b []byte, col int) []byte {
+	b = append(b, ' ')
+	for len(b) < col {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// appendIPv4 appends the dotted-quad form of a host-order IPv4 address.
+func appendIPv4(b []byte, ip uint32) []byte {
+	for i := 3; i >= 0; i-- {
+		b = strconv.AppendUint(b, uint64(byte(ip>>(8*i))), 10)
+		if i > 0 {
+			b = append(b, '.')
+		}
+	}
+	return b
+}

@@ -1,0 +1,150 @@
+// Package result defines what a scan finds: one Result per probed (address, port),
+// with its State and the Reason that decided it. It is the vocabulary shared by the
+// engine, which produces results, and the output writers, which format them.
+package result
+
+import "net/netip"
+
+// Proto is the transport protocol of a probed port.
+type Proto uint8
+
+// Transport protocols.
+const (
+	TCP Proto = iota + 1
+	UDP
+)
+
+// String returns the lower-case protocol name ("tcp", "udp").
+func (p Proto) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return "unknown"
+}
+
+// State is the verdict for one port.
+type State uint8
+
+// Port states, as nmap defines them.
+const (
+	// Open: the port answered a SYN with a SYN-ACK.
+	Open State = iota + 1
+	// Closed: the host answered with a reset.
+	Closed
+	// Filtered: no answer after all retries, or an ICMP error that says something blocked it.
+	Filtered
+)
+
+// String returns "open", "closed" or "filtered".
+func (s State) String() string {
+	switch s {
+	case Open:
+		return "open"
+	case Closed:
+		return "closed"
+	case Filtered:
+		return "filtered"
+	}
+	return "unknown"
+}
+
+// StateSet is a set of States, as chosen by --show.
+type StateSet uint8
+
+// Has reports whether s is in the set.
+func (set StateSet) Has(s State) bool { return set&(1<<s) != 0 }
+
+// With returns the set with s added.
+func (set StateSet) With(s State) StateSet { return set | 1<<s }
+
+// Reason says what decided a State.
+type Reason uint8
+
+// Reasons, named as nmap names them in its reason output.
+const (
+	ReasonSYNACK Reason = iota + 1
+	ReasonReset
+	ReasonNoResponse
+	ReasonNetUnreachable
+	ReasonHostUnreachable
+	ReasonProtoUnreachable
+	ReasonPortUnreachable
+	ReasonNetProhibited
+	ReasonHostProhibited
+	ReasonAdminProhibited
+)
+
+// String returns the reason's name ("syn-ack", "reset", "no-response", "admin-prohibited", ...).
+func (r Reason) String() string {
+	switch r {
+	case ReasonSYNACK:
+		return "syn-ack"
+	case ReasonReset:
+		return "reset"
+	case ReasonNoResponse:
+		return "no-response"
+	case ReasonNetUnreachable:
+		return "net-unreach"
+	case ReasonHostUnreachable:
+		return "host-unreach"
+	case ReasonProtoUnreachable:
+		return "proto-unreach"
+	case ReasonPortUnreachable:
+		return "port-unreach"
+	case ReasonNetProhibited:
+		return "net-prohibited"
+	case ReasonHostProhibited:
+		return "host-prohibited"
+	case ReasonAdminProhibited:
+		return "admin-prohibited"
+	}
+	return "unknown"
+}
+
+// ICMPUnreachableReason maps an ICMP destination-unreachable code to the Reason it
+// gives a filtered port. ok is false for codes that say nothing about filtering
+// (such as 4, fragmentation needed), which do not decide a port's state.
+func ICMPUnreachableReason(code uint8) (r Reason, ok bool) {
+	switch code {
+	case 1:
+		return ReasonHostUnreachable, true
+	case 2:
+		return ReasonProtoUnreachable, true
+	case 3:
+		return ReasonPortUnreachable, true
+	case 9:
+		return ReasonNetProhibited, true
+	case 10:
+		return ReasonHostProhibited, true
+	case 13:
+		return ReasonAdminProhibited, true
+	}
+	return 0, false
+}
+
+// Result is the verdict for one probed port. It is a small value type: the engine
+// passes it by value and allocates nothing per result.
+type Result struct {
+	// IP is the probed address, as a host-order uint32 (198.19.0.1 == 0xC6130001).
+	IP uint32
+	// Port is the probed port.
+	Port uint16
+	// Proto is the transport protocol probed.
+	Proto Proto
+	// State is the verdict.
+	State State
+	// Reason is what decided the verdict.
+	Reason Reason
+	// TTL is the IPv4 TTL of the reply that decided it; 0 when there was none.
+	TTL uint8
+	// TimeNanos is when the deciding reply arrived (or the verdict was made), in Unix nanoseconds.
+	TimeNanos int64
+}
+
+// Addr returns the probed address as a netip.Addr.
+func (r *Result) Addr() netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(r.IP >> 24), byte(r.IP >> 16), byte(r.IP >> 8), byte(r.IP)})
+}
