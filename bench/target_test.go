@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/fastscan/fastscan/target"
+)
+
+// benchTargetSet returns a set of 1024 disjoint /28 blocks.
+func benchTargetSet(b *testing.B) target.Set {
+	b.Helper()
+	ranges := make([]target.Range, 1024)
+	for i := range ranges {
+		first := uint32(0x0A000000 + i*32)
+		ranges[i] = target.Range{First: first, Last: first + 15}
+	}
+	return target.NewSet(ranges)
+}
+
+// BenchmarkSetAt maps scan indices to addresses (per probe).
+func BenchmarkSetAt(b *testing.B) {
+	s := benchTargetSet(b)
+	n := s.Len()
+	var sink uint32
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		sink += s.At(uint64(i*7919) % n)
+	}
+	_ = sink
+}
+
+// BenchmarkSetIndex maps reply addresses back to indices (per reply).
+func BenchmarkSetIndex(b *testing.B) {
+	s := benchTargetSet(b)
+	n := s.Len()
+	addrs := make([]uint32, 4096)
+	for i := range addrs {
+		addrs[i] = s.At(uint64(i*7919) % n)
+	}
+	var sink uint64
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		j, _ := s.Index(addrs[i&4095])
+		sink += j
+	}
+	_ = sink
+}
+
+// BenchmarkPortsIndex maps reply ports back to indices (per reply).
+func BenchmarkPortsIndex(b *testing.B) {
+	p, err := target.ParsePorts("1-1024,3306,5432,8080,8443")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sink int
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		j, _ := p.Index(uint16(i))
+		sink += j
+	}
+	_ = sink
+}

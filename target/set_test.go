@@ -1,0 +1,266 @@
+package target
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// ip builds an address from its four octets.
+func ip(a, b, c, d byte) uint32 {
+	return uint32(a)<<24 | uint32(b)<<16 | uint32(c)<<8 | uint32(d)
+}
+
+// fakeLookup resolves a fixed table of names.
+func fakeLookup(host string) ([]netip.Addr, error) {
+	switch host {
+	case "one.test":
+		return []netip.Addr{netip.MustParseAddr("192.0.2.7")}, nil
+	case "multi.test":
+		return []netip.Addr{
+			netip.MustParseAddr("2001:db8::1"),
+			netip.MustParseAddr("198.51.100.20"),
+			netip.MustParseAddr("::ffff:198.51.100.9"), // IPv4-mapped: still IPv4
+		}, nil
+	case "v6only.test":
+		return []netip.Addr{netip.MustParseAddr("2001:db8::2")}, nil
+	case "my-host.test":
+		return []netip.Addr{netip.MustParseAddr("203.0.113.1")}, nil
+	}
+	return nil, errNoSuchHost
+}
+
+var errNoSuchHost = errors.New("no such host")
+
+func TestParseTargets(t *testing.T) {
+	tests := []struct {
+		name  string
+		specs []string
+		want  []Range
+	}{
+		{"single", []string{"10.0.0.1"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 1)}}},
+		{"cidr24", []string{"10.0.0.0/24"}, []Range{{ip(10, 0, 0, 0), ip(10, 0, 0, 255)}}},
+		{"cidr host bits set", []string{"10.0.0.5/24"}, []Range{{ip(10, 0, 0, 0), ip(10, 0, 0, 255)}}},
+		{"cidr32", []string{"10.1.2.3/32"}, []Range{{ip(10, 1, 2, 3), ip(10, 1, 2, 3)}}},
+		{"cidr31", []string{"10.1.2.3/31"}, []Range{{ip(10, 1, 2, 2), ip(10, 1, 2, 3)}}},
+		{"cidr0", []string{"1.2.3.4/0"}, []Range{{0, 0xFFFFFFFF}}},
+		{"cidr12", []string{"172.20.1.1/12"}, []Range{{ip(172, 16, 0, 0), ip(172, 31, 255, 255)}}},
+		{"range", []string{"10.0.0.1-10.0.0.50"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 50)}}},
+		{"range across octets", []string{"10.0.0.250-10.0.1.3"}, []Range{{ip(10, 0, 0, 250), ip(10, 0, 1, 3)}}},
+		{"short range", []string{"10.0.0.1-50"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 50)}}},
+		{"one-address range", []string{"10.0.0.9-9"}, []Range{{ip(10, 0, 0, 9), ip(10, 0, 0, 9)}}},
+		{"comma list", []string{"10.0.0.1,10.0.0.5-9"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 1)}, {ip(10, 0, 0, 5), ip(10, 0, 0, 9)}}},
+		{"spaces around tokens", []string{" 10.0.0.1 , 10.0.0.3 "}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 1)}, {ip(10, 0, 0, 3), ip(10, 0, 0, 3)}}},
+		{"sorted", []string{"10.0.0.9", "10.0.0.1"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 1)}, {ip(10, 0, 0, 9), ip(10, 0, 0, 9)}}},
+		{"duplicate", []string{"10.0.0.1", "10.0.0.1"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 1)}}},
+		{"overlap", []string{"10.0.0.0/24", "10.0.0.200-10.0.1.10"}, []Range{{ip(10, 0, 0, 0), ip(10, 0, 1, 10)}}},
+		{"contained", []string{"10.0.0.0/16", "10.0.5.0/24", "10.0.9.9"}, []Range{{ip(10, 0, 0, 0), ip(10, 0, 255, 255)}}},
+		{"adjacent merged", []string{"10.0.0.0/25", "10.0.0.128/25"}, []Range{{ip(10, 0, 0, 0), ip(10, 0, 0, 255)}}},
+		{"adjacent singles merged", []string{"10.0.0.3,10.0.0.1,10.0.0.2"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 3)}}},
+		{"top of space", []string{"255.255.255.255", "255.255.255.254"}, []Range{{0xFFFFFFFE, 0xFFFFFFFF}}},
+		{"zero address", []string{"0.0.0.0"}, []Range{{0, 0}}},
+		{"hostname", []string{"one.test"}, []Range{{ip(192, 0, 2, 7), ip(192, 0, 2, 7)}}},
+		{"hostname with hyphen", []string{"my-host.test"}, []Range{{ip(203, 0, 113, 1), ip(203, 0, 113, 1)}}},
+		{"hostname IPv4 answers only", []string{"multi.test"}, []Range{{ip(198, 51, 100, 9), ip(198, 51, 100, 9)}, {ip(198, 51, 100, 20), ip(198, 51, 100, 20)}}},
+		{"hostname cidr", []string{"one.test/30"}, []Range{{ip(192, 0, 2, 4), ip(192, 0, 2, 7)}}},
+		{"hostname and address merged", []string{"one.test,192.0.2.6"}, []Range{{ip(192, 0, 2, 6), ip(192, 0, 2, 7)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := ParseTargets(tt.specs, fakeLookup)
+			if err != nil {
+				t.Fatalf("ParseTargets(%q): %v", tt.specs, err)
+			}
+			if got := s.Ranges(); !slices.Equal(got, tt.want) {
+				t.Fatalf("ParseTargets(%q) ranges = %x, want %x", tt.specs, got, tt.want)
+			}
+			var wantLen uint64
+			for _, r := range tt.want {
+				wantLen += uint64(r.Last) - uint64(r.First) + 1
+			}
+			if s.Len() != wantLen {
+				t.Fatalf("Len() = %d, want %d", s.Len(), wantLen)
+			}
+		})
+	}
+}
+
+func TestParseTargetsErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		specs     []string
+		wantToken string
+		wantMsg   string // substring of Error()
+	}{
+		{"no specs", nil, "", "no targets"},
+		{"only empty", []string{""}, "", "empty target"},
+		{"empty in list", []string{"10.0.0.1,,10.0.0.2"}, "", "empty target"},
+		{"octet too big", []string{"10.0.0.300"}, "10.0.0.300", `invalid target "10.0.0.300": not an IPv4 address`},
+		{"three octets", []string{"10.0.0"}, "10.0.0", "not an IPv4 address"},
+		{"five octets", []string{"10.0.0.1.2"}, "10.0.0.1.2", "not an IPv4 address"},
+		{"leading zero", []string{"10.0.0.01"}, "10.0.0.01", "not an IPv4 address"},
+		{"trailing dot", []string{"10.0.0.1."}, "10.0.0.1.", "not an IPv4 address"},
+		{"bad second of list", []string{"10.0.0.1,10.0.0.256"}, "10.0.0.256", "not an IPv4 address"},
+		{"bad second spec", []string{"10.0.0.1", "1.2.3.4/33"}, "1.2.3.4/33", "prefix length"},
+		{"prefix not number", []string{"10.0.0.0/x"}, "10.0.0.0/x", "prefix length"},
+		{"prefix empty", []string{"10.0.0.0/"}, "10.0.0.0/", "prefix length"},
+		{"prefix negative", []string{"10.0.0.0/-1"}, "10.0.0.0/-1", "prefix length"},
+		{"cidr bad address", []string{"10.0.0.256/24"}, "10.0.0.256/24", "not an IPv4 address"},
+		{"double slash", []string{"10.0.0.0/24/8"}, "10.0.0.0/24/8", "prefix length"},
+		{"reversed range", []string{"10.0.0.50-10.0.0.1"}, "10.0.0.50-10.0.0.1", "below its start"},
+		{"reversed short range", []string{"10.0.0.50-1"}, "10.0.0.50-1", "below its start"},
+		{"short range too big", []string{"10.0.0.1-256"}, "10.0.0.1-256", "last octet"},
+		{"range bad start", []string{"10.0.0.999-10.0.1.0"}, "10.0.0.999-10.0.1.0", "range start"},
+		{"range bad end", []string{"10.0.0.1-10.0.0"}, "10.0.0.1-10.0.0", "range end"},
+		{"range empty end", []string{"10.0.0.1-"}, "10.0.0.1-", "range end"},
+		{"range end word", []string{"10.0.0.1-x"}, "10.0.0.1-x", "range end"},
+		{"range two dashes", []string{"10.0.0.1-5-9"}, "10.0.0.1-5-9", "range end"},
+		{"ipv6", []string{"2001:db8::1"}, "2001:db8::1", "IPv6"},
+		{"garbage", []string{"foo bar"}, "foo bar", "not an IPv4 address, CIDR block, range or host name"},
+		{"leading hyphen label", []string{"-x.test"}, "-x.test", "host name"},
+		{"unknown host", []string{"nosuch.test"}, "nosuch.test", "no such host"},
+		{"host without IPv4", []string{"v6only.test"}, "v6only.test", "no IPv4 address"},
+		{"host cidr without IPv4", []string{"v6only.test/24"}, "v6only.test/24", "no IPv4 address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseTargets(tt.specs, fakeLookup)
+			if err == nil {
+				t.Fatalf("ParseTargets(%q) succeeded, want error", tt.specs)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v (%T) is not a *ParseError", err, err)
+			}
+			if pe.Kind != KindTarget || pe.Token != tt.wantToken {
+				t.Errorf("ParseError{Kind: %q, Token: %q}, want {%q, %q}", pe.Kind, pe.Token, KindTarget, tt.wantToken)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.wantMsg) || strings.Contains(msg, "\n") {
+				t.Errorf("Error() = %q, want one line containing %q", msg, tt.wantMsg)
+			}
+			if tt.wantToken != "" && !strings.Contains(msg, `"`+tt.wantToken+`"`) {
+				t.Errorf("Error() = %q does not name token %q", msg, tt.wantToken)
+			}
+		})
+	}
+}
+
+func TestParseTargetsLookupErrorWrapped(t *testing.T) {
+	_, err := ParseTargets([]string{"nosuch.test"}, fakeLookup)
+	if !errors.Is(err, errNoSuchHost) {
+		t.Fatalf("error %v does not wrap the lookup error", err)
+	}
+}
+
+func TestParseTargetsNilLookup(t *testing.T) {
+	if _, err := ParseTargets([]string{"one.test"}, nil); err == nil {
+		t.Fatal("host name with nil lookup succeeded")
+	}
+	s, err := ParseTargets([]string{"10.0.0.1"}, nil)
+	if err != nil || s.Len() != 1 {
+		t.Fatalf("address with nil lookup: Len %d, err %v", s.Len(), err)
+	}
+}
+
+func TestSetWholeSpace(t *testing.T) {
+	s, err := ParseTargets([]string{"0.0.0.0/0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 1<<32 {
+		t.Fatalf("Len() = %d, want 2^32", s.Len())
+	}
+	for _, a := range []uint32{0, 1, 0x7F000001, 0xFFFFFFFF} {
+		i, ok := s.Index(a)
+		if !ok || i != uint64(a) {
+			t.Errorf("Index(%#x) = %d, %v; want %d, true", a, i, ok, a)
+		}
+		if got := s.At(uint64(a)); got != a {
+			t.Errorf("At(%d) = %#x", a, got)
+		}
+	}
+}
+
+// TestSetAtIndex checks At and Index against a plain list of the addresses.
+func TestSetAtIndex(t *testing.T) {
+	specs := []string{"10.0.0.0/30", "10.0.0.10-12", "10.0.1.0/31", "192.168.0.1", "255.255.255.250-255.255.255.255", "0.0.0.0-0.0.0.2"}
+	s, err := ParseTargets(specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same addresses written out by hand, ascending.
+	want := []uint32{
+		0, 1, 2,
+		ip(10, 0, 0, 0), ip(10, 0, 0, 1), ip(10, 0, 0, 2), ip(10, 0, 0, 3),
+		ip(10, 0, 0, 10), ip(10, 0, 0, 11), ip(10, 0, 0, 12),
+		ip(10, 0, 1, 0), ip(10, 0, 1, 1),
+		ip(192, 168, 0, 1),
+		ip(255, 255, 255, 250), ip(255, 255, 255, 251), ip(255, 255, 255, 252),
+		ip(255, 255, 255, 253), ip(255, 255, 255, 254), ip(255, 255, 255, 255),
+	}
+	if s.Len() != uint64(len(want)) {
+		t.Fatalf("Len() = %d, want %d", s.Len(), len(want))
+	}
+	for i, a := range want {
+		if got := s.At(uint64(i)); got != a {
+			t.Errorf("At(%d) = %#x, want %#x", i, got, a)
+		}
+		if j, ok := s.Index(a); !ok || j != uint64(i) {
+			t.Errorf("Index(%#x) = %d, %v; want %d, true", a, j, ok, i)
+		}
+		if !s.Contains(a) {
+			t.Errorf("Contains(%#x) = false", a)
+		}
+	}
+	for _, a := range []uint32{3, ip(9, 255, 255, 255), ip(10, 0, 0, 4), ip(10, 0, 0, 9), ip(10, 0, 0, 13), ip(10, 0, 1, 2), ip(192, 168, 0, 0), ip(192, 168, 0, 2), ip(255, 255, 255, 249)} {
+		if j, ok := s.Index(a); ok {
+			t.Errorf("Index(%#x) = %d, true; want absent", a, j)
+		}
+	}
+}
+
+func TestSetAtPanicsOutOfRange(t *testing.T) {
+	s, err := ParseTargets([]string{"10.0.0.1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("At(Len()) did not panic")
+		}
+	}()
+	s.At(1)
+}
+
+func TestSetZeroValue(t *testing.T) {
+	var s Set
+	if s.Len() != 0 || s.Contains(0) || len(s.Ranges()) != 0 {
+		t.Fatal("zero Set is not empty")
+	}
+}
+
+func TestNewSetIgnoresInvertedRanges(t *testing.T) {
+	s := NewSet([]Range{{5, 4}, {1, 2}})
+	if got := s.Ranges(); !slices.Equal(got, []Range{{1, 2}}) {
+		t.Fatalf("Ranges() = %v", got)
+	}
+}
+
+func TestSetIndexAllocs(t *testing.T) {
+	s, err := ParseTargets([]string{"10.0.0.0/24", "10.0.2.0/24", "10.0.4.0/24", "10.0.6.0/24"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink uint64
+	allocs := testing.AllocsPerRun(100, func() {
+		i, _ := s.Index(ip(10, 0, 4, 77))
+		sink += i + uint64(s.At(700))
+	})
+	if allocs != 0 {
+		t.Fatalf("Index+At allocate %v times per call", allocs)
+	}
+	_ = sink
+}
