@@ -1,0 +1,143 @@
+package packet
+
+// ReplyKind classifies a reply to a SYN probe.
+type ReplyKind uint8
+
+// Reply kinds reported by [ParseReply].
+const (
+	// ReplyNone is the zero value: not a reply.
+	ReplyNone ReplyKind = iota
+	// ReplySYNACK is a TCP segment with SYN and ACK set: the port is open.
+	ReplySYNACK
+	// ReplyRST is a TCP segment with RST and ACK set: the port is closed.
+	ReplyRST
+	// ReplyICMPUnreachable is an ICMPv4 destination unreachable error
+	// quoting a TCP probe: the port or host is filtered or unreachable.
+	ReplyICMPUnreachable
+)
+
+// String returns a short lower-case name of the kind.
+func (k ReplyKind) String() string {
+	switch k {
+	case ReplyNone:
+		return "none"
+	case ReplySYNACK:
+		return "syn-ack"
+	case ReplyRST:
+		return "rst"
+	case ReplyICMPUnreachable:
+		return "icmp-unreachable"
+	}
+	return "unknown"
+}
+
+// Reply is what [ParseReply] extracts from a candidate reply frame.
+type Reply struct {
+	Kind       ReplyKind
+	TargetIP   uint32 // the probed address: IPv4 source of a TCP reply, quoted destination of an ICMP error
+	TargetPort uint16 // the probed port
+	LocalIP    uint32 // our address the probe was sent from
+	LocalPort  uint16 // our source port of the probe
+	Cookie     uint32 // the probe's sequence number: ack-1 of a TCP reply, quoted seq of ICMP
+	From       uint32 // IPv4 source of the reply packet (a router for ICMP)
+	TTL        uint8  // TTL of the reply's IPv4 header
+	ICMPType   uint8  // ICMP type, for ReplyICMPUnreachable
+	ICMPCode   uint8  // ICMP code, for ReplyICMPUnreachable
+}
+
+// ParseReply decodes frame, which starts at an Ethernet header, into r and
+// reports whether it is a well-formed candidate reply to a SYN probe:
+//
+//   - an unfragmented IPv4 packet carrying a TCP segment with ACK and either
+//     SYN ([ReplySYNACK]) or RST ([ReplyRST]) set; Cookie is the
+//     acknowledgment number minus one;
+//   - an unfragmented IPv4 packet carrying an ICMPv4 destination
+//     unreachable error (codes 0 to 15) that quotes an IPv4 header with
+//     protocol TCP and at least the first 8 bytes of its TCP header
+//     ([ReplyICMPUnreachable]).
+//
+// Checksums are not verified; the caller authenticates replies with the
+// cookie. Link-layer padding after the IPv4 total length is ignored. On
+// false, r is left in an unspecified state. ParseReply does not allocate and
+// does not panic on any input.
+func ParseReply(frame []byte, r *Reply) bool {
+	if len(frame) < EthernetHeaderLen+IPv4MinimumHeaderLen || Ethernet(frame).Type() != EtherTypeIPv4 {
+		return false
+	}
+	ip := IPv4(frame[EthernetHeaderLen:])
+	if !ip.IsValid() || ip.IsFragment() {
+		return false
+	}
+	payload := ip.Payload()
+	switch ip.Protocol() {
+	case ProtocolTCP:
+		return parseTCPReply(ip, TCP(payload), r)
+	case ProtocolICMP:
+		return parseICMPReply(ip, ICMPv4(payload), r)
+	}
+	return false
+}
+
+func parseTCPReply(ip IPv4, tcp TCP, r *Reply) bool {
+	if !tcp.IsValid() {
+		return false
+	}
+	var kind ReplyKind
+	switch f := tcp.Flags(); {
+	case f&TCPFlagACK == 0:
+		return false
+	case f&TCPFlagRST != 0:
+		kind = ReplyRST
+	case f&TCPFlagSYN != 0:
+		kind = ReplySYNACK
+	default:
+		return false
+	}
+	src := ip.SourceAddress()
+	*r = Reply{
+		Kind:       kind,
+		TargetIP:   src,
+		TargetPort: tcp.SourcePort(),
+		LocalIP:    ip.DestinationAddress(),
+		LocalPort:  tcp.DestinationPort(),
+		Cookie:     tcp.AckNumber() - 1,
+		From:       src,
+		TTL:        ip.TTL(),
+	}
+	return true
+}
+
+// maxUnreachableCode is the highest destination unreachable code assigned
+// (RFC 1812 section 5.2.7.1).
+const maxUnreachableCode = ICMPv4PrecedenceCutoff
+
+func parseICMPReply(ip IPv4, icmp ICMPv4, r *Reply) bool {
+	if !icmp.IsValid() || icmp.Type() != ICMPv4DestinationUnreachable || icmp.Code() > maxUnreachableCode {
+		return false
+	}
+	// The quoted datagram is truncated, so only its header is checked, not
+	// its total length.
+	quoted := IPv4(icmp.Payload())
+	if len(quoted) < IPv4MinimumHeaderLen || quoted.Version() != IPv4Version {
+		return false
+	}
+	hl := quoted.HeaderLength()
+	if hl < IPv4MinimumHeaderLen || len(quoted) < hl+ICMPv4QuotedTransportLen ||
+		quoted.Protocol() != ProtocolTCP || quoted.FragmentOffset() != 0 {
+		return false
+	}
+	tcp := TCP(quoted[hl:])
+	*r = Reply{
+		Kind:       ReplyICMPUnreachable,
+		TargetIP:   quoted.DestinationAddress(),
+		TargetPort: tcp.DestinationPort(),
+		LocalIP:    quoted.SourceAddress(),
+		LocalPort:  tcp.SourcePort(),
+		Cookie:     tcp.SequenceNumber(),
+		From:       ip.SourceAddress(),
+		TTL:        ip.TTL(),
+		ICMPType:   icmp.Type(),
+		ICMPCode:   icmp.Code(),
+	}
+	return true
+}
