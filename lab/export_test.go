@@ -1,0 +1,24 @@
+package lab
+
+import "context"
+
+// UpFailingAt is Up with a chosen lab id that fails on purpose right after
+// the build step named step has run; for testing the cleanup path.
+func UpFailingAt(ctx context.Context, id, step string) (*Lab, error) {
+	return up(ctx, upOptions{id: id, failAt: step})
+}
+
+// ErrInjected is the error UpFailingAt injects.
+var ErrInjected = errInjected
+
+// NewLabID exposes newLabID to tests.
+func NewLabID() (string, error) { return newLabID() }
+
+// BuildSteps returns the names of Up's build steps, in order.
+func BuildSteps() []string {
+	var names []string
+	for _, s := range (&Lab{}).steps() {
+		names = append(names, s.name)
+	}
+	return names
+}

@@ -1,0 +1,427 @@
+// Package lab builds fastscan's own isolated test network out of Linux
+// network namespaces, veth pairs and a bridge, and knows its exact ground
+// truth.
+//
+// Topology (every name starts with a per-lab id such as "fsl3fa9c1"):
+//
+//	scanner S ── wan0 198.18.0.1/30 ──── wan0 198.18.0.2/30 ── remote R
+//	     │        route 198.19.0.0/16 via 198.18.0.2            198.19.0.0/17   AnyIP (local route on lo)
+//	     │                                                     198.19.128.0/18 blackhole: silence
+//	     │                                                     198.19.192.0/18 nftables reject: ICMP 3/13
+//	     └─ lan0 198.18.1.1/24 ── switch W (br0) ── H1 198.18.1.10, H2 .20, H3 .30
+//
+// Nothing is connected to the host's own namespace and no namespace has a
+// default route, so no packet can leave the lab. Listening sockets are
+// created in-process inside the namespaces (see [InNamespace]) and live until
+// [Lab.Down]. [Truth] describes what every (address, port) must look like to
+// a scan from the scanner namespace.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Interface names inside the lab's namespaces.
+const (
+	// ScannerWANIface is the scanner's interface towards the remote router.
+	ScannerWANIface = "wan0"
+	// ScannerLANIface is the scanner's interface on the bridged LAN.
+	ScannerLANIface = "lan0"
+	// RemoteWANIface is the remote router's interface towards the scanner.
+	RemoteWANIface = "wan0"
+	// HostIface is each LAN host's interface on the bridge.
+	HostIface = "eth0"
+)
+
+// listenBacklog is the accept backlog of every lab listener (capped by
+// net.core.somaxconn, which the lab raises to the same value).
+const listenBacklog = 65535
+
+// downTimeout bounds the teardown of a lab.
+const downTimeout = 30 * time.Second
+
+// Lab is one running instance of the test network. Its methods are safe for
+// concurrent use.
+type Lab struct {
+	id    string
+	truth Truth
+
+	mu        sync.Mutex
+	made      []string // namespaces created so far, in creation order
+	listeners []int    // listening socket descriptors
+	down      bool
+}
+
+// upOptions are knobs for tests of the lab itself.
+type upOptions struct {
+	id     string // the lab id; random when empty
+	failAt string // name of a build step after which Up fails on purpose
+}
+
+// errInjected is returned by Up when upOptions.failAt asks it to fail.
+var errInjected = errors.New("lab: injected failure")
+
+// Up builds a new lab: namespaces, links, addresses, routes, sysctls, the
+// firewall rule and the listeners. On any error it tears down whatever it
+// had built and returns the error. It needs root, iproute2's ip and nft.
+func Up(ctx context.Context) (*Lab, error) {
+	return up(ctx, upOptions{})
+}
+
+// up is Up with test knobs.
+func up(ctx context.Context, opts upOptions) (*Lab, error) {
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("lab: %s not found (run scripts/install-deps.sh): %w", tool, err)
+		}
+	}
+	id := opts.id
+	if id == "" {
+		var err error
+		if id, err = newLabID(); err != nil {
+			return nil, err
+		}
+	}
+	l := &Lab{id: id, truth: DefaultTruth()}
+	for _, s := range l.steps() {
+		err := s.run(ctx)
+		if err == nil && s.name == opts.failAt {
+			err = errInjected
+		}
+		if err != nil {
+			err = fmt.Errorf("lab: up, step %s: %w", s.name, err)
+			if derr := l.Down(); derr != nil {
+				err = errors.Join(err, fmt.Errorf("lab: cleanup after failed up: %w", derr))
+			}
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// buildStep is one named step of Up.
+type buildStep struct {
+	name string
+	run  func(context.Context) error
+}
+
+// steps returns Up's build steps in order.
+func (l *Lab) steps() []buildStep {
+	return []buildStep{
+		{"namespaces", l.addNamespaces},
+		{"links", l.addLinks},
+		{"addresses", l.addAddresses},
+		{"routes", l.addRoutes},
+		{"sysctls", l.setSysctls},
+		{"firewall", l.addFirewall},
+		{"listeners", l.startListeners},
+	}
+}
+
+// ID returns the lab's unique name prefix, e.g. "fsl3fa9c1".
+func (l *Lab) ID() string { return l.id }
+
+// ScannerNS returns the name of the scanner namespace S.
+func (l *Lab) ScannerNS() string { return l.id + "-s" }
+
+// RemoteNS returns the name of the remote router namespace R.
+func (l *Lab) RemoteNS() string { return l.id + "-r" }
+
+// SwitchNS returns the name of the namespace W holding the LAN bridge.
+func (l *Lab) SwitchNS() string { return l.id + "-w" }
+
+// HostNS returns the name of the namespace of LAN host i (0-based index
+// into Truth().Hosts).
+func (l *Lab) HostNS(i int) string { return l.id + "-h" + strconv.Itoa(i+1) }
+
+// Namespaces returns the names of all of the lab's namespaces.
+func (l *Lab) Namespaces() []string {
+	names := []string{l.ScannerNS(), l.RemoteNS(), l.SwitchNS()}
+	for i := range l.truth.Hosts {
+		names = append(names, l.HostNS(i))
+	}
+	return names
+}
+
+// Truth returns the lab's ground truth (a copy the caller may modify).
+func (l *Lab) Truth() Truth {
+	return DefaultTruth()
+}
+
+// Command returns a command that runs name with args inside the scanner
+// namespace (via `ip netns exec`).
+func (l *Lab) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.ScannerNS(), name}, args...)...)
+}
+
+// Do runs fn on a dedicated OS thread inside namespace ns (one of
+// Namespaces()); see [InNamespace].
+func (l *Lab) Do(ns string, fn func() error) error { return InNamespace(ns, fn) }
+
+// Down closes the listeners and deletes the lab's namespaces. It is
+// idempotent: calls after the first return nil.
+func (l *Lab) Down() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.down {
+		return nil
+	}
+	l.down = true
+	var errs []error
+	for _, fd := range l.listeners {
+		if err := unix.Close(fd); err != nil {
+			errs = append(errs, fmt.Errorf("lab: close listener: %w", err))
+		}
+	}
+	l.listeners = nil
+	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
+	defer cancel()
+	for i := len(l.made) - 1; i >= 0; i-- {
+		if err := deleteNamespace(ctx, l.made[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.made = nil
+	return errors.Join(errs...)
+}
+
+// addNamespaces creates the empty namespaces and brings their loopback up.
+func (l *Lab) addNamespaces(ctx context.Context) error {
+	for _, ns := range l.Namespaces() {
+		if err := runIP(ctx, "netns", "add", ns); err != nil {
+			return err
+		}
+		l.mu.Lock()
+		l.made = append(l.made, ns)
+		l.mu.Unlock()
+		// No IPv6 in the lab: no router solicitations or DAD noise.
+		if err := l.Do(ns, func() error {
+			for _, k := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
+				if err := writeSysctl(k, "1"); err != nil && !errors.Is(err, unix.ENOENT) {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := runIP(ctx, "-n", ns, "link", "set", "lo", "up"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addLinks creates the veth pairs directly inside their namespaces, the
+// bridge, and brings everything up.
+func (l *Lab) addLinks(ctx context.Context) error {
+	t := l.truth
+	s, r, w := l.ScannerNS(), l.RemoteNS(), l.SwitchNS()
+	cmds := [][]string{
+		{"link", "add", ScannerWANIface, "netns", s, "address", mac(t.ScannerWANMAC), "type", "veth",
+			"peer", "name", RemoteWANIface, "netns", r, "address", mac(t.RemoteWANMAC)},
+		// A veth pair inside R is the (dead-end) route for ProhibitedPrefix,
+		// so that its packets reach the forward hook where nftables rejects them.
+		{"-n", r, "link", "add", "rej0", "type", "veth", "peer", "name", "rej1"},
+		{"-n", w, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
+		{"link", "add", ScannerLANIface, "netns", s, "address", mac(t.ScannerLANMAC), "type", "veth",
+			"peer", "name", "s0", "netns", w},
+	}
+	for i, h := range t.Hosts {
+		port := "h" + strconv.Itoa(i+1)
+		cmds = append(cmds, []string{"link", "add", HostIface, "netns", l.HostNS(i), "address", mac(h.MAC), "type", "veth",
+			"peer", "name", port, "netns", w})
+	}
+	cmds = append(cmds,
+		[]string{"-n", w, "link", "set", "br0", "up"},
+		[]string{"-n", w, "link", "set", "s0", "master", "br0", "up"},
+		[]string{"-n", s, "link", "set", ScannerWANIface, "up"},
+		[]string{"-n", s, "link", "set", ScannerLANIface, "up"},
+		[]string{"-n", r, "link", "set", RemoteWANIface, "up"},
+		[]string{"-n", r, "link", "set", "rej0", "up"},
+		[]string{"-n", r, "link", "set", "rej1", "up"},
+	)
+	for i := range t.Hosts {
+		cmds = append(cmds,
+			[]string{"-n", w, "link", "set", "h" + strconv.Itoa(i+1), "master", "br0", "up"},
+			[]string{"-n", l.HostNS(i), "link", "set", HostIface, "up"})
+	}
+	return runIPs(ctx, cmds)
+}
+
+// addAddresses assigns the lab's IPv4 addresses.
+func (l *Lab) addAddresses(ctx context.Context) error {
+	t := l.truth
+	wanBits := strconv.Itoa(t.WANPrefix.Bits())
+	lanBits := strconv.Itoa(t.LANPrefix.Bits())
+	cmds := [][]string{
+		{"-n", l.ScannerNS(), "addr", "add", t.ScannerWANAddr.String() + "/" + wanBits, "dev", ScannerWANIface},
+		{"-n", l.RemoteNS(), "addr", "add", t.RemoteWANAddr.String() + "/" + wanBits, "dev", RemoteWANIface},
+		{"-n", l.ScannerNS(), "addr", "add", t.ScannerLANAddr.String() + "/" + lanBits, "dev", ScannerLANIface},
+	}
+	for i, h := range t.Hosts {
+		cmds = append(cmds, []string{"-n", l.HostNS(i), "addr", "add", h.Addr.String() + "/" + lanBits, "dev", HostIface})
+	}
+	return runIPs(ctx, cmds)
+}
+
+// addRoutes routes RoutedRange from S to R, and in R makes AnyIPPrefix
+// local, BlackholePrefix a blackhole and ProhibitedPrefix a dead end.
+func (l *Lab) addRoutes(ctx context.Context) error {
+	t := l.truth
+	s, r := l.ScannerNS(), l.RemoteNS()
+	return runIPs(ctx, [][]string{
+		{"-n", s, "route", "add", t.RoutedRange.String(), "via", t.RemoteWANAddr.String(), "dev", ScannerWANIface},
+		{"-n", r, "route", "add", "local", t.AnyIPPrefix.String(), "dev", "lo"},
+		{"-n", r, "route", "add", "blackhole", t.BlackholePrefix.String()},
+		{"-n", r, "route", "add", t.ProhibitedPrefix.String(), "dev", "rej0"},
+	})
+}
+
+// setSysctls tunes the kernels that answer probes so they answer every SYN
+// at full speed: stateless SYN cookies, big backlogs, no ICMP rate limits.
+func (l *Lab) setSysctls(context.Context) error {
+	answering := map[string]string{
+		"net.ipv4.tcp_syncookies":      "2", // always cookies: no per-SYN state
+		"net.core.somaxconn":           strconv.Itoa(listenBacklog),
+		"net.ipv4.tcp_max_syn_backlog": strconv.Itoa(listenBacklog),
+	}
+	router := map[string]string{
+		"net.ipv4.ip_forward":        "1",
+		"net.ipv4.icmp_ratelimit":    "0",
+		"net.ipv4.icmp_msgs_per_sec": "100000000",
+		"net.ipv4.icmp_msgs_burst":   "100000000",
+		// Do not redirect anyone anywhere.
+		"net.ipv4.conf.all.send_redirects":     "0",
+		"net.ipv4.conf.default.send_redirects": "0",
+	}
+	set := func(ns string, kvs ...map[string]string) error {
+		return l.Do(ns, func() error {
+			for _, kv := range kvs {
+				for k, v := range kv {
+					if err := writeSysctl(k, v); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if err := set(l.RemoteNS(), answering, router); err != nil {
+		return err
+	}
+	for i := range l.truth.Hosts {
+		if err := set(l.HostNS(i), answering); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addFirewall installs the nftables rule in R that rejects everything
+// forwarded to ProhibitedPrefix with ICMP admin-prohibited.
+func (l *Lab) addFirewall(ctx context.Context) error {
+	rules := fmt.Sprintf(`table ip fastlab {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ip daddr %s reject with icmp type admin-prohibited
+	}
+}
+`, l.truth.ProhibitedPrefix)
+	return runTool(ctx, []byte(rules), "ip", "netns", "exec", l.RemoteNS(), "nft", "-f", "-")
+}
+
+// startListeners opens the listening sockets inside R and the LAN hosts.
+func (l *Lab) startListeners(context.Context) error {
+	t := l.truth
+	var wild []endpoint
+	for _, p := range t.AnyIPPorts {
+		wild = append(wild, endpoint{port: p})
+	}
+	for _, ap := range t.AddrPorts {
+		wild = append(wild, endpoint{addr: ap.Addr().As4(), port: ap.Port()})
+	}
+	if err := l.listenIn(l.RemoteNS(), wild); err != nil {
+		return err
+	}
+	for i, h := range t.Hosts {
+		var eps []endpoint
+		for _, p := range h.Ports {
+			eps = append(eps, endpoint{addr: h.Addr.As4(), port: p})
+		}
+		if err := l.listenIn(l.HostNS(i), eps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endpoint is an IPv4 listening endpoint; the zero address is 0.0.0.0.
+type endpoint struct {
+	addr [4]byte
+	port uint16
+}
+
+// listenIn opens TCP listeners on eps inside ns and records them in l.
+func (l *Lab) listenIn(ns string, eps []endpoint) error {
+	return l.Do(ns, func() error {
+		for _, ep := range eps {
+			fd, err := listenTCP(ep.addr, ep.port)
+			if err != nil {
+				return fmt.Errorf("lab: listen in %s: %w", ns, err)
+			}
+			l.mu.Lock()
+			l.listeners = append(l.listeners, fd)
+			l.mu.Unlock()
+		}
+		return nil
+	})
+}
+
+// listenTCP opens a listening IPv4 TCP socket in the current thread's
+// namespace. IP_FREEBIND lets it bind any address, including AnyIP ones.
+func listenTCP(addr [4]byte, port uint16) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	fail := func(what string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s %v:%d: %w", what, net.IP(addr[:]), port, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("SO_REUSEADDR", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, 1); err != nil {
+		return fail("IP_FREEBIND", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port), Addr: addr}); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return fail("listen", err)
+	}
+	return fd, nil
+}
+
+// runIPs runs one ip command per element of cmds, stopping at the first error.
+func runIPs(ctx context.Context, cmds [][]string) error {
+	for _, c := range cmds {
+		if err := runIP(ctx, c...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mac formats a MAC address the way ip expects it.
+func mac(m [6]byte) string { return net.HardwareAddr(m[:]).String() }

@@ -1,0 +1,172 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// NetnsDir is where iproute2 keeps the named network namespaces.
+const NetnsDir = "/run/netns"
+
+// NamePrefix starts the name of every namespace a lab creates; it is followed
+// by a random hex id unique to the lab, a dash and the namespace's role
+// ("s", "r", "w", "h1"...), e.g. "fsl3fa9c1-s".
+const NamePrefix = "fsl"
+
+// IsLabNamespace reports whether name is the name of a namespace that a lab
+// creates (of any lab instance): NamePrefix, six lower-case hex digits, a
+// dash and a role ("s", "r", "w", or "h" and digits).
+func IsLabNamespace(name string) bool {
+	id, role, ok := strings.Cut(name, "-")
+	if !ok || len(id) != len(NamePrefix)+6 || !strings.HasPrefix(id, NamePrefix) {
+		return false
+	}
+	for _, c := range id[len(NamePrefix):] {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	switch {
+	case role == "s", role == "r", role == "w":
+		return true
+	case len(role) > 1 && role[0] == 'h':
+		return strings.Trim(role[1:], "0123456789") == ""
+	}
+	return false
+}
+
+// newLabID returns a fresh random name prefix for one lab, e.g. "fsl3fa9c1".
+func newLabID() (string, error) {
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("lab: random id: %w", err)
+	}
+	return NamePrefix + hex.EncodeToString(b[:]), nil
+}
+
+// InNamespace runs fn on a dedicated OS thread that has joined the named
+// network namespace (a name under /run/netns), and returns fn's error.
+// Sockets fn creates belong to that namespace and stay there after fn
+// returns. The thread is never handed back to the Go scheduler: it is
+// destroyed when fn returns. Goroutines that fn starts run in the caller's
+// namespace, not in ns.
+func InNamespace(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// No UnlockOSThread: when this goroutine exits while still locked,
+		// the runtime terminates the thread instead of reusing it.
+		runtime.LockOSThread()
+		errc <- runInNamespace(ns, fn)
+	}()
+	return <-errc
+}
+
+// runInNamespace switches the current (locked) thread to ns and runs fn.
+func runInNamespace(ns string, fn func() error) error {
+	f, err := os.Open(filepath.Join(NetnsDir, ns))
+	if err != nil {
+		return fmt.Errorf("lab: open namespace %s: %w", ns, err)
+	}
+	err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("lab: enter namespace %s: %w", ns, err)
+	}
+	return fn()
+}
+
+// runIP runs `ip args...` and returns its error with ip's stderr attached.
+func runIP(ctx context.Context, args ...string) error {
+	return runTool(ctx, nil, "ip", args...)
+}
+
+// runTool runs a command with optional standard input and wraps a failure
+// with the command line and its output.
+func runTool(ctx context.Context, stdin []byte, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("lab: %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// writeSysctl writes value to the sysctl key (dotted, e.g.
+// "net.ipv4.ip_forward") of the current thread's network namespace.
+func writeSysctl(key, value string) error {
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("lab: sysctl %s=%s: %w", key, value, err)
+	}
+	return nil
+}
+
+// readSysctl reads a sysctl of the current thread's network namespace.
+func readSysctl(key string) (string, error) {
+	b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+	if err != nil {
+		return "", fmt.Errorf("lab: read sysctl %s: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// LeftoverNamespaces lists the namespaces under /run/netns that some lab
+// created (of any lab instance, including live ones of other processes).
+func LeftoverNamespaces() ([]string, error) {
+	entries, err := os.ReadDir(NetnsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lab: list namespaces: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if IsLabNamespace(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// RemoveNamespaces deletes the named namespaces with `ip netns delete`,
+// skipping names that are not lab namespaces. It tries every name and
+// returns the errors joined.
+func RemoveNamespaces(ctx context.Context, names []string) error {
+	var errs []error
+	for _, n := range names {
+		if !IsLabNamespace(n) {
+			errs = append(errs, fmt.Errorf("lab: %q is not a lab namespace", n))
+			continue
+		}
+		if err := deleteNamespace(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deleteNamespace removes one named namespace; a missing one is not an error.
+func deleteNamespace(ctx context.Context, name string) error {
+	if _, err := os.Stat(filepath.Join(NetnsDir, name)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return runIP(ctx, "netns", "delete", name)
+}
