@@ -1,0 +1,78 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastscan/fastscan/engine"
+)
+
+const examples = `Examples:
+   sudo fastscan -r 10000 10.0.0.0/24 -p 1-65535
+        every port of a /24 at 10,000 probes per second
+   sudo fastscan 192.168.1.1-50 -p 22,80,443 --show closed,filtered
+        three ports on fifty hosts, also listing closed and filtered ports
+   sudo fastscan -iL targets.txt -p- -o found.jsonl --format jsonl
+        targets from a file, all ports, JSON lines into a file
+   sudo fastscan localhost -p 1-1024
+        this machine's own low ports over loopback
+
+Targets: addresses (10.0.0.1), CIDR blocks (10.0.0.0/24), ranges (10.0.0.1-10.0.0.50
+or 10.0.0.1-50), comma lists, and host names (resolved once, before sending).
+Flags and targets may be mixed in any order.
+
+fastscan needs CAP_NET_RAW: run it with sudo, or once
+   sudo setcap cap_net_raw,cap_net_admin+eip $(which fastscan)`
+
+func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
+	cli.AppHelpTemplate = strings.Replace(cli.AppHelpTemplate, "{{if .Copyright}}", "{{if .Description}}\n{{.Description}}\n{{end}}{{if .Copyright}}", 1)
+	app := &cli.App{
+		Name:            "fastscan",
+		Usage:           "fast, accurate TCP SYN port scanner",
+		UsageText:       "fastscan [flags] TARGET...",
+		Description:     examples,
+		HideHelpCommand: true,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		Flags:           scanFlags(),
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError("%v (see fastscan --help)", err)
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			s, err := parseSettings(c)
+			if err != nil {
+				return err
+			}
+			return scanFn(c.Context, s, stdout, stderr)
+		},
+	}
+	return app
+}
+
+func scanFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "ports to scan: `PORTS` like 22,80,1000-2000; - or 1-65535 for all"},
+		&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Value: engine.DefaultRate, Usage: "probes per second"},
+		&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments"},
+		&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Usage: "send on interface `NAME` (default: from the routing table)"},
+		&cli.StringFlag{Name: "source-ip", Usage: "source `ADDRESS` of the probes (default: the route's)"},
+		&cli.StringFlag{Name: "source-port", Value: "61000-65535", Usage: "source port `RANGE` of the probes; replies are accepted only there"},
+		&cli.StringFlag{Name: "router-mac", Usage: "next-hop `MAC` for off-link targets (default: ARP for the gateway)"},
+		&cli.IntFlag{Name: "retries", Value: 1, Usage: "send a probe that got no answer this many more `TIMES`"},
+		&cli.DurationFlag{Name: "wait", Value: engine.DefaultWait, Usage: "longest cool-down after the last probe; ends sooner when replies stop"},
+		&cli.StringFlag{Name: "seed", Usage: "fix the scan order and cookie key with a `NUMBER` (default: random)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output"},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or jsonl"},
+		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
+		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},
+		&cli.DurationFlag{Name: "arp-wait", Value: engine.DefaultARPWait, Usage: "how long to wait for ARP replies from on-link targets", Hidden: true},
+	}
+}
+
+// progressInterval is how often the progress line is redrawn.
+const progressInterval = 250 * time.Millisecond

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// reorderArgs moves every flag (with its value) in front of the positional
+// arguments, so that flags and targets may be mixed in any order, as in
+//
+//	fastscan -r 10000 10.0.0.0/24 -p 1-65535
+//
+// urfave/cli (like Go's flag package) stops parsing flags at the first positional
+// argument. Which flags take a value is read from the flag definitions. Everything
+// after "--" stays positional. nmap's attached port forms "-p-" and "-p22,80" are
+// split into "-p" and their value. A first positional argument that names a
+// subcommand leaves the arguments as they are.
+func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []string {
+	if len(args) < 2 {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range flags {
+		tv, _ := f.(cli.DocGenerationFlag)
+		for _, name := range f.Names() {
+			takesValue[name] = tv != nil && tv.TakesValue()
+		}
+	}
+	isCommand := map[string]bool{}
+	for _, c := range commands {
+		for _, name := range c.Names() {
+			isCommand[name] = true
+		}
+	}
+
+	var flagArgs, positional []string
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			positional = append(positional, rest[i+1:]...)
+			break
+		}
+		if len(positional) == 0 && len(flagArgs) == 0 && isCommand[a] {
+			return args
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			positional = append(positional, a)
+			continue
+		}
+		if v, ok := attachedPortValue(a); ok {
+			flagArgs = append(flagArgs, "-p", v)
+			continue
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			flagArgs = append(flagArgs, a)
+			continue
+		}
+		flagArgs = append(flagArgs, a)
+		if takesValue[name] && i+1 < len(rest) {
+			flagArgs = append(flagArgs, rest[i+1])
+			i++
+		}
+	}
+	out := make([]string, 0, len(args)+1)
+	out = append(out, args[0])
+	out = append(out, flagArgs...)
+	if len(positional) > 0 {
+		out = append(out, "--")
+		out = append(out, positional...)
+	}
+	return out
+}
+
+// attachedPortValue recognises nmap's "-p-" (all ports) and "-p22,80" forms.
+func attachedPortValue(a string) (string, bool) {
+	if !strings.HasPrefix(a, "-p") || len(a) < 3 {
+		return "", false
+	}
+	v := a[2:]
+	if v == "-" || (v[0] >= '0' && v[0] <= '9') {
+		return v, true
+	}
+	return "", false
+}

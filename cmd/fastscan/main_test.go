@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/result"
+)
+
+// captured runs the command line with a scan function that records the settings
+// instead of sending anything.
+func captured(t *testing.T, args ...string) (settings, int, string) {
+	t.Helper()
+	var got settings
+	called := false
+	fake := func(_ context.Context, s settings, _, _ io.Writer) error {
+		got, called = s, true
+		return nil
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"fastscan"}, args...), &stdout, &stderr, fake)
+	if code == exitOK && !called {
+		t.Fatalf("%q: exit 0 but no scan was started", args)
+	}
+	if code != exitOK && called {
+		t.Fatalf("%q: exit %d but a scan was started", args, code)
+	}
+	return got, code, stderr.String()
+}
+
+// TestBriefCommandLine checks the exact command line from the README and the brief:
+// flags after a target must still be parsed.
+func TestBriefCommandLine(t *testing.T) {
+	s, code, stderr := captured(t, "-r", "10000", "10.0.0.0/24", "-p", "1-65535")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if s.cfg.Rate != 10000 {
+		t.Errorf("rate = %v, want 10000", s.cfg.Rate)
+	}
+	if s.cfg.Targets.Len() != 256 || s.cfg.Targets.At(0) != 0x0A000000 || s.cfg.Targets.At(255) != 0x0A0000FF {
+		t.Errorf("targets: %d addresses from %#x, want 10.0.0.0/24", s.cfg.Targets.Len(), s.cfg.Targets.At(0))
+	}
+	if s.cfg.Ports.Len() != 65535 || s.cfg.Ports.At(0) != 1 || s.cfg.Ports.At(65534) != 65535 {
+		t.Errorf("ports: %d, want 1-65535", s.cfg.Ports.Len())
+	}
+}
+
+func TestFlagsAndTargetsMixed(t *testing.T) {
+	s, code, stderr := captured(t, "198.19.0.1", "-p", "22,80", "198.19.0.10-20", "--retries", "3",
+		"--wait=500ms", "-q", "--show", "closed,filtered", "198.19.1.0/30", "--seed", "42", "--format", "jsonl")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := s.cfg.Targets.Len(); got != 1+11+4 {
+		t.Errorf("%d targets, want 16", got)
+	}
+	if s.cfg.Ports.Len() != 2 || s.cfg.Retries != 3 || s.cfg.Wait != 500*time.Millisecond || !s.quiet || s.cfg.Seed != 42 || s.format != "jsonl" {
+		t.Errorf("settings not all parsed: %+v", s)
+	}
+	if !s.cfg.Show.Has(result.Closed) || !s.cfg.Show.Has(result.Filtered) {
+		t.Errorf("show = %b, want closed and filtered", s.cfg.Show)
+	}
+}
+
+func TestNmapPortForms(t *testing.T) {
+	s, code, stderr := captured(t, "-p-", "127.0.0.1")
+	if code != exitOK || s.cfg.Ports.Len() != 65535 {
+		t.Fatalf("-p-: exit %d, %d ports: %s", code, s.cfg.Ports.Len(), stderr)
+	}
+	s, code, stderr = captured(t, "127.0.0.1", "-p22,80")
+	if code != exitOK || s.cfg.Ports.Len() != 2 {
+		t.Fatalf("-p22,80: exit %d, %d ports: %s", code, s.cfg.Ports.Len(), stderr)
+	}
+}
+
+func TestInputFile(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "targets.txt")
+	if err := os.WriteFile(name, []byte("# lab\n198.19.0.0/30\n\n198.19.0.8 # one more\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, code, stderr := captured(t, "-iL", name, "-p", "80")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if s.cfg.Targets.Len() != 5 {
+		t.Fatalf("%d targets from the file, want 5", s.cfg.Targets.Len())
+	}
+}
+
+// TestBadInput checks every kind of bad input: exit status 2, one line on stderr that
+// names the bad token, and no scan started (captured fails the test otherwise).
+func TestBadInput(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.txt")
+	cases := []struct {
+		args  []string
+		token string
+	}{
+		{[]string{"10.0.0.0/33", "-p", "80"}, "10.0.0.0/33"},
+		{[]string{"10.0.0.300", "-p", "80"}, "10.0.0.300"},
+		{[]string{"10.0.0.9-10.0.0.1", "-p", "80"}, "10.0.0.9-10.0.0.1"},
+		{[]string{"10.0.0.1", "-p", "0"}, `"0"`},
+		{[]string{"10.0.0.1", "-p", "65536"}, "65536"},
+		{[]string{"10.0.0.1", "-p", "80,x"}, `"x"`},
+		{[]string{"10.0.0.1", "-p", "90-80"}, "90-80"},
+		{[]string{"-p", "80"}, "no targets"},
+		{[]string{"10.0.0.1"}, "no ports"},
+		{[]string{"10.0.0.1", "-p", "80", "-r", "0"}, `rate "0"`},
+		{[]string{"10.0.0.1", "-p", "80", "-r", "-5"}, `rate "-5"`},
+		{[]string{"10.0.0.1", "-p", "80", "-r", "fast"}, "fast"},
+		{[]string{"10.0.0.1", "-p", "80", "-i", "nosuchif0"}, "nosuchif0"},
+		{[]string{"-iL", missing, "-p", "80"}, missing},
+		{[]string{"10.0.0.1", "-p", "80", "--source-ip", "1.2.3"}, "1.2.3"},
+		{[]string{"10.0.0.1", "-p", "80", "--router-mac", "zz:00"}, "zz:00"},
+		{[]string{"10.0.0.1", "-p", "80", "--format", "yaml"}, "yaml"},
+		{[]string{"10.0.0.1", "-p", "80", "--show", "weird"}, "weird"},
+		{[]string{"10.0.0.1", "-p", "80", "--retries", "-1"}, `retries "-1"`},
+		{[]string{"10.0.0.1", "-p", "80", "--seed", "abc"}, "abc"},
+		{[]string{"10.0.0.1", "-p", "80", "--source-port", "9-1"}, "9-1"},
+		{[]string{"10.0.0.1", "-p", "80", "--bogus"}, "bogus"},
+	}
+	for _, c := range cases {
+		_, code, stderr := captured(t, c.args...)
+		if code != exitUsage {
+			t.Errorf("%q: exit %d, want %d (stderr %q)", c.args, code, exitUsage, stderr)
+			continue
+		}
+		if strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, c.token) {
+			t.Errorf("%q: stderr %q, want one line naming %q", c.args, stderr, c.token)
+		}
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"fastscan", "--help"}, &stdout, &stderr, nil)
+	if code != exitOK {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, want := range []string{"Examples:", "fastscan -r 10000 10.0.0.0/24 -p 1-65535", "--ports", "--rate", "--input-file", "setcap"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestReorderArgs(t *testing.T) {
+	app := newApp(io.Discard, io.Discard, nil)
+	got := reorderArgs([]string{"fastscan", "-r", "10000", "10.0.0.0/24", "-p", "1-65535", "--", "-x"}, app.Flags, app.Commands)
+	want := []string{"fastscan", "-r", "10000", "-p", "1-65535", "--", "10.0.0.0/24", "-x"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("reorderArgs = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/result"
+)
+
+const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with sudo, or grant it once with: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v fastscan)"
+
+// scan runs the scan the settings describe, writing results and a summary.
+func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
+	if err := checkRawSocket(); err != nil {
+		return err
+	}
+	dst := stdout
+	if s.output != "" {
+		f, err := os.Create(s.output)
+		if err != nil {
+			return usageError("cannot write output file %q: %v", s.output, errors.Unwrap(err))
+		}
+		defer f.Close()
+		dst = f
+	}
+	w, err := output.New(s.format, dst)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	s.cfg.Notice = func(msg string) {
+		if !s.quiet {
+			fmt.Fprintln(stderr, "fastscan: "+msg)
+		}
+	}
+	scanner, err := engine.New(s.cfg)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+
+	var stopProgress func()
+	if !s.quiet && isTerminal(stderr) {
+		stopProgress = showProgress(stderr, scanner, s.cfg.Rate)
+	}
+	sum, runErr := scanner.Run(ctx, w.Write)
+	if stopProgress != nil {
+		stopProgress()
+	}
+	closeErr := w.Close()
+	if runErr != nil {
+		if errors.Is(runErr, unix.EPERM) || errors.Is(runErr, unix.EACCES) {
+			return cli.Exit(needCapNetRaw, exitFailure)
+		}
+		return cli.Exit(runErr.Error(), exitFailure)
+	}
+	if closeErr != nil {
+		return cli.Exit(closeErr.Error(), exitFailure)
+	}
+	interrupted := ctx.Err() != nil
+	if !s.quiet {
+		writeSummary(stderr, &s, sum, interrupted)
+	}
+	if interrupted {
+		return cli.Exit("", exitInterrupted)
+	}
+	return nil
+}
+
+// checkRawSocket fails early, with advice, when raw sockets are not allowed.
+func checkRawSocket() error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return cli.Exit(needCapNetRaw, exitFailure)
+		}
+		return cli.Exit(fmt.Sprintf("opening a raw socket: %v", err), exitFailure)
+	}
+	unix.Close(fd)
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// showProgress redraws one progress line on w until the returned stop is called.
+func showProgress(w io.Writer, sc *engine.Scanner, rate float64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(progressInterval)
+		defer tick.Stop()
+		var lastSent uint64
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case now := <-tick.C:
+				p := sc.Progress()
+				pps := float64(p.Sent-lastSent) / now.Sub(last).Seconds()
+				lastSent, last = p.Sent, now
+				fmt.Fprint(w, "\r\033[K"+progressLine(p, pps, rate))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// progressLine formats one progress line: phase, rate, percentage, ETA, found so far.
+func progressLine(p engine.Progress, pps, rate float64) string {
+	pct := 0.0
+	if p.Targets > 0 {
+		pct = 100 * float64(p.Position) / float64(p.Targets)
+	}
+	eta := time.Duration(float64(p.Targets-min(p.Position, p.Targets)) / rate * float64(time.Second)).Round(time.Second)
+	phase := p.Phase
+	if p.Pass > 0 {
+		phase = fmt.Sprintf("%s (retry %d)", phase, p.Pass)
+	}
+	return fmt.Sprintf("%s: %5.1f%% %8.0f pps, ETA %v, sent %d, open %d, closed %d",
+		phase, pct, pps, eta, p.Sent, p.Open, p.Closed)
+}
+
+func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool) {
+	var b strings.Builder
+	secs := sum.Elapsed.Seconds()
+	status := "done"
+	if interrupted {
+		status = "interrupted"
+	}
+	fmt.Fprintf(&b, "fastscan %s: %d addresses x %d ports on %s from %s in %.2fs\n",
+		status, s.cfg.Targets.Len(), s.cfg.Ports.Len(), sum.Interface, (&result.Result{IP: sum.SourceIP}).Addr(), secs)
+	fmt.Fprintf(&b, "  probes sent %d (%.0f/s), replies %d\n", sum.Sent, float64(sum.Sent)/max(secs, 1e-9), sum.Replies)
+	fmt.Fprintf(&b, "  open %d, closed %d, filtered %d (%d no response), hosts down %d\n",
+		sum.Open, sum.Closed, sum.Filtered+sum.NoResponse, sum.NoResponse, sum.HostsDown)
+	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d\n", sum.RingDrops, sum.Invalid, sum.Duplicates)
+	io.WriteString(w, b.String())
+}

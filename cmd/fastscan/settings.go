@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/result"
+	"github.com/fastscan/fastscan/target"
+)
+
+// settings is everything the command line asks for, checked.
+type settings struct {
+	cfg    engine.Config
+	output string // file name; "" for standard output
+	format string
+	quiet  bool
+}
+
+// scanFunc performs the scan the settings describe.
+type scanFunc func(ctx context.Context, s settings, stdout, stderr io.Writer) error
+
+// parseSettings reads and checks every flag and target. Every error is a usage error
+// naming the bad token; nothing has been sent when it returns.
+func parseSettings(c *cli.Context) (settings, error) {
+	var s settings
+	specs := c.Args().Slice()
+	if f := c.String("input-file"); f != "" {
+		more, err := readTargetFile(f)
+		if err != nil {
+			return s, err
+		}
+		specs = append(specs, more...)
+	}
+	if len(specs) == 0 {
+		return s, usageError("no targets: give addresses, CIDR blocks or ranges, or -iL FILE (see fastscan --help)")
+	}
+	lookup := func(host string) ([]netip.Addr, error) {
+		return net.DefaultResolver.LookupNetIP(c.Context, "ip4", host)
+	}
+	targets, err := target.ParseTargets(specs, lookup)
+	if err != nil {
+		return s, usageError("%v", err)
+	}
+	s.cfg.Targets = targets
+
+	if !c.IsSet("ports") {
+		return s, usageError("no ports: pass -p, e.g. -p 22,80,443 or -p 1-65535")
+	}
+	ports, err := target.ParsePorts(c.String("ports"))
+	if err != nil {
+		return s, usageError("%v", err)
+	}
+	s.cfg.Ports = ports
+
+	if s.cfg.Rate = c.Float64("rate"); !(s.cfg.Rate > 0) || s.cfg.Rate > 100e6 {
+		return s, usageError("invalid rate %q: must be above 0 and at most 100000000 probes per second", c.String("rate"))
+	}
+	if s.cfg.Retries = c.Int("retries"); s.cfg.Retries < 0 || s.cfg.Retries > 100 {
+		return s, usageError("invalid retries %q: must be 0 to 100", c.String("retries"))
+	}
+	if s.cfg.Wait = c.Duration("wait"); s.cfg.Wait <= 0 {
+		return s, usageError("invalid wait %q: must be above 0", c.String("wait"))
+	}
+	if s.cfg.ARPWait = c.Duration("arp-wait"); s.cfg.ARPWait <= 0 {
+		return s, usageError("invalid arp-wait %q: must be above 0", c.String("arp-wait"))
+	}
+	if name := c.String("interface"); name != "" {
+		if _, err := net.InterfaceByName(name); err != nil {
+			return s, usageError("unknown interface %q", name)
+		}
+		s.cfg.Interface = name
+	}
+	if v := c.String("source-ip"); v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil || !a.Is4() {
+			return s, usageError("invalid source-ip %q: not an IPv4 address", v)
+		}
+		b := a.As4()
+		s.cfg.SourceIP = binary.BigEndian.Uint32(b[:])
+	}
+	if v := c.String("router-mac"); v != "" {
+		hw, err := net.ParseMAC(v)
+		if err != nil || len(hw) != 6 {
+			return s, usageError("invalid router-mac %q: not an Ethernet MAC address", v)
+		}
+		var mac [6]byte
+		copy(mac[:], hw)
+		s.cfg.RouterMAC = &mac
+	}
+	if s.cfg.SourcePortLo, s.cfg.SourcePortHi, err = parsePortRange(c.String("source-port")); err != nil {
+		return s, err
+	}
+	if v := c.String("seed"); v != "" {
+		seed, err := strconv.ParseUint(v, 0, 64)
+		if err != nil {
+			return s, usageError("invalid seed %q: not a whole number", v)
+		}
+		s.cfg.Seed = seed
+	} else {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return s, fmt.Errorf("choosing a random seed: %w", err)
+		}
+		s.cfg.Seed = binary.LittleEndian.Uint64(b[:])
+	}
+	if s.cfg.Show, err = parseShow(c.String("show")); err != nil {
+		return s, err
+	}
+	s.format = c.String("format")
+	if _, err := output.New(s.format, io.Discard); err != nil {
+		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.Formats(), ", "))
+	}
+	s.output = c.String("output")
+	s.quiet = c.Bool("quiet")
+	s.cfg.TxRing = c.Bool("tx-ring")
+	return s, nil
+}
+
+func readTargetFile(name string) ([]string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, usageError("cannot read input file %q: %v", name, errors.Unwrap(err))
+	}
+	defer f.Close()
+	specs, err := target.ReadTargetFile(f)
+	if err != nil {
+		return nil, usageError("cannot read input file %q: %v", name, err)
+	}
+	return specs, nil
+}
+
+// parseShow reads --show: a comma list of states to show besides open.
+func parseShow(v string) (result.StateSet, error) {
+	var set result.StateSet
+	if v == "" {
+		return set, nil
+	}
+	for _, tok := range strings.Split(v, ",") {
+		switch strings.TrimSpace(tok) {
+		case "open":
+			set = set.With(result.Open)
+		case "closed":
+			set = set.With(result.Closed)
+		case "filtered":
+			set = set.With(result.Filtered)
+		case "all":
+			set = set.With(result.Open).With(result.Closed).With(result.Filtered)
+		default:
+			return 0, usageError("invalid show %q: want open, closed, filtered or all", tok)
+		}
+	}
+	return set, nil
+}
+
+// parsePortRange reads --source-port: "LO-HI" or a single port.
+func parsePortRange(v string) (lo, hi uint16, err error) {
+	bad := usageError("invalid source-port %q: want a port range like 61000-65535", v)
+	a, b, ok := strings.Cut(v, "-")
+	if !ok {
+		b = a
+	}
+	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if err1 != nil || err2 != nil || l == 0 || h < l {
+		return 0, 0, bad
+	}
+	return uint16(l), uint16(h), nil
+}

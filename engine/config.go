@@ -1,0 +1,102 @@
+// Package engine runs a scan: it plans where packets go (interface, source address,
+// next-hop MACs, ARP for on-link hosts), sends SYN probes from one goroutine at a
+// precise rate in a keyed pseudo-random order, matches replies in another goroutine
+// against stateless SYN cookies and a lock-free target table, retries what got no
+// answer, and hands every verdict to the caller.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fastscan/fastscan/result"
+	"github.com/fastscan/fastscan/target"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultRate         = 10000
+	DefaultWait         = 2 * time.Second
+	DefaultSourcePortLo = 61000
+	DefaultSourcePortHi = 65535
+	DefaultARPWait      = 500 * time.Millisecond
+)
+
+// Config says what to scan and how. Targets, Ports and Rate are required; zero values
+// elsewhere take the defaults above.
+type Config struct {
+	// Targets are the addresses to probe.
+	Targets target.Set
+	// Ports are the TCP ports to probe on every address.
+	Ports target.Ports
+	// Rate is the number of probes sent per second.
+	Rate float64
+	// Retries is how many times a probe that got no answer is sent again.
+	Retries int
+	// Wait is the longest cool-down after the last probe of a pass; the engine stops
+	// sooner when everything is answered or when replies stop coming for a few
+	// round-trip times.
+	Wait time.Duration
+	// Seed fixes the scan order and the SYN cookie key. Scans with the same seed,
+	// targets and ports probe in the same order.
+	Seed uint64
+	// Interface names the interface to send on; empty lets the routing table decide.
+	Interface string
+	// SourceIP overrides the source address (host-order IPv4); 0 takes the route's.
+	SourceIP uint32
+	// RouterMAC overrides the next hop's MAC for off-link targets; nil resolves it by ARP.
+	RouterMAC *[6]byte
+	// SourcePortLo and SourcePortHi bound the source ports of the probes. Replies are
+	// accepted only on these ports. The default 61000-65535 lies above Linux's
+	// ephemeral range, so the kernel's own connections do not collide with the scan.
+	SourcePortLo, SourcePortHi uint16
+	// ARPWait is how long to wait for ARP replies after the last ARP request for
+	// on-link targets.
+	ARPWait time.Duration
+	// Show selects the verdicts handed to the caller; open ports are always shown.
+	Show result.StateSet
+	// TxRing selects the PACKET_TX_RING transmitter instead of sendmmsg.
+	TxRing bool
+	// Notice receives one-line messages for the user (skipped addresses and the like).
+	// Nil discards them.
+	Notice func(msg string)
+}
+
+func (c *Config) setDefaults() {
+	if c.Wait == 0 {
+		c.Wait = DefaultWait
+	}
+	if c.SourcePortLo == 0 && c.SourcePortHi == 0 {
+		c.SourcePortLo, c.SourcePortHi = DefaultSourcePortLo, DefaultSourcePortHi
+	}
+	if c.ARPWait == 0 {
+		c.ARPWait = DefaultARPWait
+	}
+	c.Show = c.Show.With(result.Open)
+	if c.Notice == nil {
+		c.Notice = func(string) {}
+	}
+}
+
+func (c *Config) validate() error {
+	if c.Targets.Len() == 0 {
+		return errors.New("no targets to scan")
+	}
+	if c.Ports.Len() == 0 {
+		return errors.New("no ports to scan")
+	}
+	if !(c.Rate > 0) {
+		return fmt.Errorf("rate %v: must be above 0", c.Rate)
+	}
+	if c.Retries < 0 {
+		return fmt.Errorf("retries %d: must not be negative", c.Retries)
+	}
+	if c.Wait < 0 {
+		return fmt.Errorf("wait %v: must not be negative", c.Wait)
+	}
+	if c.SourcePortLo == 0 || c.SourcePortHi < c.SourcePortLo {
+		return fmt.Errorf("source ports %d-%d: not a valid range", c.SourcePortLo, c.SourcePortHi)
+	}
+	return nil
+}

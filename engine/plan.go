@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/fastscan/fastscan/route"
+	"github.com/fastscan/fastscan/target"
+)
+
+// maxOnLinkSpan bounds the on-link address span whose MACs the engine tracks (a /8).
+const maxOnLinkSpan = 1 << 24
+
+// plan is where the probes go: the interface and source address, and the next-hop
+// MAC of every target address.
+type plan struct {
+	iface    net.Interface
+	srcIP    uint32
+	srcMAC   [6]byte
+	loopback bool
+
+	// routerMAC is the next hop of off-link targets (the gateway's MAC).
+	routerMAC [6]byte
+	router    uint32 // the gateway's address; 0 when no target is off-link
+
+	// On-link targets in [onFirst, onLast] each have their own MAC: macID[ip-onFirst]
+	// is 0 for a host that did not answer ARP (down) and otherwise index+1 in macs.
+	onFirst, onLast uint32
+	macID           []uint32
+	macs            [][6]byte
+
+	// hostsDown counts target addresses that were not probed: on-link addresses
+	// without an ARP answer, and our own address.
+	hostsDown uint64
+}
+
+// nextHop returns the destination MAC for a probe to ip (nil: the template's, which is
+// the router's) and whether the address is to be probed at all.
+func (p *plan) nextHop(ip uint32) (*[6]byte, bool) {
+	if ip-p.onFirst <= p.onLast-p.onFirst && p.macID != nil {
+		id := p.macID[ip-p.onFirst]
+		if id == 0 {
+			return nil, false
+		}
+		return &p.macs[id-1], true
+	}
+	if ip == p.srcIP && !p.loopback {
+		return nil, false
+	}
+	return nil, true
+}
+
+// makePlan asks the kernel's routing table where the targets are, resolves the
+// router's MAC and the MAC of every on-link target by ARP.
+func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
+	ranges := cfg.Targets.Ranges()
+	first, err := route.Lookup(ranges[0].First, cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("finding a route to %v: %w", ipString(ranges[0].First), err)
+	}
+	p := &plan{iface: first.Iface, srcIP: first.SrcIP, loopback: first.Loopback(), onFirst: 1, onLast: 0}
+	if cfg.SourceIP != 0 {
+		p.srcIP = cfg.SourceIP
+	}
+	copy(p.srcMAC[:], first.Iface.HardwareAddr)
+	if p.loopback {
+		for _, r := range ranges {
+			for _, ip := range []uint32{r.First, r.Last} {
+				rt, err := route.Lookup(ip, first.Iface.Name)
+				if err != nil || !rt.Loopback() {
+					return nil, fmt.Errorf("target %v is not on the loopback interface like %v: scan them separately", ipString(ip), ipString(ranges[0].First))
+				}
+			}
+		}
+		return p, nil
+	}
+
+	prefixes, err := ipv4Prefixes(&p.iface)
+	if err != nil {
+		return nil, err
+	}
+	var onLink []target.Range
+	for _, r := range ranges {
+		in, out := splitByPrefixes(r, prefixes)
+		onLink = append(onLink, in...)
+		for _, o := range out {
+			if err := p.addOffLink(cfg, o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if p.router != 0 {
+		if cfg.RouterMAC != nil {
+			p.routerMAC = *cfg.RouterMAC
+		} else {
+			macs, err := route.Resolve(ctx, p.iface, p.srcIP, []uint32{p.router}, arpRate(cfg), cfg.ARPWait)
+			if err != nil {
+				return nil, fmt.Errorf("resolving router %v: %w", ipString(p.router), err)
+			}
+			mac, ok := macs[p.router]
+			if !ok {
+				return nil, fmt.Errorf("router %v on %s did not answer ARP: pass --router-mac", ipString(p.router), p.iface.Name)
+			}
+			p.routerMAC = mac
+		}
+	} else if cfg.RouterMAC != nil {
+		p.routerMAC = *cfg.RouterMAC
+	}
+	if len(onLink) > 0 {
+		if err := p.resolveOnLink(ctx, cfg, onLink); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// addOffLink checks that the off-link range r is reached through the plan's
+// interface and router.
+func (p *plan) addOffLink(cfg *Config, r target.Range) error {
+	for _, ip := range []uint32{r.First, r.Last} {
+		rt, err := route.Lookup(ip, p.iface.Name)
+		if err != nil {
+			return fmt.Errorf("no route to target %v on %s: %w", ipString(ip), p.iface.Name, err)
+		}
+		if rt.Iface.Index != p.iface.Index {
+			return fmt.Errorf("target %v is reached through %s, not %s: scan it separately or pass -i", ipString(ip), rt.Iface.Name, p.iface.Name)
+		}
+		gw := rt.Gateway
+		if gw == 0 {
+			return fmt.Errorf("target %v is on-link on %s without an address of ours in its subnet: pass --router-mac or --source-ip", ipString(ip), p.iface.Name)
+		}
+		if p.router != 0 && gw != p.router && cfg.RouterMAC == nil {
+			return fmt.Errorf("targets %v and beyond use two routers (%v and %v): scan them separately", ipString(ip), ipString(p.router), ipString(gw))
+		}
+		if p.router == 0 {
+			p.router = gw
+		}
+	}
+	return nil
+}
+
+// resolveOnLink ARPs every on-link target and records its MAC.
+func (p *plan) resolveOnLink(ctx context.Context, cfg *Config, onLink []target.Range) error {
+	lo, hi := onLink[0].First, onLink[len(onLink)-1].Last
+	if uint64(hi-lo)+1 > maxOnLinkSpan {
+		return fmt.Errorf("on-link targets %v-%v span more than %d addresses", ipString(lo), ipString(hi), maxOnLinkSpan)
+	}
+	var ips []uint32
+	for _, r := range onLink {
+		for ip := uint64(r.First); ip <= uint64(r.Last); ip++ {
+			if uint32(ip) == p.srcIP {
+				cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
+				p.hostsDown++
+				continue
+			}
+			ips = append(ips, uint32(ip))
+		}
+	}
+	found, err := route.Resolve(ctx, p.iface, p.srcIP, ips, arpRate(cfg), cfg.ARPWait)
+	if err != nil {
+		return fmt.Errorf("resolving on-link targets on %s: %w", p.iface.Name, err)
+	}
+	p.onFirst, p.onLast = lo, hi
+	p.macID = make([]uint32, uint64(hi-lo)+1)
+	for _, ip := range ips {
+		mac, ok := found[ip]
+		if !ok {
+			p.hostsDown++
+			continue
+		}
+		p.macs = append(p.macs, mac)
+		p.macID[ip-lo] = uint32(len(p.macs))
+	}
+	return nil
+}
+
+// arpRate is the ARP request rate: the scan rate, within sane bounds for ARP.
+func arpRate(cfg *Config) int {
+	r := int(cfg.Rate)
+	if r < 100 {
+		r = 100
+	}
+	if r > 20000 {
+		r = 20000
+	}
+	return r
+}
+
+// ipv4Prefixes returns the IPv4 subnets an interface is directly connected to.
+func ipv4Prefixes(ifc *net.Interface) ([]target.Range, error) {
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("reading addresses of %s: %w", ifc.Name, err)
+	}
+	var out []target.Range
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(ipn.String())
+		if err != nil || !pfx.Addr().Is4() || pfx.Bits() == 32 {
+			continue
+		}
+		pfx = pfx.Masked()
+		first := ipToUint32(pfx.Addr())
+		last := first | uint32(uint64(1)<<(32-pfx.Bits())-1)
+		out = append(out, target.Range{First: first, Last: last})
+	}
+	return out, nil
+}
+
+// splitByPrefixes splits r into the parts inside any of prefixes and the parts outside.
+func splitByPrefixes(r target.Range, prefixes []target.Range) (in, out []target.Range) {
+	rest := []target.Range{r}
+	for _, p := range prefixes {
+		var next []target.Range
+		for _, x := range rest {
+			if x.Last < p.First || x.First > p.Last {
+				next = append(next, x)
+				continue
+			}
+			lo, hi := max(x.First, p.First), min(x.Last, p.Last)
+			in = append(in, target.Range{First: lo, Last: hi})
+			if x.First < lo {
+				next = append(next, target.Range{First: x.First, Last: lo - 1})
+			}
+			if hi < x.Last {
+				next = append(next, target.Range{First: hi + 1, Last: x.Last})
+			}
+		}
+		rest = next
+	}
+	slices.SortFunc(in, func(a, b target.Range) int { return cmp.Compare(a.First, b.First) })
+	return in, rest
+}
+
+func ipToUint32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func ipString(ip uint32) string {
+	return netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)}).String()
+}

@@ -1,0 +1,528 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fastscan/fastscan/afpacket"
+	"github.com/fastscan/fastscan/cookie"
+	"github.com/fastscan/fastscan/packet"
+	"github.com/fastscan/fastscan/permute"
+	"github.com/fastscan/fastscan/ratelimit"
+	"github.com/fastscan/fastscan/result"
+)
+
+const (
+	// pollTimeout bounds how long the receiver blocks, so it notices the end of a scan.
+	pollTimeout = 5 * time.Millisecond
+	// ringBlockTimeout is how long the kernel holds a partly filled ring block before
+	// handing it over: the receiver's added latency at low reply rates.
+	ringBlockTimeout = 2 * time.Millisecond
+	// minQuiet is the shortest silence that ends a cool-down: well above the ring's
+	// block timeout, so a reply held in a partly filled block is not missed.
+	minQuiet = 20 * time.Millisecond
+	// maxFrame is the transmit buffer size of one probe.
+	maxFrame = 128
+	// resultQueue is how many verdicts may wait for the caller's emit function.
+	resultQueue = 1 << 16
+)
+
+// Progress is a snapshot of a running scan, for progress lines and summaries.
+type Progress struct {
+	// Phase is what the scan is doing: "routing", "scanning", "retrying", "cooling down", "done".
+	Phase string
+	// Pass is the send pass: 0 for the first, 1.. for retries.
+	Pass int
+	// Position is how many targets the current pass has gone through, of Targets.
+	Position, Targets uint64
+	// Sent counts probes sent, Replies valid replies (duplicates included).
+	Sent, Replies uint64
+	// Open, Closed and Filtered count verdicts decided by a reply so far.
+	Open, Closed, Filtered uint64
+	// Elapsed is the time since the scan started.
+	Elapsed time.Duration
+}
+
+// Summary is what a finished scan reports.
+type Summary struct {
+	Progress
+	// NoResponse counts targets that never answered (filtered, reason no-response).
+	NoResponse uint64
+	// HostsDown counts target addresses not probed: on-link hosts that did not answer
+	// ARP, and our own address.
+	HostsDown uint64
+	// Duplicates counts valid replies for targets already decided.
+	Duplicates uint64
+	// Invalid counts replies to our address and ports whose cookie did not match:
+	// forged, stale or unrelated packets. They never produce a result.
+	Invalid uint64
+	// RingPackets and RingDrops are the receive ring's counters: packets the kernel
+	// passed the filter, and packets it dropped because the ring was full.
+	RingPackets, RingDrops uint64
+	// Interface and SourceIP say where the probes came from.
+	Interface string
+	SourceIP  uint32
+}
+
+// Scanner runs one scan. Create it with New, run it with Run; Progress may be called
+// from any goroutine while it runs.
+type Scanner struct {
+	cfg    Config
+	start  time.Time
+	nports uint64
+	total  uint64
+
+	perm  permute.Permutation
+	key   cookie.Key
+	table *Table
+	plan  *plan
+
+	phase      atomic.Value // string
+	pass       atomic.Int32
+	pos        atomic.Uint64
+	sending    atomic.Bool
+	sent       atomic.Uint64
+	replies    atomic.Uint64
+	answered   atomic.Uint64
+	open       atomic.Uint64
+	closed     atomic.Uint64
+	filtered   atomic.Uint64
+	duplicates atomic.Uint64
+	invalid    atomic.Uint64
+	lastReply  atomic.Int64
+	rto        atomic.Int64
+
+	// Receiver-only round-trip estimator state.
+	srtt, rttvar float64
+	rttSamples   uint64
+
+	results chan result.Result
+}
+
+// New checks cfg and prepares a scan. Nothing is sent until Run.
+func New(cfg Config) (*Scanner, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	nports := uint64(cfg.Ports.Len())
+	total := cfg.Targets.Len() * nports
+	table, err := NewTable(total)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scanner{
+		cfg:     cfg,
+		nports:  nports,
+		total:   total,
+		perm:    permute.New(total, cfg.Seed),
+		key:     cookie.NewKey(cfg.Seed),
+		table:   table,
+		results: make(chan result.Result, resultQueue),
+	}
+	s.phase.Store("starting")
+	return s, nil
+}
+
+// Progress returns a snapshot of the scan's counters.
+func (s *Scanner) Progress() Progress {
+	var elapsed time.Duration
+	if !s.start.IsZero() {
+		elapsed = time.Since(s.start)
+	}
+	return Progress{
+		Phase:    s.phase.Load().(string),
+		Pass:     int(s.pass.Load()),
+		Position: s.pos.Load(),
+		Targets:  s.total,
+		Sent:     s.sent.Load(),
+		Replies:  s.replies.Load(),
+		Open:     s.open.Load(),
+		Closed:   s.closed.Load(),
+		Filtered: s.filtered.Load(),
+		Elapsed:  elapsed,
+	}
+}
+
+// Run performs the scan and calls emit, from a single goroutine, for every verdict in
+// cfg.Show. It returns when the scan is done or ctx is cancelled; in both cases every
+// verdict already received has been passed to emit. An error from emit stops the scan.
+func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Summary, error) {
+	s.start = time.Now()
+	s.phase.Store("routing")
+	p, err := makePlan(ctx, &s.cfg)
+	if err != nil {
+		return s.summary(nil), err
+	}
+	s.plan = p
+	tmpl, err := packet.NewSYNTemplate(packet.SYNParams{SrcMAC: p.srcMAC, DstMAC: p.routerMAC, SrcIP: p.srcIP})
+	if err != nil {
+		return s.summary(nil), fmt.Errorf("building the SYN template: %w", err)
+	}
+	limiter := ratelimit.New(s.cfg.Rate)
+	ring, err := afpacket.NewRing(p.iface.Index, afpacket.RingConfig{
+		BlockTimeout: ringBlockTimeout,
+		Filter:       afpacket.ReplyFilter(p.srcIP, s.cfg.SourcePortLo, s.cfg.SourcePortHi),
+	})
+	if err != nil {
+		return s.summary(nil), fmt.Errorf("opening the receive ring on %s: %w", p.iface.Name, err)
+	}
+	var tx afpacket.Transmitter
+	if s.cfg.TxRing {
+		tx, err = afpacket.NewRingTransmitter(p.iface.Index, 4096, maxFrame)
+	} else {
+		tx, err = afpacket.NewMmsgTransmitter(p.iface.Index, limiter.Batch(), maxFrame)
+	}
+	if err != nil {
+		ring.Close()
+		return s.summary(nil), fmt.Errorf("opening the transmit socket on %s: %w", p.iface.Name, err)
+	}
+	defer tx.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stopReceiver atomic.Bool
+	var wg sync.WaitGroup
+	var recvErr, emitErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		recvErr = s.receive(ring, &stopReceiver)
+	}()
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for r := range s.results {
+			if emitErr != nil {
+				continue
+			}
+			if err := emit(&r); err != nil {
+				emitErr = err
+				cancel()
+			}
+		}
+	}()
+
+	sendErr := s.send(ctx, tmpl, tx, limiter)
+
+	stopReceiver.Store(true)
+	wg.Wait()
+	close(s.results)
+	<-collected
+	sum := s.summary(ring)
+	ring.Close()
+
+	if err := firstError(emitErr, sendErr, recvErr); err != nil {
+		return sum, err
+	}
+	if ctx.Err() == nil && s.cfg.Show.Has(result.Filtered) {
+		if err := s.emitNoResponse(emit); err != nil {
+			return sum, err
+		}
+	}
+	s.phase.Store("done")
+	sum.Phase = "done"
+	return sum, nil
+}
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return nil
+}
+
+// send runs the passes: the first over every target, then a retry pass over the
+// targets still unanswered, each followed by a cool-down.
+func (s *Scanner) send(ctx context.Context, tmpl *packet.SYNTemplate, tx afpacket.Transmitter, limiter *ratelimit.Limiter) error {
+	for pass := 0; pass <= s.cfg.Retries; pass++ {
+		if pass > 0 && s.answeredAll() {
+			break
+		}
+		s.pass.Store(int32(pass))
+		s.pos.Store(0)
+		if pass == 0 {
+			s.phase.Store("scanning")
+		} else {
+			s.phase.Store("retrying")
+		}
+		s.sending.Store(true)
+		err := s.sendPass(ctx, pass, tmpl, tx, limiter)
+		s.sending.Store(false)
+		passEnd := time.Now()
+		if err != nil {
+			s.drain(passEnd)
+			return err
+		}
+		s.phase.Store("cooling down")
+		s.coolDown(ctx, passEnd)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// sendPass sends one probe to every target not yet answered, in permutation order.
+func (s *Scanner) sendPass(ctx context.Context, pass int, tmpl *packet.SYNTemplate, tx afpacket.Transmitter, limiter *ratelimit.Limiter) error {
+	var (
+		batch   = limiter.Batch()
+		pending = 0
+		srcIP   = s.plan.srcIP
+		spLo    = uint64(s.cfg.SourcePortLo)
+		spN     = uint64(s.cfg.SourcePortHi) - spLo + 1
+	)
+	flush := func(pos uint64) error {
+		if err := limiter.Wait(ctx, pending); err != nil {
+			return err
+		}
+		n, err := tx.Flush()
+		s.sent.Add(uint64(n))
+		s.pos.Store(pos)
+		pending = 0
+		if err != nil {
+			return fmt.Errorf("sending probes: %w", err)
+		}
+		return nil
+	}
+	for pos := uint64(0); pos < s.total; pos++ {
+		idx := s.perm.At(pos)
+		if pass > 0 && s.table.Answered(idx) {
+			continue
+		}
+		ip := s.cfg.Targets.At(idx / s.nports)
+		mac, up := s.plan.nextHop(ip)
+		if !up {
+			continue
+		}
+		port := s.cfg.Ports.At(int(idx % s.nports))
+		sport := uint16(spLo + (pos+uint64(pass))%spN)
+		seq := s.key.Sum(srcIP, ip, sport, port)
+		buf := tx.Next()
+		if buf == nil {
+			if err := flush(pos); err != nil {
+				return err
+			}
+			buf = tx.Next()
+		}
+		tx.Commit(tmpl.Put(buf, mac, ip, port, sport, seq, uint16(seq>>16)))
+		pending++
+		if pending >= batch {
+			if err := flush(pos + 1); err != nil {
+				return err
+			}
+		}
+	}
+	if pending > 0 {
+		return flush(s.total)
+	}
+	s.pos.Store(s.total)
+	return nil
+}
+
+// probedTargets is the number of targets that are probed: all but those of down hosts.
+func (s *Scanner) probedTargets() uint64 {
+	return s.total - s.plan.hostsDown*s.nports
+}
+
+func (s *Scanner) answeredAll() bool { return s.answered.Load() >= s.probedTargets() }
+
+// quiet is how long replies must have stopped before a cool-down ends: a
+// retransmission timeout over the round-trip times seen, within [minQuiet, Wait].
+func (s *Scanner) quiet() time.Duration {
+	q := time.Duration(s.rto.Load())
+	if q < minQuiet {
+		q = minQuiet
+	}
+	if q > s.cfg.Wait {
+		q = s.cfg.Wait
+	}
+	return q
+}
+
+// coolDown waits after a pass until everything is answered, or replies have stopped
+// for quiet(), or Wait has passed.
+func (s *Scanner) coolDown(ctx context.Context, passEnd time.Time) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.answeredAll() {
+			return
+		}
+		now := time.Now()
+		since := now.Sub(passEnd)
+		if since >= s.cfg.Wait {
+			return
+		}
+		q := s.quiet()
+		if since >= q && now.Sub(time.Unix(0, s.lastReply.Load())) >= q {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// drain lets replies to probes already sent arrive after an interrupted pass, for at
+// most one quiet period, so that nothing already on the wire is lost.
+func (s *Scanner) drain(passEnd time.Time) {
+	q := s.quiet()
+	for time.Since(passEnd) < q && !s.answeredAll() {
+		if time.Since(time.Unix(0, s.lastReply.Load())) >= q && time.Since(passEnd) >= minQuiet {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// receive reads the ring until stop is set.
+func (s *Scanner) receive(ring *afpacket.Ring, stop *atomic.Bool) error {
+	handle := s.handle
+	for !stop.Load() {
+		if err := ring.Poll(pollTimeout, handle); err != nil {
+			return fmt.Errorf("receiving replies: %w", err)
+		}
+	}
+	// One last look for replies already in the ring.
+	if err := ring.Poll(0, handle); err != nil {
+		return fmt.Errorf("receiving replies: %w", err)
+	}
+	return nil
+}
+
+// handle validates one received frame and turns a valid first answer into a verdict.
+// It runs on the receiver goroutine and allocates nothing.
+func (s *Scanner) handle(frame []byte, tsNanos int64) {
+	var r packet.Reply
+	if !packet.ParseReply(frame, &r) {
+		return
+	}
+	if r.LocalIP != s.plan.srcIP || r.LocalPort < s.cfg.SourcePortLo || r.LocalPort > s.cfg.SourcePortHi {
+		return
+	}
+	host, ok := s.cfg.Targets.Index(r.TargetIP)
+	if !ok {
+		return
+	}
+	pi, ok := s.cfg.Ports.Index(r.TargetPort)
+	if !ok {
+		return
+	}
+	if s.key.Sum(r.LocalIP, r.TargetIP, r.LocalPort, r.TargetPort) != r.Cookie {
+		s.invalid.Add(1)
+		return
+	}
+	var state result.State
+	var reason result.Reason
+	switch r.Kind {
+	case packet.ReplySYNACK:
+		state, reason = result.Open, result.ReasonSYNACK
+	case packet.ReplyRST:
+		state, reason = result.Closed, result.ReasonReset
+	case packet.ReplyICMPUnreachable:
+		if reason, ok = result.ICMPUnreachableReason(r.ICMPCode); !ok {
+			return
+		}
+		state = result.Filtered
+	default:
+		return
+	}
+	s.replies.Add(1)
+	s.lastReply.Store(time.Now().UnixNano())
+	idx := host*s.nports + uint64(pi)
+	if !s.table.Mark(idx) {
+		s.duplicates.Add(1)
+		return
+	}
+	s.answered.Add(1)
+	s.sampleRTT(idx)
+	switch state {
+	case result.Open:
+		s.open.Add(1)
+	case result.Closed:
+		s.closed.Add(1)
+	case result.Filtered:
+		s.filtered.Add(1)
+	}
+	if s.cfg.Show.Has(state) {
+		s.results <- result.Result{
+			IP: r.TargetIP, Port: r.TargetPort, Proto: result.TCP,
+			State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
+		}
+	}
+}
+
+// sampleRTT estimates the round-trip time of a first-pass answer from how far the
+// sender has gone since it sent the probe: (sender position - probe position) / rate.
+// It keeps a smoothed RTT and its variation as TCP does (RFC 6298) and publishes
+// srtt + 4*rttvar as the retransmission timeout that sizes cool-downs.
+func (s *Scanner) sampleRTT(idx uint64) {
+	if s.pass.Load() != 0 || !s.sending.Load() {
+		return
+	}
+	pos := s.perm.Inverse(idx)
+	cur := s.pos.Load()
+	if pos > cur {
+		return
+	}
+	rtt := float64(cur-pos) / s.cfg.Rate
+	if s.rttSamples == 0 {
+		s.srtt, s.rttvar = rtt, rtt/2
+	} else {
+		d := s.srtt - rtt
+		if d < 0 {
+			d = -d
+		}
+		s.rttvar = 0.75*s.rttvar + 0.25*d
+		s.srtt = 0.875*s.srtt + 0.125*rtt
+	}
+	s.rttSamples++
+	s.rto.Store(int64((s.srtt + 4*s.rttvar) * float64(time.Second)))
+}
+
+// emitNoResponse hands the caller a filtered verdict for every probed target that
+// never answered.
+func (s *Scanner) emitNoResponse(emit func(*result.Result) error) error {
+	now := time.Now().UnixNano()
+	var err error
+	s.table.Unanswered(func(idx uint64) bool {
+		ip := s.cfg.Targets.At(idx / s.nports)
+		if _, up := s.plan.nextHop(ip); !up {
+			return true
+		}
+		r := result.Result{
+			IP: ip, Port: s.cfg.Ports.At(int(idx % s.nports)), Proto: result.TCP,
+			State: result.Filtered, Reason: result.ReasonNoResponse, TimeNanos: now,
+		}
+		err = emit(&r)
+		return err == nil
+	})
+	return err
+}
+
+func (s *Scanner) summary(ring *afpacket.Ring) Summary {
+	sum := Summary{
+		Progress:   s.Progress(),
+		Duplicates: s.duplicates.Load(),
+		Invalid:    s.invalid.Load(),
+	}
+	if s.plan != nil {
+		sum.HostsDown = s.plan.hostsDown
+		sum.Interface = s.plan.iface.Name
+		sum.SourceIP = s.plan.srcIP
+		sum.NoResponse = s.probedTargets() - s.answered.Load()
+	}
+	if ring != nil {
+		sum.RingPackets, sum.RingDrops, _ = ring.Stats()
+	}
+	return sum
+}
