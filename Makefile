@@ -1,0 +1,43 @@
+# fastscan build, test and demo targets. Lab tests, benchmarks that use the
+# lab and the demo need root (network namespaces).
+
+GO      ?= go
+BIN     := bin
+IS_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo yes)
+
+.PHONY: all build deps test bench demo lint clean
+
+all: build
+
+## build: static binaries bin/fastscan and bin/fastlab
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/fastscan ./cmd/fastscan
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/fastlab ./cmd/fastlab
+
+## deps: install the lab's system tools (apt-get, only as root and only what is missing)
+deps:
+	./scripts/install-deps.sh
+
+## test: vet and run every test (the lab tests need root)
+test:
+ifeq ($(IS_ROOT),yes)
+	./scripts/install-deps.sh
+endif
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+## bench: the benchmarks in bench/
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/
+
+## demo: run fastscan inside a fresh lab against its ground truth (root)
+demo: deps build
+	$(BIN)/fastlab demo --scanner $(BIN)/fastscan
+
+## lint: gofmt must have nothing to say, and go vet must pass
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/target"
+)
+
+// demoScan is one scan the demo runs inside the lab's scanner namespace.
+type demoScan struct {
+	Title  string   // what the scan shows
+	Flags  []string // fastscan flags before the target
+	Target string   // one CIDR block
+	Ports  string   // fastscan's -p specification
+}
+
+// demoScans is the list of scans `fastlab demo` runs, in order. Edit here.
+func demoScans() []demoScan {
+	return []demoScan{
+		{
+			Title:  "routed /16: AnyIP hosts, two single listeners, a silent quarter and an ICMP-rejecting quarter",
+			Flags:  []string{"-r", "100000"},
+			Target: "198.19.0.0/16",
+			Ports:  "22,80,443,5432,8080",
+		},
+		{
+			Title:  "bridged LAN /24: ARP, three hosts, everything else down",
+			Target: "198.18.1.0/24",
+			Ports:  "1-1024",
+		},
+	}
+}
+
+// args is the fastscan command line (without the program) of the scan.
+func (d demoScan) args() []string {
+	return append(append([]string{}, d.Flags...), d.Target, "-p", d.Ports)
+}
+
+// scanGrace is how long a scan may take to exit after an interrupt.
+const scanGrace = 5 * time.Second
+
+// maxListedOpen is the most open ports the demo lists one by one.
+const maxListedOpen = 20
+
+// demoCommand is `fastlab demo`: run fastscan in a fresh lab.
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "bring a lab up, run fastscan in it against known ground truth, tear it down",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "scanner", Value: "bin/fastscan", Usage: "path of the fastscan `BINARY`"},
+		},
+		Action: func(c *cli.Context) error {
+			scanner, err := filepath.Abs(c.String("scanner"))
+			if err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			if _, err := os.Stat(scanner); err != nil {
+				return fmt.Errorf("demo: scanner binary (build it with make build): %w", err)
+			}
+			return runDemo(c.Context, c.App.Writer, c.App.ErrWriter, scanner, demoScans())
+		},
+	}
+}
+
+// runDemo brings a lab up, runs every scan and always tears the lab down.
+func runDemo(ctx context.Context, stdout, stderr io.Writer, scanner string, scans []demoScan) (err error) {
+	l, err := lab.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer func() {
+		fmt.Fprintf(stdout, "\ntearing lab %s down\n", l.ID())
+		if derr := l.Down(); derr != nil {
+			err = errors.Join(err, fmt.Errorf("demo: down: %w", derr))
+		}
+	}()
+	fmt.Fprintf(stdout, "lab %s is up; scanner namespace %s\n", l.ID(), l.ScannerNS())
+	var failed []string
+	for i, s := range scans {
+		if ctx.Err() != nil {
+			return fmt.Errorf("demo: interrupted: %w", ctx.Err())
+		}
+		fmt.Fprintf(stdout, "\n== scan %d of %d: %s\n", i+1, len(scans), s.Title)
+		if err := printExpected(stdout, l.Truth(), s); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		fmt.Fprintf(stdout, "$ ip netns exec %s %s %s\n", l.ScannerNS(), scanner, strings.Join(s.args(), " "))
+		cmd := l.Command(ctx, scanner, s.args()...)
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+		cmd.WaitDelay = scanGrace
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(stdout, "-- fastscan failed after %v: %v\n", time.Since(start).Round(time.Millisecond), err)
+			failed = append(failed, s.Target)
+			continue
+		}
+		fmt.Fprintf(stdout, "-- fastscan finished in %v\n", time.Since(start).Round(time.Millisecond))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("demo: fastscan failed on %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// printExpected prints what the ground truth says the scan must find.
+func printExpected(w io.Writer, t lab.Truth, s demoScan) error {
+	prefix, err := netip.ParsePrefix(s.Target)
+	if err != nil {
+		return fmt.Errorf("demo scan target %q: %w", s.Target, err)
+	}
+	ps, err := target.ParsePorts(s.Ports)
+	if err != nil {
+		return fmt.Errorf("demo scan ports %q: %w", s.Ports, err)
+	}
+	ports := ps.List()
+	first, last := prefixRange(prefix)
+	open, closed, filtered, down := t.Count(first, last, ports)
+	fmt.Fprintf(w, "ground truth for %s x %d ports: %d open, %d closed, %d filtered, %d down (no host)\n",
+		s.Target, len(ports), open, closed, filtered, down)
+	if open <= maxListedOpen {
+		for _, ap := range t.Open(first, last, ports) {
+			fmt.Fprintf(w, "  expected open: %s\n", ap)
+		}
+	}
+	return nil
+}
+
+// prefixRange returns the first and last address of an IPv4 prefix.
+func prefixRange(p netip.Prefix) (first, last netip.Addr) {
+	p = p.Masked()
+	first = p.Addr()
+	b := first.As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) | host
+	return first, netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastscan/fastscan/lab"
+)
+
+// upCommand is `fastlab up`: build a lab, describe it, keep it until
+// interrupted, then tear it down.
+func upCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "up",
+		Usage: "build a lab, print its layout, keep it until Ctrl-C or SIGTERM, then remove it",
+		Action: func(c *cli.Context) (err error) {
+			l, err := lab.Up(c.Context)
+			if err != nil {
+				return fmt.Errorf("up: %w", err)
+			}
+			defer func() {
+				fmt.Fprintln(c.App.Writer, "tearing the lab down")
+				if derr := l.Down(); derr != nil {
+					err = errors.Join(err, fmt.Errorf("down: %w", derr))
+				}
+			}()
+			printLayout(c.App.Writer, l.ID(), l.ScannerNS(), l.RemoteNS(), l.Truth())
+			fmt.Fprintln(c.App.Writer, "\nthe lab stays up until Ctrl-C or SIGTERM")
+			<-c.Context.Done()
+			return nil
+		},
+	}
+}
+
+// printLayout describes a lab and how to use it.
+func printLayout(w io.Writer, id, scannerNS, remoteNS string, t lab.Truth) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lab %s is up\n\n", id)
+	fmt.Fprintf(&b, "scanner namespace %s\n", scannerNS)
+	fmt.Fprintf(&b, "  %s %s/%d (%s)  ->  remote router %s (%s) in namespace %s\n",
+		lab.ScannerWANIface, t.ScannerWANAddr, t.WANPrefix.Bits(), macString(t.ScannerWANMAC),
+		t.RemoteWANAddr, macString(t.RemoteWANMAC), remoteNS)
+	fmt.Fprintf(&b, "  %s %s/%d (%s)  on the bridged LAN %s\n",
+		lab.ScannerLANIface, t.ScannerLANAddr, t.LANPrefix.Bits(), macString(t.ScannerLANMAC), t.LANPrefix)
+	fmt.Fprintf(&b, "\nrouted range %s via %s:\n", t.RoutedRange, t.RemoteWANAddr)
+	fmt.Fprintf(&b, "  %-20s every address up; open ports %s, all others closed\n", t.AnyIPPrefix, portList(t.AnyIPPorts))
+	for _, ap := range t.AddrPorts {
+		fmt.Fprintf(&b, "  %-20s also open\n", ap)
+	}
+	fmt.Fprintf(&b, "  %-20s filtered: silently dropped\n", t.BlackholePrefix)
+	fmt.Fprintf(&b, "  %-20s filtered: ICMP destination unreachable, code %d, from %s\n", t.ProhibitedPrefix, lab.ICMPProhibitedCode, t.RemoteWANAddr)
+	fmt.Fprintf(&b, "\nLAN hosts (every other LAN address is down):\n")
+	for _, h := range t.Hosts {
+		fmt.Fprintf(&b, "  %-15s %s  open %s\n", h.Addr, macString(h.MAC), portList(h.Ports))
+	}
+	fmt.Fprintf(&b, "\nrun the scanner inside the lab, e.g.:\n")
+	fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan -r 100000 %s -p 22,80,443,5432,8080\n", scannerNS, t.RoutedRange)
+	fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan %s -p 1-1024\n", scannerNS, t.LANPrefix)
+	fmt.Fprintf(&b, "  sudo ip netns exec %s bash    # a shell in the scanner namespace\n", scannerNS)
+	io.WriteString(w, b.String())
+}
+
+// portList formats ports as "22,80,443".
+func portList(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ",")
+}
+
+// macString formats a MAC address as 02:fa:00:00:00:01.
+func macString(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}

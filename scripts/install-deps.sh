@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the system tools fastscan's lab needs (iproute2's ip, nftables'
+# nft) with apt-get, only when one of them is missing. Without root it only
+# reports what is missing.
+set -euo pipefail
+
+# command -> Debian package
+declare -A packages=(
+	[ip]=iproute2
+	[nft]=nftables
+)
+
+missing=()
+for cmd in "${!packages[@]}"; do
+	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/sbin/$cmd" ]; then
+		missing+=("${packages[$cmd]}")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all tools present"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing ${missing[*]}; not root, so not installing (the lab tests need root anyway)" >&2
+	exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
