@@ -109,8 +109,9 @@ func (l *Limiter) Wait(ctx context.Context, n int) error {
 		l.started = true
 		l.origin = now - int64(float64(l.batch)*l.interval)
 	}
-	if saved := float64(now-l.origin)/l.interval - float64(l.taken); saved > l.burst {
-		// The caller fell behind: forget all but a full bucket.
+	if float64(now-l.origin) > (float64(l.taken)+l.burst)*l.interval {
+		// More than a full bucket has accrued (the caller fell behind or
+		// paused): forget the excess.
 		l.origin = now - int64(l.burst*l.interval)
 		l.taken = 0
 	}
