@@ -84,7 +84,8 @@ func TestTCPOptionsAndPadding(t *testing.T) {
 	if ip.IHL != 7 { // 5 bytes of options round up to 8
 		t.Fatalf("IHL = %d, want 7", ip.IHL)
 	}
-	if want := 14 + int(ip.Length) + 33; /* 62 bytes need no Ethernet pad */ len(f) != want {
+	// 62 bytes before padding: above the Ethernet minimum, so gopacket adds none.
+	if want := 14 + int(ip.Length) + 33; len(f) != want {
 		t.Fatalf("frame length %d, want %d", len(f), want)
 	}
 	checkTCP(t, f, 1, true, false)
