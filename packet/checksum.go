@@ -19,7 +19,10 @@ func Checksum(b []byte, initial uint16) uint16 {
 		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[8:]), carry)
 		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[16:]), carry)
 		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[24:]), carry)
-		acc += carry // cannot overflow: acc <= 2^64-2 after a carry out
+		// Cannot overflow: a carry out leaving acc == 2^64-1 needs acc and
+		// the word both 2^64-1 and a carry in, which by induction never
+		// happens starting from a zero carry.
+		acc += carry
 		b = b[32:]
 	}
 	for len(b) >= 8 {

@@ -50,7 +50,8 @@ type Reply struct {
 //
 //   - an unfragmented IPv4 packet carrying a TCP segment with ACK and either
 //     SYN ([ReplySYNACK]) or RST ([ReplyRST]) set; Cookie is the
-//     acknowledgment number minus one;
+//     acknowledgment number minus one; a segment with both SYN and RST
+//     counts as RST;
 //   - an unfragmented IPv4 packet carrying an ICMPv4 destination
 //     unreachable error (codes 0 to 15) that quotes an IPv4 header with
 //     protocol TCP and at least the first 8 bytes of its TCP header
