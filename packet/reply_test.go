@@ -41,6 +41,7 @@ func TestParseReplyTCP(t *testing.T) {
 		{"syn-ack with padding", packettest.Segment{Ack: ack, Flags: 0x12, Padding: 30}, packet.ReplySYNACK, true},
 		{"syn-ack with ece and payload", packettest.Segment{Ack: ack, Flags: 0x52, Payload: []byte("hi")}, packet.ReplySYNACK, true},
 		{"ack zero wraps", packettest.Segment{Ack: 0, Flags: 0x12}, packet.ReplySYNACK, true},
+		{"syn-rst-ack counts as rst", packettest.Segment{Ack: ack, Flags: 0x16}, packet.ReplyRST, true},
 		{"bare syn", packettest.Segment{Ack: ack, Flags: 0x02}, 0, false},
 		{"rst without ack", packettest.Segment{Ack: ack, Flags: 0x04}, 0, false},
 		{"bare ack", packettest.Segment{Ack: ack, Flags: 0x10}, 0, false},
