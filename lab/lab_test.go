@@ -216,6 +216,32 @@ func TestGroundTruthWithSockets(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("LAN hosts have their MACs and absent ones none", func(t *testing.T) {
+		out, err := l.Command(context.Background(), "ip", "-4", "neigh", "show", "dev", lab.ScannerLANIface).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip neigh: %v: %s", err, out)
+		}
+		neigh := map[string]string{} // address -> lladdr
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			for i := 1; i+1 < len(f); i++ {
+				if f[i] == "lladdr" {
+					neigh[f[0]] = f[i+1]
+				}
+			}
+		}
+		for _, h := range tr.Hosts {
+			if got, want := neigh[h.Addr.String()], net.HardwareAddr(h.MAC[:]).String(); got != want {
+				t.Errorf("scanner's neighbour %s has MAC %q, want %s", h.Addr, got, want)
+			}
+		}
+		for _, absent := range []string{"198.18.1.11", "198.18.1.200"} {
+			if mac, ok := neigh[absent]; ok {
+				t.Errorf("absent LAN address %s answered ARP with %s", absent, mac)
+			}
+		}
+	})
 }
 
 func TestCommandRunsInScannerNamespace(t *testing.T) {
