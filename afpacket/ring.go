@@ -13,9 +13,14 @@ import (
 
 // Defaults for the zero fields of a [RingConfig].
 const (
-	DefaultBlockSize    = 1 << 20
-	DefaultNumBlocks    = 8
-	DefaultFrameSize    = 2048
+	// DefaultBlockSize is the default ring block size: 1 MiB.
+	DefaultBlockSize = 1 << 20
+	// DefaultNumBlocks is the default number of ring blocks.
+	DefaultNumBlocks = 8
+	// DefaultFrameSize is the default nominal frame slot size.
+	DefaultFrameSize = 2048
+	// DefaultBlockTimeout is the default time after which the kernel
+	// hands over a block that is not full.
 	DefaultBlockTimeout = 10 * time.Millisecond
 )
 

@@ -164,3 +164,47 @@ func TestTransmitterCommitTooLongPanics(t *testing.T) {
 		})
 	}
 }
+
+// Many batches wrap the transmit ring several times; every frame must still
+// arrive exactly once, in order.
+func TestTransmittersWrapAround(t *testing.T) {
+	afpackettest.RequireRoot(t)
+	pair := afpackettest.NewVethPair(t)
+	for name, tx := range transmitters(t, pair.A, 32) {
+		t.Run(name, func(t *testing.T) {
+			ring := openRing(t, pair.B, afpacket.RingConfig{BlockTimeout: time.Millisecond})
+			const total = 3000
+			next := uint32(1)
+			received := 0
+			check := func(frame []byte, _ int64) {
+				received++
+				if tag := tagOf(frame); tag != uint32(received) {
+					t.Fatalf("frame %d has tag %d", received, tag)
+				}
+			}
+			for next <= total {
+				n := 0
+				for buf := tx.Next(); buf != nil && next <= total; buf = tx.Next() {
+					f := frameSpec{dst: pair.B.MAC, src: pair.A.MAC, proto: unix.IPPROTO_TCP, tag: next}
+					tx.Commit(f.put(buf))
+					next++
+					n++
+				}
+				if sent, err := tx.Flush(); err != nil || sent != n {
+					t.Fatalf("Flush = %d, %v; want %d, nil", sent, err, n)
+				}
+				if err := ring.Poll(0, check); err != nil {
+					t.Fatalf("Poll: %v", err)
+				}
+			}
+			for deadline := time.Now().Add(3 * time.Second); received < total && time.Now().Before(deadline); {
+				if err := ring.Poll(10*time.Millisecond, check); err != nil {
+					t.Fatalf("Poll: %v", err)
+				}
+			}
+			if _, drops, _ := ring.Stats(); received != total || drops != 0 {
+				t.Errorf("received %d of %d frames, %d dropped", received, total, drops)
+			}
+		})
+	}
+}
