@@ -93,7 +93,10 @@ func up(ctx context.Context, opts upOptions) (*Lab, error) {
 	}
 	l := &Lab{id: id, truth: DefaultTruth()}
 	for _, s := range l.steps() {
-		err := s.run(ctx)
+		err := ctx.Err()
+		if err == nil {
+			err = s.run(ctx)
+		}
 		if err == nil && s.name == opts.failAt {
 			err = errInjected
 		}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -262,5 +263,51 @@ func TestCommandRunsInScannerNamespace(t *testing.T) {
 	routes, err := l.Command(context.Background(), "ip", "route", "show", "default").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(routes)) != "" {
 		t.Errorf("scanner namespace has a default route (%v): %s", err, routes)
+	}
+}
+
+func TestInNamespaceUnknownNamespace(t *testing.T) {
+	err := lab.InNamespace("fsl-no-such-namespace", func() error {
+		t.Error("fn ran although the namespace does not exist")
+		return nil
+	})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("InNamespace(unknown) = %v, want a not-exist error", err)
+	}
+}
+
+func TestDoRunsInsideTheNamespaceOnly(t *testing.T) {
+	l := labtest.Start(t)
+	names := func() (names []string, err error) {
+		ifs, err := net.Interfaces()
+		for _, i := range ifs {
+			names = append(names, i.Name)
+		}
+		return names, err
+	}
+	before, err := names()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inside []string
+	if err := l.Do(l.ScannerNS(), func() (err error) { inside, err = names(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"lo", lab.ScannerWANIface, lab.ScannerLANIface}; strings.Join(inside, ",") != strings.Join(want, ",") {
+		t.Errorf("interfaces in the scanner namespace = %v, want %v", inside, want)
+	}
+	after, err := names()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(before, ",") != strings.Join(after, ",") {
+		t.Errorf("the caller's namespace changed: interfaces %v, then %v", before, after)
+	}
+	sentinel := errors.New("sentinel")
+	if err := l.Do(l.RemoteNS(), func() error { return sentinel }); !errors.Is(err, sentinel) {
+		t.Errorf("Do returned %v, want fn's error", err)
+	}
+	if err := l.Do(l.RemoteNS(), func() error { runtime.Goexit(); return nil }); err == nil {
+		t.Error("Do reported success for a function that never returned")
 	}
 }

@@ -68,7 +68,15 @@ func InNamespace(ns string, fn func() error) error {
 		// No UnlockOSThread: when this goroutine exits while still locked,
 		// the runtime terminates the thread instead of reusing it.
 		runtime.LockOSThread()
-		errc <- runInNamespace(ns, fn)
+		returned := false
+		defer func() {
+			if !returned { // fn called runtime.Goexit (e.g. t.FailNow)
+				errc <- fmt.Errorf("lab: function in namespace %s did not return", ns)
+			}
+		}()
+		err := runInNamespace(ns, fn)
+		returned = true
+		errc <- err
 	}()
 	return <-errc
 }
