@@ -149,7 +149,14 @@ func TestBurstAnswers(t *testing.T) {
 	l := labtest.Start(t)
 	tr := l.Truth()
 	rs := openRawSockets(t, l)
-	const n = 1500 // probes per region; bounded
+	const (
+		n     = 1500 // probes per region; bounded
+		batch = 100  // probes between short pauses
+		// minAnswered is the share of probes that must be answered: default
+		// ICMP rate limits answer about 3% of such a burst, so 99% proves
+		// they are lifted while tolerating a rare drop on a busy machine.
+		minAnswered = n * 99 / 100
+	)
 	regions := []struct {
 		name   string
 		prefix netip.Prefix
@@ -179,6 +186,11 @@ func TestBurstAnswers(t *testing.T) {
 				if err := unix.Sendto(rs.send, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
 					t.Fatalf("send probe %d: %v", i, err)
 				}
+				if i%batch == batch-1 {
+					// About 100,000 probes/s: far above any default ICMP
+					// limit, and gentle enough for a loaded 2-core machine.
+					time.Sleep(time.Millisecond)
+				}
 			}
 			sent := time.Since(start)
 			wait := 1500 * time.Millisecond
@@ -191,7 +203,7 @@ func TestBurstAnswers(t *testing.T) {
 			if wrong > 0 {
 				t.Errorf("%d addresses answered in a way the truth does not allow", wrong)
 			}
-			if reg.name != "blackhole" && got < n {
+			if reg.name != "blackhole" && got < minAnswered {
 				t.Errorf("only %d of %d probed addresses answered; something drops or rate-limits replies", got, n)
 			}
 			if reg.name == "prohibited" {
