@@ -172,9 +172,12 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 		return s.summary(nil), fmt.Errorf("opening the receive ring on %s: %w", p.iface.Name, err)
 	}
 	var tx afpacket.Transmitter
-	if s.cfg.TxRing {
+	switch {
+	case p.loopback:
+		tx, err = afpacket.NewIPTransmitter(limiter.Batch(), maxFrame)
+	case s.cfg.TxRing:
 		tx, err = afpacket.NewRingTransmitter(p.iface.Index, 4096, maxFrame)
-	} else {
+	default:
 		tx, err = afpacket.NewMmsgTransmitter(p.iface.Index, limiter.Batch(), maxFrame)
 	}
 	if err != nil {

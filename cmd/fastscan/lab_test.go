@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fastscan/fastscan/cookie"
+	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/packet/packettest"
+)
+
+// runMainEnv makes the test binary act as the fastscan command (see TestMain), so the
+// end-to-end tests run the real command inside the lab without building another binary.
+const runMainEnv = "FASTSCAN_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// finding is one JSON line of fastscan's output.
+type finding struct {
+	IP        string `json:"ip"`
+	Port      uint16 `json:"port"`
+	Proto     string `json:"proto"`
+	State     string `json:"state"`
+	Reason    string `json:"reason"`
+	TTL       int    `json:"ttl"`
+	Timestamp string `json:"timestamp"`
+}
+
+// scanOutput is what one fastscan run in the lab produced.
+type scanOutput struct {
+	findings []finding
+	stderr   string
+	elapsed  time.Duration
+}
+
+// summaryCount reads "name N" from the summary on stderr.
+func (o scanOutput) summaryCount(t *testing.T, name string) uint64 {
+	t.Helper()
+	m := regexp.MustCompile(regexp.QuoteMeta(name) + ` (\d+)`).FindStringSubmatch(o.stderr)
+	if m == nil {
+		t.Fatalf("summary has no %q:\n%s", name, o.stderr)
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
+}
+
+// scanLab runs fastscan with args (plus --format jsonl) in the lab's scanner namespace.
+func scanLab(t *testing.T, l *lab.Lab, args ...string) scanOutput {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := l.Command(ctx, os.Args[0], append(args, "--format", "jsonl")...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	out := scanOutput{stderr: stderr.String(), elapsed: time.Since(start)}
+	if err != nil {
+		t.Fatalf("fastscan %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var f finding
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			t.Fatalf("output line %q: %v", sc.Text(), err)
+		}
+		out.findings = append(out.findings, f)
+	}
+	return out
+}
+
+// compareWithTruth checks every finding against the lab's ground truth and that every
+// open port of the truth was found. With all set, every probed port must be reported.
+func compareWithTruth(t *testing.T, truth lab.Truth, out scanOutput, first, last netip.Addr, ports []uint16, all bool) {
+	t.Helper()
+	compareRangesWithTruth(t, truth, out, []addrRange{{first, last}}, ports, all)
+}
+
+// addrRange is an inclusive range of addresses.
+type addrRange struct{ first, last netip.Addr }
+
+// compareRangesWithTruth is compareWithTruth for a scan of several ranges.
+func compareRangesWithTruth(t *testing.T, truth lab.Truth, out scanOutput, ranges []addrRange, ports []uint16, all bool) {
+	t.Helper()
+	seen := map[netip.AddrPort]bool{}
+	got := map[string]uint64{}
+	for _, f := range out.findings {
+		ip, err := netip.ParseAddr(f.IP)
+		if err != nil {
+			t.Fatalf("finding with bad ip: %+v", f)
+		}
+		ap := netip.AddrPortFrom(ip, f.Port)
+		if seen[ap] {
+			t.Errorf("%v reported twice", ap)
+		}
+		seen[ap] = true
+		got[f.State]++
+		if want := truth.State(ip, f.Port).String(); f.State != want {
+			t.Errorf("%v: scanner says %s (%s), truth is %s", ap, f.State, f.Reason, want)
+		}
+	}
+	var open, closed, filtered, down uint64
+	var truthOpen []netip.AddrPort
+	for _, r := range ranges {
+		o, c, f, d := truth.Count(r.first, r.last, ports)
+		open, closed, filtered, down = open+o, closed+c, filtered+f, down+d
+		truthOpen = append(truthOpen, truth.Open(r.first, r.last, ports)...)
+	}
+	var missed int
+	for _, ap := range truthOpen {
+		if !seen[ap] {
+			missed++
+			if missed <= 10 {
+				t.Errorf("open port %v not found", ap)
+			}
+		}
+	}
+	if missed > 0 {
+		t.Errorf("%d of %d open ports missed", missed, open)
+	}
+	if got["open"] != open {
+		t.Errorf("found %d open ports, truth has %d", got["open"], open)
+	}
+	if all {
+		if got["closed"] != closed || got["filtered"] != filtered {
+			t.Errorf("closed %d filtered %d, truth has closed %d filtered %d", got["closed"], got["filtered"], closed, filtered)
+		}
+	}
+	if n := out.summaryCount(t, "hosts down"); n*uint64(len(ports)) != down {
+		t.Errorf("summary says %d hosts down (%d targets), truth has %d down targets", n, n*uint64(len(ports)), down)
+	}
+	t.Logf("%v x %d ports: open %d closed %d filtered %d down %d in %v", ranges, len(ports), open, closed, filtered, down, out.elapsed)
+}
+
+func portRange(lo, hi int) []uint16 {
+	var ps []uint16
+	for p := lo; p <= hi; p++ {
+		ps = append(ps, uint16(p))
+	}
+	return ps
+}
+
+// TestLab runs the real command against the lab and compares with its ground truth.
+func TestLab(t *testing.T) {
+	l := labtest.Start(t)
+	truth := l.Truth()
+
+	t.Run("RoutedSlash16", func(t *testing.T) {
+		// 65,536 probes: every address of the routed /16 on one port.
+		out := scanLab(t, l, "198.19.0.0/16", "-p", "80", "-r", "200000", "--show", "all", "--retries", "2", "--seed", "1")
+		compareWithTruth(t, truth, out, netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.255.255"), []uint16{80}, true)
+		var icmp uint64
+		for _, f := range out.findings {
+			if f.Reason == "admin-prohibited" {
+				icmp++
+			}
+		}
+		if icmp == 0 {
+			t.Errorf("no filtered verdict came from an ICMP admin-prohibited reply")
+		}
+	})
+
+	t.Run("RoutedSpecificListeners", func(t *testing.T) {
+		out := scanLab(t, l, "198.19.1.0/24,198.19.100.200", "-p", "22,5432,8080", "--show", "all")
+		special := netip.MustParseAddr("198.19.100.200")
+		compareRangesWithTruth(t, truth, out, []addrRange{
+			{netip.MustParseAddr("198.19.1.0"), netip.MustParseAddr("198.19.1.255")},
+			{special, special},
+		}, []uint16{22, 5432, 8080}, true)
+	})
+
+	t.Run("LANSlash24", func(t *testing.T) {
+		out := scanLab(t, l, "198.18.1.0/24", "-p", "1-1024", "-r", "100000", "--show", "all")
+		compareWithTruth(t, truth, out, netip.MustParseAddr("198.18.1.0"), netip.MustParseAddr("198.18.1.255"), portRange(1, 1024), true)
+	})
+
+	t.Run("LANHostAllPorts", func(t *testing.T) {
+		h := truth.Hosts[0]
+		out := scanLab(t, l, h.Addr.String(), "-p-", "-r", "200000")
+		compareWithTruth(t, truth, out, h.Addr, h.Addr, portRange(1, 65535), false)
+	})
+
+	t.Run("Loopback", func(t *testing.T) {
+		var port uint16
+		err := l.Do(l.ScannerNS(), func() error {
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			t.Cleanup(func() { ln.Close() })
+			port = uint16(ln.Addr().(*net.TCPAddr).Port)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := scanLab(t, l, "127.0.0.1", "-p", fmt.Sprintf("%d,%d", port, port+1), "--show", "closed")
+		want := map[uint16]string{port: "open", port + 1: "closed"}
+		if len(out.findings) != 2 {
+			t.Fatalf("findings %+v, want %v", out.findings, want)
+		}
+		for _, f := range out.findings {
+			if f.IP != "127.0.0.1" || want[f.Port] != f.State {
+				t.Errorf("finding %+v, want %v", f, want)
+			}
+		}
+	})
+
+	t.Run("ForgedReplies", func(t *testing.T) { testForgedReplies(t, l) })
+}
+
+// testForgedReplies injects SYN-ACKs into the scanner's namespace while it scans
+// blackholed addresses (which never answer): SYN-ACKs whose acknowledgement number is
+// wrong must produce nothing, and one with the right cookie (computed from the fixed
+// seed) must produce exactly one open port, proving the injected frames do arrive.
+func testForgedReplies(t *testing.T, l *lab.Lab) {
+	truth := l.Truth()
+	const seed = 99
+	first := netip.MustParseAddr("198.19.128.0") // blackholed
+	genuine := netip.MustParseAddr("198.19.128.7")
+	local := truth.ScannerWANAddr
+	key := cookie.NewKey(seed)
+	flow := func(ip netip.Addr, lport uint16) packettest.Flow {
+		return packettest.Flow{
+			LocalMAC: truth.ScannerWANMAC, TargetMAC: truth.RemoteWANMAC,
+			LocalIP: u32(local), TargetIP: u32(ip), LocalPort: lport, TargetPort: 80,
+		}
+	}
+	var frames [][]byte
+	for i := 0; i < 16; i++ {
+		ip := netip.AddrFrom4([4]byte{198, 19, 128, byte(i)})
+		ack := key.Sum(u32(local), u32(ip), 61000+uint16(i), 80) + 1
+		frames = append(frames, packettest.SYNACK(t, flow(ip, 61000+uint16(i)), ack+1+uint32(i))) // wrong ack
+	}
+	// The genuine reply goes with every round: the scanner must report it once.
+	frames = append(frames, packettest.SYNACK(t, flow(genuine, 61005), key.Sum(u32(local), u32(genuine), 61005, 80)+1))
+
+	done := make(chan struct{})
+	injectErr := make(chan error, 1)
+	go func() {
+		injectErr <- l.Do(l.RemoteNS(), func() error {
+			ifc, err := net.InterfaceByName("wan0")
+			if err != nil {
+				return err
+			}
+			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
+			copy(sa.Addr[:], truth.ScannerWANMAC[:])
+			// Inject for a bounded time while the scan runs.
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) {
+				select {
+				case <-done:
+					return nil
+				default:
+				}
+				for _, f := range frames {
+					if err := unix.Sendto(fd, f, 0, sa); err != nil {
+						return err
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			return nil
+		})
+	}()
+	out := scanLab(t, l, first.String()+"-198.19.128.15", "-p", "80", "-r", "10", "--retries", "0", "--wait", "1s", "--seed", strconv.Itoa(seed))
+	close(done)
+	if err := <-injectErr; err != nil {
+		t.Fatalf("injecting forged replies: %v", err)
+	}
+	if len(out.findings) != 1 || out.findings[0].IP != genuine.String() || out.findings[0].State != "open" {
+		t.Fatalf("findings %+v, want only the genuine %v:80 open", out.findings, genuine)
+	}
+	if n := out.summaryCount(t, "invalid replies"); n == 0 {
+		t.Errorf("summary counts no invalid replies, yet forged ones were injected:\n%s", out.stderr)
+	}
+}
+
+func u32(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// String formats the range for test logs.
+func (r addrRange) String() string { return r.first.String() + "-" + r.last.String() }
