@@ -25,6 +25,9 @@ const (
 	// minQuiet is the shortest silence that ends a cool-down: well above the ring's
 	// block timeout, so a reply held in a partly filled block is not missed.
 	minQuiet = 20 * time.Millisecond
+	// ringBlocks is the number of 1 MiB blocks of the receive ring: room for about
+	// 200,000 replies, a second of replies at full speed if the receiver is starved.
+	ringBlocks = 32
 	// maxFrame is the transmit buffer size of one probe.
 	maxFrame = 128
 	// resultQueue is how many verdicts may wait for the caller's emit function.
@@ -166,6 +169,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	limiter := ratelimit.New(s.cfg.Rate)
 	ring, err := afpacket.NewRing(p.iface.Index, afpacket.RingConfig{
 		BlockTimeout: ringBlockTimeout,
+		NumBlocks:    ringBlocks,
 		Filter:       afpacket.ReplyFilter(p.srcIP, s.cfg.SourcePortLo, s.cfg.SourcePortHi),
 	})
 	if err != nil {

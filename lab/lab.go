@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -292,7 +293,7 @@ func (l *Lab) addRoutes(ctx context.Context) error {
 
 // setSysctls tunes the kernels that answer probes so they answer every SYN
 // at full speed: stateless SYN cookies, big backlogs, no ICMP rate limits.
-func (l *Lab) setSysctls(context.Context) error {
+func (l *Lab) setSysctls(ctx context.Context) error {
 	answering := map[string]string{
 		"net.ipv4.tcp_syncookies":      "2", // always cookies: no per-SYN state
 		"net.core.somaxconn":           strconv.Itoa(listenBacklog),
@@ -325,6 +326,32 @@ func (l *Lab) setSysctls(context.Context) error {
 	for i := range l.truth.Hosts {
 		if err := set(l.HostNS(i), answering); err != nil {
 			return err
+		}
+	}
+	return l.spreadLoad(ctx)
+}
+
+// spreadLoad gives the remote network a CPU of its own, as a real remote network has:
+// with receive packet steering the remote router's kernel handles the scanner's probes
+// on the last CPU, and the scanner's kernel handles the replies on CPU 0, instead of
+// both running on whichever CPU happened to send. Without it, a scan in the lab
+// measures the two kernels sharing one core more than the scanner. On a single-CPU
+// machine there is nothing to spread.
+func (l *Lab) spreadLoad(ctx context.Context) error {
+	n := runtime.NumCPU()
+	if n < 2 {
+		return nil
+	}
+	last := n - 1
+	steer := []struct{ ns, iface, mask string }{
+		{l.RemoteNS(), RemoteWANIface, fmt.Sprintf("%x", uint64(1)<<(last%64))},
+		{l.ScannerNS(), ScannerWANIface, "1"},
+	}
+	for _, s := range steer {
+		// Only "ip netns exec" mounts a sysfs that shows the namespace's own links.
+		script := "echo " + s.mask + " > /sys/class/net/" + s.iface + "/queues/rx-0/rps_cpus"
+		if err := runIP(ctx, "netns", "exec", s.ns, "sh", "-c", script); err != nil {
+			return fmt.Errorf("steering received packets in %s: %w", s.ns, err)
 		}
 	}
 	return nil

@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/lab/labtest"
+)
+
+// BenchmarkLabScan scans the lab with the real fastscan binary and reports the probe
+// rate achieved end to end (start to exit, cool-down included) and how many of the
+// ground truth's open ports were missed. Run it with -benchtime=1x: each iteration is
+// a whole scan.
+//
+//	sudo go test -run '^$' -bench LabScan -benchtime=1x ./bench/
+func BenchmarkLabScan(b *testing.B) {
+	labtest.RequireRoot(b)
+	bin := filepath.Join(b.TempDir(), "fastscan")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/fastscan")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building fastscan: %v\n%s", err, out)
+	}
+	l := labtest.Start(b)
+	truth := l.Truth()
+	h := truth.Hosts[0]
+	sixteen := []uint16{20, 21, 22, 23, 25, 53, 79, 80, 81, 442, 443, 444, 3306, 5432, 8080, 8443}
+	cases := []struct {
+		name        string
+		first, last netip.Addr
+		ports       []uint16
+		args        []string
+	}{
+		// 1,048,576 probes: a /16 x 16 ports.
+		{"Routed16x16ports", netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.255.255"), sixteen,
+			[]string{"198.19.0.0/16", "-p", "20-23,25,53,79-81,442-444,3306,5432,8080,8443", "-r", "350000"}},
+		// 65,535 probes: every port of one LAN host.
+		{"HostAllPorts", h.Addr, h.Addr, allPorts(),
+			[]string{h.Addr.String(), "-p-", "-r", "350000"}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			want := truth.Open(c.first, c.last, c.ports)
+			for b.Loop() {
+				found, sent, elapsed := benchScan(b, l, bin, c.args)
+				missed := 0
+				for _, ap := range want {
+					if !found[ap] {
+						missed++
+					}
+				}
+				b.ReportMetric(float64(sent)/elapsed.Seconds(), "probes/s")
+				b.ReportMetric(elapsed.Seconds(), "s/scan")
+				b.ReportMetric(float64(missed), "missed-open")
+			}
+		})
+	}
+}
+
+func allPorts() []uint16 {
+	ps := make([]uint16, 0, 65535)
+	for p := 1; p <= 65535; p++ {
+		ps = append(ps, uint16(p))
+	}
+	return ps
+}
+
+// benchScan runs one scan in the lab and returns the open ports found, the probes
+// sent (from the summary) and the wall time from start to exit.
+func benchScan(b *testing.B, l *lab.Lab, bin string, args []string) (map[netip.AddrPort]bool, uint64, time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := l.Command(ctx, bin, append(args, "--format", "jsonl")...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("fastscan %v: %v\n%s", args, err, stderr.String())
+	}
+	elapsed := time.Since(start)
+	found := map[netip.AddrPort]bool{}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var f struct {
+			IP    string `json:"ip"`
+			Port  uint16 `json:"port"`
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			b.Fatalf("output line %q: %v", sc.Text(), err)
+		}
+		if f.State == "open" {
+			found[netip.AddrPortFrom(netip.MustParseAddr(f.IP), f.Port)] = true
+		}
+	}
+	m := regexp.MustCompile(`probes sent (\d+)`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		b.Fatalf("no summary in:\n%s", stderr.String())
+	}
+	sent, _ := strconv.ParseUint(m[1], 10, 64)
+	return found, sent, elapsed
+}
