@@ -111,7 +111,7 @@ func Load(r io.Reader) (*Registry, error) {
 			return nil, &ParseError{Line: line, Err: fmt.Errorf("more than %d port assignments", maxServices)}
 		}
 		var desc string
-		if cols.description >= 0 {
+		if cols.description >= 0 && cols.description < len(rec) {
 			desc = strings.Clone(strings.Join(strings.Fields(rec[cols.description]), " "))
 		}
 		name = strings.Clone(name) // do not keep the whole record's text alive

@@ -107,7 +107,7 @@ func TestDefaultSpotChecks(t *testing.T) {
 		{6000, registry.TCP, "x11"},
 		{6063, registry.UDP, "x11"},
 		{27017, registry.TCP, "mongodb"},
-		{2049, registry.TCP, "shilp"}, // IANA lists shilp before nfs
+		{2049, registry.TCP, "shilp"},       // IANA lists shilp before nfs
 		{6064, registry.TCP, "ndl-ahp-svc"}, // just past the x11 range
 		{49152, registry.TCP, ""},
 		{0, registry.TCP, ""},
