@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -311,3 +312,65 @@ func u32(a netip.Addr) uint32 {
 
 // String formats the range for test logs.
 func (r addrRange) String() string { return r.first.String() + "-" + r.last.String() }
+
+// TestLabInterrupt stops a scan with SIGINT halfway: the command must exit with status
+// 130, say it was interrupted, and have written every open port its summary counts.
+func TestLabInterrupt(t *testing.T) {
+	l := labtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// 32,768 probes at 20,000/s: about 1.6 s; interrupted after 0.6 s.
+	cmd := l.Command(ctx, os.Args[0], "198.19.0.0/17", "-p", "80", "-r", "20000", "--format", "jsonl")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	// ip netns exec replaces itself with the command, so this is fastscan's process.
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit %d (%v), want %d\n%s", code, err, exitInterrupted, stderr.String())
+	}
+	out := scanOutput{stderr: stderr.String()}
+	if !strings.Contains(out.stderr, "interrupted") {
+		t.Errorf("summary does not say interrupted:\n%s", out.stderr)
+	}
+	lines := strings.Count(stdout.String(), "\n")
+	open := out.summaryCount(t, "open")
+	if lines == 0 || uint64(lines) != open {
+		t.Errorf("%d open ports written, summary counts %d", lines, open)
+	}
+	if open >= 32768 {
+		t.Errorf("scan was not interrupted: %d open", open)
+	}
+}
+
+// TestWithoutCapNetRaw runs the command as an unprivileged user: one line saying how
+// to get CAP_NET_RAW, exit status 1, nothing sent.
+func TestWithoutCapNetRaw(t *testing.T) {
+	labtest.RequireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+		os.Args[0], "127.0.0.1", "-p", "80")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitFailure {
+		t.Fatalf("exit %d, want %d: %s", code, exitFailure, stderr.String())
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, "CAP_NET_RAW") || !strings.Contains(msg, "setcap") || !strings.Contains(msg, "sudo") {
+		t.Fatalf("stderr %q: want one line naming CAP_NET_RAW, sudo and setcap", msg)
+	}
+}
