@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -28,7 +27,6 @@ fastscan needs CAP_NET_RAW: run it with sudo, or once
    sudo setcap cap_net_raw,cap_net_admin+eip $(which fastscan)`
 
 func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
-	cli.AppHelpTemplate = strings.Replace(cli.AppHelpTemplate, "{{if .Copyright}}", "{{if .Description}}\n{{.Description}}\n{{end}}{{if .Copyright}}", 1)
 	app := &cli.App{
 		Name:            "fastscan",
 		Usage:           "fast, accurate TCP SYN port scanner",

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -156,5 +157,31 @@ func TestReorderArgs(t *testing.T) {
 	want := []string{"fastscan", "-r", "10000", "-p", "1-65535", "--", "10.0.0.0/24", "-x"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("reorderArgs = %q, want %q", got, want)
+	}
+}
+
+// TestHostnameTarget resolves a host name once, before sending ("localhost" comes from
+// /etc/hosts, so no packet leaves the machine).
+func TestHostnameTarget(t *testing.T) {
+	s, code, stderr := captured(t, "localhost", "-p", "22")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if s.cfg.Targets.Len() == 0 || s.cfg.Targets.At(0)>>24 != 127 {
+		t.Fatalf("localhost resolved to %d targets starting %#x, want 127.x", s.cfg.Targets.Len(), s.cfg.Targets.At(0))
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	p := engine.Progress{Phase: "scanning", Position: 250, Targets: 1000, Sent: 250, Open: 3, Closed: 7}
+	line := progressLine(p, 1000, 1000)
+	for _, want := range []string{"scanning", "25.0%", "1000 pps", "ETA 1s", "sent 250", "open 3", "closed 7"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("progress line %q lacks %q", line, want)
+		}
+	}
+	p.Pass = 1
+	if line := progressLine(p, 0, 1000); !strings.Contains(line, "retry 1") {
+		t.Errorf("progress line %q does not say which retry", line)
 	}
 }
