@@ -30,15 +30,34 @@ type demoScan struct {
 func demoScans() []demoScan {
 	return []demoScan{
 		{
-			Title:  "routed /16: AnyIP hosts, two single listeners, a silent quarter and an ICMP-rejecting quarter",
-			Flags:  []string{"-r", "100000"},
-			Target: "198.19.0.0/16",
+			Title:  "one routed address, every state: open, closed (--show all)",
+			Flags:  []string{"--show", "all"},
+			Target: "198.19.100.200/32",
 			Ports:  "22,80,443,5432,8080",
 		},
 		{
-			Title:  "bridged LAN /24: ARP, three hosts, everything else down",
+			Title:  "four addresses behind a rejecting router: filtered, with the ICMP reason (--show all)",
+			Flags:  []string{"--show", "all"},
+			Target: "198.19.192.0/30",
+			Ports:  "80",
+		},
+		{
+			Title:  "routed /16 x 16 ports: 1,048,576 probes at 300,000/s (results to /dev/null, see the summary)",
+			Flags:  []string{"-r", "300000", "-o", "/dev/null"},
+			Target: "198.19.0.0/16",
+			Ports:  "20-23,25,53,79-81,442-444,3306,5432,8080,8443",
+		},
+		{
+			Title:  "bridged LAN /24 x 1-1024: ARP first, three hosts, everything else down",
+			Flags:  []string{"-r", "100000"},
 			Target: "198.18.1.0/24",
 			Ports:  "1-1024",
+		},
+		{
+			Title:  "one LAN host, all 65,535 ports",
+			Flags:  []string{"-r", "300000"},
+			Target: "198.18.1.10/32",
+			Ports:  "1-65535",
 		},
 	}
 }
