@@ -5,20 +5,25 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 )
 
 // JSONL writes one JSON object per line and result:
 //
-//	{"ip":"198.19.0.5","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"timestamp":"2026-11-22T11:00:00.123456789Z"}
+//	{"ip":"198.19.0.5","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","timestamp":"2026-11-22T11:00:00.123456789Z"}
 //
-// Every value it writes is an address, a number or a fixed name, so nothing needs escaping.
+// The service is the port's first assigned name in the registry ("unknown" where it
+// has none); port_class is its RFC 6335 class: system, user or dynamic.
 type JSONL struct {
 	lineWriter
 }
 
-// NewJSONL returns a JSONL writer on w.
-func NewJSONL(w io.Writer) *JSONL { return &JSONL{newLineWriter(w)} }
+// NewJSONL returns a JSONL writer on w that names services from services (nil: the
+// built-in registry).
+func NewJSONL(w io.Writer, services *registry.Registry) *JSONL {
+	return &JSONL{newLineWriter(w, services)}
+}
 
 // Write writes r as one JSON line.
 func (j *JSONL) Write(r *result.Result) error {
@@ -35,9 +40,32 @@ func (j *JSONL) Write(r *result.Result) error {
 	b = append(b, r.Reason.String()...)
 	b = append(b, `","ttl":`...)
 	b = strconv.AppendUint(b, uint64(r.TTL), 10)
-	b = append(b, `,"timestamp":"`...)
+	b = append(b, `,"service":`...)
+	b = appendJSONString(b, j.service(r))
+	b = append(b, `,"port_class":"`...)
+	b = append(b, registry.ClassOf(r.Port).String()...)
+	b = append(b, `","timestamp":"`...)
 	b = time.Unix(0, r.TimeNanos).UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, "\"}\n"...)
 	j.line = b
 	return j.flushLine()
+}
+
+// appendJSONString appends s as a JSON string. Service names come from a registry
+// file the user chose, so quotes, backslashes and control characters are escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

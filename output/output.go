@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -33,25 +34,46 @@ const (
 // Formats lists the format names New accepts, for help text and errors.
 func Formats() []string { return []string{string(FormatText), string(FormatJSONL)} }
 
-// New returns a Writer for the named format writing to w.
-func New(format string, w io.Writer) (Writer, error) {
+// New returns a Writer for the named format writing to w. Service names come from
+// services; nil means the built-in registry.
+func New(format string, w io.Writer, services *registry.Registry) (Writer, error) {
 	switch Format(format) {
 	case FormatText:
-		return NewText(w), nil
+		return NewText(w, services), nil
 	case FormatJSONL:
-		return NewJSONL(w), nil
+		return NewJSONL(w, services), nil
 	}
 	return nil, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats(), ", "))
 }
 
-// lineWriter is what the formats share: a buffered destination and a reused line buffer.
+// lineWriter is what the formats share: a buffered destination, a reused line
+// buffer and the registry that names services.
 type lineWriter struct {
-	bw   *bufio.Writer
-	line []byte
+	bw       *bufio.Writer
+	line     []byte
+	services *registry.Registry
 }
 
-func newLineWriter(w io.Writer) lineWriter {
-	return lineWriter{bw: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, 256)}
+func newLineWriter(w io.Writer, services *registry.Registry) lineWriter {
+	if services == nil {
+		services = registry.Default()
+	}
+	return lineWriter{bw: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, 256), services: services}
+}
+
+// unknownService is the service name of a port the registry has no name for.
+const unknownService = "unknown"
+
+// service returns the first assigned service name of r's port, or unknownService.
+func (lw *lineWriter) service(r *result.Result) string {
+	p := registry.TCP
+	if r.Proto == result.UDP {
+		p = registry.UDP
+	}
+	if name := lw.services.Name(r.Port, p); name != "" {
+		return name
+	}
+	return unknownService
 }
 
 func (lw *lineWriter) flushLine() error {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -21,7 +22,7 @@ func sample() result.Result {
 
 func TestJSONLDecodes(t *testing.T) {
 	var buf bytes.Buffer
-	w := NewJSONL(&buf)
+	w := NewJSONL(&buf, nil)
 	r := sample()
 	if err := w.Write(&r); err != nil {
 		t.Fatal(err)
@@ -45,11 +46,13 @@ func TestJSONLDecodes(t *testing.T) {
 		State     string `json:"state"`
 		Reason    string `json:"reason"`
 		TTL       int    `json:"ttl"`
+		Service   string `json:"service"`
+		PortClass string `json:"port_class"`
 		Timestamp string `json:"timestamp"`
 	}
 	want := []line{
-		{"198.19.0.5", 22, "tcp", "open", "syn-ack", 64, "2026-11-22T11:00:00.123456789Z"},
-		{"255.255.255.255", 65535, "tcp", "filtered", "no-response", 0, "2026-11-22T11:00:00.123456789Z"},
+		{"198.19.0.5", 22, "tcp", "open", "syn-ack", 64, "ssh", "system", "2026-11-22T11:00:00.123456789Z"},
+		{"255.255.255.255", 65535, "tcp", "filtered", "no-response", 0, "unknown", "dynamic", "2026-11-22T11:00:00.123456789Z"},
 	}
 	for i, l := range lines {
 		dec := json.NewDecoder(strings.NewReader(l))
@@ -69,7 +72,7 @@ func TestJSONLDecodes(t *testing.T) {
 
 func TestTextLine(t *testing.T) {
 	var buf bytes.Buffer
-	w := NewText(&buf)
+	w := NewText(&buf, nil)
 	r := sample()
 	if err := w.Write(&r); err != nil {
 		t.Fatal(err)
@@ -78,7 +81,7 @@ func TestTextLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	fields := strings.Fields(buf.String())
-	want := []string{"198.19.0.5", "22/tcp", "open", "syn-ack", "ttl", "64"}
+	want := []string{"198.19.0.5", "22/tcp", "open", "ssh", "syn-ack", "ttl", "64"}
 	if strings.Join(fields, " ") != strings.Join(want, " ") {
 		t.Fatalf("text line %q, want fields %q", buf.String(), want)
 	}
@@ -95,17 +98,52 @@ func TestAppendIPv4MatchesNetip(t *testing.T) {
 }
 
 func TestNewUnknownFormat(t *testing.T) {
-	if _, err := New("yaml", &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), `"yaml"`) {
+	if _, err := New("yaml", &bytes.Buffer{}, nil); err == nil || !strings.Contains(err.Error(), `"yaml"`) {
 		t.Fatalf("New(yaml) error = %v, want one naming the format", err)
 	}
 }
 
 func TestWriteAllocatesNothing(t *testing.T) {
 	r := sample()
-	for _, w := range []Writer{NewJSONL(&bytes.Buffer{}), NewText(&bytes.Buffer{})} {
+	for _, w := range []Writer{NewJSONL(&bytes.Buffer{}, nil), NewText(&bytes.Buffer{}, nil)} {
 		w.Write(&r)
 		if n := testing.AllocsPerRun(1000, func() { w.Write(&r) }); n != 0 {
 			t.Errorf("%T.Write allocates %v times per result", w, n)
+		}
+	}
+}
+
+// TestServicesFromGivenRegistry checks that writers name services from the registry
+// they are given (as --registry FILE does), escaping whatever the file holds.
+func TestServicesFromGivenRegistry(t *testing.T) {
+	csv := "Service Name,Port Number,Transport Protocol,Description\n" +
+		"\"my\"\"odd\\name\",22,tcp,test entry\n"
+	reg, err := registry.Load(strings.NewReader(csv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := NewJSONL(&buf, reg)
+	r := sample()
+	if err := w.Write(&r); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("%q: %v", buf.String(), err)
+	}
+	if got["service"] != `my"odd\name` {
+		t.Fatalf("service = %q, want the registry's name", got["service"])
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "ssh", `a"b`, `back\slash`, "tab\there", "\x00\x1f", "ünï"} {
+		b := appendJSONString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil || got != s {
+			t.Errorf("appendJSONString(%q) = %s, decodes to %q (%v)", s, b, got, err)
 		}
 	}
 }

@@ -4,18 +4,23 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 )
 
-// Text writes one aligned line per result, for people:
+// Text writes one aligned line per result, for people: address, port, state,
+// service name, and what decided the state:
 //
-//	198.19.0.5        22/tcp  open      syn-ack ttl 64
+//	198.19.0.5      22/tcp    open      ssh          syn-ack ttl 64
 type Text struct {
 	lineWriter
 }
 
-// NewText returns a Text writer on w.
-func NewText(w io.Writer) *Text { return &Text{newLineWriter(w)} }
+// NewText returns a Text writer on w that names services from services (nil: the
+// built-in registry).
+func NewText(w io.Writer, services *registry.Registry) *Text {
+	return &Text{newLineWriter(w, services)}
+}
 
 // Write writes r as one line.
 func (t *Text) Write(r *result.Result) error {
@@ -31,6 +36,9 @@ func (t *Text) Write(r *result.Result) error {
 	n = len(b)
 	b = append(b, r.State.String()...)
 	b = pad(b, n+10)
+	n = len(b)
+	b = append(b, t.service(r)...)
+	b = pad(b, n+13)
 	b = append(b, r.Reason.String()...)
 	if r.TTL != 0 {
 		b = append(b, " ttl "...)

@@ -18,6 +18,10 @@ const examples = `Examples:
         targets from a file, all ports, JSON lines into a file
    sudo fastscan localhost -p 1-1024
         this machine's own low ports over loopback
+   sudo fastscan 10.0.0.0/24 --top-ports 100
+        the 100 ports most often found open on the internet
+   fastscan registry 5432
+        what runs on a port (see fastscan registry --help; no root needed)
 
 Targets: addresses (10.0.0.1), CIDR blocks (10.0.0.0/24), ranges (10.0.0.1-10.0.0.50
 or 10.0.0.1-50), comma lists, and host names (resolved once, before sending).
@@ -30,12 +34,13 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 	app := &cli.App{
 		Name:            "fastscan",
 		Usage:           "fast, accurate TCP SYN port scanner",
-		UsageText:       "fastscan [flags] TARGET...",
+		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...",
 		Description:     examples,
 		HideHelpCommand: true,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags:           scanFlags(),
+		Commands:        []*cli.Command{registryCommand()},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError("%v (see fastscan --help)", err)
 		},
@@ -54,6 +59,7 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 func scanFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "ports to scan: `PORTS` like 22,80,1000-2000; - or 1-65535 for all"},
+		&cli.IntFlag{Name: "top-ports", Usage: "scan the `N` ports most often found open on the internet (with -p: both)"},
 		&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Value: engine.DefaultRate, Usage: "probes per second"},
 		&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments"},
 		&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Usage: "send on interface `NAME` (default: from the routing table)"},
@@ -67,6 +73,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or jsonl"},
 		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
+		registryFileFlag(),
 		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},
 		&cli.DurationFlag{Name: "arp-wait", Value: engine.DefaultARPWait, Usage: "how long to wait for ARP replies from on-link targets", Hidden: true},
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/packet/packettest"
+	"github.com/fastscan/fastscan/registry"
 )
 
 // runMainEnv makes the test binary act as the fastscan command (see TestMain), so the
@@ -45,6 +46,8 @@ type finding struct {
 	State     string `json:"state"`
 	Reason    string `json:"reason"`
 	TTL       int    `json:"ttl"`
+	Service   string `json:"service"`
+	PortClass string `json:"port_class"`
 	Timestamp string `json:"timestamp"`
 }
 
@@ -121,6 +124,13 @@ func compareRangesWithTruth(t *testing.T, truth lab.Truth, out scanOutput, range
 		got[f.State]++
 		if want := truth.State(ip, f.Port).String(); f.State != want {
 			t.Errorf("%v: scanner says %s (%s), truth is %s", ap, f.State, f.Reason, want)
+		}
+		wantService := registry.Default().Name(f.Port, registry.TCP)
+		if wantService == "" {
+			wantService = "unknown"
+		}
+		if f.Service != wantService || f.PortClass != registry.ClassOf(f.Port).String() {
+			t.Errorf("%v: service %q class %q, want %q %q", ap, f.Service, f.PortClass, wantService, registry.ClassOf(f.Port))
 		}
 	}
 	var open, closed, filtered, down uint64

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -183,5 +184,52 @@ func TestProgressLine(t *testing.T) {
 	p.Pass = 1
 	if line := progressLine(p, 0, 1000); !strings.Contains(line, "retry 1") {
 		t.Errorf("progress line %q does not say which retry", line)
+	}
+}
+
+func TestTopPorts(t *testing.T) {
+	s, code, stderr := captured(t, "198.19.0.0/24", "--top-ports", "20")
+	if code != exitOK || s.cfg.Ports.Len() != 20 {
+		t.Fatalf("--top-ports 20: exit %d, %d ports: %s", code, s.cfg.Ports.Len(), stderr)
+	}
+	top, err := registry.TopPorts(registry.TCP, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range top {
+		if !s.cfg.Ports.Contains(p) {
+			t.Errorf("top port %d not scanned", p)
+		}
+	}
+	// With -p, both: a port outside the top list is added.
+	s, code, stderr = captured(t, "198.19.0.0/24", "--top-ports", "20", "-p", "65000")
+	if code != exitOK || s.cfg.Ports.Len() != 21 || !s.cfg.Ports.Contains(65000) {
+		t.Fatalf("--top-ports 20 -p 65000: exit %d, %d ports: %s", code, s.cfg.Ports.Len(), stderr)
+	}
+	for _, bad := range []string{"0", "-3", "100000"} {
+		_, code, stderr = captured(t, "198.19.0.0/24", "--top-ports", bad)
+		if code != exitUsage || !strings.Contains(stderr, `"`+bad+`"`) {
+			t.Errorf("--top-ports %s: exit %d, stderr %q; want 2 naming it", bad, code, stderr)
+		}
+	}
+}
+
+func TestScanRegistryFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "iana.csv")
+	os.WriteFile(good, []byte("Service Name,Port Number,Transport Protocol,Description\nmyssh,22,tcp,test\n"), 0o644)
+	s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "--registry", good)
+	if code != exitOK || s.services.Name(22, registry.TCP) != "myssh" {
+		t.Fatalf("--registry: exit %d, service %q: %s", code, s.services.Name(22, registry.TCP), stderr)
+	}
+	t.Setenv("FASTSCAN_REGISTRY", good)
+	if s, _, _ := captured(t, "127.0.0.1", "-p", "22"); s.services.Name(22, registry.TCP) != "myssh" {
+		t.Fatalf("FASTSCAN_REGISTRY not used")
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("Service Name,Port Number,Transport Protocol,Description\nx,70000,tcp,bad\n"), 0o644)
+	_, code, stderr = captured(t, "127.0.0.1", "-p", "22", "--registry", bad)
+	if code != exitUsage || !strings.Contains(stderr, "line 2") {
+		t.Fatalf("bad registry: exit %d, stderr %q; want 2 with the line number", code, stderr)
 	}
 }

@@ -2,37 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/urfave/cli/v2"
 )
 
-// runRegistryCmd runs "fastscan registry args..." in an app that holds only
-// that command and returns its standard output and exit status.
+// runRegistryCmd runs "fastscan registry args..." through the real command line
+// and returns its standard output, exit status and standard error.
 func runRegistryCmd(t *testing.T, args ...string) (string, int, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	app := &cli.App{
-		Name:           "fastscan",
-		Writer:         &stdout,
-		ErrWriter:      &stderr,
-		ExitErrHandler: func(*cli.Context, error) {},
-		Commands:       []*cli.Command{registryCommand()},
+	noScan := func(context.Context, settings, io.Writer, io.Writer) error {
+		t.Fatalf("registry %v started a scan", args)
+		return nil
 	}
-	err := app.Run(append([]string{"fastscan", "registry"}, args...))
-	if err == nil {
-		return stdout.String(), 0, ""
-	}
-	var ec cli.ExitCoder
-	if !errors.As(err, &ec) {
-		t.Fatalf("registry %v: %v is not an exit error", args, err)
-	}
-	return stdout.String(), ec.ExitCode(), err.Error()
+	code := run(context.Background(), append([]string{"fastscan", "registry"}, args...), &stdout, &stderr, noScan)
+	return stdout.String(), code, stderr.String()
 }
 
 func TestRegistryCommandPort(t *testing.T) {
@@ -122,7 +111,7 @@ func TestRegistryCommandBadInput(t *testing.T) {
 		{[]string{"22", "--registry", "/nonexistent/registry.csv"}, "/nonexistent/registry.csv"},
 	} {
 		out, code, msg := runRegistryCmd(t, tc.args...)
-		if code != 2 || !strings.Contains(msg, tc.msg) || strings.Contains(msg, "\n") || out != "" {
+		if code != 2 || !strings.Contains(msg, tc.msg) || strings.Count(msg, "\n") != 1 || out != "" {
 			t.Errorf("registry %v: exit %d, message %q, output %q; want exit 2 and one line with %q", tc.args, code, msg, out, tc.msg)
 		}
 	}

@@ -34,7 +34,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		defer f.Close()
 		dst = f
 	}
-	w, err := output.New(s.format, dst)
+	w, err := output.New(s.format, dst, s.services)
 	if err != nil {
 		return usageError("%v", err)
 	}

@@ -17,16 +17,18 @@ import (
 
 	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 	"github.com/fastscan/fastscan/target"
 )
 
 // settings is everything the command line asks for, checked.
 type settings struct {
-	cfg    engine.Config
-	output string // file name; "" for standard output
-	format string
-	quiet  bool
+	cfg      engine.Config
+	output   string // file name; "" for standard output
+	format   string
+	quiet    bool
+	services *registry.Registry // names the services of results
 }
 
 // scanFunc performs the scan the settings describe.
@@ -56,14 +58,12 @@ func parseSettings(c *cli.Context) (settings, error) {
 	}
 	s.cfg.Targets = targets
 
-	if !c.IsSet("ports") {
-		return s, usageError("no ports: pass -p, e.g. -p 22,80,443 or -p 1-65535")
+	if s.cfg.Ports, err = parseScanPorts(c); err != nil {
+		return s, err
 	}
-	ports, err := target.ParsePorts(c.String("ports"))
-	if err != nil {
-		return s, usageError("%v", err)
+	if s.services, err = loadRegistry(c.String("registry")); err != nil {
+		return s, err
 	}
-	s.cfg.Ports = ports
 
 	if s.cfg.Rate = c.Float64("rate"); !(s.cfg.Rate > 0) || s.cfg.Rate > 100e6 {
 		return s, usageError("invalid rate %q: must be above 0 and at most 100000000 probes per second", c.String("rate"))
@@ -120,13 +120,40 @@ func parseSettings(c *cli.Context) (settings, error) {
 		return s, err
 	}
 	s.format = c.String("format")
-	if _, err := output.New(s.format, io.Discard); err != nil {
+	if _, err := output.New(s.format, io.Discard, s.services); err != nil {
 		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.Formats(), ", "))
 	}
 	s.output = c.String("output")
 	s.quiet = c.Bool("quiet")
 	s.cfg.TxRing = c.Bool("tx-ring")
 	return s, nil
+}
+
+// parseScanPorts reads -p and --top-ports; with both, the scan covers both.
+func parseScanPorts(c *cli.Context) (target.Ports, error) {
+	var list []uint16
+	if c.IsSet("ports") {
+		ports, err := target.ParsePorts(c.String("ports"))
+		if err != nil {
+			return target.Ports{}, usageError("%v", err)
+		}
+		list = ports.List()
+	}
+	if c.IsSet("top-ports") {
+		top, err := registry.TopPorts(registry.TCP, c.Int("top-ports"))
+		if err != nil {
+			return target.Ports{}, usageError("invalid top-ports %q: %v", c.String("top-ports"), err)
+		}
+		list = append(list, top...)
+	}
+	if len(list) == 0 {
+		return target.Ports{}, usageError("no ports: pass -p, e.g. -p 22,80,443 or -p 1-65535, or --top-ports N")
+	}
+	ports, err := target.NewPorts(list)
+	if err != nil {
+		return target.Ports{}, usageError("%v", err)
+	}
+	return ports, nil
 }
 
 func readTargetFile(name string) ([]string, error) {
