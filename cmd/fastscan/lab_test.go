@@ -384,3 +384,25 @@ func TestWithoutCapNetRaw(t *testing.T) {
 		t.Fatalf("stderr %q: want one line naming CAP_NET_RAW, sudo and setcap", msg)
 	}
 }
+
+// TestRegistryWithoutRoot runs "fastscan registry" as an unprivileged user: it needs
+// no capabilities at all.
+func TestRegistryWithoutRoot(t *testing.T) {
+	labtest.RequireRoot(t) // to become the unprivileged user
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+		os.Args[0], "registry", "--json", "ssh")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("registry as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"port":22,"proto":"tcp","service":"ssh"`) {
+		t.Fatalf("registry as nobody printed %s", out)
+	}
+}
