@@ -58,9 +58,9 @@ func (p *plan) nextHop(ip uint32) (*[6]byte, bool) {
 // router's MAC and the MAC of every on-link target by ARP.
 func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	ranges := cfg.Targets.Ranges()
-	first, err := route.Lookup(ranges[0].First, cfg.Interface)
+	first, err := firstRoute(ranges, cfg.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("finding a route to %v: %w", ipString(ranges[0].First), err)
+		return nil, err
 	}
 	p := &plan{iface: first.Iface, srcIP: first.SrcIP, loopback: first.Loopback(), onFirst: 1, onLast: 0}
 	if cfg.SourceIP != 0 {
@@ -68,14 +68,6 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	}
 	copy(p.srcMAC[:], first.Iface.HardwareAddr)
 	if p.loopback {
-		for _, r := range ranges {
-			for _, ip := range []uint32{r.First, r.Last} {
-				rt, err := route.Lookup(ip, first.Iface.Name)
-				if err != nil || !rt.Loopback() {
-					return nil, fmt.Errorf("target %v is not on the loopback interface like %v: scan them separately", ipString(ip), ipString(ranges[0].First))
-				}
-			}
-		}
 		return p, nil
 	}
 
@@ -110,6 +102,12 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	} else if cfg.RouterMAC != nil {
 		p.routerMAC = *cfg.RouterMAC
 	}
+	if cfg.Targets.Contains(p.srcIP) {
+		// Our own address is never probed through the wire: the kernel would not
+		// see its own frames.
+		cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
+		p.hostsDown++
+	}
 	if len(onLink) > 0 {
 		if err := p.resolveOnLink(ctx, cfg, onLink); err != nil {
 			return nil, err
@@ -117,6 +115,46 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	}
 	return p, nil
 }
+
+// firstRoute picks the route the scan uses: that of the first target that is not an
+// address of this host, or, when every target is local, the loopback route. A scan
+// that mixes loopback and other targets is refused.
+func firstRoute(ranges []target.Range, iface string) (route.Route, error) {
+	var candidates []uint32
+	for _, r := range ranges {
+		candidates = append(candidates, r.First)
+		if r.First < r.Last {
+			candidates = append(candidates, r.First+1, r.Last)
+		}
+	}
+	var local, remote []route.Route
+	for _, ip := range candidates {
+		rt, err := route.Lookup(ip, iface)
+		if err != nil {
+			return route.Route{}, fmt.Errorf("finding a route to %v: %w", ipString(ip), err)
+		}
+		if rt.Loopback() {
+			local = append(local, rt)
+		} else {
+			remote = append(remote, rt)
+		}
+	}
+	if len(remote) == 0 {
+		return local[0], nil
+	}
+	for _, r := range ranges {
+		if r.First <= loopbackLast && r.Last >= loopbackFirst {
+			return route.Route{}, fmt.Errorf("targets mix loopback addresses (127.0.0.0/8) and others: scan them separately")
+		}
+	}
+	return remote[0], nil
+}
+
+// 127.0.0.0/8, whose addresses never appear on a wire.
+const (
+	loopbackFirst = 0x7F000000
+	loopbackLast  = 0x7FFFFFFF
+)
 
 // addOffLink checks that the off-link range r is reached through the plan's
 // interface and router.
@@ -153,9 +191,7 @@ func (p *plan) resolveOnLink(ctx context.Context, cfg *Config, onLink []target.R
 	for _, r := range onLink {
 		for ip := uint64(r.First); ip <= uint64(r.Last); ip++ {
 			if uint32(ip) == p.srcIP {
-				cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
-				p.hostsDown++
-				continue
+				continue // counted as down by makePlan
 			}
 			ips = append(ips, uint32(ip))
 		}

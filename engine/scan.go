@@ -25,6 +25,9 @@ const (
 	// minQuiet is the shortest silence that ends a cool-down: well above the ring's
 	// block timeout, so a reply held in a partly filled block is not missed.
 	minQuiet = 20 * time.Millisecond
+	// initialRTO is the retransmission timeout before any round trip was measured,
+	// as RFC 6298 sets it.
+	initialRTO = time.Second
 	// ringBlocks is the number of 1 MiB blocks of the receive ring: room for about
 	// 200,000 replies, a second of replies at full speed if the receiver is starved.
 	ringBlocks = 32
@@ -53,7 +56,10 @@ type Progress struct {
 // Summary is what a finished scan reports.
 type Summary struct {
 	Progress
-	// NoResponse counts targets that never answered (filtered, reason no-response).
+	// Interrupted is true when the context was cancelled before the scan finished.
+	Interrupted bool
+	// NoResponse counts targets that never answered (filtered, reason no-response);
+	// 0 for an interrupted scan, which did not probe everything.
 	NoResponse uint64
 	// HostsDown counts target addresses not probed: on-link hosts that did not answer
 	// ARP, and our own address.
@@ -71,11 +77,11 @@ type Summary struct {
 	SourceIP  uint32
 }
 
-// Scanner runs one scan. Create it with New, run it with Run; Progress may be called
-// from any goroutine while it runs.
+// Scanner runs one scan. Create it with New and run it once with Run; Progress may
+// be called from any goroutine, also while it runs.
 type Scanner struct {
 	cfg    Config
-	start  time.Time
+	start  atomic.Int64 // Unix nanoseconds; 0 before Run
 	nports uint64
 	total  uint64
 
@@ -84,20 +90,21 @@ type Scanner struct {
 	table *Table
 	plan  *plan
 
-	phase      atomic.Value // string
-	pass       atomic.Int32
-	pos        atomic.Uint64
-	sending    atomic.Bool
-	sent       atomic.Uint64
-	replies    atomic.Uint64
-	answered   atomic.Uint64
-	open       atomic.Uint64
-	closed     atomic.Uint64
-	filtered   atomic.Uint64
-	duplicates atomic.Uint64
-	invalid    atomic.Uint64
-	lastReply  atomic.Int64
-	rto        atomic.Int64
+	phase       atomic.Value // string
+	pass        atomic.Int32
+	pos         atomic.Uint64
+	sent        atomic.Uint64
+	replies     atomic.Uint64
+	answered    atomic.Uint64
+	open        atomic.Uint64
+	closed      atomic.Uint64
+	filtered    atomic.Uint64
+	duplicates  atomic.Uint64
+	invalid     atomic.Uint64
+	lastReply   atomic.Int64
+	rto         atomic.Int64
+	clock       sendClock
+	interrupted atomic.Bool
 
 	// Receiver-only round-trip estimator state.
 	srtt, rttvar float64
@@ -134,8 +141,8 @@ func New(cfg Config) (*Scanner, error) {
 // Progress returns a snapshot of the scan's counters.
 func (s *Scanner) Progress() Progress {
 	var elapsed time.Duration
-	if !s.start.IsZero() {
-		elapsed = time.Since(s.start)
+	if start := s.start.Load(); start != 0 {
+		elapsed = time.Duration(time.Now().UnixNano() - start)
 	}
 	return Progress{
 		Phase:    s.phase.Load().(string),
@@ -153,12 +160,20 @@ func (s *Scanner) Progress() Progress {
 
 // Run performs the scan and calls emit, from a single goroutine, for every verdict in
 // cfg.Show. It returns when the scan is done or ctx is cancelled; in both cases every
-// verdict already received has been passed to emit. An error from emit stops the scan.
+// verdict already received has been passed to emit, and a cancelled scan returns no
+// error (Summary.Interrupted says so). An error from emit stops the scan. Run may be
+// called once.
 func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Summary, error) {
-	s.start = time.Now()
+	if !s.start.CompareAndSwap(0, time.Now().UnixNano()) {
+		return Summary{}, errors.New("engine: Run called twice")
+	}
 	s.phase.Store("routing")
 	p, err := makePlan(ctx, &s.cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			s.interrupted.Store(true)
+			return s.summary(nil), nil
+		}
 		return s.summary(nil), err
 	}
 	s.plan = p
@@ -198,7 +213,9 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		recvErr = s.receive(ring, &stopReceiver)
+		if recvErr = s.receive(ring, &stopReceiver); recvErr != nil {
+			cancel() // sending blind would be pointless
+		}
 	}()
 	collected := make(chan struct{})
 	go func() {
@@ -215,6 +232,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	}()
 
 	sendErr := s.send(ctx, tmpl, tx, limiter)
+	s.interrupted.Store(ctx.Err() != nil && emitErr == nil && recvErr == nil)
 
 	stopReceiver.Store(true)
 	wg.Wait()
@@ -226,7 +244,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	if err := firstError(emitErr, sendErr, recvErr); err != nil {
 		return sum, err
 	}
-	if ctx.Err() == nil && s.cfg.Show.Has(result.Filtered) {
+	if !s.interrupted.Load() && s.cfg.Show.Has(result.Filtered) {
 		if err := s.emitNoResponse(emit); err != nil {
 			return sum, err
 		}
@@ -259,9 +277,7 @@ func (s *Scanner) send(ctx context.Context, tmpl *packet.SYNTemplate, tx afpacke
 		} else {
 			s.phase.Store("retrying")
 		}
-		s.sending.Store(true)
 		err := s.sendPass(ctx, pass, tmpl, tx, limiter)
-		s.sending.Store(false)
 		passEnd := time.Now()
 		if err != nil {
 			s.drain(passEnd)
@@ -270,6 +286,7 @@ func (s *Scanner) send(ctx context.Context, tmpl *packet.SYNTemplate, tx afpacke
 		s.phase.Store("cooling down")
 		s.coolDown(ctx, passEnd)
 		if ctx.Err() != nil {
+			s.drain(passEnd)
 			return ctx.Err()
 		}
 	}
@@ -292,6 +309,9 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, tmpl *packet.SYNTempla
 		n, err := tx.Flush()
 		s.sent.Add(uint64(n))
 		s.pos.Store(pos)
+		if pass == 0 {
+			s.clock.record(pos, time.Now().UnixNano())
+		}
 		pending = 0
 		if err != nil {
 			return fmt.Errorf("sending probes: %w", err)
@@ -341,9 +361,13 @@ func (s *Scanner) probedTargets() uint64 {
 func (s *Scanner) answeredAll() bool { return s.answered.Load() >= s.probedTargets() }
 
 // quiet is how long replies must have stopped before a cool-down ends: a
-// retransmission timeout over the round-trip times seen, within [minQuiet, Wait].
+// retransmission timeout over the round-trip times seen (initialRTO before the
+// first), within [minQuiet, Wait].
 func (s *Scanner) quiet() time.Duration {
 	q := time.Duration(s.rto.Load())
+	if q == 0 {
+		q = initialRTO
+	}
 	if q < minQuiet {
 		q = minQuiet
 	}
@@ -353,24 +377,12 @@ func (s *Scanner) quiet() time.Duration {
 	return q
 }
 
-// coolDown waits after a pass until everything is answered, or replies have stopped
-// for quiet(), or Wait has passed.
+// coolDown waits after a pass until everything is answered, or nothing has arrived
+// for quiet() since the pass ended or the last reply, or Wait has passed.
 func (s *Scanner) coolDown(ctx context.Context, passEnd time.Time) {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for {
-		if s.answeredAll() {
-			return
-		}
-		now := time.Now()
-		since := now.Sub(passEnd)
-		if since >= s.cfg.Wait {
-			return
-		}
-		q := s.quiet()
-		if since >= q && now.Sub(time.Unix(0, s.lastReply.Load())) >= q {
-			return
-		}
+	for !s.settled(passEnd, s.cfg.Wait) {
 		select {
 		case <-ctx.Done():
 			return
@@ -379,16 +391,31 @@ func (s *Scanner) coolDown(ctx context.Context, passEnd time.Time) {
 	}
 }
 
-// drain lets replies to probes already sent arrive after an interrupted pass, for at
-// most one quiet period, so that nothing already on the wire is lost.
+// drain lets replies to probes already sent arrive after an interrupted pass, so
+// that nothing already on the wire is lost: like a cool-down, but it cannot itself be
+// interrupted and lasts at most one quiet period.
 func (s *Scanner) drain(passEnd time.Time) {
-	q := s.quiet()
-	for time.Since(passEnd) < q && !s.answeredAll() {
-		if time.Since(time.Unix(0, s.lastReply.Load())) >= q && time.Since(passEnd) >= minQuiet {
-			return
-		}
+	for !s.settled(passEnd, s.quiet()) {
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// settled reports whether the replies to a pass that ended at passEnd are all in:
+// every target answered, or silence for quiet() since the later of the pass's end and
+// the last reply, or limit passed since the pass's end.
+func (s *Scanner) settled(passEnd time.Time, limit time.Duration) bool {
+	if s.answeredAll() {
+		return true
+	}
+	now := time.Now()
+	if now.Sub(passEnd) >= limit {
+		return true
+	}
+	last := passEnd
+	if r := time.Unix(0, s.lastReply.Load()); r.After(last) {
+		last = r
+	}
+	return now.Sub(last) >= s.quiet()
 }
 
 // receive reads the ring until stop is set.
@@ -444,14 +471,14 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		return
 	}
 	s.replies.Add(1)
-	s.lastReply.Store(time.Now().UnixNano())
+	s.lastReply.Store(tsNanos)
 	idx := host*s.nports + uint64(pi)
 	if !s.table.Mark(idx) {
 		s.duplicates.Add(1)
 		return
 	}
 	s.answered.Add(1)
-	s.sampleRTT(idx)
+	s.sampleRTT(idx, tsNanos)
 	switch state {
 	case result.Open:
 		s.open.Add(1)
@@ -468,20 +495,19 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 }
 
-// sampleRTT estimates the round-trip time of a first-pass answer from how far the
-// sender has gone since it sent the probe: (sender position - probe position) / rate.
-// It keeps a smoothed RTT and its variation as TCP does (RFC 6298) and publishes
-// srtt + 4*rttvar as the retransmission timeout that sizes cool-downs.
-func (s *Scanner) sampleRTT(idx uint64) {
-	if s.pass.Load() != 0 || !s.sending.Load() {
+// sampleRTT measures the round-trip time of a first-pass answer that arrived at
+// tsNanos: the send clock says when its probe left. It keeps a smoothed RTT and its
+// variation as TCP does (RFC 6298) and publishes srtt + 4*rttvar as the
+// retransmission timeout that sizes cool-downs.
+func (s *Scanner) sampleRTT(idx uint64, tsNanos int64) {
+	if s.pass.Load() != 0 {
 		return
 	}
-	pos := s.perm.Inverse(idx)
-	cur := s.pos.Load()
-	if pos > cur {
+	sent, ok := s.clock.sentAt(s.perm.Inverse(idx))
+	if !ok || tsNanos < sent {
 		return
 	}
-	rtt := float64(cur-pos) / s.cfg.Rate
+	rtt := time.Duration(tsNanos - sent).Seconds()
 	if s.rttSamples == 0 {
 		s.srtt, s.rttvar = rtt, rtt/2
 	} else {
@@ -522,11 +548,14 @@ func (s *Scanner) summary(ring *afpacket.Ring) Summary {
 		Duplicates: s.duplicates.Load(),
 		Invalid:    s.invalid.Load(),
 	}
+	sum.Interrupted = s.interrupted.Load()
 	if s.plan != nil {
 		sum.HostsDown = s.plan.hostsDown
 		sum.Interface = s.plan.iface.Name
 		sum.SourceIP = s.plan.srcIP
-		sum.NoResponse = s.probedTargets() - s.answered.Load()
+		if !sum.Interrupted {
+			sum.NoResponse = s.probedTargets() - s.answered.Load()
+		}
 	}
 	if ring != nil {
 		sum.RingPackets, sum.RingDrops, _ = ring.Stats()

@@ -25,6 +25,15 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err := checkRawSocket(); err != nil {
 		return err
 	}
+	s.cfg.Notice = func(msg string) {
+		if !s.quiet {
+			fmt.Fprintln(stderr, "fastscan: "+msg)
+		}
+	}
+	scanner, err := engine.New(s.cfg)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
 	dst := stdout
 	if s.output != "" {
 		f, err := os.Create(s.output)
@@ -37,15 +46,6 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	w, err := output.New(s.format, dst, s.services)
 	if err != nil {
 		return usageError("%v", err)
-	}
-	s.cfg.Notice = func(msg string) {
-		if !s.quiet {
-			fmt.Fprintln(stderr, "fastscan: "+msg)
-		}
-	}
-	scanner, err := engine.New(s.cfg)
-	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
 	}
 
 	var stopProgress func()
@@ -66,7 +66,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if closeErr != nil {
 		return cli.Exit(closeErr.Error(), exitFailure)
 	}
-	interrupted := ctx.Err() != nil
+	interrupted := sum.Interrupted
 	if !s.quiet {
 		writeSummary(stderr, &s, sum, interrupted)
 	}
@@ -150,8 +150,13 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	fmt.Fprintf(&b, "fastscan %s: %d addresses x %d ports on %s from %s in %.2fs\n",
 		status, s.cfg.Targets.Len(), s.cfg.Ports.Len(), sum.Interface, (&result.Result{IP: sum.SourceIP}).Addr(), secs)
 	fmt.Fprintf(&b, "  probes sent %d (%.0f/s), replies %d\n", sum.Sent, float64(sum.Sent)/max(secs, 1e-9), sum.Replies)
-	fmt.Fprintf(&b, "  open %d, closed %d, filtered %d (%d no response), hosts down %d\n",
-		sum.Open, sum.Closed, sum.Filtered+sum.NoResponse, sum.NoResponse, sum.HostsDown)
+	if interrupted {
+		fmt.Fprintf(&b, "  open %d, closed %d, filtered %d so far (stopped in pass %d at %.1f%%), hosts down %d\n",
+			sum.Open, sum.Closed, sum.Filtered, sum.Pass, 100*float64(sum.Position)/float64(max(sum.Targets, 1)), sum.HostsDown)
+	} else {
+		fmt.Fprintf(&b, "  open %d, closed %d, filtered %d (%d no response), hosts down %d\n",
+			sum.Open, sum.Closed, sum.Filtered+sum.NoResponse, sum.NoResponse, sum.HostsDown)
+	}
 	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d\n", sum.RingDrops, sum.Invalid, sum.Duplicates)
 	io.WriteString(w, b.String())
 }
