@@ -25,6 +25,7 @@ ifeq ($(IS_ROOT),yes)
 endif
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -race -timeout 10m ./engine/ ./output/ ./ratelimit/
 
 ## bench: the benchmarks in bench/
 bench:
