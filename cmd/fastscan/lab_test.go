@@ -360,26 +360,37 @@ func TestLabInterrupt(t *testing.T) {
 	}
 }
 
-// TestWithoutCapNetRaw runs the command as an unprivileged user: one line saying how
-// to get CAP_NET_RAW, exit status 1, nothing sent.
-func TestWithoutCapNetRaw(t *testing.T) {
-	labtest.RequireRoot(t)
+// asNobody runs the command with args as the unprivileged user nobody, without any
+// capability, and returns its standard output, standard error and exit status.
+func asNobody(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	labtest.RequireRoot(t) // to become the unprivileged user
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("setpriv (util-linux) is not installed")
+		}
 		t.Skip("setpriv (util-linux) is not installed")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-		os.Args[0], "127.0.0.1", "-p", "80")
+	cmd := exec.CommandContext(ctx, setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+		os.Args[0]}, args...)...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Run()
-	if code := cmd.ProcessState.ExitCode(); code != exitFailure {
-		t.Fatalf("exit %d, want %d: %s", code, exitFailure, stderr.String())
+	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+}
+
+// TestWithoutCapNetRaw runs a scan as an unprivileged user: one line saying how to get
+// CAP_NET_RAW, exit status 1, nothing sent.
+func TestWithoutCapNetRaw(t *testing.T) {
+	_, stderr, code := asNobody(t, "127.0.0.1", "-p", "80")
+	if code != exitFailure {
+		t.Fatalf("exit %d, want %d: %s", code, exitFailure, stderr)
 	}
-	msg := strings.TrimSpace(stderr.String())
+	msg := strings.TrimSpace(stderr)
 	if strings.Contains(msg, "\n") || !strings.Contains(msg, "CAP_NET_RAW") || !strings.Contains(msg, "setcap") || !strings.Contains(msg, "sudo") {
 		t.Fatalf("stderr %q: want one line naming CAP_NET_RAW, sudo and setcap", msg)
 	}
@@ -388,21 +399,8 @@ func TestWithoutCapNetRaw(t *testing.T) {
 // TestRegistryWithoutRoot runs "fastscan registry" as an unprivileged user: it needs
 // no capabilities at all.
 func TestRegistryWithoutRoot(t *testing.T) {
-	labtest.RequireRoot(t) // to become the unprivileged user
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv (util-linux) is not installed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-		os.Args[0], "registry", "--json", "ssh")
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("registry as nobody: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), `"port":22,"proto":"tcp","service":"ssh"`) {
-		t.Fatalf("registry as nobody printed %s", out)
+	stdout, stderr, code := asNobody(t, "registry", "--json", "ssh")
+	if code != exitOK || !strings.Contains(stdout, `"port":22,"proto":"tcp","service":"ssh"`) {
+		t.Fatalf("registry as nobody: exit %d, printed %s%s", code, stdout, stderr)
 	}
 }
