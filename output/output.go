@@ -29,10 +29,14 @@ type Format string
 const (
 	FormatText  Format = "text"
 	FormatJSONL Format = "jsonl"
+	FormatCSV   Format = "csv"
+	FormatList  Format = "list"
 )
 
 // Formats lists the format names New accepts, for help text and errors.
-func Formats() []string { return []string{string(FormatText), string(FormatJSONL)} }
+func Formats() []string {
+	return []string{string(FormatText), string(FormatJSONL), string(FormatCSV), string(FormatList)}
+}
 
 // New returns a Writer for the named format writing to w. Service names come from
 // services; nil means the built-in registry.
@@ -42,6 +46,10 @@ func New(format string, w io.Writer, services *registry.Registry) (Writer, error
 		return NewText(w, services), nil
 	case FormatJSONL:
 		return NewJSONL(w, services), nil
+	case FormatCSV:
+		return NewCSV(w, services), nil
+	case FormatList:
+		return NewList(w, services), nil
 	}
 	return nil, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats(), ", "))
 }

@@ -2,7 +2,9 @@ package output
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -105,7 +107,7 @@ func TestNewUnknownFormat(t *testing.T) {
 
 func TestWriteAllocatesNothing(t *testing.T) {
 	r := sample()
-	for _, w := range []Writer{NewJSONL(&bytes.Buffer{}, nil), NewText(&bytes.Buffer{}, nil)} {
+	for _, w := range []Writer{NewJSONL(&bytes.Buffer{}, nil), NewText(&bytes.Buffer{}, nil), NewCSV(&bytes.Buffer{}, nil), NewList(&bytes.Buffer{}, nil)} {
 		w.Write(&r)
 		if n := testing.AllocsPerRun(1000, func() { w.Write(&r) }); n != 0 {
 			t.Errorf("%T.Write allocates %v times per result", w, n)
@@ -145,5 +147,73 @@ func TestAppendJSONString(t *testing.T) {
 		if err := json.Unmarshal(b, &got); err != nil || got != s {
 			t.Errorf("appendJSONString(%q) = %s, decodes to %q (%v)", s, b, got, err)
 		}
+	}
+}
+
+func TestCSVReadsBack(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewCSV(&buf, nil)
+	r := sample()
+	if err := w.Write(&r); err != nil {
+		t.Fatal(err)
+	}
+	r.Port, r.State, r.Reason = 65535, result.Closed, result.ReasonReset
+	if err := w.Write(&r); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatalf("encoding/csv cannot read %q: %v", buf.String(), err)
+	}
+	want := [][]string{
+		{"ip", "port", "proto", "state", "reason", "ttl", "service", "port_class", "timestamp"},
+		{"198.19.0.5", "22", "tcp", "open", "syn-ack", "64", "ssh", "system", "2026-11-22T11:00:00.123456789Z"},
+		{"198.19.0.5", "65535", "tcp", "closed", "reset", "64", "unknown", "dynamic", "2026-11-22T11:00:00.123456789Z"},
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Fatalf("rows %q, want %q", rows, want)
+	}
+}
+
+func TestCSVEmptyHasHeader(t *testing.T) {
+	var buf bytes.Buffer
+	if err := NewCSV(&buf, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != csvHeader {
+		t.Fatalf("empty CSV %q, want just the header", buf.String())
+	}
+}
+
+func TestAppendCSVField(t *testing.T) {
+	for _, s := range []string{"ssh", "a,b", `q"uote`, "line\nbreak", ""} {
+		line := string(appendCSVField(nil, s)) + ",x\n"
+		rows, err := csv.NewReader(strings.NewReader(line)).ReadAll()
+		if err != nil || len(rows) != 1 || rows[0][0] != s || rows[0][1] != "x" {
+			t.Errorf("appendCSVField(%q) = %q, reads back %q (%v)", s, line, rows, err)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewList(&buf, nil)
+	r := sample()
+	if err := w.Write(&r); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("#fastscan\nopen tcp 22 198.19.0.5 %d\n# end\n", time.Unix(0, r.TimeNanos).Unix())
+	if buf.String() != want {
+		t.Fatalf("list output %q, want %q", buf.String(), want)
+	}
+	buf.Reset()
+	if err := NewList(&buf, nil).Close(); err != nil || buf.String() != "#fastscan\n# end\n" {
+		t.Fatalf("empty list %q (%v)", buf.String(), err)
 	}
 }

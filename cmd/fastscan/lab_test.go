@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -241,6 +243,8 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("ForgedReplies", func(t *testing.T) { testForgedReplies(t, l) })
+
+	t.Run("AllOutputsAgree", func(t *testing.T) { testAllOutputs(t, l) })
 }
 
 // testForgedReplies injects SYN-ACKs into the scanner's namespace while it scans
@@ -402,5 +406,88 @@ func TestRegistryWithoutRoot(t *testing.T) {
 	stdout, stderr, code := asNobody(t, "registry", "--json", "ssh")
 	if code != exitOK || !strings.Contains(stdout, `"port":22,"proto":"tcp","service":"ssh"`) {
 		t.Fatalf("registry as nobody: exit %d, printed %s%s", code, stdout, stderr)
+	}
+}
+
+// testAllOutputs writes one scan in every format at once (JSON lines on stdout, CSV,
+// list and JSON lines files) and checks that each holds the same findings, read back
+// with a CSV reader and the list layout; an output file that cannot be created fails
+// before anything is sent.
+func testAllOutputs(t *testing.T, l *lab.Lab) {
+	dir := t.TempDir()
+	csvFile, listFile, jsonFile := filepath.Join(dir, "r.csv"), filepath.Join(dir, "r.lst"), filepath.Join(dir, "r.jsonl")
+	out := scanLab(t, l, "198.19.100.200,198.19.192.1", "-p", "22,80,5432,8080", "--show", "all",
+		"-oC", csvFile, "-oL", listFile, "-oJ", jsonFile)
+	want := map[string]string{}
+	for _, f := range out.findings {
+		want[fmt.Sprintf("%s:%d", f.IP, f.Port)] = f.State
+	}
+	if len(want) != 8 {
+		t.Fatalf("stdout has %d findings, want 8", len(want))
+	}
+	check := func(name string, got map[string]string) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s holds %v, stdout %v", name, got, want)
+		}
+	}
+
+	f, err := os.Open(csvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) == 0 || rows[0][0] != "ip" {
+		t.Fatalf("CSV: %v, rows %q", err, rows)
+	}
+	got := map[string]string{}
+	for _, row := range rows[1:] {
+		got[row[0]+":"+row[1]] = row[3]
+	}
+	check("CSV", got)
+
+	data, err := os.ReadFile(listFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if lines[0] != "#fastscan" || lines[len(lines)-1] != "# end" {
+		t.Fatalf("list lacks its header or end: %q", data)
+	}
+	got = map[string]string{}
+	for _, line := range lines[1 : len(lines)-1] {
+		var state, proto, ip string
+		var port, when int64
+		if _, err := fmt.Sscanf(line, "%s %s %d %s %d", &state, &proto, &port, &ip, &when); err != nil || proto != "tcp" {
+			t.Fatalf("list line %q: %v", line, err)
+		}
+		got[fmt.Sprintf("%s:%d", ip, port)] = state
+	}
+	check("list", got)
+
+	data, err = os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var fd finding
+		if err := json.Unmarshal([]byte(line), &fd); err != nil {
+			t.Fatalf("JSON line %q: %v", line, err)
+		}
+		got[fmt.Sprintf("%s:%d", fd.IP, fd.Port)] = fd.State
+	}
+	check("JSON lines file", got)
+
+	// An output file that cannot be created: exit 2, one line, nothing scanned.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bad := filepath.Join(dir, "no-such-dir", "x.csv")
+	cmd := l.Command(ctx, os.Args[0], "198.19.0.1", "-p", "80", "-oC", bad)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	msg, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage || !strings.Contains(string(msg), bad) || strings.Contains(string(msg), "probes sent") {
+		t.Errorf("uncreatable output file: exit %d, output %q; want 2 naming it and no scan", code, msg)
 	}
 }

@@ -34,19 +34,11 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
-	dst := stdout
-	if s.output != "" {
-		f, err := os.Create(s.output)
-		if err != nil {
-			return usageError("cannot write output file %q: %v", s.output, errors.Unwrap(err))
-		}
-		defer f.Close()
-		dst = f
-	}
-	w, err := output.New(s.format, dst, s.services)
+	w, closeFiles, err := openOutputs(&s, stdout)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
+	defer closeFiles()
 
 	var stopProgress func()
 	if !s.quiet && isTerminal(stderr) {
@@ -74,6 +66,48 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return cli.Exit("", exitInterrupted)
 	}
 	return nil
+}
+
+// openOutputs creates the writers the settings ask for: the main format on standard
+// output or -o FILE, and each -oX FILE. Every file is created before anything is sent;
+// closeFiles closes them after the writers were closed.
+func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles func(), err error) {
+	var files []*os.File
+	closeFiles = func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	open := func(format, name string) (output.Writer, error) {
+		dst := stdout
+		if name != "" {
+			f, err := os.Create(name)
+			if err != nil {
+				return nil, usageError("cannot write output file %q: %v", name, errors.Unwrap(err))
+			}
+			files = append(files, f)
+			dst = f
+		}
+		return output.New(format, dst, s.services)
+	}
+	main, err := open(s.format, s.output)
+	if err != nil {
+		closeFiles()
+		return nil, nil, err
+	}
+	writers := []output.Writer{main}
+	for _, o := range s.extra {
+		x, err := open(o.format, o.file)
+		if err != nil {
+			closeFiles()
+			return nil, nil, err
+		}
+		writers = append(writers, x)
+	}
+	if len(writers) == 1 {
+		return main, closeFiles, nil
+	}
+	return output.Multi(writers...), closeFiles, nil
 }
 
 // checkRawSocket fails early, with advice, when raw sockets are not allowed.

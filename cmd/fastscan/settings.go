@@ -27,8 +27,14 @@ type settings struct {
 	cfg      engine.Config
 	output   string // file name; "" for standard output
 	format   string
+	extra    []extraOutput // -oJ, -oC, -oL: more formats into more files
 	quiet    bool
 	services *registry.Registry // names the services of results
+}
+
+// extraOutput is one more output format written to its own file.
+type extraOutput struct {
+	flag, format, file string
 }
 
 // scanFunc performs the scan the settings describe.
@@ -124,6 +130,11 @@ func parseSettings(c *cli.Context) (settings, error) {
 		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.Formats(), ", "))
 	}
 	s.output = c.String("output")
+	for _, o := range []extraOutput{{"oJ", "jsonl", ""}, {"oC", "csv", ""}, {"oL", "list", ""}} {
+		if o.file = c.String(o.flag); o.file != "" {
+			s.extra = append(s.extra, o)
+		}
+	}
 	s.quiet = c.Bool("quiet")
 	s.cfg.TxRing = c.Bool("tx-ring")
 	return s, nil
