@@ -20,20 +20,18 @@ const csvHeader = "ip,port,proto,state,reason,ttl,service,port_class,timestamp\r
 //	198.19.0.5,22,tcp,open,syn-ack,64,ssh,system,2026-11-22T11:00:00.123456789Z
 type CSV struct {
 	lineWriter
-	started bool
 }
 
 // NewCSV returns a CSV writer on w that names services from services (nil: the
 // built-in registry).
 func NewCSV(w io.Writer, services *registry.Registry) *CSV {
-	return &CSV{lineWriter: newLineWriter(w, services)}
+	c := &CSV{newLineWriter(w, services)}
+	c.header = csvHeader
+	return c
 }
 
-// Write writes r as one row, after the header if it is the first.
+// Write writes r as one row.
 func (c *CSV) Write(r *result.Result) error {
-	if err := c.header(); err != nil {
-		return err
-	}
 	b := c.line[:0]
 	b = appendIPv4(b, r.IP)
 	b = append(b, ',')
@@ -54,23 +52,6 @@ func (c *CSV) Write(r *result.Result) error {
 	b = time.Unix(0, r.TimeNanos).UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, "\r\n"...)
 	c.line = b
-	return c.flushLine()
-}
-
-// Close writes the header if no row was written, and flushes.
-func (c *CSV) Close() error {
-	if err := c.header(); err != nil {
-		return err
-	}
-	return c.lineWriter.Close()
-}
-
-func (c *CSV) header() error {
-	if c.started {
-		return nil
-	}
-	c.started = true
-	c.line = append(c.line[:0], csvHeader...)
 	return c.flushLine()
 }
 

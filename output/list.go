@@ -18,21 +18,18 @@ import (
 // The last field is the time of the verdict in Unix seconds.
 type List struct {
 	lineWriter
-	started bool
 }
 
 // NewList returns a List writer on w.
 func NewList(w io.Writer, services *registry.Registry) *List {
-	return &List{lineWriter: newLineWriter(w, services)}
+	l := &List{newLineWriter(w, services)}
+	l.header, l.footer = "#fastscan\n", "# end\n"
+	return l
 }
 
-// Write writes r as one line, after the header if it is the first.
+// Write writes r as one line.
 func (l *List) Write(r *result.Result) error {
 	b := l.line[:0]
-	if !l.started {
-		b = append(b, "#fastscan\n"...)
-		l.started = true
-	}
 	b = append(b, r.State.String()...)
 	b = append(b, ' ')
 	b = append(b, r.Proto.String()...)
@@ -45,18 +42,4 @@ func (l *List) Write(r *result.Result) error {
 	b = append(b, '\n')
 	l.line = b
 	return l.flushLine()
-}
-
-// Close writes the header if nothing was written, then the end comment, and flushes.
-func (l *List) Close() error {
-	b := l.line[:0]
-	if !l.started {
-		b = append(b, "#fastscan\n"...)
-		l.started = true
-	}
-	l.line = append(b, "# end\n"...)
-	if err := l.flushLine(); err != nil {
-		return err
-	}
-	return l.lineWriter.Close()
 }

@@ -55,11 +55,15 @@ func New(format string, w io.Writer, services *registry.Registry) (Writer, error
 }
 
 // lineWriter is what the formats share: a buffered destination, a reused line
-// buffer and the registry that names services.
+// buffer, the registry that names services, and an optional header written before
+// the first line and footer written at Close (a header is written even when there
+// are no lines).
 type lineWriter struct {
-	bw       *bufio.Writer
-	line     []byte
-	services *registry.Registry
+	bw             *bufio.Writer
+	line           []byte
+	services       *registry.Registry
+	header, footer string
+	started        bool
 }
 
 func newLineWriter(w io.Writer, services *registry.Registry) lineWriter {
@@ -85,14 +89,35 @@ func (lw *lineWriter) service(r *result.Result) string {
 }
 
 func (lw *lineWriter) flushLine() error {
+	if err := lw.start(); err != nil {
+		return err
+	}
 	if _, err := lw.bw.Write(lw.line); err != nil {
 		return fmt.Errorf("writing result: %w", err)
 	}
 	return nil
 }
 
-// Close flushes buffered output.
+// start writes the header once.
+func (lw *lineWriter) start() error {
+	if lw.started {
+		return nil
+	}
+	lw.started = true
+	if _, err := lw.bw.WriteString(lw.header); err != nil {
+		return fmt.Errorf("writing header: %w", err)
+	}
+	return nil
+}
+
+// Close writes the header if no line was written, then the footer, and flushes.
 func (lw *lineWriter) Close() error {
+	if err := lw.start(); err != nil {
+		return err
+	}
+	if _, err := lw.bw.WriteString(lw.footer); err != nil {
+		return fmt.Errorf("writing footer: %w", err)
+	}
 	if err := lw.bw.Flush(); err != nil {
 		return fmt.Errorf("flushing results: %w", err)
 	}
