@@ -9,12 +9,17 @@ import (
 	"github.com/fastscan/fastscan/result"
 )
 
+// SchemaVersion is the version of the JSON lines layout, written in every line as
+// schema_version. It changes only when a key is renamed, removed or changes meaning.
+const SchemaVersion = 1
+
 // JSONL writes one JSON object per line and result:
 //
-//	{"ip":"198.19.0.5","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","timestamp":"2026-11-22T11:00:00.123456789Z"}
+//	{"schema_version":1,"ip":"198.19.0.5","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","timestamp":"2026-11-22T11:00:00.123456789Z"}
 //
 // The service is the port's first assigned name in the registry ("unknown" where it
-// has none); port_class is its RFC 6335 class: system, user or dynamic.
+// has none); port_class is its RFC 6335 class: system, user or dynamic. The layout is
+// described by the JSON Schema in output/schema/jsonl.schema.json.
 type JSONL struct {
 	lineWriter
 }
@@ -28,7 +33,9 @@ func NewJSONL(w io.Writer, services *registry.Registry) *JSONL {
 // Write writes r as one JSON line.
 func (j *JSONL) Write(r *result.Result) error {
 	b := j.line[:0]
-	b = append(b, `{"ip":"`...)
+	b = append(b, `{"schema_version":`...)
+	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = append(b, `,"ip":"`...)
 	b = appendIPv4(b, r.IP)
 	b = append(b, `","port":`...)
 	b = strconv.AppendUint(b, uint64(r.Port), 10)

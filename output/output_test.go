@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastscan/fastscan/output/outputtest"
 	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 )
@@ -42,6 +43,7 @@ func TestJSONLDecodes(t *testing.T) {
 		t.Fatalf("got %d lines, want 2:\n%s", len(lines), buf.String())
 	}
 	type line struct {
+		Version   int    `json:"schema_version"`
 		IP        string `json:"ip"`
 		Port      int    `json:"port"`
 		Proto     string `json:"proto"`
@@ -53,8 +55,8 @@ func TestJSONLDecodes(t *testing.T) {
 		Timestamp string `json:"timestamp"`
 	}
 	want := []line{
-		{"198.19.0.5", 22, "tcp", "open", "syn-ack", 64, "ssh", "system", "2026-11-22T11:00:00.123456789Z"},
-		{"255.255.255.255", 65535, "tcp", "filtered", "no-response", 0, "unknown", "dynamic", "2026-11-22T11:00:00.123456789Z"},
+		{1, "198.19.0.5", 22, "tcp", "open", "syn-ack", 64, "ssh", "system", "2026-11-22T11:00:00.123456789Z"},
+		{1, "255.255.255.255", 65535, "tcp", "filtered", "no-response", 0, "unknown", "dynamic", "2026-11-22T11:00:00.123456789Z"},
 	}
 	for i, l := range lines {
 		dec := json.NewDecoder(strings.NewReader(l))
@@ -215,5 +217,53 @@ func TestList(t *testing.T) {
 	buf.Reset()
 	if err := NewList(&buf, nil).Close(); err != nil || buf.String() != "#fastscan\n# end\n" {
 		t.Fatalf("empty list %q (%v)", buf.String(), err)
+	}
+}
+
+// TestJSONLMatchesSchema writes every state and reason, and edge addresses, ports and
+// TTLs, and validates each line against the published JSON Schema.
+func TestJSONLMatchesSchema(t *testing.T) {
+	v := outputtest.NewValidator(t)
+	var buf bytes.Buffer
+	w := NewJSONL(&buf, nil)
+	r := sample()
+	for _, ip := range []uint32{0, 0xC6130005, 0xFFFFFFFF} {
+		for _, port := range []uint16{1, 22, 1023, 1024, 49151, 49152, 65535} {
+			for reason := result.ReasonSYNACK; reason <= result.ReasonAdminProhibited; reason++ {
+				r.IP, r.Port, r.Reason, r.TTL = ip, port, reason, uint8(port)
+				r.State = []result.State{result.Open, result.Closed, result.Filtered}[int(reason)%3]
+				if err := w.Write(&r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	w.Close()
+	if n := v.ValidateLines(t, buf.Bytes()); n != 3*7*10 {
+		t.Fatalf("validated %d lines, want %d", n, 3*7*10)
+	}
+}
+
+// TestSchemaRejects shows the schema check can fail: lines that break the layout.
+func TestSchemaRejects(t *testing.T) {
+	v := outputtest.NewValidator(t)
+	good := `{"schema_version":1,"ip":"198.19.0.5","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","timestamp":"2026-11-22T11:00:00Z"}`
+	if err := v.ValidateLine([]byte(good)); err != nil {
+		t.Fatalf("good line rejected: %v", err)
+	}
+	for name, bad := range map[string]string{
+		"missing key":   strings.Replace(good, `"ttl":64,`, "", 1),
+		"extra key":     strings.Replace(good, `"ttl":64,`, `"ttl":64,"x":1,`, 1),
+		"duplicate key": strings.Replace(good, `"ttl":64,`, `"ttl":64,"ttl":64,`, 1),
+		"bad address":   strings.Replace(good, `198.19.0.5`, `198.19.0.500`, 1),
+		"port as text":  strings.Replace(good, `"port":22`, `"port":"22"`, 1),
+		"port 0":        strings.Replace(good, `"port":22`, `"port":0`, 1),
+		"unknown state": strings.Replace(good, `"open"`, `"opened"`, 1),
+		"local time":    strings.Replace(good, `11:00:00Z`, `11:00:00+01:00`, 1),
+		"version 2":     strings.Replace(good, `"schema_version":1`, `"schema_version":2`, 1),
+	} {
+		if err := v.ValidateLine([]byte(bad)); err == nil {
+			t.Errorf("%s: %s accepted", name, bad)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/fastscan/fastscan/cookie"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/output/outputtest"
 	"github.com/fastscan/fastscan/packet/packettest"
 	"github.com/fastscan/fastscan/registry"
 )
@@ -86,6 +87,8 @@ func scanLab(t *testing.T, l *lab.Lab, args ...string) scanOutput {
 	if err != nil {
 		t.Fatalf("fastscan %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
 	}
+	// Every JSON line the lab tests see must match the published schema.
+	outputtest.NewValidator(t).ValidateLines(t, stdout.Bytes())
 	sc := bufio.NewScanner(&stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
