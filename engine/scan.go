@@ -33,6 +33,8 @@ const (
 	ringBlocks = 32
 	// maxFrame is the transmit buffer size of one probe.
 	maxFrame = 128
+	// statsInterval is how often the receiver reads the ring's drop counter for Progress.
+	statsInterval = 250 * time.Millisecond
 	// resultQueue is how many verdicts may wait for the caller's emit function.
 	resultQueue = 1 << 16
 )
@@ -49,6 +51,9 @@ type Progress struct {
 	Sent, Replies uint64
 	// Open, Closed and Filtered count verdicts decided by a reply so far.
 	Open, Closed, Filtered uint64
+	// RingDrops counts replies the kernel dropped because the receive ring was full
+	// (read every quarter of a second while the scan runs).
+	RingDrops uint64
 	// Elapsed is the time since the scan started.
 	Elapsed time.Duration
 }
@@ -69,9 +74,8 @@ type Summary struct {
 	// Invalid counts replies to our address and ports whose cookie did not match:
 	// forged, stale or unrelated packets. They never produce a result.
 	Invalid uint64
-	// RingPackets and RingDrops are the receive ring's counters: packets the kernel
-	// passed the filter, and packets it dropped because the ring was full.
-	RingPackets, RingDrops uint64
+	// RingPackets counts the packets the kernel passed the receive ring's filter.
+	RingPackets uint64
 	// Interface and SourceIP say where the probes came from.
 	Interface string
 	SourceIP  uint32
@@ -101,6 +105,7 @@ type Scanner struct {
 	filtered    atomic.Uint64
 	duplicates  atomic.Uint64
 	invalid     atomic.Uint64
+	ringDrops   atomic.Uint64
 	lastReply   atomic.Int64
 	rto         atomic.Int64
 	clock       sendClock
@@ -145,16 +150,17 @@ func (s *Scanner) Progress() Progress {
 		elapsed = time.Duration(time.Now().UnixNano() - start)
 	}
 	return Progress{
-		Phase:    s.phase.Load().(string),
-		Pass:     int(s.pass.Load()),
-		Position: s.pos.Load(),
-		Targets:  s.total,
-		Sent:     s.sent.Load(),
-		Replies:  s.replies.Load(),
-		Open:     s.open.Load(),
-		Closed:   s.closed.Load(),
-		Filtered: s.filtered.Load(),
-		Elapsed:  elapsed,
+		Phase:     s.phase.Load().(string),
+		Pass:      int(s.pass.Load()),
+		Position:  s.pos.Load(),
+		Targets:   s.total,
+		Sent:      s.sent.Load(),
+		Replies:   s.replies.Load(),
+		Open:      s.open.Load(),
+		Closed:    s.closed.Load(),
+		Filtered:  s.filtered.Load(),
+		RingDrops: s.ringDrops.Load(),
+		Elapsed:   elapsed,
 	}
 }
 
@@ -421,9 +427,16 @@ func (s *Scanner) settled(passEnd time.Time, limit time.Duration) bool {
 // receive reads the ring until stop is set.
 func (s *Scanner) receive(ring *afpacket.Ring, stop *atomic.Bool) error {
 	handle := s.handle
+	nextStats := time.Now()
 	for !stop.Load() {
 		if err := ring.Poll(pollTimeout, handle); err != nil {
 			return fmt.Errorf("receiving replies: %w", err)
+		}
+		if now := time.Now(); now.After(nextStats) {
+			if _, drops, err := ring.Stats(); err == nil {
+				s.ringDrops.Store(drops)
+			}
+			nextStats = now.Add(statsInterval)
 		}
 	}
 	// One last look for replies already in the ring.
@@ -559,6 +572,7 @@ func (s *Scanner) summary(ring *afpacket.Ring) Summary {
 	}
 	if ring != nil {
 		sum.RingPackets, sum.RingDrops, _ = ring.Stats()
+		s.ringDrops.Store(sum.RingDrops)
 	}
 	return sum
 }

@@ -76,6 +76,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "oL", Usage: "also write masscan's list layout to `FILE`"},
 		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
+		&cli.StringFlag{Name: "status-json", Usage: "write a JSON status line every second to `FILE` (- for standard error)"},
 		registryFileFlag(),
 		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},
 		&cli.DurationFlag{Name: "arp-wait", Value: engine.DefaultARPWait, Usage: "how long to wait for ARP replies from on-link targets", Hidden: true},

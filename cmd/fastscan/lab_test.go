@@ -248,6 +248,8 @@ func TestLab(t *testing.T) {
 	t.Run("ForgedReplies", func(t *testing.T) { testForgedReplies(t, l) })
 
 	t.Run("AllOutputsAgree", func(t *testing.T) { testAllOutputs(t, l) })
+
+	t.Run("StatusJSON", func(t *testing.T) { testStatusJSON(t, l) })
 }
 
 // testForgedReplies injects SYN-ACKs into the scanner's namespace while it scans
@@ -492,5 +494,39 @@ func testAllOutputs(t *testing.T, l *lab.Lab) {
 	msg, _ := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); code != exitUsage || !strings.Contains(string(msg), bad) || strings.Contains(string(msg), "probes sent") {
 		t.Errorf("uncreatable output file: exit %d, output %q; want 2 naming it and no scan", code, msg)
+	}
+}
+
+// testStatusJSON runs a scan of about 1.5 s with --status-json: a line every second
+// and a last one at the end, whose counters equal the summary's.
+func testStatusJSON(t *testing.T, l *lab.Lab) {
+	status := filepath.Join(t.TempDir(), "status.jsonl")
+	out := scanLab(t, l, "198.19.0.0/18", "-p", "80", "-r", "11000", "--status-json", status)
+	data, err := os.ReadFile(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("status has %d lines, want a periodic one and a last one:\n%s", len(lines), data)
+	}
+	var last statusLine
+	for i, line := range lines {
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		var st statusLine
+		if err := dec.Decode(&st); err != nil {
+			t.Fatalf("status line %d %q: %v", i, line, err)
+		}
+		if _, err := time.Parse(time.RFC3339, st.Time); err != nil {
+			t.Errorf("status time %q: %v", st.Time, err)
+		}
+		last = st
+	}
+	if last.Phase != "done" || last.Percent != 100 || last.ETASeconds != 0 {
+		t.Errorf("last status %+v: want done, 100%%, no ETA", last)
+	}
+	if last.Sent != out.summaryCount(t, "probes sent") || last.Found != out.summaryCount(t, "open") {
+		t.Errorf("last status %+v disagrees with the summary:\n%s", last, out.stderr)
 	}
 }

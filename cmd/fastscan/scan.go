@@ -40,13 +40,29 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	defer closeFiles()
 
+	var stopStatus func(engine.Progress)
+	if s.status != "" {
+		dst := stderr
+		if s.status != "-" {
+			f, err := os.Create(s.status)
+			if err != nil {
+				return usageError("cannot write status file %q: %v", s.status, errors.Unwrap(err))
+			}
+			defer f.Close()
+			dst = f
+		}
+		stopStatus = writeStatus(dst, scanner, s.cfg.Rate)
+	}
 	var stopProgress func()
-	if !s.quiet && isTerminal(stderr) {
+	if !s.quiet && isTerminal(stderr) && s.status != "-" {
 		stopProgress = showProgress(stderr, scanner, s.cfg.Rate)
 	}
 	sum, runErr := scanner.Run(ctx, w.Write)
 	if stopProgress != nil {
 		stopProgress()
+	}
+	if stopStatus != nil {
+		stopStatus(sum.Progress)
 	}
 	closeErr := w.Close()
 	if runErr != nil {

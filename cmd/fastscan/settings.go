@@ -29,6 +29,7 @@ type settings struct {
 	format   string
 	extra    []extraOutput // -oJ, -oC, -oL: more formats into more files
 	quiet    bool
+	status   string             // --status-json: a file, "-" for standard error, "" for none
 	services *registry.Registry // names the services of results
 }
 
@@ -136,6 +137,7 @@ func parseSettings(c *cli.Context) (settings, error) {
 		}
 	}
 	s.quiet = c.Bool("quiet")
+	s.status = c.String("status-json")
 	s.cfg.TxRing = c.Bool("tx-ring")
 	return s, nil
 }

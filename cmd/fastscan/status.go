@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/fastscan/fastscan/engine"
+)
+
+// statusInterval is how often --status-json writes a line.
+const statusInterval = time.Second
+
+// statusLine is one line of --status-json, for automation.
+type statusLine struct {
+	Time       string  `json:"time"`
+	Phase      string  `json:"phase"`
+	Pass       int     `json:"pass"`
+	Rate       float64 `json:"rate"`
+	Sent       uint64  `json:"sent"`
+	Received   uint64  `json:"received"`
+	Found      uint64  `json:"found"`
+	Closed     uint64  `json:"closed"`
+	Filtered   uint64  `json:"filtered"`
+	Drops      uint64  `json:"drops"`
+	Percent    float64 `json:"percent"`
+	ETASeconds float64 `json:"eta_seconds"`
+}
+
+// newStatusLine describes p; pps is the send rate measured since the last line and
+// rate the configured one, from which the ETA follows.
+func newStatusLine(now time.Time, p engine.Progress, pps, rate float64) statusLine {
+	l := statusLine{
+		Time: now.UTC().Format(time.RFC3339Nano), Phase: p.Phase, Pass: p.Pass, Rate: pps,
+		Sent: p.Sent, Received: p.Replies, Found: p.Open, Closed: p.Closed, Filtered: p.Filtered,
+		Drops: p.RingDrops,
+	}
+	if p.Targets > 0 {
+		done := min(p.Position, p.Targets)
+		l.Percent = 100 * float64(done) / float64(p.Targets)
+		l.ETASeconds = float64(p.Targets-done) / rate
+	}
+	return l
+}
+
+// writeStatus writes one status line per statusInterval to w until the returned stop
+// is called, which writes a last line from final.
+func writeStatus(w io.Writer, sc *engine.Scanner, rate float64) (stop func(final engine.Progress)) {
+	enc := json.NewEncoder(w)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var lastSent uint64
+	last := time.Now()
+	measure := func(now time.Time, p engine.Progress) float64 {
+		pps := float64(p.Sent-lastSent) / max(now.Sub(last).Seconds(), 1e-9)
+		lastSent, last = p.Sent, now
+		return pps
+	}
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(statusInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				p := sc.Progress()
+				enc.Encode(newStatusLine(now, p, measure(now, p), rate))
+			}
+		}
+	}()
+	return func(final engine.Progress) {
+		close(done)
+		wg.Wait()
+		now := time.Now()
+		enc.Encode(newStatusLine(now, final, measure(now, final), rate))
+	}
+}
