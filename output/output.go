@@ -31,25 +31,35 @@ const (
 	FormatJSONL Format = "jsonl"
 	FormatCSV   Format = "csv"
 	FormatList  Format = "list"
+	FormatXML   Format = "xml"
 )
 
 // Formats lists the format names New accepts, for help text and errors.
 func Formats() []string {
-	return []string{string(FormatText), string(FormatJSONL), string(FormatCSV), string(FormatList)}
+	return []string{string(FormatText), string(FormatJSONL), string(FormatCSV), string(FormatList), string(FormatXML)}
 }
 
-// New returns a Writer for the named format writing to w. Service names come from
-// services; nil means the built-in registry.
-func New(format string, w io.Writer, services *registry.Registry) (Writer, error) {
+// Options are what writers need besides their destination.
+type Options struct {
+	// Services names the services of results; nil means the built-in registry.
+	Services *registry.Registry
+	// Scan describes the scan, for formats with a header (XML).
+	Scan Scan
+}
+
+// New returns a Writer for the named format writing to w.
+func New(format string, w io.Writer, o Options) (Writer, error) {
 	switch Format(format) {
 	case FormatText:
-		return NewText(w, services), nil
+		return NewText(w, o.Services), nil
 	case FormatJSONL:
-		return NewJSONL(w, services), nil
+		return NewJSONL(w, o.Services), nil
 	case FormatCSV:
-		return NewCSV(w, services), nil
+		return NewCSV(w, o.Services), nil
 	case FormatList:
-		return NewList(w, services), nil
+		return NewList(w, o.Services), nil
+	case FormatXML:
+		return NewXML(w, o.Services, o.Scan), nil
 	}
 	return nil, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats(), ", "))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -102,7 +103,7 @@ func TestAppendIPv4MatchesNetip(t *testing.T) {
 }
 
 func TestNewUnknownFormat(t *testing.T) {
-	if _, err := New("yaml", &bytes.Buffer{}, nil); err == nil || !strings.Contains(err.Error(), `"yaml"`) {
+	if _, err := New("yaml", &bytes.Buffer{}, Options{}); err == nil || !strings.Contains(err.Error(), `"yaml"`) {
 		t.Fatalf("New(yaml) error = %v, want one naming the format", err)
 	}
 }
@@ -266,4 +267,80 @@ func TestSchemaRejects(t *testing.T) {
 			t.Errorf("%s: %s accepted", name, bad)
 		}
 	}
+}
+
+func xmlScan() Scan {
+	return Scan{Args: `fastscan 198.19.0.0/24 -p 22,80 --tag "<&>"`, Start: time.Unix(1795345200, 0), Ports: "22,80", NumPorts: 2, Hosts: 256, Version: "test"}
+}
+
+// TestXMLValidAndRendered checks the nmap XML against nmap's own DTD (xmllint) and
+// renders it with nmap's stylesheet (xsltproc).
+func TestXMLValidAndRendered(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewXML(&buf, nil, xmlScan())
+	r := sample()
+	results := []result.Result{r, r, r}
+	results[1].Port, results[1].State, results[1].Reason = 80, result.Closed, result.ReasonReset
+	results[2].IP, results[2].State, results[2].Reason, results[2].TTL = 0xC6130009, result.Filtered, result.ReasonNoResponse, 0
+	for i := range results {
+		if err := w.Write(&results[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	outputtest.ValidateNmapXML(t, buf.Bytes())
+	html := outputtest.RenderNmapXML(t, buf.Bytes())
+	for _, want := range []string{"198.19.0.5", "198.19.0.9", "ssh", "open", "closed", "filtered"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("nmap.xsl report lacks %q", want)
+		}
+	}
+
+	// Read back: two hosts, ports in order, states and service names as written.
+	var doc struct {
+		Scanner string `xml:"scanner,attr"`
+		Args    string `xml:"args,attr"`
+		Hosts   []struct {
+			Addr struct {
+				Addr string `xml:"addr,attr"`
+			} `xml:"address"`
+			Ports []struct {
+				ID    uint16 `xml:"portid,attr"`
+				State struct {
+					State  string `xml:"state,attr"`
+					Reason string `xml:"reason,attr"`
+				} `xml:"state"`
+				Service struct {
+					Name string `xml:"name,attr"`
+				} `xml:"service"`
+			} `xml:"ports>port"`
+		} `xml:"host"`
+		Runstats struct {
+			Hosts struct {
+				Up    int `xml:"up,attr"`
+				Total int `xml:"total,attr"`
+			} `xml:"hosts"`
+		} `xml:"runstats"`
+	}
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Args != xmlScan().Args || len(doc.Hosts) != 2 || doc.Runstats.Hosts.Up != 2 || doc.Runstats.Hosts.Total != 256 {
+		t.Fatalf("document %+v", doc)
+	}
+	h := doc.Hosts[0]
+	if h.Addr.Addr != "198.19.0.5" || len(h.Ports) != 2 || h.Ports[0].ID != 22 || h.Ports[0].State.State != "open" ||
+		h.Ports[0].Service.Name != "ssh" || h.Ports[1].ID != 80 || h.Ports[1].State.Reason != "reset" {
+		t.Fatalf("first host %+v", h)
+	}
+}
+
+func TestXMLEmptyScanIsValid(t *testing.T) {
+	var buf bytes.Buffer
+	if err := NewXML(&buf, nil, xmlScan()).Close(); err != nil {
+		t.Fatal(err)
+	}
+	outputtest.ValidateNmapXML(t, buf.Bytes())
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system tools fastscan's lab needs (iproute2's ip, nftables'
-# nft) with apt-get, only when one of them is missing. Without root it only
+# Installs the system tools fastscan's tests need with apt-get, only when one of
+# them is missing: the lab's ip (iproute2) and nft (nftables); the consumers the
+# nmap XML output is checked with: xmllint (libxml2-utils), xsltproc, and nmap's
+# DTD and stylesheet (nmap-common); setpriv (util-linux). Without root it only
 # reports what is missing.
 set -euo pipefail
 
@@ -8,12 +10,27 @@ set -euo pipefail
 declare -A packages=(
 	[ip]=iproute2
 	[nft]=nftables
+	[xmllint]=libxml2-utils
+	[xsltproc]=xsltproc
+	[setpriv]=util-linux
+)
+
+# file -> Debian package
+declare -A files=(
+	[/usr/share/nmap/nmap.dtd]=nmap-common
+	[/usr/share/nmap/nmap.xsl]=nmap-common
 )
 
 missing=()
 for cmd in "${!packages[@]}"; do
 	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/sbin/$cmd" ]; then
 		missing+=("${packages[$cmd]}")
+	fi
+done
+
+for f in "${!files[@]}"; do
+	if [ ! -e "$f" ] && [[ ! " ${missing[*]} " == *" ${files[$f]} "* ]]; then
+		missing+=("${files[$f]}")
 	fi
 done
 

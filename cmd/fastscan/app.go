@@ -9,6 +9,9 @@ import (
 	"github.com/fastscan/fastscan/engine"
 )
 
+// version is fastscan's version, shown by --version and in nmap XML.
+const version = "0.1.0"
+
 const examples = `Examples:
    sudo fastscan -r 10000 10.0.0.0/24 -p 1-65535
         every port of a /24 at 10,000 probes per second
@@ -33,6 +36,7 @@ fastscan needs CAP_NET_RAW: run it with sudo, or once
 func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 	app := &cli.App{
 		Name:            "fastscan",
+		Version:         version,
 		Usage:           "fast, accurate TCP SYN port scanner",
 		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...",
 		Description:     examples,
@@ -70,10 +74,11 @@ func scanFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "wait", Value: engine.DefaultWait, Usage: "longest cool-down after the last probe; ends sooner when replies stop"},
 		&cli.StringFlag{Name: "seed", Usage: "fix the scan order and cookie key with a `NUMBER` (default: random)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output"},
-		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, jsonl, csv or list"},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, jsonl, csv, list or xml"},
 		&cli.StringFlag{Name: "oJ", Usage: "also write JSON lines to `FILE`"},
 		&cli.StringFlag{Name: "oC", Usage: "also write CSV to `FILE`"},
 		&cli.StringFlag{Name: "oL", Usage: "also write masscan's list layout to `FILE`"},
+		&cli.StringFlag{Name: "oX", Usage: "also write nmap XML to `FILE`"},
 		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
 		&cli.StringFlag{Name: "status-json", Usage: "write a JSON status line every second to `FILE` (- for standard error)"},

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"net"
 	"net/netip"
@@ -339,7 +340,8 @@ func TestLabInterrupt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// 32,768 probes at 20,000/s: about 1.6 s; interrupted after 0.6 s.
-	cmd := l.Command(ctx, os.Args[0], "198.19.0.0/17", "-p", "80", "-r", "20000", "--format", "jsonl")
+	xmlFile := filepath.Join(t.TempDir(), "r.xml")
+	cmd := l.Command(ctx, os.Args[0], "198.19.0.0/17", "-p", "80", "-r", "20000", "--format", "jsonl", "-oX", xmlFile)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -366,6 +368,15 @@ func TestLabInterrupt(t *testing.T) {
 	}
 	if open >= 32768 {
 		t.Errorf("scan was not interrupted: %d open", open)
+	}
+	// The XML of an interrupted scan is complete and valid.
+	data, err := os.ReadFile(xmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputtest.ValidateNmapXML(t, data)
+	if got := uint64(strings.Count(string(data), `state="open"`)); got != open {
+		t.Errorf("XML holds %d open ports, summary counts %d", got, open)
 	}
 }
 
@@ -421,8 +432,9 @@ func TestRegistryWithoutRoot(t *testing.T) {
 func testAllOutputs(t *testing.T, l *lab.Lab) {
 	dir := t.TempDir()
 	csvFile, listFile, jsonFile := filepath.Join(dir, "r.csv"), filepath.Join(dir, "r.lst"), filepath.Join(dir, "r.jsonl")
+	xmlFile := filepath.Join(dir, "r.xml")
 	out := scanLab(t, l, "198.19.100.200,198.19.192.1", "-p", "22,80,5432,8080", "--show", "all",
-		"-oC", csvFile, "-oL", listFile, "-oJ", jsonFile)
+		"-oC", csvFile, "-oL", listFile, "-oJ", jsonFile, "-oX", xmlFile)
 	want := map[string]string{}
 	for _, f := range out.findings {
 		want[fmt.Sprintf("%s:%d", f.IP, f.Port)] = f.State
@@ -484,6 +496,35 @@ func testAllOutputs(t *testing.T, l *lab.Lab) {
 		got[fmt.Sprintf("%s:%d", fd.IP, fd.Port)] = fd.State
 	}
 	check("JSON lines file", got)
+
+	data, err = os.ReadFile(xmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputtest.ValidateNmapXML(t, data)
+	var doc struct {
+		Hosts []struct {
+			Addr struct {
+				Addr string `xml:"addr,attr"`
+			} `xml:"address"`
+			Ports []struct {
+				ID    uint16 `xml:"portid,attr"`
+				State struct {
+					State string `xml:"state,attr"`
+				} `xml:"state"`
+			} `xml:"ports>port"`
+		} `xml:"host"`
+	}
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]string{}
+	for _, h := range doc.Hosts {
+		for _, p := range h.Ports {
+			got[fmt.Sprintf("%s:%d", h.Addr.Addr, p.ID)] = p.State.State
+		}
+	}
+	check("nmap XML", got)
 
 	// An output file that cannot be created: exit 2, one line, nothing scanned.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

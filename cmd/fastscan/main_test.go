@@ -233,3 +233,17 @@ func TestScanRegistryFile(t *testing.T) {
 		t.Fatalf("bad registry: exit %d, stderr %q; want 2 with the line number", code, stderr)
 	}
 }
+
+func TestCompactPorts(t *testing.T) {
+	for _, c := range []struct {
+		in   []uint16
+		want string
+	}{
+		{nil, ""}, {[]uint16{22}, "22"}, {[]uint16{22, 80, 443}, "22,80,443"},
+		{[]uint16{1, 2, 3, 80, 1000, 1001}, "1-3,80,1000-1001"}, {[]uint16{65534, 65535}, "65534-65535"},
+	} {
+		if got := compactPorts(c.in); got != c.want {
+			t.Errorf("compactPorts(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -104,7 +104,14 @@ func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles fun
 			files = append(files, f)
 			dst = f
 		}
-		return output.New(format, dst, s.services)
+		return output.New(format, dst, output.Options{Services: s.services, Scan: output.Scan{
+			Args:     strings.Join(os.Args, " "),
+			Start:    time.Now(),
+			Ports:    s.portSpec,
+			NumPorts: s.cfg.Ports.Len(),
+			Hosts:    s.cfg.Targets.Len(),
+			Version:  version,
+		}})
 	}
 	main, err := open(s.format, s.output)
 	if err != nil {

@@ -29,6 +29,7 @@ type settings struct {
 	format   string
 	extra    []extraOutput // -oJ, -oC, -oL: more formats into more files
 	quiet    bool
+	portSpec string             // the ports, as a compact list of ranges ("22,80,1000-2000")
 	status   string             // --status-json: a file, "-" for standard error, "" for none
 	services *registry.Registry // names the services of results
 }
@@ -68,6 +69,7 @@ func parseSettings(c *cli.Context) (settings, error) {
 	if s.cfg.Ports, err = parseScanPorts(c); err != nil {
 		return s, err
 	}
+	s.portSpec = compactPorts(s.cfg.Ports.List())
 	if s.services, err = loadRegistry(c.String("registry")); err != nil {
 		return s, err
 	}
@@ -127,11 +129,11 @@ func parseSettings(c *cli.Context) (settings, error) {
 		return s, err
 	}
 	s.format = c.String("format")
-	if _, err := output.New(s.format, io.Discard, s.services); err != nil {
+	if _, err := output.New(s.format, io.Discard, output.Options{}); err != nil {
 		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.Formats(), ", "))
 	}
 	s.output = c.String("output")
-	for _, o := range []extraOutput{{"oJ", "jsonl", ""}, {"oC", "csv", ""}, {"oL", "list", ""}} {
+	for _, o := range []extraOutput{{"oJ", "jsonl", ""}, {"oC", "csv", ""}, {"oL", "list", ""}, {"oX", "xml", ""}} {
 		if o.file = c.String(o.flag); o.file != "" {
 			s.extra = append(s.extra, o)
 		}
@@ -167,6 +169,27 @@ func parseScanPorts(c *cli.Context) (target.Ports, error) {
 		return target.Ports{}, usageError("%v", err)
 	}
 	return ports, nil
+}
+
+// compactPorts writes ascending ports as comma-separated ranges: 22,80,1000-2000.
+func compactPorts(ports []uint16) string {
+	var b []byte
+	for i := 0; i < len(ports); {
+		j := i
+		for j+1 < len(ports) && ports[j+1] == ports[j]+1 {
+			j++
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(ports[i]), 10)
+		if j > i {
+			b = append(b, '-')
+			b = strconv.AppendUint(b, uint64(ports[j]), 10)
+		}
+		i = j + 1
+	}
+	return string(b)
 }
 
 func readTargetFile(name string) ([]string, error) {

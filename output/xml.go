@@ -1,0 +1,159 @@
+package output
+
+import (
+	"bufio"
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fastscan/fastscan/registry"
+	"github.com/fastscan/fastscan/result"
+)
+
+// xmlOutputVersion is the version of nmap's XML layout this writer follows.
+const xmlOutputVersion = "1.05"
+
+// Scan describes the scan as a whole, for formats that say more than its results
+// (nmap XML's header and run statistics).
+type Scan struct {
+	// Args is the command line.
+	Args string
+	// Start is when the scan started.
+	Start time.Time
+	// Ports is the port list as given, e.g. "22,80,1000-2000", and NumPorts its size.
+	Ports    string
+	NumPorts int
+	// Hosts is the number of target addresses.
+	Hosts uint64
+	// Version is fastscan's version.
+	Version string
+}
+
+// XML writes nmap's XML layout (valid against nmap's DTD, so nmap's stylesheet and
+// the tools that read nmap XML accept it). nmap XML groups ports by host, so results
+// are kept in memory until Close, which writes the whole document: one host element
+// per address with results, ports in ascending order, and the run statistics.
+//
+// The DTD allows no scanner name but "nmap"; fastscan identifies itself in args and
+// profile_name.
+type XML struct {
+	bw       *bufio.Writer
+	services *registry.Registry
+	scan     Scan
+	hosts    map[uint32]*xmlHost
+}
+
+type xmlHost struct {
+	results []result.Result
+}
+
+// NewXML returns an XML writer on w for the scan s.
+func NewXML(w io.Writer, services *registry.Registry, s Scan) *XML {
+	if services == nil {
+		services = registry.Default()
+	}
+	return &XML{bw: bufio.NewWriterSize(w, 64<<10), services: services, scan: s, hosts: map[uint32]*xmlHost{}}
+}
+
+// Write keeps r for its host.
+func (x *XML) Write(r *result.Result) error {
+	h := x.hosts[r.IP]
+	if h == nil {
+		h = &xmlHost{}
+		x.hosts[r.IP] = h
+	}
+	h.results = append(h.results, *r)
+	return nil
+}
+
+// Close writes the document and flushes it.
+func (x *XML) Close() error {
+	end := time.Now()
+	b := x.bw
+	fmt.Fprintf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n")
+	fmt.Fprintf(b, "<?xml-stylesheet href=\"file:///usr/share/nmap/nmap.xsl\" type=\"text/xsl\"?>\n")
+	// A comment may not hold "--", so the command line goes only into args.
+	fmt.Fprintf(b, "<!-- fastscan scan initiated %s -->\n", x.scan.Start.Format(time.ANSIC))
+	fmt.Fprintf(b, "<nmaprun scanner=\"nmap\" profile_name=\"fastscan\" args=\"%s\" start=\"%d\" startstr=\"%s\" version=\"%s\" xmloutputversion=\"%s\">\n",
+		xmlEscape(x.scan.Args), x.scan.Start.Unix(), x.scan.Start.Format(time.ANSIC), xmlEscape(x.scan.Version), xmlOutputVersion)
+	fmt.Fprintf(b, "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumPorts, xmlEscape(x.scan.Ports))
+	fmt.Fprintf(b, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n")
+
+	ips := make([]uint32, 0, len(x.hosts))
+	for ip := range x.hosts {
+		ips = append(ips, ip)
+	}
+	slices.Sort(ips)
+	for _, ip := range ips {
+		x.writeHost(ip, x.hosts[ip])
+	}
+	up := uint64(len(ips))
+	elapsed := end.Sub(x.scan.Start).Seconds()
+	fmt.Fprintf(b, "<runstats><finished time=\"%d\" timestr=\"%s\" summary=\"fastscan done at %s; %d IP addresses (%d hosts up) scanned in %.2f seconds\" elapsed=\"%.2f\" exit=\"success\"/>",
+		end.Unix(), end.Format(time.ANSIC), end.Format(time.ANSIC), x.scan.Hosts, up, elapsed, elapsed)
+	fmt.Fprintf(b, "<hosts up=\"%d\" down=\"%d\" total=\"%d\"/>\n</runstats>\n</nmaprun>\n", up, x.scan.Hosts-min(up, x.scan.Hosts), x.scan.Hosts)
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("writing XML: %w", err)
+	}
+	return nil
+}
+
+// writeHost writes one host element. The host's status comes from its first reply
+// that reached it (SYN-ACK or reset); a host known only from filtered ports is up as
+// the user asked it to be scanned (nmap's -Pn: reason "user-set").
+func (x *XML) writeHost(ip uint32, h *xmlHost) {
+	b := x.bw
+	slices.SortFunc(h.results, func(a, c result.Result) int { return cmp.Compare(a.Port, c.Port) })
+	first, last := h.results[0].TimeNanos, h.results[0].TimeNanos
+	reason, ttl := "user-set", uint8(0)
+	for _, r := range h.results {
+		first, last = min(first, r.TimeNanos), max(last, r.TimeNanos)
+		if reason == "user-set" && (r.State == result.Open || r.State == result.Closed) {
+			reason, ttl = r.Reason.String(), r.TTL
+		}
+	}
+	addr := string(appendIPv4(nil, ip))
+	fmt.Fprintf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"up\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, reason, ttl)
+	fmt.Fprintf(b, "<address addr=\"%s\" addrtype=\"ipv4\"/>\n<hostnames>\n</hostnames>\n<ports>", addr)
+	for _, r := range h.results {
+		fmt.Fprintf(b, "<port protocol=\"%s\" portid=\"%d\"><state state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>",
+			r.Proto, r.Port, r.State, r.Reason, r.TTL)
+		if name := x.services.Name(r.Port, registry.TCP); name != "" {
+			fmt.Fprintf(b, "<service name=\"%s\" method=\"table\" conf=\"3\"/>", xmlEscape(name))
+		}
+		b.WriteString("</port>\n")
+	}
+	b.WriteString("</ports>\n</host>\n")
+}
+
+// xmlEscape escapes s for an XML attribute value.
+func xmlEscape(s string) string {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			out = append(out, "&amp;"...)
+		case '<':
+			out = append(out, "&lt;"...)
+		case '>':
+			out = append(out, "&gt;"...)
+		case '"':
+			out = append(out, "&quot;"...)
+		case '\'':
+			out = append(out, "&apos;"...)
+		case '\t', '\n', '\r':
+			out = append(out, "&#"...)
+			out = strconv.AppendInt(out, int64(c), 10)
+			out = append(out, ';')
+		default:
+			if c < 0x20 {
+				continue // not allowed in XML 1.0
+			}
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
