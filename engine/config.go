@@ -58,6 +58,10 @@ type Config struct {
 	Show result.StateSet
 	// TxRing selects the PACKET_TX_RING transmitter instead of sendmmsg.
 	TxRing bool
+	// Capture, if set, receives every reply that passed validation (duplicates
+	// included), on the receiver goroutine: it must copy frame, not keep it, and
+	// return at once.
+	Capture func(frame []byte, tsNanos int64)
 	// Notice receives one-line messages for the user (skipped addresses and the like).
 	// Nil discards them.
 	Notice func(msg string)

@@ -483,6 +483,9 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	default:
 		return
 	}
+	if s.cfg.Capture != nil {
+		s.cfg.Capture(frame, tsNanos)
+	}
 	s.replies.Add(1)
 	s.lastReply.Store(tsNanos)
 	idx := host*s.nports + uint64(pi)

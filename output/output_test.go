@@ -6,10 +6,17 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/fastscan/fastscan/output/outputtest"
 	"github.com/fastscan/fastscan/registry"
@@ -343,4 +350,73 @@ func TestXMLEmptyScanIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	outputtest.ValidateNmapXML(t, buf.Bytes())
+}
+
+// TestPcapReadBack records frames and reads the file back with gopacket's pcap reader
+// and, where installed, with tcpdump itself.
+func TestPcapReadBack(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "r.pcap")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPcap(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := [][]byte{bytes.Repeat([]byte{1}, 60), bytes.Repeat([]byte{2}, 74), bytes.Repeat([]byte{3}, PcapSnapLen+100)}
+	base := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC).UnixNano()
+	for i, fr := range frames {
+		p.Capture(fr, base+int64(i)*1000)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	rf, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rf.Close()
+	r, err := pcapgo.NewReader(rf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LinkType() != layers.LinkTypeEthernet {
+		t.Fatalf("link type %v", r.LinkType())
+	}
+	for i, want := range frames {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		n := min(len(want), PcapSnapLen)
+		if !bytes.Equal(data, want[:n]) || ci.Length != len(want) || ci.Timestamp.UnixNano() != base+int64(i)*1000 {
+			t.Errorf("packet %d: %d bytes of %d at %v", i, len(data), ci.Length, ci.Timestamp)
+		}
+	}
+	if _, _, err := r.ReadPacketData(); err != io.EOF {
+		t.Fatalf("more packets than recorded: %v", err)
+	}
+	if tcpdump, err := exec.LookPath("tcpdump"); err == nil {
+		out, err := exec.Command(tcpdump, "-n", "-r", name).CombinedOutput()
+		if err != nil || strings.Count(string(out), "\n") < len(frames) {
+			t.Fatalf("tcpdump -r: %v\n%s", err, out)
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("tcpdump is not installed (scripts/install-deps.sh installs it)")
+	}
+}
+
+func TestPcapCaptureAllocatesNothing(t *testing.T) {
+	p, err := NewPcap(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	frame := make([]byte, 74)
+	if n := testing.AllocsPerRun(1000, func() { p.Capture(frame, 1) }); n != 0 {
+		t.Fatalf("Capture allocates %v times per reply", n)
+	}
 }

@@ -2,7 +2,8 @@
 # Installs the system tools fastscan's tests need with apt-get, only when one of
 # them is missing: the lab's ip (iproute2) and nft (nftables); the consumers the
 # nmap XML output is checked with: xmllint (libxml2-utils), xsltproc, and nmap's
-# DTD and stylesheet (nmap-common); setpriv (util-linux). Without root it only
+# DTD and stylesheet (nmap-common); tcpdump, which reads the pcap output back;
+# setpriv (util-linux). Without root it only
 # reports what is missing.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ declare -A packages=(
 	[xmllint]=libxml2-utils
 	[xsltproc]=xsltproc
 	[setpriv]=util-linux
+	[tcpdump]=tcpdump
 )
 
 # file -> Debian package

@@ -79,6 +79,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "oC", Usage: "also write CSV to `FILE`"},
 		&cli.StringFlag{Name: "oL", Usage: "also write masscan's list layout to `FILE`"},
 		&cli.StringFlag{Name: "oX", Usage: "also write nmap XML to `FILE`"},
+		&cli.StringFlag{Name: "pcap", Usage: "write every reply accepted to `FILE` (pcap, for tcpdump and Wireshark)"},
 		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
 		&cli.StringFlag{Name: "status-json", Usage: "write a JSON status line every second to `FILE` (- for standard error)"},

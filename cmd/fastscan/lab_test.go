@@ -251,6 +251,8 @@ func TestLab(t *testing.T) {
 	t.Run("AllOutputsAgree", func(t *testing.T) { testAllOutputs(t, l) })
 
 	t.Run("StatusJSON", func(t *testing.T) { testStatusJSON(t, l) })
+
+	t.Run("Pcap", func(t *testing.T) { testPcap(t, l) })
 }
 
 // testForgedReplies injects SYN-ACKs into the scanner's namespace while it scans
@@ -569,5 +571,36 @@ func testStatusJSON(t *testing.T, l *lab.Lab) {
 	}
 	if last.Sent != out.summaryCount(t, "probes sent") || last.Found != out.summaryCount(t, "open") {
 		t.Errorf("last status %+v disagrees with the summary:\n%s", last, out.stderr)
+	}
+}
+
+// testPcap records the replies of a scan with --pcap and reads them back with
+// tcpdump: one packet per accepted reply, SYN-ACKs for the open ports.
+func testPcap(t *testing.T, l *lab.Lab) {
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tcpdump is not installed (scripts/install-deps.sh installs it)")
+		}
+		t.Skip("tcpdump is not installed: run scripts/install-deps.sh as root")
+	}
+	name := filepath.Join(t.TempDir(), "r.pcap")
+	out := scanLab(t, l, "198.19.100.192/28,198.19.192.0/30", "-p", "22,80,8080,9", "--pcap", name)
+	dump, err := exec.Command(tcpdump, "-n", "-r", name).Output()
+	if err != nil {
+		t.Fatalf("tcpdump -r: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(dump)), "\n")
+	if got, want := uint64(len(lines)), out.summaryCount(t, "replies"); got != want {
+		t.Fatalf("tcpdump reads %d packets, the summary counts %d replies:\n%s", got, want, dump)
+	}
+	synacks := 0
+	for _, line := range lines {
+		if strings.Contains(line, "Flags [S.]") {
+			synacks++
+		}
+	}
+	if uint64(synacks) != out.summaryCount(t, "open") {
+		t.Errorf("%d SYN-ACKs in the pcap, %d open ports found", synacks, out.summaryCount(t, "open"))
 	}
 }

@@ -30,6 +30,18 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "fastscan: "+msg)
 		}
 	}
+	var capture *output.Pcap
+	if s.pcap != "" {
+		f, err := os.Create(s.pcap)
+		if err != nil {
+			return usageError("cannot write pcap file %q: %v", s.pcap, errors.Unwrap(err))
+		}
+		defer f.Close()
+		if capture, err = output.NewPcap(f); err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		s.cfg.Capture = capture.Capture
+	}
 	scanner, err := engine.New(s.cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
@@ -65,6 +77,14 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		stopStatus(sum.Progress)
 	}
 	closeErr := w.Close()
+	if capture != nil {
+		if err := capture.Close(); err != nil && closeErr == nil {
+			closeErr = err
+		}
+		if n := capture.Dropped(); n > 0 && !s.quiet {
+			fmt.Fprintf(stderr, "fastscan: %d replies were not written to %s: the disk was slower than the replies\n", n, s.pcap)
+		}
+	}
 	if runErr != nil {
 		if errors.Is(runErr, unix.EPERM) || errors.Is(runErr, unix.EACCES) {
 			return cli.Exit(needCapNetRaw, exitFailure)

@@ -30,6 +30,7 @@ type settings struct {
 	extra    []extraOutput // -oJ, -oC, -oL: more formats into more files
 	quiet    bool
 	portSpec string             // the ports, as a compact list of ranges ("22,80,1000-2000")
+	pcap     string             // --pcap FILE: the replies accepted
 	status   string             // --status-json: a file, "-" for standard error, "" for none
 	services *registry.Registry // names the services of results
 }
@@ -140,6 +141,7 @@ func parseSettings(c *cli.Context) (settings, error) {
 	}
 	s.quiet = c.Bool("quiet")
 	s.status = c.String("status-json")
+	s.pcap = c.String("pcap")
 	s.cfg.TxRing = c.Bool("tx-ring")
 	return s, nil
 }
