@@ -32,11 +32,12 @@ const (
 	FormatCSV   Format = "csv"
 	FormatList  Format = "list"
 	FormatXML   Format = "xml"
+	FormatGrep  Format = "grepable"
 )
 
 // Formats lists the format names New accepts, for help text and errors.
 func Formats() []string {
-	return []string{string(FormatText), string(FormatJSONL), string(FormatCSV), string(FormatList), string(FormatXML)}
+	return []string{string(FormatText), string(FormatJSONL), string(FormatCSV), string(FormatList), string(FormatXML), string(FormatGrep)}
 }
 
 // Options are what writers need besides their destination.
@@ -60,6 +61,8 @@ func New(format string, w io.Writer, o Options) (Writer, error) {
 		return NewList(w, o.Services), nil
 	case FormatXML:
 		return NewXML(w, o.Services, o.Scan), nil
+	case FormatGrep:
+		return NewGrepable(w, o.Services, o.Scan), nil
 	}
 	return nil, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats(), ", "))
 }

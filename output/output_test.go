@@ -420,3 +420,60 @@ func TestPcapCaptureAllocatesNothing(t *testing.T) {
 		t.Fatalf("Capture allocates %v times per reply", n)
 	}
 }
+
+// parseGrepable reads nmap's grepable layout back as users' scripts do: "Ports:"
+// fields split on ", " and "/".
+func parseGrepable(t *testing.T, data string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	lines := strings.Split(strings.TrimSpace(data), "\n")
+	if !strings.HasPrefix(lines[0], "# fastscan") || !strings.HasPrefix(lines[len(lines)-1], "# fastscan done at") {
+		t.Fatalf("grepable output lacks its comments:\n%s", data)
+	}
+	for _, line := range lines[1 : len(lines)-1] {
+		host, rest, ok := strings.Cut(line, "\t")
+		if !ok || !strings.HasPrefix(host, "Host: ") || !strings.HasSuffix(host, " ()") {
+			t.Fatalf("grepable line %q", line)
+		}
+		addr := strings.TrimSuffix(strings.TrimPrefix(host, "Host: "), " ()")
+		if rest == "Status: Up" {
+			continue
+		}
+		ports, ok := strings.CutPrefix(rest, "Ports: ")
+		if !ok {
+			t.Fatalf("grepable line %q", line)
+		}
+		for _, entry := range strings.Split(ports, ", ") {
+			f := strings.Split(entry, "/")
+			if len(f) != 8 || f[2] != "tcp" {
+				t.Fatalf("port entry %q", entry)
+			}
+			got[addr+":"+f[0]] = f[1] + "/" + f[4]
+		}
+	}
+	return got
+}
+
+func TestGrepable(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewGrepable(&buf, nil, xmlScan())
+	r := sample()
+	results := []result.Result{r, r, r}
+	results[0].Port = 80
+	results[1].State, results[1].Reason = result.Open, result.ReasonSYNACK
+	results[2].IP, results[2].State = 0xC6130009, result.Filtered
+	for i := range results {
+		w.Write(&results[i])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := parseGrepable(t, buf.String())
+	want := map[string]string{"198.19.0.5:22": "open/ssh", "198.19.0.5:80": "open/http", "198.19.0.9:22": "filtered/ssh"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("grepable holds %v, want %v\n%s", got, want, buf.String())
+	}
+	if !strings.Contains(buf.String(), "256 IP addresses (2 hosts up)") {
+		t.Errorf("closing comment:\n%s", buf.String())
+	}
+}

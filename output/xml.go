@@ -43,11 +43,29 @@ type XML struct {
 	bw       *bufio.Writer
 	services *registry.Registry
 	scan     Scan
-	hosts    map[uint32]*xmlHost
+	hosts    hostResults
 }
 
-type xmlHost struct {
-	results []result.Result
+// hostResults keeps results grouped by host, for the formats that write one block
+// per host (nmap XML and grepable).
+type hostResults map[uint32][]result.Result
+
+// add keeps r for its host.
+func (h hostResults) add(r *result.Result) { h[r.IP] = append(h[r.IP], *r) }
+
+// each calls fn for every host in ascending address order, with its results in
+// ascending port order.
+func (h hostResults) each(fn func(ip uint32, results []result.Result)) {
+	ips := make([]uint32, 0, len(h))
+	for ip := range h {
+		ips = append(ips, ip)
+	}
+	slices.Sort(ips)
+	for _, ip := range ips {
+		rs := h[ip]
+		slices.SortFunc(rs, func(a, c result.Result) int { return cmp.Compare(a.Port, c.Port) })
+		fn(ip, rs)
+	}
 }
 
 // NewXML returns an XML writer on w for the scan s.
@@ -55,17 +73,12 @@ func NewXML(w io.Writer, services *registry.Registry, s Scan) *XML {
 	if services == nil {
 		services = registry.Default()
 	}
-	return &XML{bw: bufio.NewWriterSize(w, 64<<10), services: services, scan: s, hosts: map[uint32]*xmlHost{}}
+	return &XML{bw: bufio.NewWriterSize(w, 64<<10), services: services, scan: s, hosts: hostResults{}}
 }
 
 // Write keeps r for its host.
 func (x *XML) Write(r *result.Result) error {
-	h := x.hosts[r.IP]
-	if h == nil {
-		h = &xmlHost{}
-		x.hosts[r.IP] = h
-	}
-	h.results = append(h.results, *r)
+	x.hosts.add(r)
 	return nil
 }
 
@@ -82,15 +95,8 @@ func (x *XML) Close() error {
 	fmt.Fprintf(b, "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumPorts, xmlEscape(x.scan.Ports))
 	fmt.Fprintf(b, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n")
 
-	ips := make([]uint32, 0, len(x.hosts))
-	for ip := range x.hosts {
-		ips = append(ips, ip)
-	}
-	slices.Sort(ips)
-	for _, ip := range ips {
-		x.writeHost(ip, x.hosts[ip])
-	}
-	up := uint64(len(ips))
+	x.hosts.each(x.writeHost)
+	up := uint64(len(x.hosts))
 	elapsed := end.Sub(x.scan.Start).Seconds()
 	fmt.Fprintf(b, "<runstats><finished time=\"%d\" timestr=\"%s\" summary=\"fastscan done at %s; %d IP addresses (%d hosts up) scanned in %.2f seconds\" elapsed=\"%.2f\" exit=\"success\"/>",
 		end.Unix(), end.Format(time.ANSIC), end.Format(time.ANSIC), x.scan.Hosts, up, elapsed, elapsed)
@@ -104,21 +110,17 @@ func (x *XML) Close() error {
 // writeHost writes one host element. The host's status comes from its first reply
 // that reached it (SYN-ACK or reset); a host known only from filtered ports is up as
 // the user asked it to be scanned (nmap's -Pn: reason "user-set").
-func (x *XML) writeHost(ip uint32, h *xmlHost) {
+func (x *XML) writeHost(ip uint32, results []result.Result) {
 	b := x.bw
-	slices.SortFunc(h.results, func(a, c result.Result) int { return cmp.Compare(a.Port, c.Port) })
-	first, last := h.results[0].TimeNanos, h.results[0].TimeNanos
-	reason, ttl := "user-set", uint8(0)
-	for _, r := range h.results {
+	first, last := results[0].TimeNanos, results[0].TimeNanos
+	for _, r := range results {
 		first, last = min(first, r.TimeNanos), max(last, r.TimeNanos)
-		if reason == "user-set" && (r.State == result.Open || r.State == result.Closed) {
-			reason, ttl = r.Reason.String(), r.TTL
-		}
 	}
+	reason, ttl := hostStatus(results)
 	addr := string(appendIPv4(nil, ip))
 	fmt.Fprintf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"up\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, reason, ttl)
 	fmt.Fprintf(b, "<address addr=\"%s\" addrtype=\"ipv4\"/>\n<hostnames>\n</hostnames>\n<ports>", addr)
-	for _, r := range h.results {
+	for _, r := range results {
 		fmt.Fprintf(b, "<port protocol=\"%s\" portid=\"%d\"><state state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>",
 			r.Proto, r.Port, r.State, r.Reason, r.TTL)
 		if name := x.services.Name(r.Port, registry.TCP); name != "" {
@@ -127,6 +129,17 @@ func (x *XML) writeHost(ip uint32, h *xmlHost) {
 		b.WriteString("</port>\n")
 	}
 	b.WriteString("</ports>\n</host>\n")
+}
+
+// hostStatus is why a host counts as up: the reason and TTL of its first SYN-ACK or
+// reset, or "user-set" (nmap's word for -Pn) for a host known only from filtered ports.
+func hostStatus(results []result.Result) (reason string, ttl uint8) {
+	for _, r := range results {
+		if r.State == result.Open || r.State == result.Closed {
+			return r.Reason.String(), r.TTL
+		}
+	}
+	return "user-set", 0
 }
 
 // xmlEscape escapes s for an XML attribute value.

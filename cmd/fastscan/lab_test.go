@@ -434,9 +434,9 @@ func TestRegistryWithoutRoot(t *testing.T) {
 func testAllOutputs(t *testing.T, l *lab.Lab) {
 	dir := t.TempDir()
 	csvFile, listFile, jsonFile := filepath.Join(dir, "r.csv"), filepath.Join(dir, "r.lst"), filepath.Join(dir, "r.jsonl")
-	xmlFile := filepath.Join(dir, "r.xml")
+	xmlFile, grepFile := filepath.Join(dir, "r.xml"), filepath.Join(dir, "r.gnmap")
 	out := scanLab(t, l, "198.19.100.200,198.19.192.1", "-p", "22,80,5432,8080", "--show", "all",
-		"-oC", csvFile, "-oL", listFile, "-oJ", jsonFile, "-oX", xmlFile)
+		"-oC", csvFile, "-oL", listFile, "-oJ", jsonFile, "-oX", xmlFile, "-oG", grepFile)
 	want := map[string]string{}
 	for _, f := range out.findings {
 		want[fmt.Sprintf("%s:%d", f.IP, f.Port)] = f.State
@@ -527,6 +527,24 @@ func testAllOutputs(t *testing.T, l *lab.Lab) {
 		}
 	}
 	check("nmap XML", got)
+
+	data, err = os.ReadFile(grepFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		host, ports, ok := strings.Cut(line, "\tPorts: ")
+		if !ok {
+			continue
+		}
+		addr := strings.TrimSuffix(strings.TrimPrefix(host, "Host: "), " ()")
+		for _, entry := range strings.Split(ports, ", ") {
+			f := strings.Split(entry, "/")
+			got[addr+":"+f[0]] = f[1]
+		}
+	}
+	check("grepable", got)
 
 	// An output file that cannot be created: exit 2, one line, nothing scanned.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -134,7 +134,7 @@ func parseSettings(c *cli.Context) (settings, error) {
 		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.Formats(), ", "))
 	}
 	s.output = c.String("output")
-	for _, o := range []extraOutput{{"oJ", "jsonl", ""}, {"oC", "csv", ""}, {"oL", "list", ""}, {"oX", "xml", ""}} {
+	for _, o := range []extraOutput{{"oJ", "jsonl", ""}, {"oC", "csv", ""}, {"oL", "list", ""}, {"oX", "xml", ""}, {"oG", "grepable", ""}} {
 		if o.file = c.String(o.flag); o.file != "" {
 			s.extra = append(s.extra, o)
 		}
