@@ -72,9 +72,9 @@ func TestHandleVerdicts(t *testing.T) {
 
 	got := received(s)
 	want := []result.Result{
-		{IP: 0xC6130001, Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64, TimeNanos: 1},
-		{IP: 0xC6130001, Port: 80, Proto: result.TCP, State: result.Closed, Reason: result.ReasonReset, TTL: 64, TimeNanos: 2},
-		{IP: 0xC6130002, Port: 22, Proto: result.TCP, State: result.Filtered, Reason: result.ReasonAdminProhibited, TTL: 64, TimeNanos: 3},
+		{IP: 0xC6130001, Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64, TimeNanos: 1, SourceIP: testLocalIP, SourcePort: testSport},
+		{IP: 0xC6130001, Port: 80, Proto: result.TCP, State: result.Closed, Reason: result.ReasonReset, TTL: 64, TimeNanos: 2, SourceIP: testLocalIP, SourcePort: testSport},
+		{IP: 0xC6130002, Port: 22, Proto: result.TCP, State: result.Filtered, Reason: result.ReasonAdminProhibited, TTL: 64, TimeNanos: 3, SourceIP: testLocalIP, SourcePort: testSport},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d verdicts %+v, want %d", len(got), got, len(want))

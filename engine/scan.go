@@ -305,8 +305,6 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, tmpl *packet.SYNTempla
 		batch   = limiter.Batch()
 		pending = 0
 		srcIP   = s.plan.srcIP
-		spLo    = uint64(s.cfg.SourcePortLo)
-		spN     = uint64(s.cfg.SourcePortHi) - spLo + 1
 	)
 	flush := func(pos uint64) error {
 		if err := limiter.Wait(ctx, pending); err != nil {
@@ -335,7 +333,7 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, tmpl *packet.SYNTempla
 			continue
 		}
 		port := s.cfg.Ports.At(int(idx % s.nports))
-		sport := uint16(spLo + (pos+uint64(pass))%spN)
+		sport := s.sourcePort(pos, pass)
 		seq := s.key.Sum(srcIP, ip, sport, port)
 		buf := tx.Next()
 		if buf == nil {
@@ -357,6 +355,14 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, tmpl *packet.SYNTempla
 	}
 	s.pos.Store(s.total)
 	return nil
+}
+
+// sourcePort is the source port of the probe at position pos in pass pass: the
+// passes use different ports, so a retry is a new connection to the target.
+func (s *Scanner) sourcePort(pos uint64, pass int) uint16 {
+	lo := uint64(s.cfg.SourcePortLo)
+	n := uint64(s.cfg.SourcePortHi) - lo + 1
+	return uint16(lo + (pos+uint64(pass))%n)
 }
 
 // probedTargets is the number of targets that are probed: all but those of down hosts.
@@ -507,6 +513,7 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		s.results <- result.Result{
 			IP: r.TargetIP, Port: r.TargetPort, Proto: result.TCP,
 			State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
+			SourceIP: r.LocalIP, SourcePort: r.LocalPort,
 		}
 	}
 }
@@ -551,6 +558,7 @@ func (s *Scanner) emitNoResponse(emit func(*result.Result) error) error {
 		r := result.Result{
 			IP: ip, Port: s.cfg.Ports.At(int(idx % s.nports)), Proto: result.TCP,
 			State: result.Filtered, Reason: result.ReasonNoResponse, TimeNanos: now,
+			SourceIP: s.plan.srcIP, SourcePort: s.sourcePort(s.perm.Inverse(idx), 0),
 		}
 		err = emit(&r)
 		return err == nil

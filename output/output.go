@@ -33,11 +33,12 @@ const (
 	FormatList  Format = "list"
 	FormatXML   Format = "xml"
 	FormatGrep  Format = "grepable"
+	FormatECS   Format = "ecs"
 )
 
 // Formats lists the format names New accepts, for help text and errors.
 func Formats() []string {
-	return []string{string(FormatText), string(FormatJSONL), string(FormatCSV), string(FormatList), string(FormatXML), string(FormatGrep)}
+	return []string{string(FormatText), string(FormatJSONL), string(FormatCSV), string(FormatList), string(FormatXML), string(FormatGrep), string(FormatECS)}
 }
 
 // Options are what writers need besides their destination.
@@ -63,6 +64,8 @@ func New(format string, w io.Writer, o Options) (Writer, error) {
 		return NewXML(w, o.Services, o.Scan), nil
 	case FormatGrep:
 		return NewGrepable(w, o.Services, o.Scan), nil
+	case FormatECS:
+		return NewECS(w, o.Services, o.Scan), nil
 	}
 	return nil, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats(), ", "))
 }

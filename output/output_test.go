@@ -477,3 +477,83 @@ func TestGrepable(t *testing.T) {
 		t.Errorf("closing comment:\n%s", buf.String())
 	}
 }
+
+// TestECSMatchesSchema writes every state and reason as ECS and validates each
+// document against the ECS schema (nested objects only, no dotted keys).
+func TestECSMatchesSchema(t *testing.T) {
+	v := outputtest.NewECSValidator(t)
+	var buf bytes.Buffer
+	s := xmlScan()
+	s.ID, s.Hostname = "scan-1", "scanner.lab"
+	w := NewECS(&buf, nil, s)
+	r := sample()
+	r.SourceIP, r.SourcePort = 0xC6120001, 61000
+	ids := map[string]bool{}
+	for reason := result.ReasonSYNACK; reason <= result.ReasonAdminProhibited; reason++ {
+		r.Port, r.Reason = uint16(reason), reason
+		r.State = []result.State{result.Open, result.Closed, result.Filtered}[int(reason)%3]
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	if n := v.ValidateLines(t, buf.Bytes()); n != 10 {
+		t.Fatalf("validated %d documents, want 10", n)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var doc struct {
+			Event struct {
+				Action string `json:"action"`
+				ID     string `json:"id"`
+			} `json:"event"`
+			Destination struct {
+				IP   string `json:"ip"`
+				Port int    `json:"port"`
+			} `json:"destination"`
+			Fastscan struct {
+				State string `json:"state"`
+			} `json:"fastscan"`
+		}
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Event.Action != "port-"+doc.Fastscan.State || doc.Destination.IP != "198.19.0.5" {
+			t.Errorf("document %+v", doc)
+		}
+		if ids[doc.Event.ID] {
+			t.Errorf("event.id %s repeats for a different port", doc.Event.ID)
+		}
+		ids[doc.Event.ID] = true
+	}
+
+	// The same finding in the same scan gets the same event.id: re-ingesting a file
+	// does not duplicate documents.
+	var again bytes.Buffer
+	w2 := NewECS(&again, nil, s)
+	w2.Write(&r)
+	w2.Close()
+	last := strings.Split(strings.TrimSpace(buf.String()), "\n")[9]
+	if !strings.Contains(again.String(), eventID(t, last)) {
+		t.Error("event.id is not deterministic")
+	}
+}
+
+func eventID(t *testing.T, line string) string {
+	t.Helper()
+	var doc struct {
+		Event struct {
+			ID string `json:"id"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal([]byte(line), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Event.ID
+}
+
+func TestValidatorRejectsDottedKeys(t *testing.T) {
+	v := outputtest.NewECSValidator(t)
+	if err := v.ValidateLine([]byte(`{"event.action":"port-open"}`)); err == nil {
+		t.Fatal("a dotted key was accepted")
+	}
+}

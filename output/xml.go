@@ -30,6 +30,10 @@ type Scan struct {
 	Hosts uint64
 	// Version is fastscan's version.
 	Version string
+	// ID names this scan (ECS fastscan.scan_id, and the seed of event ids).
+	ID string
+	// Hostname is the scanner's host name (ECS observer.hostname).
+	Hostname string
 }
 
 // XML writes nmap's XML layout (valid against nmap's DTD, so nmap's stylesheet and

@@ -142,6 +142,10 @@ type Result struct {
 	TTL uint8
 	// TimeNanos is when the deciding reply arrived (or the verdict was made), in Unix nanoseconds.
 	TimeNanos int64
+	// SourceIP and SourcePort are where the deciding probe came from (host-order IPv4):
+	// the scanner's address and the probe's source port.
+	SourceIP   uint32
+	SourcePort uint16
 }
 
 // Addr returns the probed address as a netip.Addr.

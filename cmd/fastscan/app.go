@@ -74,7 +74,7 @@ func scanFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "wait", Value: engine.DefaultWait, Usage: "longest cool-down after the last probe; ends sooner when replies stop"},
 		&cli.StringFlag{Name: "seed", Usage: "fix the scan order and cookie key with a `NUMBER` (default: random)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output"},
-		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, jsonl, csv, list, xml or grepable"},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, jsonl, ecs, csv, list, xml or grepable"},
 		&cli.StringFlag{Name: "oJ", Usage: "also write JSON lines to `FILE`"},
 		&cli.StringFlag{Name: "oC", Usage: "also write CSV to `FILE`"},
 		&cli.StringFlag{Name: "oL", Usage: "also write masscan's list layout to `FILE`"},

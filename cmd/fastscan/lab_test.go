@@ -622,3 +622,42 @@ func testPcap(t *testing.T, l *lab.Lab) {
 		t.Errorf("%d SYN-ACKs in the pcap, %d open ports found", synacks, out.summaryCount(t, "open"))
 	}
 }
+
+// TestLabECS scans the lab with --format ecs and validates every document against
+// the ECS schema; the findings equal the ground truth.
+func TestLabECS(t *testing.T) {
+	l := labtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := l.Command(ctx, os.Args[0], "198.19.100.192/29", "-p", "22,8080,9", "--show", "all", "--format", "ecs", "-q")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("fastscan --format ecs: %v", err)
+	}
+	if n := outputtest.NewECSValidator(t).ValidateLines(t, out); n != 8*3 {
+		t.Fatalf("%d ECS documents, want %d", n, 8*3)
+	}
+	truth := l.Truth()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var doc struct {
+			Destination struct {
+				IP   string `json:"ip"`
+				Port uint16 `json:"port"`
+			} `json:"destination"`
+			Source struct {
+				IP string `json:"ip"`
+			} `json:"source"`
+			Fastscan struct {
+				State string `json:"state"`
+			} `json:"fastscan"`
+		}
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatal(err)
+		}
+		want := truth.State(netip.MustParseAddr(doc.Destination.IP), doc.Destination.Port).String()
+		if doc.Fastscan.State != want || doc.Source.IP != truth.ScannerWANAddr.String() {
+			t.Errorf("%s:%d %s from %s; truth %s from %s", doc.Destination.IP, doc.Destination.Port, doc.Fastscan.State, doc.Source.IP, want, truth.ScannerWANAddr)
+		}
+	}
+}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -108,6 +111,16 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 // output or -o FILE, and each -oX FILE. Every file is created before anything is sent;
 // closeFiles closes them after the writers were closed.
 func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles func(), err error) {
+	scan := output.Scan{
+		Args:     strings.Join(os.Args, " "),
+		Start:    time.Now(),
+		Ports:    s.portSpec,
+		NumPorts: s.cfg.Ports.Len(),
+		Hosts:    s.cfg.Targets.Len(),
+		Version:  version,
+		ID:       newScanID(),
+	}
+	scan.Hostname, _ = os.Hostname()
 	var files []*os.File
 	closeFiles = func() {
 		for _, f := range files {
@@ -124,14 +137,7 @@ func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles fun
 			files = append(files, f)
 			dst = f
 		}
-		return output.New(format, dst, output.Options{Services: s.services, Scan: output.Scan{
-			Args:     strings.Join(os.Args, " "),
-			Start:    time.Now(),
-			Ports:    s.portSpec,
-			NumPorts: s.cfg.Ports.Len(),
-			Hosts:    s.cfg.Targets.Len(),
-			Version:  version,
-		}})
+		return output.New(format, dst, output.Options{Services: s.services, Scan: scan})
 	}
 	main, err := open(s.format, s.output)
 	if err != nil {
@@ -151,6 +157,15 @@ func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles fun
 		return main, closeFiles, nil
 	}
 	return output.Multi(writers...), closeFiles, nil
+}
+
+// newScanID returns a random id for this scan: 16 hex digits.
+func newScanID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 16)
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // checkRawSocket fails early, with advice, when raw sockets are not allowed.

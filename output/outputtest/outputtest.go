@@ -18,14 +18,15 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// SchemaPath returns the path of the JSON lines schema in the source tree.
-func SchemaPath(tb testing.TB) string {
+// SchemaPath returns the path of a schema file (jsonl.schema.json, ecs.schema.json)
+// in the source tree.
+func SchemaPath(tb testing.TB, name string) string {
 	tb.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		tb.Fatal("outputtest: cannot locate the source tree")
 	}
-	return filepath.Join(filepath.Dir(file), "..", "schema", "jsonl.schema.json")
+	return filepath.Join(filepath.Dir(file), "..", "schema", name)
 }
 
 // Validator checks JSON lines against the schema.
@@ -33,10 +34,22 @@ type Validator struct {
 	schema *jsonschema.Schema
 }
 
-// NewValidator compiles the schema, with format assertions on (ipv4, date-time).
+// NewValidator compiles the JSON lines schema, with format assertions on (ipv4,
+// date-time).
 func NewValidator(tb testing.TB) *Validator {
 	tb.Helper()
-	f, err := os.Open(SchemaPath(tb))
+	return newValidator(tb, "jsonl.schema.json", "urn:fastscan:schema:jsonl:1")
+}
+
+// NewECSValidator compiles the ECS schema, with format assertions on.
+func NewECSValidator(tb testing.TB) *Validator {
+	tb.Helper()
+	return newValidator(tb, "ecs.schema.json", "urn:fastscan:schema:ecs:1")
+}
+
+func newValidator(tb testing.TB, name, url string) *Validator {
+	tb.Helper()
+	f, err := os.Open(SchemaPath(tb, name))
 	if err != nil {
 		tb.Fatalf("outputtest: %v", err)
 	}
@@ -47,7 +60,6 @@ func NewValidator(tb testing.TB) *Validator {
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	const url = "urn:fastscan:schema:jsonl:1"
 	if err := c.AddResource(url, doc); err != nil {
 		tb.Fatalf("outputtest: schema: %v", err)
 	}
@@ -59,7 +71,7 @@ func NewValidator(tb testing.TB) *Validator {
 }
 
 // ValidateLine returns an error unless line is one JSON object, without duplicate
-// keys, that the schema accepts.
+// or dotted keys at any depth, that the schema accepts.
 func (v *Validator) ValidateLine(line []byte) error {
 	if err := noDuplicateKeys(line); err != nil {
 		return err
@@ -88,7 +100,8 @@ func (v *Validator) ValidateLines(tb testing.TB, data []byte) int {
 	return n
 }
 
-// noDuplicateKeys reports an error if the top-level object in line repeats a key.
+// noDuplicateKeys reports an error if line is not a single JSON object, or if any
+// object in it repeats a key or has a dotted key.
 func noDuplicateKeys(line []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	tok, err := dec.Token()
@@ -98,6 +111,17 @@ func noDuplicateKeys(line []byte) error {
 	if tok != json.Delim('{') {
 		return errors.New("not a JSON object")
 	}
+	if err := checkObject(dec); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("more than one JSON value on the line")
+	}
+	return nil
+}
+
+// checkObject reads the rest of an object whose '{' was read.
+func checkObject(dec *json.Decoder) error {
 	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -106,19 +130,37 @@ func noDuplicateKeys(line []byte) error {
 		}
 		key, _ := tok.(string)
 		if seen[key] {
-			return errors.New("duplicate key " + strings.TrimSpace(key))
+			return errors.New("duplicate key " + key)
+		}
+		if strings.Contains(key, ".") {
+			return errors.New("dotted key " + key)
 		}
 		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
+		if err := checkValue(dec); err != nil {
 			return err
 		}
 	}
-	if _, err := dec.Token(); err != nil {
+	_, err := dec.Token() // '}'
+	return err
+}
+
+// checkValue reads one value, checking the objects in it.
+func checkValue(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("more than one JSON value on the line")
+	switch tok {
+	case json.Delim('{'):
+		return checkObject(dec)
+	case json.Delim('['):
+		for dec.More() {
+			if err := checkValue(dec); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token() // ']'
+		return err
 	}
 	return nil
 }

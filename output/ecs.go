@@ -1,0 +1,113 @@
+package output
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/fastscan/fastscan/registry"
+	"github.com/fastscan/fastscan/result"
+)
+
+// ECSVersion is the Elastic Common Schema version the ECS lines follow.
+const ECSVersion = "8.11.0"
+
+// ECS writes one Elastic Common Schema 8.x document per line and result, with nested
+// objects only (no dotted keys), ready for Elasticsearch or any SIEM that speaks ECS:
+//
+//	{"@timestamp":"…","ecs":{"version":"8.11.0"},"event":{"kind":"state","category":["network"],
+//	 "type":["info"],"action":"port-open","module":"fastscan","dataset":"fastscan.scan","id":"…"},
+//	 "destination":{"ip":"198.19.0.5","port":22},"source":{"ip":"198.18.0.1","port":61000},
+//	 "network":{"transport":"tcp","type":"ipv4","iana_number":"6"},"observer":{…},
+//	 "related":{"ip":["198.19.0.5","198.18.0.1"]},"message":"198.19.0.5:22/tcp open (syn-ack)",
+//	 "fastscan":{"state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","scan_id":"…"}}
+//
+// event.id is derived from the scan id, address, port and protocol, so ingesting the
+// same file twice does not duplicate documents. The layout is described by the JSON
+// Schema in output/schema/ecs.schema.json.
+type ECS struct {
+	lineWriter
+	scan Scan
+}
+
+// NewECS returns an ECS writer on w for the scan s.
+func NewECS(w io.Writer, services *registry.Registry, s Scan) *ECS {
+	return &ECS{lineWriter: newLineWriter(w, services), scan: s}
+}
+
+// Write writes r as one ECS document.
+func (e *ECS) Write(r *result.Result) error {
+	b := e.line[:0]
+	b = append(b, `{"@timestamp":"`...)
+	b = time.Unix(0, r.TimeNanos).UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","ecs":{"version":"`+ECSVersion+`"},"event":{"kind":"state","category":["network"],"type":["info"],"action":"port-`...)
+	b = append(b, r.State.String()...)
+	b = append(b, `","module":"fastscan","dataset":"fastscan.scan","id":"`...)
+	b = e.appendEventID(b, r)
+	b = append(b, `"},"destination":{"ip":"`...)
+	b = appendIPv4(b, r.IP)
+	b = append(b, `","port":`...)
+	b = strconv.AppendUint(b, uint64(r.Port), 10)
+	b = append(b, `},"source":{"ip":"`...)
+	b = appendIPv4(b, r.SourceIP)
+	b = append(b, `","port":`...)
+	b = strconv.AppendUint(b, uint64(r.SourcePort), 10)
+	b = append(b, `},"network":{"transport":"`...)
+	b = append(b, r.Proto.String()...)
+	b = append(b, `","type":"ipv4","iana_number":"`...)
+	if r.Proto == result.UDP {
+		b = append(b, "17"...)
+	} else {
+		b = append(b, "6"...)
+	}
+	b = append(b, `"},"observer":{"hostname":`...)
+	b = appendJSONString(b, e.scan.Hostname)
+	b = append(b, `,"ip":["`...)
+	b = appendIPv4(b, r.SourceIP)
+	b = append(b, `"],"type":"scanner","vendor":"fastscan","product":"fastscan","version":`...)
+	b = appendJSONString(b, e.scan.Version)
+	b = append(b, `},"related":{"ip":["`...)
+	b = appendIPv4(b, r.IP)
+	b = append(b, `","`...)
+	b = appendIPv4(b, r.SourceIP)
+	b = append(b, `"]},"message":"`...)
+	b = appendIPv4(b, r.IP)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(r.Port), 10)
+	b = append(b, '/')
+	b = append(b, r.Proto.String()...)
+	b = append(b, ' ')
+	b = append(b, r.State.String()...)
+	b = append(b, " ("...)
+	b = append(b, r.Reason.String()...)
+	b = append(b, `)","fastscan":{"state":"`...)
+	b = append(b, r.State.String()...)
+	b = append(b, `","reason":"`...)
+	b = append(b, r.Reason.String()...)
+	b = append(b, `","ttl":`...)
+	b = strconv.AppendUint(b, uint64(r.TTL), 10)
+	b = append(b, `,"service":`...)
+	b = appendJSONString(b, e.service(r))
+	b = append(b, `,"port_class":"`...)
+	b = append(b, registry.ClassOf(r.Port).String()...)
+	b = append(b, `","scan_id":`...)
+	b = appendJSONString(b, e.scan.ID)
+	b = append(b, "}}\n"...)
+	e.line = b
+	return e.flushLine()
+}
+
+// appendEventID appends a stable id for the finding: the first 16 bytes of the
+// SHA-256 of scan id, address, port and protocol, in hex.
+func (e *ECS) appendEventID(b []byte, r *result.Result) []byte {
+	var in [64]byte
+	k := copy(in[:40], e.scan.ID)
+	in[k] = '|'
+	k++
+	in[k], in[k+1], in[k+2], in[k+3] = byte(r.IP>>24), byte(r.IP>>16), byte(r.IP>>8), byte(r.IP)
+	in[k+4], in[k+5], in[k+6] = byte(r.Port>>8), byte(r.Port), byte(r.Proto)
+	sum := sha256.Sum256(in[:k+7])
+	return hex.AppendEncode(b, sum[:16])
+}
