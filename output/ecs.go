@@ -39,7 +39,12 @@ func NewECS(w io.Writer, services *registry.Registry, s Scan) *ECS {
 
 // Write writes r as one ECS document.
 func (e *ECS) Write(r *result.Result) error {
-	b := e.line[:0]
+	e.line = append(e.appendLine(e.line[:0], r), '\n')
+	return e.flushLine()
+}
+
+// appendLine appends r as one JSON object, without a line break.
+func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, `{"@timestamp":"`...)
 	b = time.Unix(0, r.TimeNanos).UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","ecs":{"version":"`+ECSVersion+`"},"event":{"kind":"state","category":["network"],"type":["info"],"action":"port-`...)
@@ -94,9 +99,7 @@ func (e *ECS) Write(r *result.Result) error {
 	b = append(b, registry.ClassOf(r.Port).String()...)
 	b = append(b, `","scan_id":`...)
 	b = appendJSONString(b, e.scan.ID)
-	b = append(b, "}}\n"...)
-	e.line = b
-	return e.flushLine()
+	return append(b, "}}"...)
 }
 
 // appendEventID appends a stable id for the finding: the first 16 bytes of the

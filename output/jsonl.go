@@ -32,7 +32,12 @@ func NewJSONL(w io.Writer, services *registry.Registry) *JSONL {
 
 // Write writes r as one JSON line.
 func (j *JSONL) Write(r *result.Result) error {
-	b := j.line[:0]
+	j.line = append(j.appendLine(j.line[:0], r), '\n')
+	return j.flushLine()
+}
+
+// appendLine appends r as one JSON object, without a line break.
+func (j *JSONL) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, `{"schema_version":`...)
 	b = strconv.AppendInt(b, SchemaVersion, 10)
 	b = append(b, `,"ip":"`...)
@@ -53,9 +58,7 @@ func (j *JSONL) Write(r *result.Result) error {
 	b = append(b, registry.ClassOf(r.Port).String()...)
 	b = append(b, `","timestamp":"`...)
 	b = time.Unix(0, r.TimeNanos).UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, "\"}\n"...)
-	j.line = b
-	return j.flushLine()
+	return append(b, "\"}"...)
 }
 
 // appendJSONString appends s as a JSON string. Service names come from a registry

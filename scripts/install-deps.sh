@@ -3,7 +3,7 @@
 # them is missing: the lab's ip (iproute2) and nft (nftables); the consumers the
 # nmap XML output is checked with: xmllint (libxml2-utils), xsltproc, and nmap's
 # DTD and stylesheet (nmap-common); tcpdump, which reads the pcap output back;
-# setpriv (util-linux). Without root it only
+# rsyslog, the collector of the SIEM pipeline test; setpriv (util-linux). Without root it only
 # reports what is missing.
 set -euo pipefail
 
@@ -15,6 +15,7 @@ declare -A packages=(
 	[xsltproc]=xsltproc
 	[setpriv]=util-linux
 	[tcpdump]=tcpdump
+	[rsyslogd]=rsyslog
 )
 
 # file -> Debian package

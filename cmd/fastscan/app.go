@@ -80,6 +80,8 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "oL", Usage: "also write masscan's list layout to `FILE`"},
 		&cli.StringFlag{Name: "oX", Usage: "also write nmap XML to `FILE`"},
 		&cli.StringFlag{Name: "oG", Usage: "also write nmap's grepable layout to `FILE`"},
+		&cli.StringFlag{Name: "syslog", Usage: "also send every result to a syslog collector at `URL` (tcp://HOST:PORT or udp://HOST:PORT)"},
+		&cli.StringFlag{Name: "syslog-format", Value: "jsonl", Usage: "what syslog messages carry: `FORMAT` jsonl or ecs"},
 		&cli.StringFlag{Name: "pcap", Usage: "write every reply accepted to `FILE` (pcap, for tcpdump and Wireshark)"},
 		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},

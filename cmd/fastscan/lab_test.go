@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -658,6 +659,125 @@ func TestLabECS(t *testing.T) {
 		want := truth.State(netip.MustParseAddr(doc.Destination.IP), doc.Destination.Port).String()
 		if doc.Fastscan.State != want || doc.Source.IP != truth.ScannerWANAddr.String() {
 			t.Errorf("%s:%d %s from %s; truth %s from %s", doc.Destination.IP, doc.Destination.Port, doc.Fastscan.State, doc.Source.IP, want, truth.ScannerWANAddr)
+		}
+	}
+}
+
+// rsyslogConfig is the collector of the SIEM pipeline test: TCP syslog in (octet
+// counting), mmjsonparse on every message, parsed JSON to one file, failures to another.
+const rsyslogConfig = `global(workDirectory="{{dir}}")
+module(load="imtcp")
+module(load="mmjsonparse")
+input(type="imtcp" address="127.0.0.1" port="{{port}}" ruleset="scan")
+template(name="json" type="string" string="%$!all-json%\n")
+ruleset(name="scan") {
+  action(type="mmjsonparse" cookie="")
+  if $parsesuccess == "OK" then {
+    action(type="omfile" file="{{dir}}/parsed.jsonl" template="json")
+  } else {
+    action(type="omfile" file="{{dir}}/failed.log")
+  }
+}
+`
+
+// TestLabSyslogPipeline ships a lab scan's results to a real rsyslog (Debian's, run
+// in the foreground in the scanner namespace with its own config and pid file) and
+// checks that every finding arrived and parsed, with the same content.
+func TestLabSyslogPipeline(t *testing.T) {
+	l := labtest.Start(t)
+	rsyslogd, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("rsyslogd is not installed (scripts/install-deps.sh installs it)")
+		}
+		t.Skip("rsyslogd is not installed: run scripts/install-deps.sh as root")
+	}
+	dir := t.TempDir()
+	const port = "10514"
+	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", port).Replace(rsyslogConfig)
+	if err := os.WriteFile(filepath.Join(dir, "rsyslog.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	collector := l.Command(ctx, rsyslogd, "-n", "-f", filepath.Join(dir, "rsyslog.conf"), "-i", filepath.Join(dir, "rsyslog.pid"))
+	var collectorOut bytes.Buffer
+	collector.Stdout, collector.Stderr = &collectorOut, &collectorOut
+	if err := collector.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			collector.Process.Signal(syscall.SIGTERM)
+			collector.Wait()
+		}
+	}
+	defer stop()
+	// Wait until it listens (bounded).
+	ready := false
+	for i := 0; i < 50 && !ready; i++ {
+		l.Do(l.ScannerNS(), func() error {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 100*time.Millisecond)
+			if err == nil {
+				ready = true
+				c.Close()
+			}
+			return nil
+		})
+		if !ready {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !ready {
+		t.Fatalf("rsyslogd did not start listening:\n%s", collectorOut.String())
+	}
+
+	out := scanLab(t, l, "198.19.100.192/28,198.19.192.0/30", "-p", "22,8080,9", "--show", "all",
+		"--syslog", "tcp://127.0.0.1:"+port)
+	if strings.Contains(out.stderr, "could not be delivered") {
+		t.Errorf("undelivered results: %s", out.stderr)
+	}
+	want := map[string]finding{}
+	for _, f := range out.findings {
+		f.Timestamp = "" // rsyslog keeps the value; compared separately below
+		want[fmt.Sprintf("%s:%d", f.IP, f.Port)] = f
+	}
+
+	// rsyslog writes asynchronously: wait for every line, then stop it.
+	parsed := filepath.Join(dir, "parsed.jsonl")
+	for i := 0; i < 100; i++ {
+		data, _ := os.ReadFile(parsed)
+		if strings.Count(string(data), "\n") >= len(want) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if data, err := os.ReadFile(filepath.Join(dir, "failed.log")); err == nil && len(data) > 0 {
+		t.Errorf("rsyslog could not parse some messages:\n%s", data)
+	}
+	data, err := os.ReadFile(parsed)
+	if err != nil {
+		t.Fatalf("rsyslog wrote nothing: %v\n%s", err, collectorOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("rsyslog parsed %d messages, fastscan found %d", len(lines), len(want))
+	}
+	for _, line := range lines {
+		var f finding
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("rsyslog's JSON %q: %v", line, err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, f.Timestamp); err != nil {
+			t.Errorf("timestamp %q: %v", f.Timestamp, err)
+		}
+		f.Timestamp = ""
+		key := fmt.Sprintf("%s:%d", f.IP, f.Port)
+		if want[key] != f {
+			t.Errorf("%s: rsyslog has %+v, fastscan wrote %+v", key, f, want[key])
 		}
 	}
 }

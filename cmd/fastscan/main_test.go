@@ -126,6 +126,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"10.0.0.1", "-p", "80", "--seed", "abc"}, "abc"},
 		{[]string{"10.0.0.1", "-p", "80", "--source-port", "9-1"}, "9-1"},
 		{[]string{"10.0.0.1", "-p", "80", "--bogus"}, "bogus"},
+		{[]string{"10.0.0.1", "-p", "80", "--syslog", "localhost:514"}, "localhost:514"},
+		{[]string{"10.0.0.1", "-p", "80", "--syslog", "tcp://127.0.0.1:514", "--syslog-format", "xml"}, `"xml"`},
 	}
 	for _, c := range cases {
 		_, code, stderr := captured(t, c.args...)

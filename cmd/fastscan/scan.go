@@ -94,6 +94,11 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		}
 		return cli.Exit(runErr.Error(), exitFailure)
 	}
+	if s.syslogWriter != nil && !s.quiet {
+		if n := s.syslogWriter.Undelivered(); n > 0 {
+			fmt.Fprintf(stderr, "fastscan: %d of %d results could not be delivered to syslog %s\n", n, n+s.syslogWriter.Sent(), s.syslog)
+		}
+	}
 	if closeErr != nil {
 		return cli.Exit(closeErr.Error(), exitFailure)
 	}
@@ -152,6 +157,15 @@ func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles fun
 			return nil, nil, err
 		}
 		writers = append(writers, x)
+	}
+	if s.syslog != "" {
+		sl, err := output.NewSyslog(s.syslog, output.Options{Services: s.services, Scan: scan}, s.syslogAs, scan.Hostname)
+		if err != nil {
+			closeFiles()
+			return nil, nil, usageError("%v", err)
+		}
+		s.syslogWriter = sl
+		writers = append(writers, sl)
 	}
 	if len(writers) == 1 {
 		return main, closeFiles, nil

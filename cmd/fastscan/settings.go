@@ -29,10 +29,14 @@ type settings struct {
 	format   string
 	extra    []extraOutput // -oJ, -oC, -oL: more formats into more files
 	quiet    bool
-	portSpec string             // the ports, as a compact list of ranges ("22,80,1000-2000")
-	pcap     string             // --pcap FILE: the replies accepted
-	status   string             // --status-json: a file, "-" for standard error, "" for none
-	services *registry.Registry // names the services of results
+	portSpec string // the ports, as a compact list of ranges ("22,80,1000-2000")
+	pcap     string // --pcap FILE: the replies accepted
+	syslog   string // --syslog URL
+	syslogAs string // --syslog-format
+	// syslogWriter is the running syslog sender, set by scan.
+	syslogWriter *output.Syslog
+	status       string             // --status-json: a file, "-" for standard error, "" for none
+	services     *registry.Registry // names the services of results
 }
 
 // extraOutput is one more output format written to its own file.
@@ -142,6 +146,12 @@ func parseSettings(c *cli.Context) (settings, error) {
 	s.quiet = c.Bool("quiet")
 	s.status = c.String("status-json")
 	s.pcap = c.String("pcap")
+	s.syslog, s.syslogAs = c.String("syslog"), c.String("syslog-format")
+	if s.syslog != "" {
+		if _, err := output.NewSyslogCheck(s.syslog, s.syslogAs); err != nil {
+			return s, usageError("%v", err)
+		}
+	}
 	s.cfg.TxRing = c.Bool("tx-ring")
 	return s, nil
 }
