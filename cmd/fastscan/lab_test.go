@@ -340,11 +340,22 @@ func (r addrRange) String() string { return r.first.String() + "-" + r.last.Stri
 // 130, say it was interrupted, and have written every open port its summary counts.
 func TestLabInterrupt(t *testing.T) {
 	l := labtest.Start(t)
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { testInterrupt(t, l, sig) })
+	}
+}
+
+// testInterrupt stops a scan with sig halfway: exit status 130, the summary says it
+// was interrupted, every open port it counts was written, and every output file is
+// complete: the XML valid, the pcap readable by tcpdump, the CSV whole.
+func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	dir := t.TempDir()
+	xmlFile, pcapFile, csvFile := filepath.Join(dir, "r.xml"), filepath.Join(dir, "r.pcap"), filepath.Join(dir, "r.csv")
 	// 32,768 probes at 20,000/s: about 1.6 s; interrupted after 0.6 s.
-	xmlFile := filepath.Join(t.TempDir(), "r.xml")
-	cmd := l.Command(ctx, os.Args[0], "198.19.0.0/17", "-p", "80", "-r", "20000", "--format", "jsonl", "-oX", xmlFile)
+	cmd := l.Command(ctx, os.Args[0], "198.19.0.0/17", "-p", "80", "-r", "20000", "--format", "jsonl",
+		"-oX", xmlFile, "--pcap", pcapFile, "-oC", csvFile)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -353,7 +364,7 @@ func TestLabInterrupt(t *testing.T) {
 	}
 	time.Sleep(600 * time.Millisecond)
 	// ip netns exec replaces itself with the command, so this is fastscan's process.
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
@@ -364,6 +375,7 @@ func TestLabInterrupt(t *testing.T) {
 	if !strings.Contains(out.stderr, "interrupted") {
 		t.Errorf("summary does not say interrupted:\n%s", out.stderr)
 	}
+	outputtest.NewValidator(t).ValidateLines(t, stdout.Bytes())
 	lines := strings.Count(stdout.String(), "\n")
 	open := out.summaryCount(t, "open")
 	if lines == 0 || uint64(lines) != open {
@@ -380,6 +392,23 @@ func TestLabInterrupt(t *testing.T) {
 	outputtest.ValidateNmapXML(t, data)
 	if got := uint64(strings.Count(string(data), `state="open"`)); got != open {
 		t.Errorf("XML holds %d open ports, summary counts %d", got, open)
+	}
+	// The CSV has its header and one whole row per open port.
+	f, err := os.Open(csvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || uint64(len(rows)) != open+1 {
+		t.Errorf("CSV after %v: %d rows (%v), want %d", sig, len(rows), err, open+1)
+	}
+	// The pcap is readable to its end.
+	if tcpdump, err := exec.LookPath("tcpdump"); err == nil {
+		dump, err := exec.Command(tcpdump, "-n", "-r", pcapFile).CombinedOutput()
+		if err != nil || strings.Contains(string(dump), "truncated") {
+			t.Errorf("tcpdump -r after %v: %v\n%s", sig, err, dump)
+		}
 	}
 }
 
