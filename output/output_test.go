@@ -557,3 +557,34 @@ func TestValidatorRejectsDottedKeys(t *testing.T) {
 		t.Fatal("a dotted key was accepted")
 	}
 }
+
+// TestGrepableWithAwk reads the grepable output with awk, as nmap users' scripts do:
+// the open ports of each host from its Ports: field.
+func TestGrepableWithAwk(t *testing.T) {
+	awk, err := exec.LookPath("awk")
+	if err != nil {
+		t.Skip("awk is not installed")
+	}
+	var buf bytes.Buffer
+	w := NewGrepable(&buf, nil, xmlScan())
+	r := sample()
+	for _, p := range []uint16{22, 80, 443} {
+		r.Port = p
+		r.State = result.Open
+		if p == 80 {
+			r.State = result.Closed
+		}
+		w.Write(&r)
+	}
+	w.Close()
+	script := `/Ports:/ { split($0, f, "\tPorts: "); n = split(f[2], e, ", "); for (i = 1; i <= n; i++) { split(e[i], p, "/"); if (p[2] == "open") print $2 ":" p[1] } }`
+	cmd := exec.Command(awk, script)
+	cmd.Stdin = &buf
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(out)); strings.Join(got, " ") != "198.19.0.5:22 198.19.0.5:443" {
+		t.Fatalf("awk found %q", got)
+	}
+}
