@@ -456,7 +456,7 @@ func (s *Scanner) receive(ring *afpacket.Ring, stop *atomic.Bool) error {
 // It runs on the receiver goroutine and allocates nothing.
 func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	var r packet.Reply
-	if !packet.ParseReply(frame, &r) {
+	if !packet.ParseReply(frame, &r) || r.Proto != packet.ProtocolTCP {
 		return
 	}
 	if r.LocalIP != s.plan.srcIP || r.LocalPort < s.cfg.SourcePortLo || r.LocalPort > s.cfg.SourcePortHi {

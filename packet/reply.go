@@ -12,8 +12,11 @@ const (
 	// ReplyRST is a TCP segment with RST and ACK set: the port is closed.
 	ReplyRST
 	// ReplyICMPUnreachable is an ICMPv4 destination unreachable error
-	// quoting a TCP probe: the port or host is filtered or unreachable.
+	// quoting a TCP or UDP probe: the port or host is filtered, unreachable,
+	// or (port unreachable for UDP) closed.
 	ReplyICMPUnreachable
+	// ReplyUDP is a UDP datagram: the probed UDP port answered.
+	ReplyUDP
 )
 
 // String returns a short lower-case name of the kind.
@@ -27,6 +30,8 @@ func (k ReplyKind) String() string {
 		return "rst"
 	case ReplyICMPUnreachable:
 		return "icmp-unreachable"
+	case ReplyUDP:
+		return "udp"
 	}
 	return "unknown"
 }
@@ -43,6 +48,17 @@ type Reply struct {
 	TTL        uint8  // TTL of the reply's IPv4 header
 	ICMPType   uint8  // ICMP type, for ReplyICMPUnreachable
 	ICMPCode   uint8  // ICMP code, for ReplyICMPUnreachable
+	// Proto is the transport protocol of the probe: ProtocolTCP or ProtocolUDP.
+	Proto uint8
+	// PayloadOffset and PayloadLength locate in the frame, for ReplyUDP, the
+	// datagram's payload, and for an ICMP error about a UDP probe, as much of the
+	// probe's payload as was quoted (see Payload).
+	PayloadOffset, PayloadLength int
+}
+
+// Payload returns the payload r locates in frame, the frame r was parsed from.
+func (r *Reply) Payload(frame []byte) []byte {
+	return frame[r.PayloadOffset : r.PayloadOffset+r.PayloadLength]
 }
 
 // ParseReply decodes frame, which starts at an Ethernet header, into r and
@@ -75,8 +91,31 @@ func ParseReply(frame []byte, r *Reply) bool {
 		return parseTCPReply(ip, TCP(payload), r)
 	case ProtocolICMP:
 		return parseICMPReply(ip, ICMPv4(payload), r)
+	case ProtocolUDP:
+		return parseUDPReply(ip, UDP(payload), r)
 	}
 	return false
+}
+
+func parseUDPReply(ip IPv4, udp UDP, r *Reply) bool {
+	if !udp.IsValid() {
+		return false
+	}
+	src := ip.SourceAddress()
+	*r = Reply{
+		Kind:       ReplyUDP,
+		TargetIP:   src,
+		TargetPort: udp.SourcePort(),
+		LocalIP:    ip.DestinationAddress(),
+		LocalPort:  udp.DestinationPort(),
+		From:       src,
+		TTL:        ip.TTL(),
+		Proto:      ProtocolUDP,
+		// The payload follows the IPv4 and UDP headers.
+		PayloadOffset: EthernetHeaderLen + ip.HeaderLength() + UDPHeaderLen,
+		PayloadLength: int(udp.Length()) - UDPHeaderLen,
+	}
+	return true
 }
 
 func parseTCPReply(ip IPv4, tcp TCP, r *Reply) bool {
@@ -104,6 +143,7 @@ func parseTCPReply(ip IPv4, tcp TCP, r *Reply) bool {
 		Cookie:     tcp.AckNumber() - 1,
 		From:       src,
 		TTL:        ip.TTL(),
+		Proto:      ProtocolTCP,
 	}
 	return true
 }
@@ -123,10 +163,12 @@ func parseICMPReply(ip IPv4, icmp ICMPv4, r *Reply) bool {
 		return false
 	}
 	hl := quoted.HeaderLength()
+	proto := quoted.Protocol()
 	if hl < IPv4MinimumHeaderLen || len(quoted) < hl+ICMPv4QuotedTransportLen ||
-		quoted.Protocol() != ProtocolTCP || quoted.FragmentOffset() != 0 {
+		(proto != ProtocolTCP && proto != ProtocolUDP) || quoted.FragmentOffset() != 0 {
 		return false
 	}
+	// Both TCP and UDP start with the source and destination ports.
 	tcp := TCP(quoted[hl:])
 	*r = Reply{
 		Kind:       ReplyICMPUnreachable,
@@ -134,11 +176,17 @@ func parseICMPReply(ip IPv4, icmp ICMPv4, r *Reply) bool {
 		TargetPort: tcp.DestinationPort(),
 		LocalIP:    quoted.SourceAddress(),
 		LocalPort:  tcp.SourcePort(),
-		Cookie:     tcp.SequenceNumber(),
 		From:       ip.SourceAddress(),
 		TTL:        ip.TTL(),
 		ICMPType:   icmp.Type(),
 		ICMPCode:   icmp.Code(),
+		Proto:      proto,
+	}
+	if proto == ProtocolTCP {
+		r.Cookie = tcp.SequenceNumber()
+	} else if len(quoted) > hl+UDPHeaderLen {
+		r.PayloadOffset = EthernetHeaderLen + ip.HeaderLength() + ICMPv4HeaderLen + hl + UDPHeaderLen
+		r.PayloadLength = len(quoted) - hl - UDPHeaderLen
 	}
 	return true
 }

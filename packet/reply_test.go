@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
+	"net"
 	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 
 	"github.com/fastscan/fastscan/packet"
 	"github.com/fastscan/fastscan/packet/packettest"
@@ -68,6 +72,7 @@ func TestParseReplyTCP(t *testing.T) {
 				Cookie:     tt.seg.Ack - 1,
 				From:       testFlow.TargetIP,
 				TTL:        57,
+				Proto:      packet.ProtocolTCP,
 			}
 			if r != want {
 				t.Fatalf("reply = %+v\nwant    %+v", r, want)
@@ -180,6 +185,7 @@ func TestParseReplyICMPUnreachable(t *testing.T) {
 				TTL:        250,
 				ICMPType:   3,
 				ICMPCode:   code,
+				Proto:      packet.ProtocolTCP,
 			}
 			if r != want {
 				t.Fatalf("code %d: reply = %+v\nwant %+v", code, r, want)
@@ -223,7 +229,7 @@ func TestParseReplyICMPRejects(t *testing.T) {
 		{"echo reply", packettest.ICMP(t, packettest.Error{Probe: probe, Type: 0, Code: 0})},
 		{"quote too short", packettest.ICMP(t, packettest.Error{Probe: probe, Type: 3, Code: 3, QuoteLen: 27})},
 		{"quote header only", packettest.ICMP(t, packettest.Error{Probe: probe, Type: 3, Code: 3, QuoteLen: 20})},
-		{"quoted udp", func() []byte { f := bytes.Clone(good); f[quoted+9] = 17; return f }()},
+		{"quoted icmp", func() []byte { f := bytes.Clone(good); f[quoted+9] = 1; return f }()},
 		{"quoted version 6", func() []byte { f := bytes.Clone(good); f[quoted] = 0x65; return f }()},
 		{"quoted ihl 4", func() []byte { f := bytes.Clone(good); f[quoted] = 0x44; return f }()},
 		{"quoted ihl beyond quote", func() []byte { f := bytes.Clone(good); f[quoted] = 0x47; return f }()},
@@ -327,4 +333,60 @@ func FuzzParseReply(f *testing.F) {
 			t.Fatalf("accepted with kind %v", r.Kind)
 		}
 	})
+}
+
+// udpProbe builds a UDP probe from 198.18.0.1:61000 to 198.19.0.5:53 with payload.
+func udpProbe(t *testing.T, payload []byte) []byte {
+	t.Helper()
+	tmpl, err := packet.NewUDPTemplate(packet.UDPParams{SrcIP: 0xC6120001, DstPort: 53, Payload: payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	return buf[:tmpl.Put(buf, nil, 0xC6130005, 61000, 0, 1)]
+}
+
+func TestParseReplyUDP(t *testing.T) {
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 61, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 19, 0, 5}, DstIP: net.IP{198, 18, 0, 1}}
+	udp := &layers.UDP{SrcPort: 53, DstPort: 61000}
+	udp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	answer := []byte("an answer")
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(answer)); err != nil {
+		t.Fatal(err)
+	}
+	frame := append(buf.Bytes(), 0, 0, 0, 0) // link-layer padding is not payload
+	var r packet.Reply
+	if !packet.ParseReply(frame, &r) {
+		t.Fatal("UDP reply rejected")
+	}
+	if r.Kind != packet.ReplyUDP || r.Proto != packet.ProtocolUDP || r.TargetIP != 0xC6130005 || r.TargetPort != 53 ||
+		r.LocalIP != 0xC6120001 || r.LocalPort != 61000 || r.TTL != 61 || string(r.Payload(frame)) != string(answer) {
+		t.Fatalf("reply %+v payload %q", r, r.Payload(frame))
+	}
+	for n := 0; n < 14+20+8+len(answer); n++ {
+		if packet.ParseReply(frame[:n], &r) {
+			t.Fatalf("truncated to %d bytes: accepted", n)
+		}
+	}
+}
+
+func TestParseReplyICMPQuotingUDP(t *testing.T) {
+	probe := udpProbe(t, []byte{0xab, 0xcd, 1, 2, 3})
+	for _, quote := range []int{28, 30, 33} {
+		frame := packettest.ICMP(t, packettest.Error{Probe: probe, From: 0xC6130005, Type: 3, Code: 3, QuoteLen: quote})
+		var r packet.Reply
+		if !packet.ParseReply(frame, &r) {
+			t.Fatalf("quote %d: rejected", quote)
+		}
+		if r.Kind != packet.ReplyICMPUnreachable || r.Proto != packet.ProtocolUDP || r.TargetIP != 0xC6130005 ||
+			r.TargetPort != 53 || r.LocalPort != 61000 || r.ICMPCode != 3 {
+			t.Fatalf("quote %d: reply %+v", quote, r)
+		}
+		want := []byte{0xab, 0xcd, 1, 2, 3}[:quote-28]
+		if got := r.Payload(frame); !bytes.Equal(got, want) {
+			t.Fatalf("quote %d: quoted payload % x, want % x", quote, got, want)
+		}
+	}
 }

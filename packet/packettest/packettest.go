@@ -56,6 +56,18 @@ func decodeProbe(tb testing.TB, probe []byte) (*layers.Ethernet, *layers.IPv4, *
 	return eth, ip, tcp
 }
 
+// decodeIPProbe decodes the Ethernet and IPv4 headers of a probe of any transport.
+func decodeIPProbe(tb testing.TB, probe []byte) (*layers.Ethernet, *layers.IPv4) {
+	tb.Helper()
+	p := gopacket.NewPacket(probe, layers.LayerTypeEthernet, gopacket.Default)
+	eth, _ := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if eth == nil || ip == nil {
+		tb.Fatalf("packettest: not an Ethernet/IPv4 frame: % x", probe)
+	}
+	return eth, ip
+}
+
 // Segment describes a TCP segment sent by the target to the scanner.
 type Segment struct {
 	Flow
@@ -139,7 +151,7 @@ func RST(tb testing.TB, f Flow, ack uint32) []byte {
 
 // Error describes an ICMPv4 error message about a probe.
 type Error struct {
-	// Probe is the offending probe frame, starting at its Ethernet header.
+	// Probe is the offending probe frame (TCP or UDP), starting at its Ethernet header.
 	Probe []byte
 	// From is the source address of the error (a router, or the target);
 	// 0 means the probe's destination.
@@ -157,7 +169,7 @@ type Error struct {
 // swapped.
 func ICMP(tb testing.TB, e Error) []byte {
 	tb.Helper()
-	peth, pip, _ := decodeProbe(tb, e.Probe)
+	peth, pip := decodeIPProbe(tb, e.Probe)
 	datagram := e.Probe[14 : 14+int(pip.Length)]
 	quote := e.QuoteLen
 	if quote == 0 {
