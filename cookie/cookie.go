@@ -43,6 +43,12 @@ func KeyFromBytes(b [16]byte) Key {
 // network byte order (as the fields appear on the wire). Addresses are host
 // order numeric values (198.19.0.1 is 0xC6130001). Sum does not allocate.
 func (k Key) Sum(srcIP, dstIP uint32, srcPort, dstPort uint16) uint32 {
+	return uint32(k.Sum64(srcIP, dstIP, srcPort, dstPort))
+}
+
+// Sum64 is Sum with all 64 bits of the SipHash-2-4 output, for cookies wider than
+// a TCP sequence number (UDP source ports and transaction ids together).
+func (k Key) Sum64(srcIP, dstIP uint32, srcPort, dstPort uint16) uint64 {
 	// The message words as SipHash reads them: little-endian loads of the
 	// big-endian wire bytes. The final word carries the length, 12, in its
 	// top byte.
@@ -69,7 +75,7 @@ func (k Key) Sum(srcIP, dstIP uint32, srcPort, dstPort uint16) uint32 {
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	return uint32(v0 ^ v1 ^ v2 ^ v3)
+	return v0 ^ v1 ^ v2 ^ v3
 }
 
 // The SipHash initialisation constants: "somepseudorandomlygeneratedbytes".

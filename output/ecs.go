@@ -47,8 +47,8 @@ func (e *ECS) Write(r *result.Result) error {
 func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, `{"@timestamp":"`...)
 	b = time.Unix(0, r.TimeNanos).UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","ecs":{"version":"`+ECSVersion+`"},"event":{"kind":"state","category":["network"],"type":["info"],"action":"port-`...)
-	b = append(b, r.State.String()...)
+	b = append(b, `","ecs":{"version":"`+ECSVersion+`"},"event":{"kind":"state","category":["network"],"type":["info"],"action":"`...)
+	b = append(b, ecsAction(r.State)...)
 	b = append(b, `","module":"fastscan","dataset":"fastscan.scan","id":"`...)
 	b = e.appendEventID(b, r)
 	b = append(b, `"},"destination":{"ip":"`...)
@@ -113,4 +113,18 @@ func (e *ECS) appendEventID(b []byte, r *result.Result) []byte {
 	in[k+4], in[k+5], in[k+6] = byte(r.Port>>8), byte(r.Port), byte(r.Proto)
 	sum := sha256.Sum256(in[:k+7])
 	return hex.AppendEncode(b, sum[:16])
+}
+
+// ecsAction is event.action for a state: port-open, port-closed, port-filtered,
+// port-open-filtered.
+func ecsAction(s result.State) string {
+	switch s {
+	case result.Open:
+		return "port-open"
+	case result.Closed:
+		return "port-closed"
+	case result.OpenFiltered:
+		return "port-open-filtered"
+	}
+	return "port-filtered"
 }

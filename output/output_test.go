@@ -246,9 +246,22 @@ func TestJSONLMatchesSchema(t *testing.T) {
 			}
 		}
 	}
+	// UDP verdicts.
+	for _, u := range []struct {
+		state  result.State
+		reason result.Reason
+	}{{result.Open, result.ReasonUDPResponse}, {result.Closed, result.ReasonPortUnreachable}, {result.OpenFiltered, result.ReasonNoResponse}} {
+		r.Proto, r.Port, r.State, r.Reason = result.UDP, 53, u.state, u.reason
+		if err := w.Write(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w.Close()
-	if n := v.ValidateLines(t, buf.Bytes()); n != 3*7*10 {
-		t.Fatalf("validated %d lines, want %d", n, 3*7*10)
+	if n := v.ValidateLines(t, buf.Bytes()); n != 3*7*10+3 {
+		t.Fatalf("validated %d lines, want %d", n, 3*7*10+3)
+	}
+	if !strings.Contains(buf.String(), `"proto":"udp","state":"open|filtered","reason":"no-response","ttl":255,"service":"domain"`) {
+		t.Errorf("UDP open|filtered line missing or misnamed:\n%s", buf.String())
 	}
 }
 

@@ -36,9 +36,12 @@ const (
 	Closed
 	// Filtered: no answer after all retries, or an ICMP error that says something blocked it.
 	Filtered
+	// OpenFiltered: a UDP port that never answered; an open UDP service may well
+	// ignore a probe, so silence does not tell open from filtered.
+	OpenFiltered
 )
 
-// String returns "open", "closed" or "filtered".
+// String returns "open", "closed", "filtered" or "open|filtered".
 func (s State) String() string {
 	switch s {
 	case Open:
@@ -47,6 +50,8 @@ func (s State) String() string {
 		return "closed"
 	case Filtered:
 		return "filtered"
+	case OpenFiltered:
+		return "open|filtered"
 	}
 	return "unknown"
 }
@@ -75,6 +80,8 @@ const (
 	ReasonNetProhibited
 	ReasonHostProhibited
 	ReasonAdminProhibited
+	// ReasonUDPResponse: the UDP port answered.
+	ReasonUDPResponse
 )
 
 // String returns the reason's name ("syn-ack", "reset", "no-response", "admin-prohibited", ...).
@@ -100,6 +107,8 @@ func (r Reason) String() string {
 		return "host-prohibited"
 	case ReasonAdminProhibited:
 		return "admin-prohibited"
+	case ReasonUDPResponse:
+		return "udp-response"
 	}
 	return "unknown"
 }

@@ -148,3 +148,36 @@ func (p *Ports) Range() (lo, hi uint16) {
 	}
 	return p.list[0], p.list[len(p.list)-1]
 }
+
+// ParseProtoPorts parses a port specification that may name protocols, as nmap and
+// masscan write it: "U:53,161,T:22,80" scans UDP 53 and 161 and TCP 22 and 80. A
+// "T:" or "U:" prefix applies to its entry and every entry after it up to the next
+// prefix; entries before any prefix are UDP when defaultUDP is set, TCP otherwise.
+// Either result may be empty, not both. Errors are *[ParseError]s naming the token.
+func ParseProtoPorts(spec string, defaultUDP bool) (tcp, udp Ports, err error) {
+	if strings.TrimSpace(spec) == "" {
+		return Ports{}, Ports{}, portError(spec, "no ports given")
+	}
+	var seenTCP, seenUDP [MaxPort + 1]bool
+	current := &seenTCP
+	if defaultUDP {
+		current = &seenUDP
+	}
+	for tok := range strings.SplitSeq(spec, ",") {
+		tok = strings.TrimSpace(tok)
+		switch {
+		case strings.HasPrefix(tok, "T:") || strings.HasPrefix(tok, "t:"):
+			current, tok = &seenTCP, tok[2:]
+		case strings.HasPrefix(tok, "U:") || strings.HasPrefix(tok, "u:"):
+			current, tok = &seenUDP, tok[2:]
+		}
+		lo, hi, err := parsePortRange(tok)
+		if err != nil {
+			return Ports{}, Ports{}, err
+		}
+		for port := lo; port <= hi; port++ {
+			current[port] = true
+		}
+	}
+	return portsFromMask(&seenTCP), portsFromMask(&seenUDP), nil
+}

@@ -2,6 +2,7 @@ package target
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -174,4 +175,41 @@ func TestPortsIndexAllocs(t *testing.T) {
 		t.Fatalf("Index+At allocate %v times per call", allocs)
 	}
 	_ = sink
+}
+
+func TestParseProtoPorts(t *testing.T) {
+	cases := []struct {
+		spec       string
+		defaultUDP bool
+		tcp, udp   []uint16
+	}{
+		{"22,80", false, []uint16{22, 80}, nil},
+		{"22,80", true, nil, []uint16{22, 80}},
+		{"U:53,161,T:22,80", false, []uint16{22, 80}, []uint16{53, 161}},
+		{"22,U:53-55", false, []uint16{22}, []uint16{53, 54, 55}},
+		{"T:22,u:53,t:80", true, []uint16{22, 80}, []uint16{53}},
+		{"U:53,T:53", false, []uint16{53}, []uint16{53}},
+	}
+	for _, c := range cases {
+		tcp, udp, err := ParseProtoPorts(c.spec, c.defaultUDP)
+		if err != nil {
+			t.Errorf("%q: %v", c.spec, err)
+			continue
+		}
+		if fmt.Sprint(tcp.List()) != fmt.Sprint(seqOrNil(c.tcp)) || fmt.Sprint(udp.List()) != fmt.Sprint(seqOrNil(c.udp)) {
+			t.Errorf("%q: tcp %v udp %v, want %v %v", c.spec, tcp.List(), udp.List(), c.tcp, c.udp)
+		}
+	}
+	for _, bad := range []string{"", "U:", "T:0", "U:53,X:1", "U:70000"} {
+		if _, _, err := ParseProtoPorts(bad, false); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func seqOrNil(ps []uint16) []uint16 {
+	if ps == nil {
+		return []uint16{}
+	}
+	return ps
 }
