@@ -1,6 +1,10 @@
 package lab
 
-import "context"
+import (
+	"context"
+	"net/netip"
+	"time"
+)
 
 // UpFailingAt is Up with a chosen lab id that fails on purpose right after
 // the build step named step has run; for testing the cleanup path.
@@ -21,4 +25,15 @@ func BuildSteps() []string {
 		names = append(names, s.name)
 	}
 	return names
+}
+
+// AnswerUDP runs the lab's UDP responder for port on one request as the
+// serving goroutines do; nil when the lab has no responder for port or the
+// request gets no answer.
+func AnswerUDP(port uint16, req []byte, local netip.Addr, now time.Time) []byte {
+	answer, ok := udpAnswerer(port)
+	if !ok {
+		return nil
+	}
+	return answer(req, local, now, nil)
 }

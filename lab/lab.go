@@ -15,6 +15,25 @@
 // created in-process inside the namespaces (see [InNamespace]) and live until
 // [Lab.Down]. [Truth] describes what every (address, port) must look like to
 // a scan from the scanner namespace.
+//
+// TCP: ports 22, 80 and 443 are open on every AnyIP address, a few more on
+// single addresses, each LAN host has its own open ports, every other port
+// of a live host is closed (RST); the blackholed and prohibited ranges are
+// filtered.
+//
+// UDP: in-process responders written for the lab (see [UDPService]) answer
+// DNS on 53, NTP on 123 and SNMP v1/v2c on 161. In R one socket per port is
+// bound to 0.0.0.0, so every AnyIP address (and R's own WAN address) has
+// the three ports open; each reply leaves from the probed address
+// (IP_PKTINFO). LAN host H1 has UDP 53 and 123 open, H2 161 and H3 none,
+// bound to the host's address. Every other UDP port of a live host is
+// closed: its kernel answers ICMP port unreachable, with the ICMP rate
+// limits lifted in R and on the hosts so that every probe gets one. The
+// blackholed range is open|filtered for UDP (silence) and the prohibited
+// range filtered (ICMP admin-prohibited, as for TCP). A responder answers
+// only well-formed requests of its protocol; anything else, an empty
+// datagram included, gets no answer. [Truth.StateUDP], [Truth.CountUDP] and
+// [Truth.OpenUDP] give the UDP ground truth.
 package lab
 
 import (
@@ -59,7 +78,10 @@ type Lab struct {
 	mu        sync.Mutex
 	made      []string // namespaces created so far, in creation order
 	listeners []int    // listening socket descriptors
+	udp       []*net.UDPConn
 	down      bool
+
+	serving sync.WaitGroup // the goroutines serving the UDP responders
 }
 
 // upOptions are knobs for tests of the lab itself.
@@ -128,6 +150,7 @@ func (l *Lab) steps() []buildStep {
 		{"sysctls", l.setSysctls},
 		{"firewall", l.addFirewall},
 		{"listeners", l.startListeners},
+		{"responders", l.startResponders},
 	}
 }
 
@@ -171,7 +194,8 @@ func (l *Lab) Command(ctx context.Context, name string, args ...string) *exec.Cm
 // Namespaces()); see [InNamespace].
 func (l *Lab) Do(ns string, fn func() error) error { return InNamespace(ns, fn) }
 
-// Down closes the listeners and deletes the lab's namespaces. It is
+// Down closes the listeners and the UDP responders, waits for the
+// goroutines serving the responders to return, and deletes the lab's namespaces. It is
 // idempotent: calls after the first return nil.
 func (l *Lab) Down() error {
 	l.mu.Lock()
@@ -187,6 +211,13 @@ func (l *Lab) Down() error {
 		}
 	}
 	l.listeners = nil
+	for _, c := range l.udp {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("lab: close UDP responder: %w", err))
+		}
+	}
+	l.udp = nil
+	l.serving.Wait() // every serving goroutine returns once its socket is closed
 	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
 	defer cancel()
 	for i := len(l.made) - 1; i >= 0; i-- {
@@ -292,18 +323,21 @@ func (l *Lab) addRoutes(ctx context.Context) error {
 }
 
 // setSysctls tunes the kernels that answer probes so they answer every SYN
-// at full speed: stateless SYN cookies, big backlogs, no ICMP rate limits.
+// and every UDP probe at full speed: stateless SYN cookies, big backlogs, no
+// ICMP rate limits (neither per destination nor global) in R and on the LAN
+// hosts, so that every probe of a closed UDP port gets its ICMP port
+// unreachable.
 func (l *Lab) setSysctls(ctx context.Context) error {
 	answering := map[string]string{
 		"net.ipv4.tcp_syncookies":      "2", // always cookies: no per-SYN state
 		"net.core.somaxconn":           strconv.Itoa(listenBacklog),
 		"net.ipv4.tcp_max_syn_backlog": strconv.Itoa(listenBacklog),
+		"net.ipv4.icmp_ratelimit":      "0",
+		"net.ipv4.icmp_msgs_per_sec":   "100000000",
+		"net.ipv4.icmp_msgs_burst":     "100000000",
 	}
 	router := map[string]string{
-		"net.ipv4.ip_forward":        "1",
-		"net.ipv4.icmp_ratelimit":    "0",
-		"net.ipv4.icmp_msgs_per_sec": "100000000",
-		"net.ipv4.icmp_msgs_burst":   "100000000",
+		"net.ipv4.ip_forward": "1",
 		// Do not redirect anyone anywhere.
 		"net.ipv4.conf.all.send_redirects":     "0",
 		"net.ipv4.conf.default.send_redirects": "0",

@@ -19,11 +19,18 @@ const (
 	// StateClosed: the host answers a SYN with a RST.
 	StateClosed
 	// StateFiltered: no TCP answer at all; either silence (blackhole) or an
-	// ICMP destination-unreachable error from the remote router.
+	// ICMP destination-unreachable error from the remote router. For UDP
+	// ([Truth.StateUDP]) only the ICMP error (ICMP 3/13 from the remote
+	// router): silence is StateOpenFiltered there.
 	StateFiltered
+	// StateOpenFiltered is UDP only: no answer at all, neither a datagram nor
+	// an ICMP error, so a UDP scan cannot tell an open port that ignored the
+	// probe from a dropped probe (the blackholed range). [Truth.State] (TCP)
+	// never returns it.
+	StateOpenFiltered
 )
 
-// String returns "open", "closed", "filtered" or "down".
+// String returns "open", "closed", "filtered", "open|filtered" or "down".
 func (s State) String() string {
 	switch s {
 	case StateOpen:
@@ -32,6 +39,8 @@ func (s State) String() string {
 		return "closed"
 	case StateFiltered:
 		return "filtered"
+	case StateOpenFiltered:
+		return "open|filtered"
 	case StateDown:
 		return "down"
 	}
@@ -43,12 +52,32 @@ type Host struct {
 	Addr  netip.Addr // its only address, in LANPrefix
 	MAC   [6]byte    // the MAC of its interface on the bridge
 	Ports []uint16   // its open TCP ports, ascending; every other port is closed
+	// UDPPorts are its open UDP ports (each with a lab responder bound to
+	// Addr, see [UDPService]), ascending; every other UDP port is closed
+	// (ICMP port unreachable).
+	UDPPorts []uint16
 }
 
 // Truth is the exact layout of a lab and, through its methods, the ground
 // truth every scan from the scanner namespace is measured against. The
-// regions it describes are disjoint. State, Count and Open all derive from
-// the same fields, so they always agree with each other.
+// regions it describes are disjoint. State, Count and Open (TCP) and
+// StateUDP, CountUDP and OpenUDP (UDP) all derive from the same fields, so
+// they always agree with each other.
+//
+// UDP ground truth, per region ([Truth.StateUDP]):
+//
+//   - AnyIPPrefix and RemoteWANAddr: AnyIPUDPPorts open, every other UDP
+//     port closed (the remote router answers ICMP port unreachable, 3/3);
+//   - LAN hosts: their UDPPorts open, every other UDP port closed (ICMP 3/3
+//     from the host);
+//   - BlackholePrefix: open|filtered (no answer at all);
+//   - ProhibitedPrefix: filtered (ICMP 3/13 from the remote router);
+//   - everything else: down.
+//
+// An open UDP port has a responder ([UDPService]) that answers every
+// well-formed request of its protocol from the probed address and port,
+// and silently drops anything else, including an empty datagram: a scan
+// only sees such a port as open when it sends the protocol's request.
 type Truth struct {
 	// WANPrefix is the point-to-point link between scanner and remote router.
 	WANPrefix netip.Prefix
@@ -84,10 +113,17 @@ type Truth struct {
 	AnyIPPorts []uint16
 	// AddrPorts are extra listeners bound to one address of AnyIPPrefix each.
 	AddrPorts []netip.AddrPort
-	// BlackholePrefix is dropped silently by the remote router: filtered.
+	// AnyIPUDPPorts are the UDP ports open on every address of AnyIPPrefix
+	// (and on RemoteWANAddr), ascending: one responder per port bound to
+	// 0.0.0.0 in the remote namespace answers from whichever address was
+	// probed. Every other UDP port there is closed.
+	AnyIPUDPPorts []uint16
+	// BlackholePrefix is dropped silently by the remote router: filtered
+	// (TCP), open|filtered (UDP).
 	BlackholePrefix netip.Prefix
 	// ProhibitedPrefix is rejected by the remote router with ICMP destination
-	// unreachable, code 13 (communication administratively prohibited): filtered.
+	// unreachable, code 13 (communication administratively prohibited), for
+	// every protocol: filtered (TCP and UDP).
 	ProhibitedPrefix netip.Prefix
 }
 
@@ -109,8 +145,8 @@ func DefaultTruth() Truth {
 		ScannerLANAddr: netip.MustParseAddr("198.18.1.1"),
 		ScannerLANMAC:  [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x01},
 		Hosts: []Host{
-			{Addr: netip.MustParseAddr("198.18.1.10"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x0a}, Ports: []uint16{22, 80, 8080, 50000, 65535}},
-			{Addr: netip.MustParseAddr("198.18.1.20"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x14}, Ports: []uint16{443, 631, 3306}},
+			{Addr: netip.MustParseAddr("198.18.1.10"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x0a}, Ports: []uint16{22, 80, 8080, 50000, 65535}, UDPPorts: []uint16{53, 123}},
+			{Addr: netip.MustParseAddr("198.18.1.20"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x14}, Ports: []uint16{443, 631, 3306}, UDPPorts: []uint16{161}},
 			{Addr: netip.MustParseAddr("198.18.1.30"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x1e}, Ports: []uint16{25, 53, 1000, 49152}},
 		},
 
@@ -121,32 +157,90 @@ func DefaultTruth() Truth {
 			netip.MustParseAddrPort("198.19.1.10:5432"),
 			netip.MustParseAddrPort("198.19.100.200:8080"),
 		},
+		AnyIPUDPPorts:    []uint16{53, 123, 161},
 		BlackholePrefix:  netip.MustParsePrefix("198.19.128.0/18"),
 		ProhibitedPrefix: netip.MustParsePrefix("198.19.192.0/18"),
 	}
 }
 
-// State returns what a scan from the scanner namespace must find at ip:port.
-// Addresses outside every lab region are StateDown.
+// State returns what a TCP scan from the scanner namespace must find at
+// ip:port. Addresses outside every lab region are StateDown.
 func (t Truth) State(ip netip.Addr, port uint16) State {
+	return t.state(ip, port, tcp)
+}
+
+// StateUDP returns what a UDP scan from the scanner namespace must find at
+// ip:port: StateOpen (a responder answers its protocol's requests),
+// StateClosed (ICMP port unreachable), StateFiltered (ICMP admin-prohibited
+// from the remote router), StateOpenFiltered (silence: the blackholed range)
+// or StateDown (nothing lives there).
+func (t Truth) StateUDP(ip netip.Addr, port uint16) State {
+	return t.state(ip, port, udp)
+}
+
+// proto selects the TCP or the UDP ground truth.
+type proto uint8
+
+const (
+	tcp proto = iota
+	udp
+)
+
+// anyIPPorts are the ports open on every AnyIP address (and the remote
+// router's WAN address) for protocol p.
+func (t Truth) anyIPPorts(p proto) []uint16 {
+	if p == udp {
+		return t.AnyIPUDPPorts
+	}
+	return t.AnyIPPorts
+}
+
+// addrPorts are the extra single-address listeners for protocol p.
+func (t Truth) addrPorts(p proto) []netip.AddrPort {
+	if p == udp {
+		return nil
+	}
+	return t.AddrPorts
+}
+
+// hostPorts are the open ports of LAN host h for protocol p.
+func hostPorts(h Host, p proto) []uint16 {
+	if p == udp {
+		return h.UDPPorts
+	}
+	return h.Ports
+}
+
+// blackholeState is what silence means for protocol p.
+func blackholeState(p proto) State {
+	if p == udp {
+		return StateOpenFiltered
+	}
+	return StateFiltered
+}
+
+// state is State or StateUDP.
+func (t Truth) state(ip netip.Addr, port uint16, p proto) State {
 	switch {
 	case !ip.Is4():
 		return StateDown
 	case t.AnyIPPrefix.Contains(ip):
-		if slices.Contains(t.AnyIPPorts, port) || slices.Contains(t.AddrPorts, netip.AddrPortFrom(ip, port)) {
+		if slices.Contains(t.anyIPPorts(p), port) || slices.Contains(t.addrPorts(p), netip.AddrPortFrom(ip, port)) {
 			return StateOpen
 		}
 		return StateClosed
-	case t.BlackholePrefix.Contains(ip), t.ProhibitedPrefix.Contains(ip):
+	case t.BlackholePrefix.Contains(ip):
+		return blackholeState(p)
+	case t.ProhibitedPrefix.Contains(ip):
 		return StateFiltered
 	case ip == t.RemoteWANAddr:
-		if slices.Contains(t.AnyIPPorts, port) {
+		if slices.Contains(t.anyIPPorts(p), port) {
 			return StateOpen
 		}
 		return StateClosed
 	}
 	if h, ok := t.Host(ip); ok {
-		if slices.Contains(h.Ports, port) {
+		if slices.Contains(hostPorts(h, p), port) {
 			return StateOpen
 		}
 		return StateClosed
@@ -165,13 +259,28 @@ func (t Truth) Host(ip netip.Addr) (Host, bool) {
 }
 
 // Count returns how many (address, port) pairs of first..last (inclusive,
-// IPv4) x ports are in each state. Duplicate ports are counted once. It works
-// per region, not per address, so a /16 x 65535 ports costs the same as one
-// address. An empty or inverted range counts nothing.
+// IPv4) x ports are in each TCP state. Duplicate ports are counted once. It
+// works per region, not per address, so a /16 x 65535 ports costs the same
+// as one address. An empty or inverted range counts nothing.
 func (t Truth) Count(first, last netip.Addr, ports []uint16) (open, closed, filtered, down uint64) {
+	c := t.count(first, last, ports, tcp)
+	return c[StateOpen], c[StateClosed], c[StateFiltered], c[StateDown]
+}
+
+// CountUDP is Count for UDP: how many (address, port) pairs of first..last
+// (inclusive, IPv4) x ports are in each state of [Truth.StateUDP].
+// Duplicate ports are counted once; an empty or inverted range counts
+// nothing. The five results always add up to the number of pairs.
+func (t Truth) CountUDP(first, last netip.Addr, ports []uint16) (open, closed, filtered, openFiltered, down uint64) {
+	c := t.count(first, last, ports, udp)
+	return c[StateOpen], c[StateClosed], c[StateFiltered], c[StateOpenFiltered], c[StateDown]
+}
+
+// count is Count or CountUDP, indexed by State.
+func (t Truth) count(first, last netip.Addr, ports []uint16, p proto) (c [StateOpenFiltered + 1]uint64) {
 	lo, hi, ok := span(first, last)
 	if !ok {
-		return 0, 0, 0, 0
+		return c
 	}
 	ports = uniquePorts(ports)
 	np := uint64(len(ports))
@@ -180,45 +289,60 @@ func (t Truth) Count(first, last netip.Addr, ports []uint16) (open, closed, filt
 	// live counts addresses of [lo,hi] in a region where openPerAddr ports of
 	// ports are open on each address and the rest closed.
 	live := func(n, openPerAddr uint64) {
-		open += n * openPerAddr
-		closed += n * (np - openPerAddr)
+		c[StateOpen] += n * openPerAddr
+		c[StateClosed] += n * (np - openPerAddr)
 	}
-	anyOpen := countIn(t.AnyIPPorts, ports)
+	anyPorts := t.anyIPPorts(p)
+	anyOpen := countIn(anyPorts, ports)
 
 	if n := overlap(lo, hi, t.AnyIPPrefix); n > 0 {
 		live(n, anyOpen)
 		// Extra per-address listeners, each counted once, and only when the
 		// AnyIP listeners do not already make that port open.
-		seen := make([]netip.AddrPort, 0, len(t.AddrPorts))
-		for _, ap := range t.AddrPorts {
+		addrPorts := t.addrPorts(p)
+		seen := make([]netip.AddrPort, 0, len(addrPorts))
+		for _, ap := range addrPorts {
 			v := addrValue(ap.Addr())
 			if v < lo || v > hi || !t.AnyIPPrefix.Contains(ap.Addr()) ||
-				!slices.Contains(ports, ap.Port()) || slices.Contains(t.AnyIPPorts, ap.Port()) ||
+				!slices.Contains(ports, ap.Port()) || slices.Contains(anyPorts, ap.Port()) ||
 				slices.Contains(seen, ap) {
 				continue
 			}
 			seen = append(seen, ap)
-			open++
-			closed--
+			c[StateOpen]++
+			c[StateClosed]--
 		}
 	}
-	filtered += (overlap(lo, hi, t.BlackholePrefix) + overlap(lo, hi, t.ProhibitedPrefix)) * np
+	c[blackholeState(p)] += overlap(lo, hi, t.BlackholePrefix) * np
+	c[StateFiltered] += overlap(lo, hi, t.ProhibitedPrefix) * np
 	if v := addrValue(t.RemoteWANAddr); t.RemoteWANAddr.Is4() && v >= lo && v <= hi {
 		live(1, anyOpen)
 	}
 	for _, h := range t.Hosts {
 		if v := addrValue(h.Addr); h.Addr.Is4() && v >= lo && v <= hi {
-			live(1, countIn(h.Ports, ports))
+			live(1, countIn(hostPorts(h, p), ports))
 		}
 	}
-	down = total - open - closed - filtered
-	return open, closed, filtered, down
+	c[StateDown] = total - c[StateOpen] - c[StateClosed] - c[StateFiltered] - c[StateOpenFiltered]
+	return c
 }
 
-// Open returns every open (address, port) of first..last (inclusive) x
+// Open returns every open TCP (address, port) of first..last (inclusive) x
 // ports, ascending by address then port, for exact comparison with a scan's
 // results. Duplicate ports are listed once.
 func (t Truth) Open(first, last netip.Addr, ports []uint16) []netip.AddrPort {
+	return t.open(first, last, ports, tcp)
+}
+
+// OpenUDP is Open for UDP: every (address, port) of first..last (inclusive)
+// x ports where [Truth.StateUDP] is StateOpen, ascending by address then
+// port. Duplicate ports are listed once.
+func (t Truth) OpenUDP(first, last netip.Addr, ports []uint16) []netip.AddrPort {
+	return t.open(first, last, ports, udp)
+}
+
+// open is Open or OpenUDP.
+func (t Truth) open(first, last netip.Addr, ports []uint16, p proto) []netip.AddrPort {
 	lo, hi, ok := span(first, last)
 	if !ok {
 		return nil
@@ -227,9 +351,9 @@ func (t Truth) Open(first, last netip.Addr, ports []uint16) []netip.AddrPort {
 	slices.Sort(ports)
 	var out []netip.AddrPort
 	add := func(ip netip.Addr) {
-		for _, p := range ports {
-			if t.State(ip, p) == StateOpen {
-				out = append(out, netip.AddrPortFrom(ip, p))
+		for _, port := range ports {
+			if t.state(ip, port, p) == StateOpen {
+				out = append(out, netip.AddrPortFrom(ip, port))
 			}
 		}
 	}
