@@ -76,9 +76,9 @@ type Lab struct {
 	truth Truth
 
 	mu        sync.Mutex
-	made      []string // namespaces created so far, in creation order
-	listeners []int    // listening socket descriptors
-	udp       []*net.UDPConn
+	made      []string       // namespaces created so far, in creation order
+	listeners []int          // listening socket descriptors
+	udp       []*net.UDPConn // UDP responder sockets
 	down      bool
 
 	serving sync.WaitGroup // the goroutines serving the UDP responders

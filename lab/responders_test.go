@@ -12,6 +12,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/udpprobe"
 )
 
 var testNow = time.Date(2025, 11, 22, 12, 0, 0, 500_000_000, time.UTC)
@@ -306,4 +307,31 @@ func FuzzUDPResponders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRespondersAnswerScannerProbes: the requests fastscan's UDP scan sends
+// (package udpprobe) are answered by the lab's responder on their port, and
+// the scan's reply matching accepts the answer as one to its own probe.
+func TestRespondersAnswerScannerProbes(t *testing.T) {
+	local := addr("198.19.3.4")
+	for _, probe := range udpprobe.All() {
+		buf := make([]byte, 2048)
+		for _, cookie := range []uint64{0, 1, 0xdead_beef_cafe_f00d, 0x7f_ffff, 0xffff_ffff_ffff_ffff} {
+			req := buf[:probe.Put(buf, cookie)]
+			reply := lab.AnswerUDP(probe.Port, req, local, testNow)
+			if lab.UDPService(probe.Port) == "" {
+				if reply != nil {
+					t.Errorf("%s probe to port %d without a lab responder got an answer", probe.Name, probe.Port)
+				}
+				continue
+			}
+			if reply == nil {
+				t.Errorf("%s probe (cookie %#x) to port %d got no answer", probe.Name, cookie, probe.Port)
+				continue
+			}
+			if !udpprobe.Match(probe.Port, reply, cookie) {
+				t.Errorf("%s probe (cookie %#x): the scanner does not match the answer % x", probe.Name, cookie, reply)
+			}
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/udpprobe"
 )
 
 // udpAsk sends req to dst from the scanner namespace with an unconnected
@@ -123,6 +124,23 @@ func TestUDPGroundTruthWithSockets(t *testing.T) {
 			}
 			if err := r.check(reply, ep.Addr()); err != nil {
 				t.Errorf("%s to %s: %v", r.name, ep, err)
+			}
+		})
+	})
+
+	t.Run("the scanner's probes are answered", func(t *testing.T) {
+		parallel(len(open), func(i int) {
+			ep := open[i]
+			probe := udpprobe.ForPort(ep.Port())
+			cookie := uint64(0x9e3779b97f4a7c15) * uint64(i+1)
+			buf := make([]byte, 2048)
+			reply, from, err := udpAsk(l, ep, buf[:probe.Put(buf, cookie)], 2*time.Second)
+			if err != nil {
+				t.Errorf("%s probe to %s: %v; truth says open", probe.Name, ep, err)
+				return
+			}
+			if from != ep || !udpprobe.Match(ep.Port(), reply, cookie) {
+				t.Errorf("%s probe to %s: reply % x from %s does not match the probe", probe.Name, ep, reply, from)
 			}
 		})
 	})
