@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -642,5 +644,36 @@ func checkCoAPRequest(t *testing.T, msg []byte, cookie uint64) {
 	}
 	if got := "/" + strings.Join(path, "/"); got != "/.well-known/core" {
 		t.Errorf("Uri-Path %q", got)
+	}
+}
+
+// TestDocTable keeps docs/udp-probes.md in step with the probes: a row per
+// service with its port, name, size, cookie offset and bits.
+func TestDocTable(t *testing.T) {
+	doc, err := os.ReadFile("../docs/udp-probes.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if cells := strings.Split(line, " | "); len(cells) == 6 {
+			rows[strings.TrimPrefix(cells[0], "| ")] = line
+		}
+	}
+	for _, p := range udpprobe.All() {
+		row, ok := rows[strconv.Itoa(int(p.Port))]
+		if !ok {
+			t.Errorf("%s: no row for port %d", p.Name, p.Port)
+			continue
+		}
+		want := []string{" | " + p.Name + " | ", fmt.Sprintf("(%d B)", len(p.Payload)), fmt.Sprintf(" | %d | ", p.Bits())}
+		if p.CookieLen > 0 {
+			want = append(want, fmt.Sprintf("(%d)", p.CookieOffset))
+		}
+		for _, w := range want {
+			if !strings.Contains(row, w) {
+				t.Errorf("%s: row %q lacks %q", p.Name, row, w)
+			}
+		}
 	}
 }
