@@ -163,8 +163,8 @@ func Names() []string {
 // the echoed field, and reports ok false when it is not, when the echo is
 // incomplete, when the probe's fixed bytes around the field are not echoed
 // as sent, or when the service echoes nothing of the request (TFTP, which
-// answers from another port anyway, SSDP, and ports without a probe).
-// ReplyCookie never panics and does not allocate.
+// answers from another port anyway, SSDP, and ports without a probe); cookie
+// is then 0. ReplyCookie never panics and does not allocate.
 func ReplyCookie(port uint16, reply []byte) (cookie uint64, ok bool) {
 	switch port {
 	case 53, 137, 5353: // DNS, NetBIOS and mDNS share the header layout
