@@ -24,7 +24,7 @@ const (
 	offIPv4Flags   = offIPv4 + 6 // flags and fragment offset
 	offIPv4Proto   = offIPv4 + 9
 	offIPv4Dst     = offIPv4 + 16
-	offTCPDstPort  = 2 // relative to the TCP header, which starts X bytes after offIPv4
+	offTCPDstPort  = 2 // relative to the TCP (or UDP) header, which starts X bytes after offIPv4
 	etherTypeIPv4  = 0x0800
 	ipv4FragOffset = 0x1fff
 )
@@ -43,6 +43,7 @@ const (
 	rfIsToLocal
 	rfLoadProto
 	rfIsTCP
+	rfIsUDP
 	rfLoadFrag
 	rfIsFragment
 	rfLoadHeaderLen
@@ -56,9 +57,9 @@ const (
 )
 
 // ReplyFilter returns a classic BPF program for an Ethernet socket that
-// accepts IPv4 packets addressed to localIP which are either TCP segments
-// (first or only fragment) with a destination port in [lo, hi], or ICMP
-// messages. Everything else is dropped.
+// accepts IPv4 packets addressed to localIP which are either TCP segments or
+// UDP datagrams (first or only fragment) with a destination port in [lo, hi],
+// or ICMP messages. Everything else is dropped.
 //
 // Only untagged Ethernet frames are matched.
 func ReplyFilter(localIP uint32, lo, hi uint16) []unix.SockFilter {
@@ -72,7 +73,8 @@ func ReplyFilter(localIP uint32, lo, hi uint16) []unix.SockFilter {
 	prog[rfLoadDst] = unix.SockFilter{Code: bpfLoadWordAbs, K: offIPv4Dst}
 	prog[rfIsToLocal] = jump(rfIsToLocal, bpfJumpEqual, localIP, rfLoadProto, rfDrop)
 	prog[rfLoadProto] = unix.SockFilter{Code: bpfLoadByteAbs, K: offIPv4Proto}
-	prog[rfIsTCP] = jump(rfIsTCP, bpfJumpEqual, unix.IPPROTO_TCP, rfLoadFrag, rfIsICMP)
+	prog[rfIsTCP] = jump(rfIsTCP, bpfJumpEqual, unix.IPPROTO_TCP, rfLoadFrag, rfIsUDP)
+	prog[rfIsUDP] = jump(rfIsUDP, bpfJumpEqual, unix.IPPROTO_UDP, rfLoadFrag, rfIsICMP)
 	prog[rfLoadFrag] = unix.SockFilter{Code: bpfLoadHalfAbs, K: offIPv4Flags}
 	prog[rfIsFragment] = jump(rfIsFragment, bpfJumpAnyBits, ipv4FragOffset, rfDrop, rfLoadHeaderLen)
 	prog[rfLoadHeaderLen] = unix.SockFilter{Code: bpfLoadXHeader, K: offIPv4}

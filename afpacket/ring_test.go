@@ -90,12 +90,14 @@ func TestRingDeliversExactlyWhatReplyFilterAccepts(t *testing.T) {
 		with(2, func(f *frameSpec) { f.port = 1500 }),
 		with(3, func(f *frameSpec) { f.port = 2000 }),
 		with(4, func(f *frameSpec) { f.proto = unix.IPPROTO_ICMP }),
+		with(5, func(f *frameSpec) { f.port = 1500; f.proto = unix.IPPROTO_UDP }),
 	}
 	other := []frameSpec{
 		with(101, func(f *frameSpec) { f.port = 1500; f.dstIP = local + 1 }),
 		with(102, func(f *frameSpec) { f.port = 999 }),
 		with(103, func(f *frameSpec) { f.port = 2001 }),
-		with(104, func(f *frameSpec) { f.port = 1500; f.proto = unix.IPPROTO_UDP }),
+		with(104, func(f *frameSpec) { f.port = 2001; f.proto = unix.IPPROTO_UDP }),
+		with(108, func(f *frameSpec) { f.port = 1500; f.proto = unix.IPPROTO_GRE }),
 		with(105, func(f *frameSpec) { f.arp = true }),
 		with(106, func(f *frameSpec) { f.port = 1500; f.fragOffset = 1 }),
 		with(107, func(f *frameSpec) { f.proto = unix.IPPROTO_ICMP; f.dstIP = local + 1 }),

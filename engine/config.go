@@ -30,6 +30,9 @@ type Config struct {
 	Targets target.Set
 	// Ports are the TCP ports to probe on every address.
 	Ports target.Ports
+	// UDPPorts are the UDP ports to probe on every address, each with its service's
+	// request (package udpprobe) or an empty datagram.
+	UDPPorts target.Ports
 	// Rate is the number of probes sent per second.
 	Rate float64
 	// Retries is how many times a probe that got no answer is sent again.
@@ -87,7 +90,7 @@ func (c *Config) validate() error {
 	if c.Targets.Len() == 0 {
 		return errors.New("no targets to scan")
 	}
-	if c.Ports.Len() == 0 {
+	if c.Ports.Len()+c.UDPPorts.Len() == 0 {
 		return errors.New("no ports to scan")
 	}
 	if !(c.Rate > 0) {

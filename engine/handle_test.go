@@ -3,6 +3,9 @@ package engine
 import (
 	"testing"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
 	"github.com/fastscan/fastscan/packet"
 	"github.com/fastscan/fastscan/packet/packettest"
 	"github.com/fastscan/fastscan/result"
@@ -154,5 +157,74 @@ func TestHandleAllocatesNothing(t *testing.T) {
 	frame := packettest.RST(t, packettest.FlowOf(t, p), packettest.SeqOf(t, p)+1)
 	if n := testing.AllocsPerRun(1000, func() { s.handle(frame, 1) }); n != 0 {
 		t.Fatalf("handle allocates %v times per reply", n)
+	}
+}
+
+// udpReply builds the datagram a service sends back to probe (a UDP probe frame)
+// with payload.
+func udpReply(t *testing.T, probe []byte, payload []byte, dstPort uint16) []byte {
+	t.Helper()
+	p := gopacket.NewPacket(probe, layers.LayerTypeEthernet, gopacket.Default)
+	eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	reth := &layers.Ethernet{SrcMAC: eth.DstMAC, DstMAC: eth.SrcMAC, EthernetType: layers.EthernetTypeIPv4}
+	rip := &layers.IPv4{Version: 4, TTL: 60, Protocol: layers.IPProtocolUDP, SrcIP: ip.DstIP, DstIP: ip.SrcIP}
+	rudp := &layers.UDP{SrcPort: udp.DstPort, DstPort: layers.UDPPort(dstPort)}
+	rudp.SetNetworkLayerForChecksum(rip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, reth, rip, rudp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestHandleUDP: a DNS answer echoing the probe's id is open; the same answer with
+// another id, or to another source port, is rejected; ICMP port unreachable quoting
+// the probe is closed.
+func TestHandleUDP(t *testing.T) {
+	targets, _ := target.ParseTargets([]string{"198.19.0.0/30"}, nil)
+	udpPorts, _ := target.ParsePorts("53,9")
+	s, err := New(Config{Targets: targets, UDPPorts: udpPorts, Rate: 1000, Seed: 7,
+		Show: result.StateSet(0).With(result.Closed).With(result.Filtered)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.plan = &plan{srcIP: testLocalIP, onFirst: 1}
+	if err := s.buildUDPTemplates(s.plan); err != nil {
+		t.Fatal(err)
+	}
+	probe := func(ip uint32, ui int) ([]byte, uint16) {
+		h, sport := s.udpCookie(ip, s.cfg.UDPPorts.At(ui))
+		buf := make([]byte, 1024)
+		n := s.udpTemplates[ui].Put(buf, nil, ip, sport, s.udpProbes[ui].Wire(h), 1)
+		return buf[:n], sport
+	}
+	i53, _ := udpPorts.Index(53)
+	i9, _ := udpPorts.Index(9)
+	dns, sport := probe(0xC6130001, i53)
+	query := dns[14+20+8:]
+	answer := append([]byte(nil), query...)
+	answer[2] |= 0x80 // QR: a response, same id and question
+	forged := append([]byte(nil), answer...)
+	forged[0] ^= 0xff // another id
+
+	s.handle(udpReply(t, dns, forged, sport), 1)
+	s.handle(udpReply(t, dns, answer, sport+1), 2)
+	if got := received(s); len(got) != 0 || s.invalid.Load() != 2 {
+		t.Fatalf("forged answers gave %+v, invalid %d", got, s.invalid.Load())
+	}
+	s.handle(udpReply(t, dns, answer, sport), 3)
+	discard, _ := probe(0xC6130002, i9) // no service: an empty datagram
+	s.handle(packettest.ICMPUnreachable(t, discard, 0, 3), 4)
+	got := received(s)
+	if len(got) != 2 ||
+		got[0] != (result.Result{IP: 0xC6130001, Port: 53, Proto: result.UDP, State: result.Open, Reason: result.ReasonUDPResponse, TTL: 60, TimeNanos: 3, SourceIP: testLocalIP, SourcePort: sport}) ||
+		got[1].Port != 9 || got[1].State != result.Closed || got[1].Reason != result.ReasonPortUnreachable {
+		t.Fatalf("verdicts %+v", got)
+	}
+	frame := udpReply(t, dns, answer, sport)
+	if n := testing.AllocsPerRun(100, func() { s.handle(frame, 5) }); n != 0 {
+		t.Errorf("handling a UDP reply allocates %v times", n)
 	}
 }

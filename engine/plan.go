@@ -160,6 +160,11 @@ const (
 // interface and router.
 func (p *plan) addOffLink(cfg *Config, r target.Range) error {
 	for _, ip := range []uint32{r.First, r.Last} {
+		if cfg.Interface == "" {
+			if natural, err := route.Lookup(ip, ""); err == nil && natural.Iface.Index != p.iface.Index {
+				return fmt.Errorf("targets need two interfaces (%v through %s, others through %s): scan them separately", ipString(ip), natural.Iface.Name, p.iface.Name)
+			}
+		}
 		rt, err := route.Lookup(ip, p.iface.Name)
 		if err != nil {
 			return fmt.Errorf("no route to target %v on %s: %w", ipString(ip), p.iface.Name, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/fastscan/fastscan/permute"
 	"github.com/fastscan/fastscan/ratelimit"
 	"github.com/fastscan/fastscan/result"
+	"github.com/fastscan/fastscan/udpprobe"
 )
 
 const (
@@ -63,9 +64,10 @@ type Summary struct {
 	Progress
 	// Interrupted is true when the context was cancelled before the scan finished.
 	Interrupted bool
-	// NoResponse counts targets that never answered (filtered, reason no-response);
-	// 0 for an interrupted scan, which did not probe everything.
-	NoResponse uint64
+	// NoResponse counts TCP targets that never answered (filtered, reason
+	// no-response), and OpenFiltered UDP targets that never answered (open|filtered);
+	// both 0 for an interrupted scan, which did not probe everything.
+	NoResponse, OpenFiltered uint64
 	// HostsDown counts target addresses not probed: on-link hosts that did not answer
 	// ARP, and our own address.
 	HostsDown uint64
@@ -86,8 +88,13 @@ type Summary struct {
 type Scanner struct {
 	cfg    Config
 	start  atomic.Int64 // Unix nanoseconds; 0 before Run
-	nports uint64
+	nports uint64       // TCP ports, then UDP ports
+	ntcp   uint64
 	total  uint64
+
+	// udpProbes[i] is the request sent to the i-th UDP port, udpTemplates[i] its frame.
+	udpProbes    []udpprobe.Probe
+	udpTemplates []*packet.UDPTemplate
 
 	perm  permute.Permutation
 	key   cookie.Key
@@ -100,6 +107,7 @@ type Scanner struct {
 	sent        atomic.Uint64
 	replies     atomic.Uint64
 	answered    atomic.Uint64
+	answeredUDP atomic.Uint64
 	open        atomic.Uint64
 	closed      atomic.Uint64
 	filtered    atomic.Uint64
@@ -124,7 +132,8 @@ func New(cfg Config) (*Scanner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	nports := uint64(cfg.Ports.Len())
+	ntcp := uint64(cfg.Ports.Len())
+	nports := ntcp + uint64(cfg.UDPPorts.Len())
 	total := cfg.Targets.Len() * nports
 	table, err := NewTable(total)
 	if err != nil {
@@ -133,6 +142,7 @@ func New(cfg Config) (*Scanner, error) {
 	s := &Scanner{
 		cfg:     cfg,
 		nports:  nports,
+		ntcp:    ntcp,
 		total:   total,
 		perm:    permute.New(total, cfg.Seed),
 		key:     cookie.NewKey(cfg.Seed),
@@ -186,6 +196,9 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	tmpl, err := packet.NewSYNTemplate(packet.SYNParams{SrcMAC: p.srcMAC, DstMAC: p.routerMAC, SrcIP: p.srcIP})
 	if err != nil {
 		return s.summary(nil), fmt.Errorf("building the SYN template: %w", err)
+	}
+	if err := s.buildUDPTemplates(p); err != nil {
+		return s.summary(nil), err
 	}
 	limiter := ratelimit.New(s.cfg.Rate)
 	ring, err := afpacket.NewRing(p.iface.Index, afpacket.RingConfig{
@@ -250,7 +263,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	if err := firstError(emitErr, sendErr, recvErr); err != nil {
 		return sum, err
 	}
-	if !s.interrupted.Load() && s.cfg.Show.Has(result.Filtered) {
+	if !s.interrupted.Load() && (s.cfg.Show.Has(result.Filtered) || s.cfg.Show.Has(result.OpenFiltered)) {
 		if err := s.emitNoResponse(emit); err != nil {
 			return sum, err
 		}
@@ -332,9 +345,6 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, tmpl *packet.SYNTempla
 		if !up {
 			continue
 		}
-		port := s.cfg.Ports.At(int(idx % s.nports))
-		sport := s.sourcePort(pos, pass)
-		seq := s.key.Sum(srcIP, ip, sport, port)
 		buf := tx.Next()
 		if buf == nil {
 			if err := flush(pos); err != nil {
@@ -342,7 +352,16 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, tmpl *packet.SYNTempla
 			}
 			buf = tx.Next()
 		}
-		tx.Commit(tmpl.Put(buf, mac, ip, port, sport, seq, uint16(seq>>16)))
+		if pi := idx % s.nports; pi < s.ntcp {
+			port := s.cfg.Ports.At(int(pi))
+			sport := s.sourcePort(pos, pass)
+			seq := s.key.Sum(srcIP, ip, sport, port)
+			tx.Commit(tmpl.Put(buf, mac, ip, port, sport, seq, uint16(seq>>16)))
+		} else {
+			ui := int(pi - s.ntcp)
+			h, sport := s.udpCookie(ip, s.cfg.UDPPorts.At(ui))
+			tx.Commit(s.udpTemplates[ui].Put(buf, mac, ip, sport, s.udpProbes[ui].Wire(h), uint16(h)))
+		}
 		pending++
 		if pending >= batch {
 			if err := flush(pos + 1); err != nil {
@@ -456,7 +475,7 @@ func (s *Scanner) receive(ring *afpacket.Ring, stop *atomic.Bool) error {
 // It runs on the receiver goroutine and allocates nothing.
 func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	var r packet.Reply
-	if !packet.ParseReply(frame, &r) || r.Proto != packet.ProtocolTCP {
+	if !packet.ParseReply(frame, &r) {
 		return
 	}
 	if r.LocalIP != s.plan.srcIP || r.LocalPort < s.cfg.SourcePortLo || r.LocalPort > s.cfg.SourcePortHi {
@@ -466,26 +485,39 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	if !ok {
 		return
 	}
-	pi, ok := s.cfg.Ports.Index(r.TargetPort)
-	if !ok {
-		return
-	}
-	if s.key.Sum(r.LocalIP, r.TargetIP, r.LocalPort, r.TargetPort) != r.Cookie {
-		s.invalid.Add(1)
-		return
-	}
-	var state result.State
-	var reason result.Reason
-	switch r.Kind {
-	case packet.ReplySYNACK:
-		state, reason = result.Open, result.ReasonSYNACK
-	case packet.ReplyRST:
-		state, reason = result.Closed, result.ReasonReset
-	case packet.ReplyICMPUnreachable:
-		if reason, ok = result.ICMPUnreachableReason(r.ICMPCode); !ok {
+	var (
+		pi     uint64
+		proto  result.Proto
+		state  result.State
+		reason result.Reason
+	)
+	switch r.Proto {
+	case packet.ProtocolTCP:
+		i, ok := s.cfg.Ports.Index(r.TargetPort)
+		if !ok {
 			return
 		}
-		state = result.Filtered
+		if s.key.Sum(r.LocalIP, r.TargetIP, r.LocalPort, r.TargetPort) != r.Cookie {
+			s.invalid.Add(1)
+			return
+		}
+		if state, reason, ok = tcpVerdict(&r); !ok {
+			return
+		}
+		pi, proto = uint64(i), result.TCP
+	case packet.ProtocolUDP:
+		i, ok := s.cfg.UDPPorts.Index(r.TargetPort)
+		if !ok {
+			return
+		}
+		if !s.validUDP(&r, frame, i) {
+			s.invalid.Add(1)
+			return
+		}
+		if state, reason, ok = udpVerdict(&r); !ok {
+			return
+		}
+		pi, proto = s.ntcp+uint64(i), result.UDP
 	default:
 		return
 	}
@@ -494,12 +526,15 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 	s.replies.Add(1)
 	s.lastReply.Store(tsNanos)
-	idx := host*s.nports + uint64(pi)
+	idx := host*s.nports + pi
 	if !s.table.Mark(idx) {
 		s.duplicates.Add(1)
 		return
 	}
 	s.answered.Add(1)
+	if proto == result.UDP {
+		s.answeredUDP.Add(1)
+	}
 	s.sampleRTT(idx, tsNanos)
 	switch state {
 	case result.Open:
@@ -511,11 +546,99 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 	if s.cfg.Show.Has(state) {
 		s.results <- result.Result{
-			IP: r.TargetIP, Port: r.TargetPort, Proto: result.TCP,
+			IP: r.TargetIP, Port: r.TargetPort, Proto: proto,
 			State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
 			SourceIP: r.LocalIP, SourcePort: r.LocalPort,
 		}
 	}
+}
+
+// tcpVerdict is what a valid reply to a SYN says: SYN-ACK open, RST closed, an ICMP
+// unreachable of a filtering code filtered. ok is false for other ICMP codes.
+func tcpVerdict(r *packet.Reply) (state result.State, reason result.Reason, ok bool) {
+	switch r.Kind {
+	case packet.ReplySYNACK:
+		return result.Open, result.ReasonSYNACK, true
+	case packet.ReplyRST:
+		return result.Closed, result.ReasonReset, true
+	case packet.ReplyICMPUnreachable:
+		reason, ok = result.ICMPUnreachableReason(r.ICMPCode)
+		return result.Filtered, reason, ok
+	}
+	return 0, 0, false
+}
+
+// udpVerdict is what a valid reply to a UDP probe says: a datagram from the port
+// open, ICMP port unreachable closed, another filtering ICMP code filtered.
+func udpVerdict(r *packet.Reply) (state result.State, reason result.Reason, ok bool) {
+	switch {
+	case r.Kind == packet.ReplyUDP:
+		return result.Open, result.ReasonUDPResponse, true
+	case r.Kind == packet.ReplyICMPUnreachable && r.ICMPCode == packet.ICMPv4PortUnreachable:
+		return result.Closed, result.ReasonPortUnreachable, true
+	case r.Kind == packet.ReplyICMPUnreachable:
+		reason, ok = result.ICMPUnreachableReason(r.ICMPCode)
+		return result.Filtered, reason, ok
+	}
+	return 0, 0, false
+}
+
+// udpCookie is the stateless cookie of a UDP probe to ip:port: a keyed hash whose
+// high bits choose the source port (the reply must come back to it) and whose low
+// bits go into the request's transaction id, where the protocol has one.
+func (s *Scanner) udpCookie(ip uint32, port uint16) (h uint64, sport uint16) {
+	h = s.key.Sum64(s.plan.srcIP, ip, 0, port)
+	lo := uint64(s.cfg.SourcePortLo)
+	n := uint64(s.cfg.SourcePortHi) - lo + 1
+	return h, uint16(lo + (h>>32)%n)
+}
+
+// validUDP checks a UDP reply, or an ICMP error quoting a UDP probe, against the
+// probe's cookie: the source port, and the echoed transaction id where the service
+// has one (for an ICMP error, where the quote reaches it).
+func (s *Scanner) validUDP(r *packet.Reply, frame []byte, ui int) bool {
+	h, sport := s.udpCookie(r.TargetIP, r.TargetPort)
+	if r.LocalPort != sport {
+		return false
+	}
+	probe := &s.udpProbes[ui]
+	if probe.CookieLen == 0 {
+		return true
+	}
+	payload := r.Payload(frame)
+	if r.Kind == packet.ReplyUDP {
+		return udpprobe.Match(r.TargetPort, payload, h)
+	}
+	if len(payload) < probe.CookieOffset+probe.CookieLen {
+		return true // the quote stops before the field: the port is all there is to check
+	}
+	want := probe.Wire(h)
+	for i := 0; i < probe.CookieLen; i++ {
+		if payload[probe.CookieOffset+i] != byte(want>>(8*(probe.CookieLen-1-i))) {
+			return false
+		}
+	}
+	return true
+}
+
+// buildUDPTemplates makes the probe frame of every UDP port, once.
+func (s *Scanner) buildUDPTemplates(p *plan) error {
+	n := s.cfg.UDPPorts.Len()
+	s.udpProbes = make([]udpprobe.Probe, n)
+	s.udpTemplates = make([]*packet.UDPTemplate, n)
+	for i := range n {
+		port := s.cfg.UDPPorts.At(i)
+		probe := udpprobe.ForPort(port)
+		t, err := packet.NewUDPTemplate(packet.UDPParams{
+			SrcMAC: p.srcMAC, DstMAC: p.routerMAC, SrcIP: p.srcIP, DstPort: port,
+			Payload: []byte(probe.Payload), CookieOffset: probe.CookieOffset, CookieLen: probe.CookieLen,
+		})
+		if err != nil {
+			return fmt.Errorf("building the UDP probe for port %d: %w", port, err)
+		}
+		s.udpProbes[i], s.udpTemplates[i] = probe, t
+	}
+	return nil
 }
 
 // sampleRTT measures the round-trip time of a first-pass answer that arrived at
@@ -545,20 +668,30 @@ func (s *Scanner) sampleRTT(idx uint64, tsNanos int64) {
 	s.rto.Store(int64((s.srtt + 4*s.rttvar) * float64(time.Second)))
 }
 
-// emitNoResponse hands the caller a filtered verdict for every probed target that
-// never answered.
+// emitNoResponse hands the caller a verdict for every probed target that never
+// answered, if cfg.Show asks for it: filtered for TCP, open|filtered for UDP.
 func (s *Scanner) emitNoResponse(emit func(*result.Result) error) error {
 	now := time.Now().UnixNano()
+	showTCP, showUDP := s.cfg.Show.Has(result.Filtered), s.cfg.Show.Has(result.OpenFiltered)
 	var err error
 	s.table.Unanswered(func(idx uint64) bool {
 		ip := s.cfg.Targets.At(idx / s.nports)
 		if _, up := s.plan.nextHop(ip); !up {
 			return true
 		}
-		r := result.Result{
-			IP: ip, Port: s.cfg.Ports.At(int(idx % s.nports)), Proto: result.TCP,
-			State: result.Filtered, Reason: result.ReasonNoResponse, TimeNanos: now,
-			SourceIP: s.plan.srcIP, SourcePort: s.sourcePort(s.perm.Inverse(idx), 0),
+		r := result.Result{IP: ip, Reason: result.ReasonNoResponse, TimeNanos: now, SourceIP: s.plan.srcIP}
+		if pi := idx % s.nports; pi < s.ntcp {
+			if !showTCP {
+				return true
+			}
+			r.Proto, r.State, r.Port = result.TCP, result.Filtered, s.cfg.Ports.At(int(pi))
+			r.SourcePort = s.sourcePort(s.perm.Inverse(idx), 0)
+		} else {
+			if !showUDP {
+				return true
+			}
+			r.Proto, r.State, r.Port = result.UDP, result.OpenFiltered, s.cfg.UDPPorts.At(int(pi-s.ntcp))
+			_, r.SourcePort = s.udpCookie(ip, r.Port)
 		}
 		err = emit(&r)
 		return err == nil
@@ -578,7 +711,10 @@ func (s *Scanner) summary(ring *afpacket.Ring) Summary {
 		sum.Interface = s.plan.iface.Name
 		sum.SourceIP = s.plan.srcIP
 		if !sum.Interrupted {
-			sum.NoResponse = s.probedTargets() - s.answered.Load()
+			hosts := s.cfg.Targets.Len() - s.plan.hostsDown
+			udp := hosts * uint64(s.cfg.UDPPorts.Len())
+			sum.OpenFiltered = udp - s.answeredUDP.Load()
+			sum.NoResponse = s.probedTargets() - s.answered.Load() - sum.OpenFiltered
 		}
 	}
 	if ring != nil {

@@ -57,7 +57,7 @@ func (g *Grepable) Close() error {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			name := field.Replace(g.services.Name(r.Port, registry.TCP))
+			name := field.Replace(g.services.Name(r.Port, registryProto(r.Proto)))
 			fmt.Fprintf(b, "%d/%s/%s//%s///", r.Port, r.State, r.Proto, name)
 		}
 		b.WriteString("\n")

@@ -92,13 +92,17 @@ func newLineWriter(w io.Writer, services *registry.Registry) lineWriter {
 // unknownService is the service name of a port the registry has no name for.
 const unknownService = "unknown"
 
+// registryProto is the registry's name for a result's protocol.
+func registryProto(p result.Proto) registry.Proto {
+	if p == result.UDP {
+		return registry.UDP
+	}
+	return registry.TCP
+}
+
 // service returns the first assigned service name of r's port, or unknownService.
 func (lw *lineWriter) service(r *result.Result) string {
-	p := registry.TCP
-	if r.Proto == result.UDP {
-		p = registry.UDP
-	}
-	if name := lw.services.Name(r.Port, p); name != "" {
+	if name := lw.services.Name(r.Port, registryProto(r.Proto)); name != "" {
 		return name
 	}
 	return unknownService

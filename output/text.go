@@ -11,7 +11,7 @@ import (
 // Text writes one aligned line per result, for people: address, port, state,
 // service name, and what decided the state:
 //
-//	198.19.0.5      22/tcp    open      ssh          syn-ack ttl 64
+//	198.19.0.5      22/tcp    open          ssh          syn-ack ttl 64
 type Text struct {
 	lineWriter
 }
@@ -35,7 +35,7 @@ func (t *Text) Write(r *result.Result) error {
 	b = pad(b, n+10)
 	n = len(b)
 	b = append(b, r.State.String()...)
-	b = pad(b, n+10)
+	b = pad(b, n+14)
 	n = len(b)
 	b = append(b, t.service(r)...)
 	b = pad(b, n+13)

@@ -26,6 +26,9 @@ type Scan struct {
 	// Ports is the port list as given, e.g. "22,80,1000-2000", and NumPorts its size.
 	Ports    string
 	NumPorts int
+	// UDPPorts and NumUDPPorts are the same for UDP.
+	UDPPorts    string
+	NumUDPPorts int
 	// Hosts is the number of target addresses.
 	Hosts uint64
 	// Version is fastscan's version.
@@ -96,7 +99,12 @@ func (x *XML) Close() error {
 	fmt.Fprintf(b, "<!-- fastscan scan initiated %s -->\n", x.scan.Start.Format(time.ANSIC))
 	fmt.Fprintf(b, "<nmaprun scanner=\"nmap\" profile_name=\"fastscan\" args=\"%s\" start=\"%d\" startstr=\"%s\" version=\"%s\" xmloutputversion=\"%s\">\n",
 		xmlEscape(x.scan.Args), x.scan.Start.Unix(), x.scan.Start.Format(time.ANSIC), xmlEscape(x.scan.Version), xmlOutputVersion)
-	fmt.Fprintf(b, "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumPorts, xmlEscape(x.scan.Ports))
+	if x.scan.NumPorts > 0 || x.scan.NumUDPPorts == 0 {
+		fmt.Fprintf(b, "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumPorts, xmlEscape(x.scan.Ports))
+	}
+	if x.scan.NumUDPPorts > 0 {
+		fmt.Fprintf(b, "<scaninfo type=\"udp\" protocol=\"udp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumUDPPorts, xmlEscape(x.scan.UDPPorts))
+	}
 	fmt.Fprintf(b, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n")
 
 	x.hosts.each(x.writeHost)
@@ -127,7 +135,7 @@ func (x *XML) writeHost(ip uint32, results []result.Result) {
 	for _, r := range results {
 		fmt.Fprintf(b, "<port protocol=\"%s\" portid=\"%d\"><state state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>",
 			r.Proto, r.Port, r.State, r.Reason, r.TTL)
-		if name := x.services.Name(r.Port, registry.TCP); name != "" {
+		if name := x.services.Name(r.Port, registryProto(r.Proto)); name != "" {
 			fmt.Fprintf(b, "<service name=\"%s\" method=\"table\" conf=\"3\"/>", xmlEscape(name))
 		}
 		b.WriteString("</port>\n")

@@ -23,6 +23,8 @@ const examples = `Examples:
         this machine's own low ports over loopback
    sudo fastscan 10.0.0.0/24 --top-ports 100
         the 100 ports most often found open on the internet
+   sudo fastscan 10.0.0.0/24 -p U:53,123,161,T:22,80
+        UDP and TCP in one scan (or -sU -p 53,161 for UDP only)
    fastscan registry 5432
         what runs on a port (see fastscan registry --help; no root needed)
 
@@ -62,7 +64,8 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 
 func scanFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "ports to scan: `PORTS` like 22,80,1000-2000; - or 1-65535 for all"},
+		&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "ports to scan: `PORTS` like 22,80,1000-2000; - or 1-65535 for all; U:53,T:22 mixes UDP and TCP"},
+		&cli.BoolFlag{Name: "udp", Aliases: []string{"sU"}, Usage: "scan UDP instead of TCP (ports in -p without T:/U: are UDP; --top-ports takes the UDP list)"},
 		&cli.IntFlag{Name: "top-ports", Usage: "scan the `N` ports most often found open on the internet (with -p: both)"},
 		&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Value: engine.DefaultRate, Usage: "probes per second"},
 		&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments"},

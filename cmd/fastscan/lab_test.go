@@ -810,3 +810,75 @@ func TestLabSyslogPipeline(t *testing.T) {
 		}
 	}
 }
+
+// compareUDPWithTruth checks a UDP scan's findings (all states shown) against the
+// lab's UDP ground truth, exactly, for first..last x ports.
+func compareUDPWithTruth(t *testing.T, truth lab.Truth, out scanOutput, first, last netip.Addr, ports []uint16) {
+	t.Helper()
+	got := map[string]uint64{}
+	seen := map[netip.AddrPort]bool{}
+	for _, f := range out.findings {
+		ip := netip.MustParseAddr(f.IP)
+		ap := netip.AddrPortFrom(ip, f.Port)
+		if f.Proto != "udp" || seen[ap] {
+			t.Errorf("finding %+v: not UDP, or reported twice", f)
+		}
+		seen[ap] = true
+		got[f.State]++
+		if want := truth.StateUDP(ip, f.Port).String(); f.State != want {
+			t.Errorf("%v/udp: scanner says %s (%s), truth is %s", ap, f.State, f.Reason, want)
+		}
+	}
+	open, closed, filtered, openFiltered, down := truth.CountUDP(first, last, ports)
+	if got["open"] != open || got["closed"] != closed || got["filtered"] != filtered || got["open|filtered"] != openFiltered {
+		t.Errorf("found %v; truth has open %d closed %d filtered %d open|filtered %d", got, open, closed, filtered, openFiltered)
+	}
+	if n := out.summaryCount(t, "hosts down"); n*uint64(len(ports)) != down {
+		t.Errorf("summary says %d hosts down, truth has %d down targets", n, down)
+	}
+	t.Logf("%v-%v x %d UDP ports: open %d closed %d filtered %d open|filtered %d down %d in %v",
+		first, last, len(ports), open, closed, filtered, openFiltered, down, out.elapsed)
+}
+
+// TestLabUDP scans the lab's routed range and LAN over UDP and compares with the
+// exact UDP ground truth: open (a DNS, NTP or SNMP answer), closed (ICMP port
+// unreachable), filtered (ICMP admin-prohibited) and open|filtered (silence).
+func TestLabUDP(t *testing.T) {
+	l := labtest.Start(t)
+	truth := l.Truth()
+	t.Run("Routed", func(t *testing.T) {
+		ports := []uint16{9, 53, 123, 161}
+		out := scanLab(t, l, "198.19.0.0/18,198.19.128.0/24,198.19.192.0/24", "-sU", "-p", "9,53,123,161",
+			"-r", "100000", "--show", "all", "--retries", "2", "--wait", "500ms")
+		// The scan covers three blocks; the truth is counted per block.
+		var sub scanOutput
+		for _, r := range []addrRange{
+			{netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.63.255")},
+			{netip.MustParseAddr("198.19.128.0"), netip.MustParseAddr("198.19.128.255")},
+			{netip.MustParseAddr("198.19.192.0"), netip.MustParseAddr("198.19.192.255")},
+		} {
+			sub = scanOutput{stderr: "hosts down 0", elapsed: out.elapsed}
+			for _, f := range out.findings {
+				if ip := netip.MustParseAddr(f.IP); ip.Compare(r.first) >= 0 && ip.Compare(r.last) <= 0 {
+					sub.findings = append(sub.findings, f)
+				}
+			}
+			compareUDPWithTruth(t, truth, sub, r.first, r.last, ports)
+		}
+	})
+	t.Run("LAN", func(t *testing.T) {
+		out := scanLab(t, l, "198.18.1.0/24", "-sU", "-p", "1-200", "-r", "50000", "--show", "all")
+		compareUDPWithTruth(t, truth, out, netip.MustParseAddr("198.18.1.0"), netip.MustParseAddr("198.18.1.255"), portRange(1, 200))
+	})
+	t.Run("MixedWithTCP", func(t *testing.T) {
+		out := scanLab(t, l, "198.19.100.200", "-p", "U:53,9,T:22,9", "--show", "all")
+		want := map[string]string{"53/udp": "open", "9/udp": "closed", "22/tcp": "open", "9/tcp": "closed"}
+		got := map[string]string{}
+		for _, f := range out.findings {
+			got[fmt.Sprintf("%d/%s", f.Port, f.Proto)] = f.State
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("findings %v, want %v", got, want)
+		}
+	})
+}

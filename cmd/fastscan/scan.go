@@ -117,13 +117,15 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 // closeFiles closes them after the writers were closed.
 func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles func(), err error) {
 	scan := output.Scan{
-		Args:     strings.Join(os.Args, " "),
-		Start:    time.Now(),
-		Ports:    s.portSpec,
-		NumPorts: s.cfg.Ports.Len(),
-		Hosts:    s.cfg.Targets.Len(),
-		Version:  version,
-		ID:       newScanID(),
+		Args:        strings.Join(os.Args, " "),
+		Start:       time.Now(),
+		Ports:       s.portSpec,
+		NumPorts:    s.cfg.Ports.Len(),
+		UDPPorts:    s.udpPortSpec,
+		NumUDPPorts: s.cfg.UDPPorts.Len(),
+		Hosts:       s.cfg.Targets.Len(),
+		Version:     version,
+		ID:          newScanID(),
 	}
 	scan.Hostname, _ = os.Hostname()
 	var files []*os.File
@@ -254,14 +256,17 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 		status = "interrupted"
 	}
 	fmt.Fprintf(&b, "fastscan %s: %d addresses x %d ports on %s from %s in %.2fs\n",
-		status, s.cfg.Targets.Len(), s.cfg.Ports.Len(), sum.Interface, (&result.Result{IP: sum.SourceIP}).Addr(), secs)
+		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, (&result.Result{IP: sum.SourceIP}).Addr(), secs)
 	fmt.Fprintf(&b, "  probes sent %d (%.0f/s), replies %d\n", sum.Sent, float64(sum.Sent)/max(secs, 1e-9), sum.Replies)
 	if interrupted {
 		fmt.Fprintf(&b, "  open %d, closed %d, filtered %d so far (stopped in pass %d at %.1f%%), hosts down %d\n",
 			sum.Open, sum.Closed, sum.Filtered, sum.Pass, 100*float64(sum.Position)/float64(max(sum.Targets, 1)), sum.HostsDown)
 	} else {
-		fmt.Fprintf(&b, "  open %d, closed %d, filtered %d (%d no response), hosts down %d\n",
-			sum.Open, sum.Closed, sum.Filtered+sum.NoResponse, sum.NoResponse, sum.HostsDown)
+		fmt.Fprintf(&b, "  open %d, closed %d, filtered %d (%d no response), ", sum.Open, sum.Closed, sum.Filtered+sum.NoResponse, sum.NoResponse)
+		if s.cfg.UDPPorts.Len() > 0 {
+			fmt.Fprintf(&b, "open|filtered %d, ", sum.OpenFiltered)
+		}
+		fmt.Fprintf(&b, "hosts down %d\n", sum.HostsDown)
 	}
 	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d\n", sum.RingDrops, sum.Invalid, sum.Duplicates)
 	io.WriteString(w, b.String())

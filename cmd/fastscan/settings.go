@@ -24,15 +24,16 @@ import (
 
 // settings is everything the command line asks for, checked.
 type settings struct {
-	cfg      engine.Config
-	output   string // file name; "" for standard output
-	format   string
-	extra    []extraOutput // -oJ, -oC, -oL: more formats into more files
-	quiet    bool
-	portSpec string // the ports, as a compact list of ranges ("22,80,1000-2000")
-	pcap     string // --pcap FILE: the replies accepted
-	syslog   string // --syslog URL
-	syslogAs string // --syslog-format
+	cfg         engine.Config
+	output      string // file name; "" for standard output
+	format      string
+	extra       []extraOutput // -oJ, -oC, -oL: more formats into more files
+	quiet       bool
+	portSpec    string // the TCP ports, as a compact list of ranges ("22,80,1000-2000")
+	udpPortSpec string // the UDP ports, the same way
+	pcap        string // --pcap FILE: the replies accepted
+	syslog      string // --syslog URL
+	syslogAs    string // --syslog-format
 	// syslogWriter is the running syslog sender, set by scan.
 	syslogWriter *output.Syslog
 	status       string             // --status-json: a file, "-" for standard error, "" for none
@@ -71,10 +72,11 @@ func parseSettings(c *cli.Context) (settings, error) {
 	}
 	s.cfg.Targets = targets
 
-	if s.cfg.Ports, err = parseScanPorts(c); err != nil {
+	if s.cfg.Ports, s.cfg.UDPPorts, err = parseScanPorts(c); err != nil {
 		return s, err
 	}
 	s.portSpec = compactPorts(s.cfg.Ports.List())
+	s.udpPortSpec = compactPorts(s.cfg.UDPPorts.List())
 	if s.services, err = loadRegistry(c.String("registry")); err != nil {
 		return s, err
 	}
@@ -156,31 +158,43 @@ func parseSettings(c *cli.Context) (settings, error) {
 	return s, nil
 }
 
-// parseScanPorts reads -p and --top-ports; with both, the scan covers both.
-func parseScanPorts(c *cli.Context) (target.Ports, error) {
-	var list []uint16
+// parseScanPorts reads -p (with nmap's T:/U: prefixes), --udp and --top-ports;
+// with -p and --top-ports both, the scan covers both.
+func parseScanPorts(c *cli.Context) (tcp, udp target.Ports, err error) {
+	var tcpList, udpList []uint16
+	udpDefault := c.Bool("udp")
 	if c.IsSet("ports") {
-		ports, err := target.ParsePorts(c.String("ports"))
+		t, u, err := target.ParseProtoPorts(c.String("ports"), udpDefault)
 		if err != nil {
-			return target.Ports{}, usageError("%v", err)
+			return tcp, udp, usageError("%v", err)
 		}
-		list = ports.List()
+		tcpList, udpList = t.List(), u.List()
 	}
 	if c.IsSet("top-ports") {
-		top, err := registry.TopPorts(registry.TCP, c.Int("top-ports"))
-		if err != nil {
-			return target.Ports{}, usageError("invalid top-ports %q: %v", c.String("top-ports"), err)
+		proto := registry.TCP
+		if udpDefault {
+			proto = registry.UDP
 		}
-		list = append(list, top...)
+		top, err := registry.TopPorts(proto, c.Int("top-ports"))
+		if err != nil {
+			return tcp, udp, usageError("invalid top-ports %q: %v", c.String("top-ports"), err)
+		}
+		if udpDefault {
+			udpList = append(udpList, top...)
+		} else {
+			tcpList = append(tcpList, top...)
+		}
 	}
-	if len(list) == 0 {
-		return target.Ports{}, usageError("no ports: pass -p, e.g. -p 22,80,443 or -p 1-65535, or --top-ports N")
+	if len(tcpList)+len(udpList) == 0 {
+		return tcp, udp, usageError("no ports: pass -p, e.g. -p 22,80,443, -p 1-65535 or -p U:53,T:22, or --top-ports N")
 	}
-	ports, err := target.NewPorts(list)
-	if err != nil {
-		return target.Ports{}, usageError("%v", err)
+	if tcp, err = target.NewPorts(tcpList); err != nil {
+		return tcp, udp, usageError("%v", err)
 	}
-	return ports, nil
+	if udp, err = target.NewPorts(udpList); err != nil {
+		return tcp, udp, usageError("%v", err)
+	}
+	return tcp, udp, nil
 }
 
 // compactPorts writes ascending ports as comma-separated ranges: 22,80,1000-2000.
@@ -230,11 +244,13 @@ func parseShow(v string) (result.StateSet, error) {
 		case "closed":
 			set = set.With(result.Closed)
 		case "filtered":
-			set = set.With(result.Filtered)
+			set = set.With(result.Filtered).With(result.OpenFiltered)
+		case "open|filtered":
+			set = set.With(result.OpenFiltered)
 		case "all":
-			set = set.With(result.Open).With(result.Closed).With(result.Filtered)
+			set = set.With(result.Open).With(result.Closed).With(result.Filtered).With(result.OpenFiltered)
 		default:
-			return 0, usageError("invalid show %q: want open, closed, filtered or all", tok)
+			return 0, usageError("invalid show %q: want open, closed, filtered, open|filtered or all", tok)
 		}
 	}
 	return set, nil
