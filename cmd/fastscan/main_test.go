@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -247,5 +248,24 @@ func TestCompactPorts(t *testing.T) {
 		if got := compactPorts(c.in); got != c.want {
 			t.Errorf("compactPorts(%v) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+func TestUDPPortSpecs(t *testing.T) {
+	s, code, stderr := captured(t, "198.19.0.1", "-p", "U:53,161,T:22,80")
+	if code != exitOK || fmt.Sprint(s.cfg.Ports.List()) != "[22 80]" || fmt.Sprint(s.cfg.UDPPorts.List()) != "[53 161]" {
+		t.Fatalf("U:/T: ports: exit %d, tcp %v udp %v: %s", code, s.cfg.Ports.List(), s.cfg.UDPPorts.List(), stderr)
+	}
+	s, code, stderr = captured(t, "198.19.0.1", "-sU", "-p", "53,123")
+	if code != exitOK || s.cfg.Ports.Len() != 0 || fmt.Sprint(s.cfg.UDPPorts.List()) != "[53 123]" {
+		t.Fatalf("-sU: exit %d, tcp %v udp %v: %s", code, s.cfg.Ports.List(), s.cfg.UDPPorts.List(), stderr)
+	}
+	s, code, stderr = captured(t, "198.19.0.1", "--udp", "--top-ports", "10")
+	top, _ := registry.TopPorts(registry.UDP, 10)
+	if code != exitOK || s.cfg.Ports.Len() != 0 || s.cfg.UDPPorts.Len() != 10 || !s.cfg.UDPPorts.Contains(top[0]) {
+		t.Fatalf("--udp --top-ports 10: exit %d, udp %v: %s", code, s.cfg.UDPPorts.List(), stderr)
+	}
+	if _, code, stderr = captured(t, "198.19.0.1", "-p", "U:0"); code != exitUsage || !strings.Contains(stderr, `"0"`) {
+		t.Fatalf("U:0: exit %d, %q", code, stderr)
 	}
 }
