@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 IS_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo yes)
 
-.PHONY: all build deps test bench demo lint clean
+.PHONY: all build deps test bench demo lint clean testdata
 
 all: build
 
@@ -34,6 +34,12 @@ bench:
 ## demo: run fastscan inside a fresh lab against its ground truth (root)
 demo: deps build
 	$(BIN)/fastlab demo --scanner $(BIN)/fastscan
+
+## testdata: re-record the replay captures and golden files in testdata/replay from
+## live scans of a fresh lab (root), then check that they replay
+testdata: deps
+	FASTSCAN_RECORD=1 $(GO) test -count=1 -run '^TestRecordReplayCaptures$$' ./cmd/fastscan/
+	$(GO) test -count=1 -run '^TestReplay' ./cmd/fastscan/
 
 ## lint: gofmt must have nothing to say, and go vet must pass
 lint:

@@ -40,13 +40,13 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 		Name:            "fastscan",
 		Version:         version,
 		Usage:           "fast, accurate TCP SYN port scanner",
-		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...",
+		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...\n   fastscan replay --seed S [flags] [TARGET...] CAPTURE",
 		Description:     examples,
 		HideHelpCommand: true,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags:           scanFlags(),
-		Commands:        []*cli.Command{registryCommand()},
+		Commands:        []*cli.Command{registryCommand(), replayCommand()},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError("%v (see fastscan --help)", err)
 		},

@@ -15,7 +15,8 @@ import (
 // argument. Which flags take a value is read from the flag definitions. Everything
 // after "--" stays positional. nmap's attached port forms "-p-" and "-p22,80" are
 // split into "-p" and their value. A first positional argument that names a
-// subcommand leaves the arguments as they are.
+// subcommand leaves the arguments to it, except for replay, whose arguments are
+// reordered the same way with its own flags.
 func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []string {
 	if len(args) < 2 {
 		return args
@@ -27,10 +28,10 @@ func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []str
 			takesValue[name] = tv != nil && tv.TakesValue()
 		}
 	}
-	isCommand := map[string]bool{}
+	isCommand := map[string]*cli.Command{}
 	for _, c := range commands {
 		for _, name := range c.Names() {
-			isCommand[name] = true
+			isCommand[name] = c
 		}
 	}
 
@@ -42,8 +43,12 @@ func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []str
 			positional = append(positional, rest[i+1:]...)
 			break
 		}
-		if len(positional) == 0 && len(flagArgs) == 0 && isCommand[a] {
-			return args
+		if cmd := isCommand[a]; cmd != nil && len(positional) == 0 && len(flagArgs) == 0 {
+			if cmd.Name != "replay" {
+				return args // the command reads its own arguments
+			}
+			// fastscan replay takes the scan's flags, in any order too.
+			return append([]string{args[0]}, reorderArgs(append([]string{a}, rest[i+1:]...), cmd.Flags, nil)...)
 		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
 			positional = append(positional, a)

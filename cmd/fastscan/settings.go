@@ -51,8 +51,12 @@ type scanFunc func(ctx context.Context, s settings, stdout, stderr io.Writer) er
 // parseSettings reads and checks every flag and target. Every error is a usage error
 // naming the bad token; nothing has been sent when it returns.
 func parseSettings(c *cli.Context) (settings, error) {
+	return parseSettingsFor(c, c.Args().Slice())
+}
+
+// parseSettingsFor is parseSettings with the target specifications given.
+func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	var s settings
-	specs := c.Args().Slice()
 	if f := c.String("input-file"); f != "" {
 		more, err := readTargetFile(f)
 		if err != nil {

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastscan/fastscan/capture"
+	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/result"
+)
+
+const replayExamples = `Examples:
+   fastscan replay --seed 42 198.19.0.0/24 -p 22,80 scan.pcap
+        the findings of a scan made with --seed 42 --pcap scan.pcap, from the capture
+   fastscan replay --seed 42 198.19.0.0/24 -p U:53,T:22 --format xml scan.pcap
+        the same, as nmap XML
+   fastscan replay --no-validate someone-elses.pcap
+        passive: every SYN-ACK and RST in any capture, as open and closed ports
+
+Replay runs the same parsing, cookie validation, de-duplication and verdicts as a live
+scan, on a pcap or pcapng file, without root and without sending anything. Give the
+--seed, targets and ports of the scan that made the capture (add --source-ip or
+--source-port if that scan had them); replies that do not carry that scan's cookies
+are rejected. Targets that never answered are not reported: a capture holds replies,
+not probes. With --no-validate, targets and ports are optional filters.`
+
+// replayCommand returns "fastscan replay", which runs the reply pipeline on a
+// recorded capture.
+func replayCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "replay",
+		Usage:       "find ports in a recorded capture (pcap or pcapng), without root",
+		UsageText:   "fastscan replay --seed S [flags] [TARGET...] CAPTURE",
+		Description: replayExamples,
+		Flags: append(scanFlags(),
+			&cli.BoolFlag{Name: "no-validate", Usage: "passive: report every SYN-ACK and RST, without cookies (for captures fastscan did not make)"},
+		),
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) == 0 {
+				return usageError("no capture file: fastscan replay [flags] [TARGET...] CAPTURE")
+			}
+			file, specs := args[len(args)-1], args[:len(args)-1]
+			return runReplay(c, file, specs)
+		},
+	}
+}
+
+// runReplay replays file with the settings of the command line.
+func runReplay(c *cli.Context, file string, specs []string) error {
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	passive := c.Bool("no-validate")
+	if !passive && !c.IsSet("seed") {
+		return usageError("replay needs the --seed of the scan that made the capture (or --no-validate)")
+	}
+	if passive {
+		// Targets and ports are only filters: without them, everything counts.
+		if len(specs) == 0 && !c.IsSet("input-file") {
+			specs = []string{"0.0.0.0/0"}
+		}
+		if !c.IsSet("ports") && !c.IsSet("top-ports") {
+			if err := c.Set("ports", "1-65535"); err != nil {
+				return err
+			}
+		}
+	}
+	s, err := parseSettingsFor(c, specs)
+	if err != nil {
+		return err
+	}
+	src, err := capture.Open(file)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	defer src.Close()
+	w, closeFiles, err := openOutputs(&s, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeFiles()
+
+	var sum engine.Summary
+	if passive {
+		filter := func(ip uint32, port uint16) bool {
+			return s.cfg.Targets.Contains(ip) && s.cfg.Ports.Contains(port)
+		}
+		show := func(r *result.Result) error {
+			if r.State == result.Open || s.cfg.Show.Has(r.State) {
+				return w.Write(r)
+			}
+			return nil
+		}
+		sum, err = engine.Passive(c.Context, src, filter, show)
+	} else {
+		scanner, nerr := engine.New(s.cfg)
+		if nerr != nil {
+			return cli.Exit(nerr.Error(), exitFailure)
+		}
+		sum, err = scanner.Replay(c.Context, src, s.cfg.SourceIP, w.Write)
+	}
+	closeErr := w.Close()
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	if closeErr != nil {
+		return cli.Exit(closeErr.Error(), exitFailure)
+	}
+	if !s.quiet {
+		fmt.Fprintf(stderr, "fastscan replay of %s: replies %d, open %d, closed %d, filtered %d, invalid replies %d, duplicates %d\n",
+			file, sum.Replies, sum.Open, sum.Closed, sum.Filtered, sum.Invalid, sum.Duplicates)
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/fastscan/fastscan/packet"
+	"github.com/fastscan/fastscan/result"
+)
+
+// FrameSource yields recorded Ethernet frames (package capture reads them from pcap
+// and pcapng files).
+type FrameSource interface {
+	// Next returns the next frame and its capture time in Unix nanoseconds, or io.EOF.
+	Next() (frame []byte, tsNanos int64, err error)
+}
+
+// Replay runs the receive pipeline - parsing, cookie validation, the target table,
+// verdicts - over recorded frames instead of the live ring, and calls emit for every
+// verdict in cfg.Show, as Run does. Nothing is sent. The scan's secret comes from
+// cfg.Seed, so a capture of a scan made with --seed S replays with the same seed.
+// sourceIP is the scanner's address the replies went to; 0 takes the destination of
+// the first reply in the capture. Targets that never answered are not reported: a
+// capture holds replies, not the probes.
+func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP uint32, emit func(*result.Result) error) (Summary, error) {
+	if !s.start.CompareAndSwap(0, time.Now().UnixNano()) {
+		return Summary{}, errors.New("engine: Run or Replay called twice")
+	}
+	s.phase.Store("replaying")
+	s.plan = &plan{srcIP: sourceIP, onFirst: 1}
+	if err := s.buildUDPTemplates(s.plan); err != nil {
+		return s.summary(nil), err
+	}
+	collected := make(chan error, 1)
+	go func() {
+		var err error
+		for r := range s.results {
+			if err == nil {
+				err = emit(&r)
+			}
+		}
+		collected <- err
+	}()
+	var readErr error
+	for ctx.Err() == nil {
+		frame, ts, err := src.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
+			break
+		}
+		if s.plan.srcIP == 0 {
+			var r packet.Reply
+			if !packet.ParseReply(frame, &r) {
+				continue
+			}
+			s.plan.srcIP = r.LocalIP
+		}
+		s.handle(frame, ts)
+	}
+	close(s.results)
+	emitErr := <-collected
+	s.interrupted.Store(ctx.Err() != nil)
+	sum := s.summary(nil)
+	sum.NoResponse, sum.OpenFiltered = 0, 0 // not knowable from replies alone
+	sum.Phase = "done"
+	if readErr != nil {
+		return sum, fmt.Errorf("reading the capture: %w", readErr)
+	}
+	return sum, emitErr
+}
+
+// Passive reports the open and closed TCP ports a capture shows, without any
+// validation: every SYN-ACK is an open port of its sender, every RST with ACK a
+// closed one, first sighting wins and later ones are counted as duplicates. It is
+// for captures fastscan did not make (someone's tcpdump of another scanner), where
+// there are no cookies to check. When filter is not nil, only (address, port) pairs
+// it accepts are reported.
+func Passive(ctx context.Context, src FrameSource, filter func(ip uint32, port uint16) bool, emit func(*result.Result) error) (Summary, error) {
+	var sum Summary
+	seen := map[uint64]bool{}
+	for ctx.Err() == nil {
+		frame, ts, err := src.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return sum, fmt.Errorf("reading the capture: %w", err)
+		}
+		var r packet.Reply
+		if !packet.ParseReply(frame, &r) || r.Proto != packet.ProtocolTCP {
+			continue
+		}
+		state, reason := result.Open, result.ReasonSYNACK
+		switch r.Kind {
+		case packet.ReplySYNACK:
+		case packet.ReplyRST:
+			state, reason = result.Closed, result.ReasonReset
+		default:
+			continue
+		}
+		if filter != nil && !filter(r.TargetIP, r.TargetPort) {
+			continue
+		}
+		sum.Replies++
+		key := uint64(r.TargetIP)<<16 | uint64(r.TargetPort)
+		if seen[key] {
+			sum.Duplicates++
+			continue
+		}
+		seen[key] = true
+		if state == result.Open {
+			sum.Open++
+		} else {
+			sum.Closed++
+		}
+		res := result.Result{
+			IP: r.TargetIP, Port: r.TargetPort, Proto: result.TCP, State: state, Reason: reason,
+			TTL: r.TTL, TimeNanos: ts, SourceIP: r.LocalIP, SourcePort: r.LocalPort,
+		}
+		if err := emit(&res); err != nil {
+			return sum, err
+		}
+	}
+	sum.Phase = "done"
+	sum.Interrupted = ctx.Err() != nil
+	return sum, nil
+}
