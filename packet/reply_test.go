@@ -5,10 +5,13 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/fastscan/fastscan/packet"
 	"github.com/fastscan/fastscan/packet/packettest"
@@ -298,6 +301,23 @@ func FuzzParseReply(f *testing.F) {
 	f.Add(packettest.ICMP(f, packettest.Error{Probe: probe, Type: 3, Code: 13, QuoteLen: 1500}))
 	f.Add(probe)
 	f.Add([]byte{})
+	// UDP: a service's answer, and ICMP errors quoting a UDP probe briefly and in full.
+	uprobe := udpProbe(f, []byte{0xab, 0xcd, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add(udpAnswer(f, []byte("an answer")))
+	f.Add(udpAnswer(f, nil))
+	f.Add(packettest.ICMPUnreachable(f, uprobe, 0, 3))
+	f.Add(packettest.ICMPUnreachable(f, uprobe, 0xC612FE01, 13))
+	f.Add(packettest.ICMP(f, packettest.Error{Probe: uprobe, Type: 3, Code: 3, QuoteLen: 1500}))
+	f.Add(uprobe)
+	// VLAN-tagged (802.1Q, and 802.1ad QinQ) replies, which ParseReply must not
+	// mistake for untagged ones.
+	f.Add(vlanTagged(f, packettest.SYNACK(f, testFlow, 1), layers.EthernetTypeDot1Q))
+	f.Add(vlanTagged(f, udpAnswer(f, []byte("tagged")), layers.EthernetTypeDot1Q))
+	f.Add(vlanTagged(f, vlanTagged(f, packettest.RST(f, testFlow, 1), layers.EthernetTypeDot1Q), layers.EthernetTypeQinQ))
+	// Real traffic recorded in the lab, if any.
+	for _, frame := range pcapFrames(f, "../testdata/*.pcap", "../testdata/*/*.pcap") {
+		f.Add(frame)
+	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var r packet.Reply
 		orig := bytes.Clone(frame)
@@ -326,17 +346,106 @@ func FuzzParseReply(f *testing.F) {
 				t.Fatalf("inconsistent TCP reply %+v", r)
 			}
 		case packet.ReplyICMPUnreachable:
-			if ip.Protocol() != packet.ProtocolICMP || r.ICMPType != 3 || r.ICMPCode > 15 {
+			if ip.Protocol() != packet.ProtocolICMP || r.ICMPType != 3 || r.ICMPCode > 15 ||
+				(r.Proto != packet.ProtocolTCP && r.Proto != packet.ProtocolUDP) {
 				t.Fatalf("inconsistent ICMP reply %+v", r)
+			}
+			if r.Proto == packet.ProtocolTCP && r.PayloadLength != 0 {
+				t.Fatalf("ICMP error quoting TCP with a payload: %+v", r)
+			}
+		case packet.ReplyUDP:
+			udp := packet.UDP(ip.Payload())
+			if ip.Protocol() != packet.ProtocolUDP || r.Proto != packet.ProtocolUDP || r.TargetIP != r.From ||
+				r.TargetPort != udp.SourcePort() || r.LocalPort != udp.DestinationPort() ||
+				r.PayloadLength != int(udp.Length())-8 {
+				t.Fatalf("inconsistent UDP reply %+v", r)
 			}
 		default:
 			t.Fatalf("accepted with kind %v", r.Kind)
 		}
+		// The payload lies inside the IPv4 datagram, never in link-layer padding.
+		if r.PayloadLength < 0 || r.PayloadLength > 0 && (r.PayloadOffset < 14+ip.HeaderLength() ||
+			r.PayloadOffset+r.PayloadLength > 14+int(ip.TotalLength())) {
+			t.Fatalf("payload [%d, +%d) outside the datagram of %d bytes", r.PayloadOffset, r.PayloadLength, ip.TotalLength())
+		}
+		_ = r.Payload(frame)
 	})
 }
 
+// udpAnswer builds a UDP datagram from 198.19.0.5:53 to 198.18.0.1:61000 with
+// payload: the answer to udpProbe.
+func udpAnswer(tb testing.TB, payload []byte) []byte {
+	tb.Helper()
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 61, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 19, 0, 5}, DstIP: net.IP{198, 18, 0, 1}}
+	udp := &layers.UDP{SrcPort: 53, DstPort: 61000}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		tb.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(payload)); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// vlanTagged returns frame with a VLAN tag of the given TPID (802.1Q or
+// 802.1ad) inserted after the MAC addresses, as a trunk port delivers it.
+func vlanTagged(tb testing.TB, frame []byte, tpid layers.EthernetType) []byte {
+	tb.Helper()
+	tag := []byte{byte(tpid >> 8), byte(tpid), 0x20, 0x64} // priority 1, VLAN 100
+	return append(append(bytes.Clone(frame[:12]), tag...), frame[12:]...)
+}
+
+// pcapFrames returns the frames of every Ethernet capture (pcap or pcapng)
+// matching one of patterns; missing files yield none, unreadable ones are
+// skipped.
+func pcapFrames(tb testing.TB, patterns ...string) [][]byte {
+	tb.Helper()
+	var names []string
+	for _, p := range patterns {
+		m, _ := filepath.Glob(p)
+		names = append(names, m...)
+	}
+	var frames [][]byte
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			tb.Logf("seed capture %s: %v", name, err)
+			continue
+		}
+		var (
+			src interface {
+				ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+			}
+			linkType layers.LinkType
+		)
+		if r, err := pcapgo.NewReader(bytes.NewReader(data)); err == nil {
+			src, linkType = r, r.LinkType()
+		} else if r, err := pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.DefaultNgReaderOptions); err == nil {
+			src, linkType = r, r.LinkType()
+		} else {
+			tb.Logf("seed capture %s: neither pcap nor pcapng", name)
+			continue
+		}
+		if linkType != layers.LinkTypeEthernet {
+			tb.Logf("seed capture %s: link type %v, not Ethernet", name, linkType)
+			continue
+		}
+		for {
+			frame, _, err := src.ReadPacketData()
+			if err != nil {
+				break
+			}
+			frames = append(frames, bytes.Clone(frame))
+		}
+		tb.Logf("seed capture %s: %d frames so far", name, len(frames))
+	}
+	return frames
+}
+
 // udpProbe builds a UDP probe from 198.18.0.1:61000 to 198.19.0.5:53 with payload.
-func udpProbe(t *testing.T, payload []byte) []byte {
+func udpProbe(t testing.TB, payload []byte) []byte {
 	t.Helper()
 	tmpl, err := packet.NewUDPTemplate(packet.UDPParams{SrcIP: 0xC6120001, DstPort: 53, Payload: payload})
 	if err != nil {
