@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/output/outputtest"
+	"github.com/fastscan/fastscan/packet"
 	"github.com/fastscan/fastscan/packet/packettest"
 	"github.com/fastscan/fastscan/registry"
 )
@@ -881,4 +883,87 @@ func TestLabUDP(t *testing.T) {
 			t.Fatalf("findings %v, want %v", got, want)
 		}
 	})
+}
+
+// TestLabFlood: while fastscan scans, the remote namespace floods the scanner with
+// unrelated and forged packets - SYN-ACKs and RSTs with wrong acknowledgement numbers
+// for real targets, UDP answers with wrong ids, ICMP errors quoting probes we never
+// sent, traffic to other ports and addresses. The findings must still equal the
+// ground truth exactly, and the summary must count the forgeries it rejected.
+func TestLabFlood(t *testing.T) {
+	l := labtest.Start(t)
+	truth := l.Truth()
+	local := truth.ScannerWANAddr
+	rng := rand.New(rand.NewPCG(7, 7))
+	flow := func(ip uint32, port, lport uint16) packettest.Flow {
+		return packettest.Flow{LocalMAC: truth.ScannerWANMAC, TargetMAC: truth.RemoteWANMAC,
+			LocalIP: u32(local), TargetIP: ip, LocalPort: lport, TargetPort: port}
+	}
+	syn, err := packet.NewSYNTemplate(packet.SYNParams{SrcMAC: truth.ScannerWANMAC, DstMAC: truth.RemoteWANMAC, SrcIP: u32(local)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := make([]byte, 128)
+	var frames [][]byte
+	forged := 0 // packets the scanner must see and reject for their cookie
+	for i := 0; i < 2000; i++ {
+		ip := 0xC6130000 | uint32(rng.IntN(4096)) // in the scan
+		lport := uint16(61000 + rng.IntN(4536))   // in the scanner's port range
+		switch i % 5 {
+		case 0:
+			frames = append(frames, packettest.SYNACK(t, flow(ip, 80, lport), rng.Uint32()))
+			forged++
+		case 1:
+			frames = append(frames, packettest.RST(t, flow(ip, 22, lport), rng.Uint32()))
+			forged++
+		case 2: // to a port the scanner never sends from
+			frames = append(frames, packettest.SYNACK(t, flow(ip, 80, uint16(1+rng.IntN(60000))), rng.Uint32()))
+		case 3: // from an address that is not a target
+			frames = append(frames, packettest.SYNACK(t, flow(0xC6138000|uint32(rng.IntN(4096)), 80, lport), rng.Uint32()))
+		case 4: // ICMP quoting a probe fastscan never sent (a sequence number not its cookie)
+			n := syn.Put(probe, nil, ip, 80, lport, rng.Uint32(), 1)
+			frames = append(frames, packettest.ICMPUnreachable(t, probe[:n], u32(truth.RemoteWANAddr), 13))
+			forged++
+		}
+	}
+
+	done := make(chan struct{})
+	injected := make(chan error, 1)
+	go func() {
+		injected <- l.Do(l.RemoteNS(), func() error {
+			ifc, err := net.InterfaceByName("wan0")
+			if err != nil {
+				return err
+			}
+			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
+			copy(sa.Addr[:], truth.ScannerWANMAC[:])
+			time.Sleep(200 * time.Millisecond) // the scan is under way
+			for _, f := range frames {
+				select {
+				case <-done:
+					return nil
+				default:
+				}
+				if err := unix.Sendto(fd, f, 0, sa); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}()
+	// 4096 addresses x 2 ports at 8,000/s: about a second, with the flood inside it.
+	out := scanLab(t, l, "198.19.0.0/20", "-p", "22,80", "-r", "8000", "--show", "all", "--seed", "5")
+	close(done)
+	if err := <-injected; err != nil {
+		t.Fatalf("injecting: %v", err)
+	}
+	compareWithTruth(t, truth, out, netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.15.255"), []uint16{22, 80}, true)
+	if n := out.summaryCount(t, "invalid replies"); n != uint64(forged) {
+		t.Errorf("summary counts %d invalid replies, %d forgeries were sent", n, forged)
+	}
 }

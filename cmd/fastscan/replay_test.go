@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/fastscan/fastscan/capture"
 	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/output/outputtest"
 )
@@ -187,5 +193,49 @@ func TestReplayBadInput(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr.String(), c.msg) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, stderr.String(), c.msg)
 		}
+	}
+}
+
+// TestReplayDuplicates replays a capture in which every reply appears twice (as when a
+// host retransmits its SYN-ACK): the findings are those of the live scan, each once,
+// and every second copy is counted as a duplicate.
+func TestReplayDuplicates(t *testing.T) {
+	src, err := capture.Open(filepath.Join(replayDir, "tcp-routed.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doubled := filepath.Join(t.TempDir(), "doubled.pcap")
+	f, err := os.Create(doubled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+	frames := 0
+	for {
+		frame, ts, err := src.Next()
+		if err != nil {
+			break
+		}
+		for range 2 {
+			w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: len(frame), Length: len(frame)}, frame)
+		}
+		frames++
+	}
+	src.Close()
+	f.Close()
+
+	data, _ := os.ReadFile(filepath.Join(replayDir, "tcp-routed.args"))
+	args := append(append([]string{"fastscan", "replay"}, strings.Fields(string(data))...), "--format", "jsonl", doubled)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr, nil); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	want, _ := os.ReadFile(filepath.Join(replayDir, "tcp-routed.golden.jsonl"))
+	if got, w := normalizedFindings(t, stdout.Bytes()), normalizedFindings(t, want); strings.Join(got, "\n") != strings.Join(w, "\n") {
+		t.Errorf("doubled capture: %d findings, live scan %d", len(got), len(w))
+	}
+	if !strings.Contains(stderr.String(), fmt.Sprintf("duplicates %d", frames)) {
+		t.Errorf("summary %q: want %d duplicates", stderr.String(), frames)
 	}
 }
