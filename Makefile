@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 IS_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo yes)
 
-.PHONY: all build deps test bench demo lint clean testdata
+.PHONY: all build deps test fuzz bench demo lint clean testdata
 
 all: build
 
@@ -26,6 +26,31 @@ endif
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 10m ./engine/ ./output/ ./ratelimit/
+ifeq ($(CI),true)
+	$(MAKE) fuzz FUZZTIME=10s
+endif
+
+# FUZZTIME is how long make fuzz runs each fuzz test. CI (CI=true make test) runs
+# every one for 10s: 9 fuzz tests today (FuzzParseTargets, FuzzParsePorts,
+# FuzzParseProtoPorts, FuzzReadTargetFile, FuzzParseReply, FuzzHandle, FuzzLoad,
+# FuzzReplyCookie, FuzzUDPResponders) make 90s of fuzzing and about 2 minutes with
+# the builds. Keep that under 3 minutes: past 15 fuzz tests, lower FUZZTIME there.
+FUZZTIME ?= 15s
+
+## fuzz: run every fuzz test of the project (found with go test -list) for FUZZTIME
+## each; a failure leaves its input in the package's testdata/fuzz to reproduce with go test
+fuzz:
+	@list="$$($(GO) test -list '^Fuzz' ./...)" || { echo "$$list"; exit 1; }; \
+	pairs="$$(echo "$$list" | awk '/^Fuzz/ { names = names " " $$1 } \
+		/^ok/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 "," a[i]; names = "" }')"; \
+	[ -n "$$pairs" ] || { echo "fuzz: no fuzz tests found"; exit 1; }; \
+	failed=""; \
+	for p in $$pairs; do \
+		pkg="$${p%,*}"; name="$${p#*,}"; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" || failed="$$failed $$pkg.$$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
 ## bench: the benchmarks in bench/
 bench:
