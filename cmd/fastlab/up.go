@@ -47,19 +47,20 @@ func printLayout(w io.Writer, id, scannerNS, remoteNS string, t lab.Truth) {
 	fmt.Fprintf(&b, "  %s %s/%d (%s)  on the bridged LAN %s\n",
 		lab.ScannerLANIface, t.ScannerLANAddr, t.LANPrefix.Bits(), macString(t.ScannerLANMAC), t.LANPrefix)
 	fmt.Fprintf(&b, "\nrouted range %s via %s:\n", t.RoutedRange, t.RemoteWANAddr)
-	fmt.Fprintf(&b, "  %-20s every address up; open ports %s, all others closed\n", t.AnyIPPrefix, portList(t.AnyIPPorts))
+	fmt.Fprintf(&b, "  %-20s every address up; open ports %s and UDP %s, all others closed\n", t.AnyIPPrefix, portList(t.AnyIPPorts), portList(t.AnyIPUDPPorts))
 	for _, ap := range t.AddrPorts {
 		fmt.Fprintf(&b, "  %-20s also open\n", ap)
 	}
-	fmt.Fprintf(&b, "  %-20s filtered: silently dropped\n", t.BlackholePrefix)
+	fmt.Fprintf(&b, "  %-20s filtered (UDP open|filtered): silently dropped\n", t.BlackholePrefix)
 	fmt.Fprintf(&b, "  %-20s filtered: ICMP destination unreachable, code %d, from %s\n", t.ProhibitedPrefix, lab.ICMPProhibitedCode, t.RemoteWANAddr)
 	fmt.Fprintf(&b, "\nLAN hosts (every other LAN address is down):\n")
 	for _, h := range t.Hosts {
-		fmt.Fprintf(&b, "  %-15s %s  open %s\n", h.Addr, macString(h.MAC), portList(h.Ports))
+		fmt.Fprintf(&b, "  %-15s %s  open %s, UDP %s\n", h.Addr, macString(h.MAC), portList(h.Ports), portList(h.UDPPorts))
 	}
 	fmt.Fprintf(&b, "\nrun the scanner inside the lab, e.g.:\n")
 	fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan -r 100000 %s -p 22,80,443,5432,8080\n", scannerNS, t.RoutedRange)
 	fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan %s -p 1-1024\n", scannerNS, t.LANPrefix)
+	fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan %s -p U:53,123,161,T:22\n", scannerNS, t.AnyIPPrefix)
 	fmt.Fprintf(&b, "  sudo ip netns exec %s bash    # a shell in the scanner namespace\n", scannerNS)
 	io.WriteString(w, b.String())
 }
