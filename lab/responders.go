@@ -76,6 +76,7 @@ const (
 	dnsRcodeNI    = 4 // NOTIMP
 	dnsTypeA      = 1
 	dnsTypeTXT    = 16
+	dnsTypeOPT    = 41
 	dnsClassIN    = 1
 	dnsClassCH    = 3
 	dnsTTL        = 60
@@ -112,16 +113,19 @@ func answerDNS(req []byte, local netip.Addr, _ time.Time, out []byte) []byte {
 			qEnd = off
 		}
 	}
-	for range int(an) + int(ns) + int(ar) {
+	for i := range int(an) + int(ns) + int(ar) {
 		end, ok := dnsSkipName(req, off, true)
 		if !ok || end+10 > len(req) {
 			return nil
 		}
 		rdlen := int(binary.BigEndian.Uint16(req[end+8:]))
-		off = end + 10 + rdlen
-		if off > len(req) {
+		if end+10+rdlen > len(req) {
 			return nil
 		}
+		if i >= int(an)+int(ns) && (binary.BigEndian.Uint16(req[end:]) != dnsTypeOPT || !dnsOptionsOK(req[end+10:end+10+rdlen])) {
+			return nil // a query's only additional record is EDNS's OPT (RFC 6891)
+		}
+		off = end + 10 + rdlen
 	}
 	if off != len(req) {
 		return nil
@@ -164,6 +168,22 @@ func answerDNS(req []byte, local netip.Addr, _ time.Time, out []byte) []byte {
 		out = append(out, rdata...)
 	}
 	return out
+}
+
+// dnsOptionsOK reports whether rdata is a well-formed sequence of EDNS options:
+// code, length, and that many bytes, exactly filling it (RFC 6891 section 6.1.2).
+func dnsOptionsOK(rdata []byte) bool {
+	for len(rdata) > 0 {
+		if len(rdata) < 4 {
+			return false
+		}
+		n := 4 + int(binary.BigEndian.Uint16(rdata[2:]))
+		if n > len(rdata) {
+			return false
+		}
+		rdata = rdata[n:]
+	}
+	return true
 }
 
 // dnsSkipName checks the domain name at msg[off:] and returns the offset
