@@ -284,39 +284,10 @@ func testForgedReplies(t *testing.T, l *lab.Lab) {
 	// The genuine reply goes with every round: the scanner must report it once.
 	frames = append(frames, packettest.SYNACK(t, flow(genuine, 61005), key.Sum(u32(local), u32(genuine), 61005, 80)+1))
 
+	// Inject every 20 ms, for at most 5 s, while the scan runs.
 	done := make(chan struct{})
 	injectErr := make(chan error, 1)
-	go func() {
-		injectErr <- l.Do(l.RemoteNS(), func() error {
-			ifc, err := net.InterfaceByName("wan0")
-			if err != nil {
-				return err
-			}
-			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
-			copy(sa.Addr[:], truth.ScannerWANMAC[:])
-			// Inject for a bounded time while the scan runs.
-			deadline := time.Now().Add(5 * time.Second)
-			for time.Now().Before(deadline) {
-				select {
-				case <-done:
-					return nil
-				default:
-				}
-				for _, f := range frames {
-					if err := unix.Sendto(fd, f, 0, sa); err != nil {
-						return err
-					}
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			return nil
-		})
-	}()
+	go func() { injectErr <- injectFrames(l, frames, done, 20*time.Millisecond, 5*time.Second) }()
 	out := scanLab(t, l, first.String()+"-198.19.128.15", "-p", "80", "-r", "10", "--retries", "0", "--wait", "1s", "--seed", strconv.Itoa(seed))
 	close(done)
 	if err := <-injectErr; err != nil {
@@ -930,31 +901,8 @@ func TestLabFlood(t *testing.T) {
 	done := make(chan struct{})
 	injected := make(chan error, 1)
 	go func() {
-		injected <- l.Do(l.RemoteNS(), func() error {
-			ifc, err := net.InterfaceByName("wan0")
-			if err != nil {
-				return err
-			}
-			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(fd)
-			sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
-			copy(sa.Addr[:], truth.ScannerWANMAC[:])
-			time.Sleep(200 * time.Millisecond) // the scan is under way
-			for _, f := range frames {
-				select {
-				case <-done:
-					return nil
-				default:
-				}
-				if err := unix.Sendto(fd, f, 0, sa); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		time.Sleep(200 * time.Millisecond) // the scan is under way
+		injected <- injectFrames(l, frames, done, 0, 0)
 	}()
 	// 4096 addresses x 2 ports at 8,000/s: about a second, with the flood inside it.
 	out := scanLab(t, l, "198.19.0.0/20", "-p", "22,80", "-r", "8000", "--show", "all", "--seed", "5")
@@ -966,4 +914,41 @@ func TestLabFlood(t *testing.T) {
 	if n := out.summaryCount(t, "invalid replies"); n != uint64(forged) {
 		t.Errorf("summary counts %d invalid replies, %d forgeries were sent", n, forged)
 	}
+}
+
+// injectFrames sends frames from the lab's remote namespace to the scanner's wan0
+// with a raw socket, as the remote network could: once when every is 0, else every
+// every until done is closed or limit has passed.
+func injectFrames(l *lab.Lab, frames [][]byte, done <-chan struct{}, every, limit time.Duration) error {
+	truth := l.Truth()
+	return l.Do(l.RemoteNS(), func() error {
+		ifc, err := net.InterfaceByName(lab.RemoteWANIface)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		sa := &unix.SockaddrLinklayer{Ifindex: ifc.Index, Halen: 6}
+		copy(sa.Addr[:], truth.ScannerWANMAC[:])
+		deadline := time.Now().Add(limit)
+		for {
+			for _, f := range frames {
+				select {
+				case <-done:
+					return nil
+				default:
+				}
+				if err := unix.Sendto(fd, f, 0, sa); err != nil {
+					return err
+				}
+			}
+			if every == 0 || time.Now().After(deadline) {
+				return nil
+			}
+			time.Sleep(every)
+		}
+	})
 }
