@@ -46,17 +46,9 @@ func (j *JSONL) appendLine(b []byte, r *result.Result) []byte {
 	b = strconv.AppendUint(b, uint64(r.Port), 10)
 	b = append(b, `,"proto":"`...)
 	b = append(b, r.Proto.String()...)
-	b = append(b, `","state":"`...)
-	b = append(b, r.State.String()...)
-	b = append(b, `","reason":"`...)
-	b = append(b, r.Reason.String()...)
-	b = append(b, `","ttl":`...)
-	b = strconv.AppendUint(b, uint64(r.TTL), 10)
-	b = append(b, `,"service":`...)
-	b = appendJSONString(b, j.service(r))
-	b = append(b, `,"port_class":"`...)
-	b = append(b, registry.ClassOf(r.Port).String()...)
-	b = append(b, `","timestamp":"`...)
+	b = append(b, `",`...)
+	b = j.appendVerdict(b, r)
+	b = append(b, `,"timestamp":"`...)
 	b = time.Unix(0, r.TimeNanos).UTC().AppendFormat(b, time.RFC3339Nano)
 	return append(b, "\"}"...)
 }
@@ -77,5 +69,21 @@ func appendJSONString(b []byte, s string) []byte {
 			b = append(b, c)
 		}
 	}
+	return append(b, '"')
+}
+
+// appendVerdict appends the verdict's JSON members, shared by the JSON lines and the
+// fastscan object of ECS: "state", "reason", "ttl", "service", "port_class".
+func (lw *lineWriter) appendVerdict(b []byte, r *result.Result) []byte {
+	b = append(b, `"state":"`...)
+	b = append(b, r.State.String()...)
+	b = append(b, `","reason":"`...)
+	b = append(b, r.Reason.String()...)
+	b = append(b, `","ttl":`...)
+	b = strconv.AppendUint(b, uint64(r.TTL), 10)
+	b = append(b, `,"service":`...)
+	b = appendJSONString(b, lw.service(r))
+	b = append(b, `,"port_class":"`...)
+	b = append(b, registry.ClassOf(r.Port).String()...)
 	return append(b, '"')
 }
