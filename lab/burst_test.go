@@ -101,42 +101,49 @@ type replies struct {
 	icmpFrom                    map[netip.Addr]bool
 }
 
-// collect reads both receive sockets until deadline or until want distinct
-// addresses have answered in total.
-func collect(t *testing.T, rs rawSockets, deadline time.Time, want int) replies {
-	t.Helper()
-	r := replies{map[netip.Addr]bool{}, map[netip.Addr]bool{}, map[netip.Addr]bool{}, map[netip.Addr]bool{}}
+// readIPv4 polls the raw sockets fds until deadline or until done says so, and
+// hands every IPv4 packet they hold (at least a basic header long) to handle,
+// with the length of its IP header.
+func readIPv4(fds []int, deadline time.Time, done func() bool, handle func(fd int, pkt []byte, ihl int)) {
 	buf := make([]byte, 2048)
-	for time.Now().Before(deadline) && len(r.synAck)+len(r.rst)+len(r.icmpProhibited) < want {
-		for _, fd := range []int{rs.tcp, rs.icmp} {
+	for time.Now().Before(deadline) && !done() {
+		for _, fd := range fds {
 			for {
 				n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
 				if err != nil {
 					break
 				}
-				pkt := buf[:n]
-				if n < 20 {
-					continue
-				}
-				ihl := int(pkt[0]&0x0f) * 4
-				src := netip.AddrFrom4([4]byte(pkt[12:16]))
-				switch {
-				case fd == rs.tcp && n >= ihl+14:
-					flags := pkt[ihl+13]
-					if flags&0x12 == 0x12 {
-						r.synAck[src] = true
-					} else if flags&0x04 != 0 {
-						r.rst[src] = true
-					}
-				case fd == rs.icmp && n >= ihl+8+20 && pkt[ihl] == 3 && pkt[ihl+1] == lab.ICMPProhibitedCode:
-					quoted := pkt[ihl+8:]
-					r.icmpProhibited[netip.AddrFrom4([4]byte(quoted[16:20]))] = true
-					r.icmpFrom[src] = true
+				if n >= 20 {
+					handle(fd, buf[:n], int(buf[0]&0x0f)*4)
 				}
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// collect reads both receive sockets until deadline or until want distinct
+// addresses have answered in total.
+func collect(t *testing.T, rs rawSockets, deadline time.Time, want int) replies {
+	t.Helper()
+	r := replies{map[netip.Addr]bool{}, map[netip.Addr]bool{}, map[netip.Addr]bool{}, map[netip.Addr]bool{}}
+	done := func() bool { return len(r.synAck)+len(r.rst)+len(r.icmpProhibited) >= want }
+	readIPv4([]int{rs.tcp, rs.icmp}, deadline, done, func(fd int, pkt []byte, ihl int) {
+		src := netip.AddrFrom4([4]byte(pkt[12:16]))
+		switch {
+		case fd == rs.tcp && len(pkt) >= ihl+14:
+			flags := pkt[ihl+13]
+			if flags&0x12 == 0x12 {
+				r.synAck[src] = true
+			} else if flags&0x04 != 0 {
+				r.rst[src] = true
+			}
+		case fd == rs.icmp && len(pkt) >= ihl+8+20 && pkt[ihl] == 3 && pkt[ihl+1] == lab.ICMPProhibitedCode:
+			quoted := pkt[ihl+8:]
+			r.icmpProhibited[netip.AddrFrom4([4]byte(quoted[16:20]))] = true
+			r.icmpFrom[src] = true
+		}
+	})
 	return r
 }
 

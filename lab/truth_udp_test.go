@@ -62,27 +62,6 @@ func TestTCPTruthNeverOpenFiltered(t *testing.T) {
 	}
 }
 
-// bruteForceUDP counts UDP states and collects open endpoints one by one.
-func bruteForceUDP(tr lab.Truth, first, last netip.Addr, ports []uint16) (counts [5]uint64, open []netip.AddrPort) {
-	var uniq []uint16
-	for _, p := range ports {
-		if !slices.Contains(uniq, p) {
-			uniq = append(uniq, p)
-		}
-	}
-	slices.Sort(uniq)
-	for ip := first; ip.Compare(last) <= 0 && ip.IsValid(); ip = ip.Next() {
-		for _, p := range uniq {
-			s := tr.StateUDP(ip, p)
-			counts[s]++
-			if s == lab.StateOpen {
-				open = append(open, netip.AddrPortFrom(ip, p))
-			}
-		}
-	}
-	return counts, open
-}
-
 func TestCountUDPAndOpenUDPMatchBruteForce(t *testing.T) {
 	tr := lab.DefaultTruth()
 	ranges := []struct{ first, last string }{
@@ -105,7 +84,7 @@ func TestCountUDPAndOpenUDPMatchBruteForce(t *testing.T) {
 	for _, r := range ranges {
 		for _, ports := range portSets {
 			first, last := addr(r.first), addr(r.last)
-			want, wantOpen := bruteForceUDP(tr, first, last, ports)
+			want, wantOpen := bruteForce(tr.StateUDP, first, last, ports)
 			o, c, f, of, d := tr.CountUDP(first, last, ports)
 			got := [5]uint64{lab.StateDown: d, lab.StateOpen: o, lab.StateClosed: c, lab.StateFiltered: f, lab.StateOpenFiltered: of}
 			if got != want {

@@ -27,32 +27,20 @@ type icmpKey struct {
 // their senders.
 func collectUDPICMP(fd int, deadline time.Time, want int) (map[icmpKey]bool, map[netip.Addr]bool) {
 	seen, from := map[icmpKey]bool{}, map[netip.Addr]bool{}
-	buf := make([]byte, 2048)
-	for time.Now().Before(deadline) && len(seen) < want {
-		for {
-			n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
-			if err != nil {
-				break
-			}
-			pkt := buf[:n]
-			if n < 20 {
-				continue
-			}
-			ihl := int(pkt[0]&0x0f) * 4
-			if n < ihl+8+20 || pkt[ihl] != 3 {
-				continue
-			}
-			quoted := pkt[ihl+8:]
-			qihl := int(quoted[0]&0x0f) * 4
-			if quoted[9] != unix.IPPROTO_UDP || len(quoted) < qihl+4 {
-				continue
-			}
-			dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(quoted[16:20])), binary.BigEndian.Uint16(quoted[qihl+2:]))
-			seen[icmpKey{pkt[ihl+1], dst}] = true
-			from[netip.AddrFrom4([4]byte(pkt[12:16]))] = true
+	done := func() bool { return len(seen) >= want }
+	readIPv4([]int{fd}, deadline, done, func(_ int, pkt []byte, ihl int) {
+		if len(pkt) < ihl+8+20 || pkt[ihl] != 3 {
+			return
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		quoted := pkt[ihl+8:]
+		qihl := int(quoted[0]&0x0f) * 4
+		if quoted[9] != unix.IPPROTO_UDP || len(quoted) < qihl+4 {
+			return
+		}
+		dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(quoted[16:20])), binary.BigEndian.Uint16(quoted[qihl+2:]))
+		seen[icmpKey{pkt[ihl+1], dst}] = true
+		from[netip.AddrFrom4([4]byte(pkt[12:16]))] = true
+	})
 	return seen, from
 }
 

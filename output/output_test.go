@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net/netip"
@@ -319,34 +318,7 @@ func TestXMLValidAndRendered(t *testing.T) {
 	}
 
 	// Read back: two hosts, ports in order, states and service names as written.
-	var doc struct {
-		Scanner string `xml:"scanner,attr"`
-		Args    string `xml:"args,attr"`
-		Hosts   []struct {
-			Addr struct {
-				Addr string `xml:"addr,attr"`
-			} `xml:"address"`
-			Ports []struct {
-				ID    uint16 `xml:"portid,attr"`
-				State struct {
-					State  string `xml:"state,attr"`
-					Reason string `xml:"reason,attr"`
-				} `xml:"state"`
-				Service struct {
-					Name string `xml:"name,attr"`
-				} `xml:"service"`
-			} `xml:"ports>port"`
-		} `xml:"host"`
-		Runstats struct {
-			Hosts struct {
-				Up    int `xml:"up,attr"`
-				Total int `xml:"total,attr"`
-			} `xml:"hosts"`
-		} `xml:"runstats"`
-	}
-	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := outputtest.ParseNmapXML(t, buf.Bytes())
 	if doc.Args != xmlScan().Args || len(doc.Hosts) != 2 || doc.Runstats.Hosts.Up != 2 || doc.Runstats.Hosts.Total != 256 {
 		t.Fatalf("document %+v", doc)
 	}

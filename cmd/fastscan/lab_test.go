@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -507,22 +506,7 @@ func testAllOutputs(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	outputtest.ValidateNmapXML(t, data)
-	var doc struct {
-		Hosts []struct {
-			Addr struct {
-				Addr string `xml:"addr,attr"`
-			} `xml:"address"`
-			Ports []struct {
-				ID    uint16 `xml:"portid,attr"`
-				State struct {
-					State string `xml:"state,attr"`
-				} `xml:"state"`
-			} `xml:"ports>port"`
-		} `xml:"host"`
-	}
-	if err := xml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := outputtest.ParseNmapXML(t, data)
 	got = map[string]string{}
 	for _, h := range doc.Hosts {
 		for _, p := range h.Ports {

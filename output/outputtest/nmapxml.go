@@ -1,6 +1,7 @@
 package outputtest
 
 import (
+	"encoding/xml"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,4 +69,50 @@ func RenderNmapXML(tb testing.TB, doc []byte) string {
 		tb.Fatalf("xsltproc nmap.xsl: %v", err)
 	}
 	return string(html)
+}
+
+// NmapRun is what the tests read back from an nmap XML document: the scanner and
+// its arguments, each host's address and ports, and the run statistics.
+type NmapRun struct {
+	Scanner  string     `xml:"scanner,attr"`
+	Args     string     `xml:"args,attr"`
+	Hosts    []NmapHost `xml:"host"`
+	Runstats struct {
+		Hosts struct {
+			Up    int `xml:"up,attr"`
+			Total int `xml:"total,attr"`
+		} `xml:"hosts"`
+	} `xml:"runstats"`
+}
+
+// NmapHost is one <host> of an nmap XML document.
+type NmapHost struct {
+	Addr struct {
+		Addr string `xml:"addr,attr"`
+	} `xml:"address"`
+	Ports []NmapPort `xml:"ports>port"`
+}
+
+// NmapPort is one <port> of a host.
+type NmapPort struct {
+	Protocol string `xml:"protocol,attr"`
+	ID       uint16 `xml:"portid,attr"`
+	State    struct {
+		State  string `xml:"state,attr"`
+		Reason string `xml:"reason,attr"`
+	} `xml:"state"`
+	Service struct {
+		Name string `xml:"name,attr"`
+	} `xml:"service"`
+}
+
+// ParseNmapXML reads an nmap XML document back with encoding/xml, failing the test
+// if it cannot.
+func ParseNmapXML(tb testing.TB, doc []byte) NmapRun {
+	tb.Helper()
+	var run NmapRun
+	if err := xml.Unmarshal(doc, &run); err != nil {
+		tb.Fatalf("reading nmap XML back: %v\ndocument:\n%s", err, doc)
+	}
+	return run
 }
