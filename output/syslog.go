@@ -21,6 +21,9 @@ const (
 	syslogCloseWait = 5 * time.Second
 	// syslogDialTimeout bounds each connection attempt.
 	syslogDialTimeout = 2 * time.Second
+	// syslogWriteTimeout bounds each message's write: a collector that accepts the
+	// connection and then stops reading fails the write instead of holding it.
+	syslogWriteTimeout = 5 * time.Second
 	// syslogPRI is facility local0 (16), severity informational (6): 16*8+6.
 	syslogPRI = "<134>1 "
 )
@@ -37,7 +40,8 @@ type lineFormatter interface {
 //
 // Write never waits for the network: messages go through a queue to a sending
 // goroutine that connects, and reconnects after an error. Messages that find the
-// queue full, or that cannot be sent, are counted; Undelivered says how many.
+// queue full, or that cannot be sent, are counted; Undelivered says how many. Every
+// message written is counted once, as sent or as undelivered, when Close returns.
 type Syslog struct {
 	network, addr, host string
 	format              lineFormatter
@@ -45,8 +49,15 @@ type Syslog struct {
 	queue               chan []byte
 	undelivered         atomic.Uint64
 	sent                atomic.Uint64
-	done                sync.WaitGroup
+	done                chan struct{} // closed when the sender has finished
 	closeOnce           sync.Once
+	closeWait           time.Duration // syslogCloseWait; shorter in tests
+
+	// abandon tells the sender to stop trying: Close has waited long enough.
+	abandon atomic.Bool
+	// connMu guards conn, which the sender owns and Close may cut short.
+	connMu sync.Mutex
+	conn   net.Conn
 }
 
 // NewSyslogCheck checks a syslog target and format as NewSyslog would, without
@@ -78,8 +89,8 @@ func NewSyslog(target string, o Options, format, host string) (*Syslog, error) {
 	if host == "" {
 		host = "-"
 	}
-	s := &Syslog{network: network, addr: u.Host, host: host, format: f, queue: make(chan []byte, syslogQueue)}
-	s.done.Add(1)
+	s := &Syslog{network: network, addr: u.Host, host: host, format: f,
+		queue: make(chan []byte, syslogQueue), done: make(chan struct{}), closeWait: syslogCloseWait}
 	go s.send()
 	return s, nil
 }
@@ -107,55 +118,96 @@ func (s *Syslog) Write(r *result.Result) error {
 	return nil
 }
 
-// send delivers queued messages until the queue is closed.
+// send delivers queued messages until the queue is closed, counting each as sent or
+// undelivered.
 func (s *Syslog) send() {
-	defer s.done.Done()
-	var conn net.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
+	defer close(s.done)
+	defer s.dropConn()
 	for msg := range s.queue {
-		for attempt := 0; ; attempt++ {
-			if conn == nil {
-				c, err := net.DialTimeout(s.network, s.addr, syslogDialTimeout)
-				if err != nil {
-					if attempt == 0 {
-						time.Sleep(100 * time.Millisecond)
-						continue
-					}
-					s.undelivered.Add(1)
-					break
-				}
-				conn = c
-			}
-			if _, err := conn.Write(msg); err != nil {
-				conn.Close()
-				conn = nil
-				if attempt == 0 {
-					continue
-				}
-				s.undelivered.Add(1)
-				break
-			}
+		if !s.abandon.Load() && s.deliver(msg) {
 			s.sent.Add(1)
-			break
+		} else {
+			s.undelivered.Add(1)
 		}
 	}
 }
 
+// deliver writes msg to the collector, connecting first if need be, and tries once
+// more on a fresh connection if that fails.
+func (s *Syslog) deliver(msg []byte) bool {
+	for attempt := 0; attempt < 2; attempt++ {
+		conn := s.connect()
+		if conn == nil {
+			if attempt == 0 && !s.abandon.Load() {
+				time.Sleep(100 * time.Millisecond)
+			}
+			continue
+		}
+		if _, err := conn.Write(msg); err == nil {
+			return true
+		}
+		s.dropConn()
+	}
+	return false
+}
+
+// connect returns the connection to the collector with a fresh write deadline,
+// dialling if there is none; nil when dialling fails or Close has given up.
+func (s *Syslog) connect() net.Conn {
+	if s.abandon.Load() {
+		return nil
+	}
+	s.connMu.Lock()
+	conn := s.conn
+	s.connMu.Unlock()
+	if conn == nil {
+		c, err := net.DialTimeout(s.network, s.addr, syslogDialTimeout)
+		if err != nil {
+			return nil
+		}
+		conn = c
+	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	s.conn = conn
+	// Checked under connMu: either Close sees this connection and cuts its write
+	// short, or the sender sees that Close has given up.
+	if s.abandon.Load() {
+		return nil
+	}
+	if err := conn.SetWriteDeadline(time.Now().Add(syslogWriteTimeout)); err != nil {
+		return nil
+	}
+	return conn
+}
+
+// dropConn closes the connection, if any.
+func (s *Syslog) dropConn() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+}
+
 // Close waits up to five seconds for the queued messages to go out and closes the
-// connection. Messages still queued then count as undelivered.
+// connection. Then it gives up: a write still waiting on a collector that does not
+// read is cut short, and it and every message still queued count as undelivered.
 func (s *Syslog) Close() error {
 	s.closeOnce.Do(func() { close(s.queue) })
-	finished := make(chan struct{})
-	go func() { s.done.Wait(); close(finished) }()
 	select {
-	case <-finished:
-	case <-time.After(syslogCloseWait):
-		s.undelivered.Add(uint64(len(s.queue)))
+	case <-s.done:
+		return nil
+	case <-time.After(s.closeWait):
 	}
+	s.abandon.Store(true)
+	s.connMu.Lock()
+	if s.conn != nil {
+		s.conn.SetWriteDeadline(time.Unix(1, 0))
+	}
+	s.connMu.Unlock()
+	<-s.done
 	return nil
 }
 

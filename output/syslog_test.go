@@ -147,6 +147,67 @@ func TestSyslogUnreachableCollector(t *testing.T) {
 	}
 }
 
+// TestSyslogStalledCollector: the collector accepts connections and never reads.
+// Writes go on without waiting, Close returns soon after its wait, and every message
+// is counted exactly once, as sent (handed to the kernel) or undelivered.
+func TestSyslogStalledCollector(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn // held open and never read
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-accepted
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	s, err := NewSyslog("tcp://"+ln.Addr().String(), Options{}, "jsonl", "scanner.lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.closeWait = 300 * time.Millisecond
+	// More than the queue holds, and far more bytes than loopback socket buffers.
+	const n = syslogQueue + 20000
+	r := sample()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		r.Port = uint16(i)
+		s.Write(&r)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("writing %d results took %v: Write waited for the collector", n, d)
+	}
+	start = time.Now()
+	s.Close()
+	// Close waits closeWait, then cuts the stalled write short (not waiting for
+	// its own 5 s timeout).
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Close took %v with a stalled collector", d)
+	}
+	sent, lost := s.Sent(), s.Undelivered()
+	t.Logf("%d written: %d sent, %d undelivered", n, sent, lost)
+	if sent+lost != n {
+		t.Errorf("sent %d + undelivered %d = %d, want every one of the %d messages counted once", sent, lost, sent+lost, n)
+	}
+	if lost < n-syslogQueue {
+		t.Errorf("undelivered %d, want at least the %d that found the queue full", lost, n-syslogQueue)
+	}
+}
+
 func TestSyslogBadTarget(t *testing.T) {
 	for _, target := range []string{"", "localhost:514", "http://x:1", "tcp://nohost", "udp://:514x"} {
 		if _, err := NewSyslog(target, Options{}, "jsonl", ""); err == nil {
