@@ -58,9 +58,11 @@ demo: deps build
 	$(BIN)/fastlab demo --scanner $(BIN)/fastscan
 
 ## testdata: re-record the replay captures and golden files in testdata/replay from
-## live scans of a fresh lab (root), then check that they replay
-testdata: deps
-	FASTSCAN_RECORD=1 $(GO) test -count=1 -run '^TestRecordReplayCaptures$$' ./cmd/fastscan/
+## live scans of a fresh lab, and the tcpdumps of nmap scanning it (root), then check
+## that they replay
+testdata:
+	./scripts/install-deps.sh --record
+	FASTSCAN_RECORD=1 $(GO) test -count=1 -run '^TestRecord' ./cmd/fastscan/
 	$(GO) test -count=1 -run '^TestReplay' ./cmd/fastscan/
 
 ## lint: gofmt must have nothing to say, and go vet must pass

@@ -75,11 +75,17 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP uint32, 
 }
 
 // Passive reports the open and closed TCP ports a capture shows, without any
-// validation: every SYN-ACK is an open port of its sender, every RST with ACK a
-// closed one, first sighting wins and later ones are counted as duplicates. It is
-// for captures fastscan did not make (someone's tcpdump of another scanner), where
-// there are no cookies to check. When filter is not nil, only (address, port) pairs
-// it accepts are reported.
+// validation: every SYN-ACK is an open port of its sender, and every RST with ACK
+// and sequence number 0 a closed one, first sighting wins and later ones are counted
+// as duplicates. It is for captures fastscan did not make (someone's tcpdump of
+// another scanner), where there are no cookies to check. When filter is not nil,
+// only (address, port) pairs it accepts are reported.
+//
+// Sequence number 0 is what RFC 793 gives a reset answering a SYN (<SEQ=0><ACK=
+// SEG.SEQ+1><CTL=RST,ACK>), and what Linux, BSD and Windows send. A reset that ends
+// a connection carries the connection's own sequence number instead (a connect
+// scanner or a browser aborting with RST+ACK): it says nothing about a closed port
+// of its sender, so it is counted as invalid and not reported.
 func Passive(ctx context.Context, src FrameSource, filter func(ip uint32, port uint16) bool, emit func(*result.Result) error) (Summary, error) {
 	var sum Summary
 	seen := map[uint64]bool{}
@@ -104,6 +110,10 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip uint32, port u
 			continue
 		}
 		if filter != nil && !filter(r.TargetIP, r.TargetPort) {
+			continue
+		}
+		if r.Kind == packet.ReplyRST && r.Seq != 0 {
+			sum.Invalid++ // a connection reset, not an answer to a SYN
 			continue
 		}
 		sum.Replies++

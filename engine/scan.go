@@ -74,7 +74,8 @@ type Summary struct {
 	// Duplicates counts valid replies for targets already decided.
 	Duplicates uint64
 	// Invalid counts replies to our address and ports whose cookie did not match:
-	// forged, stale or unrelated packets. They never produce a result.
+	// forged, stale or unrelated packets. They never produce a result. In a passive
+	// replay it counts resets that end a connection instead of answering a SYN.
 	Invalid uint64
 	// RingPackets counts the packets the kernel passed the receive ring's filter.
 	RingPackets uint64

@@ -44,6 +44,7 @@ type Reply struct {
 	LocalIP    uint32 // our address the probe was sent from
 	LocalPort  uint16 // our source port of the probe
 	Cookie     uint32 // the probe's sequence number: ack-1 of a TCP reply, quoted seq of ICMP
+	Seq        uint32 // a TCP reply's own sequence number (0 in a RST answering a SYN, RFC 793)
 	From       uint32 // IPv4 source of the reply packet (a router for ICMP)
 	TTL        uint8  // TTL of the reply's IPv4 header
 	ICMPType   uint8  // ICMP type, for ReplyICMPUnreachable
@@ -141,6 +142,7 @@ func parseTCPReply(ip IPv4, tcp TCP, r *Reply) bool {
 		LocalIP:    ip.DestinationAddress(),
 		LocalPort:  tcp.DestinationPort(),
 		Cookie:     tcp.AckNumber() - 1,
+		Seq:        tcp.SequenceNumber(),
 		From:       src,
 		TTL:        ip.TTL(),
 		Proto:      ProtocolTCP,

@@ -4,7 +4,8 @@
 # nmap XML output is checked with: xmllint (libxml2-utils), xsltproc, and nmap's
 # DTD and stylesheet (nmap-common); tcpdump, which reads the pcap output back;
 # rsyslog, the collector of the SIEM pipeline test; setpriv (util-linux). Without root it only
-# reports what is missing.
+# reports what is missing. With --record it also installs nmap, which make testdata runs
+# to record captures of another scanner (the tests only read those captures).
 set -euo pipefail
 
 # command -> Debian package
@@ -17,6 +18,9 @@ declare -A packages=(
 	[tcpdump]=tcpdump
 	[rsyslogd]=rsyslog
 )
+if [ "${1:-}" = "--record" ]; then
+	packages[nmap]=nmap
+fi
 
 # file -> Debian package
 declare -A files=(

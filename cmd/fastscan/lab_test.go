@@ -842,9 +842,10 @@ func TestLabUDP(t *testing.T) {
 
 // TestLabFlood: while fastscan scans, the remote namespace floods the scanner with
 // unrelated and forged packets - SYN-ACKs and RSTs with wrong acknowledgement numbers
-// for real targets, UDP answers with wrong ids, ICMP errors quoting probes we never
-// sent, traffic to other ports and addresses. The findings must still equal the
-// ground truth exactly, and the summary must count the forgeries it rejected.
+// for real targets, DNS answers with wrong ids to a port the cookie did not pick,
+// ICMP errors quoting probes we never sent, traffic to other ports and addresses.
+// The findings of the TCP and UDP scan must still equal the ground truth exactly,
+// and the summary must count the forgeries it rejected.
 func TestLabFlood(t *testing.T) {
 	l := labtest.Start(t)
 	truth := l.Truth()
@@ -861,10 +862,10 @@ func TestLabFlood(t *testing.T) {
 	probe := make([]byte, 128)
 	var frames [][]byte
 	forged := 0 // packets the scanner must see and reject for their cookie
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 2400; i++ {
 		ip := 0xC6130000 | uint32(rng.IntN(4096)) // in the scan
 		lport := uint16(61000 + rng.IntN(4536))   // in the scanner's port range
-		switch i % 5 {
+		switch i % 6 {
 		case 0:
 			frames = append(frames, packettest.SYNACK(t, flow(ip, 80, lport), rng.Uint32()))
 			forged++
@@ -879,6 +880,11 @@ func TestLabFlood(t *testing.T) {
 			n := syn.Put(probe, nil, ip, 80, lport, rng.Uint32(), 1)
 			frames = append(frames, packettest.ICMPUnreachable(t, probe[:n], u32(truth.RemoteWANAddr), 13))
 			forged++
+		case 5: // a DNS answer from a target, with a random id, to a random port of ours
+			answer := []byte{0, 0, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0}
+			binary.BigEndian.PutUint16(answer, uint16(rng.Uint32()))
+			frames = append(frames, packettest.UDP(t, flow(ip, 53, lport), answer))
+			forged++
 		}
 	}
 
@@ -888,13 +894,24 @@ func TestLabFlood(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // the scan is under way
 		injected <- injectFrames(l, frames, done, 0, 0)
 	}()
-	// 4096 addresses x 2 ports at 8,000/s: about a second, with the flood inside it.
-	out := scanLab(t, l, "198.19.0.0/20", "-p", "22,80", "-r", "8000", "--show", "all", "--seed", "5")
+	// 4096 addresses x 3 ports at 8,000/s: about 1.5 s, with the flood inside it.
+	out := scanLab(t, l, "198.19.0.0/20", "-p", "T:22,80,U:53", "-r", "8000", "--show", "all", "--seed", "5")
 	close(done)
 	if err := <-injected; err != nil {
 		t.Fatalf("injecting: %v", err)
 	}
-	compareWithTruth(t, truth, out, netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.15.255"), []uint16{22, 80}, true)
+	tcp, udp := out, out
+	tcp.findings, udp.findings = nil, nil
+	for _, f := range out.findings {
+		if f.Proto == "udp" {
+			udp.findings = append(udp.findings, f)
+		} else {
+			tcp.findings = append(tcp.findings, f)
+		}
+	}
+	first, last := netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.15.255")
+	compareWithTruth(t, truth, tcp, first, last, []uint16{22, 80}, true)
+	compareUDPWithTruth(t, truth, udp, first, last, []uint16{53})
 	if n := out.summaryCount(t, "invalid replies"); n != uint64(forged) {
 		t.Errorf("summary counts %d invalid replies, %d forgeries were sent", n, forged)
 	}

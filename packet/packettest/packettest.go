@@ -149,6 +149,24 @@ func RST(tb testing.TB, f Flow, ack uint32) []byte {
 	return TCP(tb, Segment{Flow: f, Ack: ack, Flags: 0x14})
 }
 
+// UDP returns an Ethernet frame carrying a UDP datagram with payload from the
+// target of f (its TargetPort) to the scanner (its LocalPort), with correct
+// lengths and checksums: an answer to a UDP probe, or a forgery of one.
+func UDP(tb testing.TB, f Flow, payload []byte) []byte {
+	tb.Helper()
+	eth := &layers.Ethernet{
+		SrcMAC:       net.HardwareAddr(f.TargetMAC[:]),
+		DstMAC:       net.HardwareAddr(f.LocalMAC[:]),
+		EthernetType: layers.EthernetTypeIPv4,
+	}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: addr(f.TargetIP), DstIP: addr(f.LocalIP)}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(f.TargetPort), DstPort: layers.UDPPort(f.LocalPort)}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		tb.Fatalf("packettest: %v", err)
+	}
+	return serialize(tb, 0, eth, ip, udp, gopacket.Payload(payload))
+}
+
 // Error describes an ICMPv4 error message about a probe.
 type Error struct {
 	// Probe is the offending probe frame (TCP or UDP), starting at its Ethernet header.

@@ -133,3 +133,22 @@ func TestFlowOfAndICMP(t *testing.T) {
 		t.Errorf("full quote frame only %d bytes", len(got))
 	}
 }
+
+// TestUDP: the datagram goes from the target's port to the scanner's, with the
+// payload and a checksum that sums to all ones over the pseudo-header.
+func TestUDP(t *testing.T) {
+	payload := []byte("answer")
+	frame := packettest.UDP(t, flow, payload)
+	p := decode(t, frame)
+	ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	if binary.BigEndian.Uint32(ip.SrcIP) != flow.TargetIP || binary.BigEndian.Uint32(ip.DstIP) != flow.LocalIP ||
+		uint16(udp.SrcPort) != flow.TargetPort || uint16(udp.DstPort) != flow.LocalPort || string(udp.Payload) != "answer" {
+		t.Fatalf("datagram %v:%d > %v:%d %q", ip.SrcIP, udp.SrcPort, ip.DstIP, udp.DstPort, udp.Payload)
+	}
+	seg := frame[14+20 : 14+int(ip.Length)]
+	pseudo := append(append(append([]byte{}, ip.SrcIP...), ip.DstIP...), 0, 17, byte(len(seg)>>8), byte(len(seg)))
+	if sum := ones(append(pseudo, seg...)); sum != 0xffff {
+		t.Errorf("UDP checksum does not verify: sum %#04x", sum)
+	}
+}
