@@ -112,4 +112,44 @@ func TestRunInLab(t *testing.T) {
 			t.Errorf("%d results, %d no response; want 4 filtered", len(results), sum.NoResponse)
 		}
 	})
+
+	// With a long Wait, a scan whose every target answers ends its cool-down on the
+	// last answer: it does not idle for Wait, nor for the initial timeout.
+	t.Run("CoolDownEndsWhenAllAnswered", func(t *testing.T) {
+		const wait = 30 * time.Second
+		start := time.Now()
+		results, sum := runInLab(t, l, engine.Config{
+			Targets: mustTargets(t, truth.Hosts[0].Addr.String()), Ports: mustPorts(t, "1-1024"),
+			Rate: 50000, Retries: 2, Wait: wait, Show: result.StateSet(0).With(result.Closed),
+		})
+		if len(results) != 1024 || sum.NoResponse != 0 {
+			t.Fatalf("%d results, %d no response; want 1024 answered", len(results), sum.NoResponse)
+		}
+		t.Logf("LAN host x 1024 ports: %v in all, cool-down %v", time.Since(start), sum.CoolDown)
+		if sum.CoolDown >= time.Second {
+			t.Errorf("cool-down %v with every target answered: it waited for a timeout", sum.CoolDown)
+		}
+	})
+
+	// Silent targets beside answering ones: the cool-downs (one per pass) last a
+	// retransmission timeout sized by the round trips measured in the lab, far less
+	// than the initial timeout of a second each, and far less than Wait.
+	t.Run("CoolDownAdaptsToRoundTrips", func(t *testing.T) {
+		const wait = 30 * time.Second
+		targets, err := target.ParseTargets([]string{"198.19.100.192/27", "198.19.128.0/30"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results, sum := runInLab(t, l, engine.Config{
+			Targets: targets, Ports: mustPorts(t, "22,80"),
+			Rate: 20000, Retries: 1, Wait: wait, Show: result.StateSet(0).With(result.Closed).With(result.Filtered),
+		})
+		if len(results) != 36*2 || sum.NoResponse != 4*2 {
+			t.Fatalf("%d results, %d no response; want 72 with 8 silent", len(results), sum.NoResponse)
+		}
+		t.Logf("two cool-downs took %v in all", sum.CoolDown)
+		if sum.CoolDown >= time.Second {
+			t.Errorf("cool-downs took %v: not sized by the round trips seen (initial timeout 1s each, Wait %v)", sum.CoolDown, wait)
+		}
+	})
 }

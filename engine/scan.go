@@ -82,6 +82,10 @@ type Summary struct {
 	// Interface and SourceIP say where the probes came from.
 	Interface string
 	SourceIP  uint32
+	// CoolDown is the time spent waiting for replies after the passes: it ends as
+	// soon as every target has answered, or after a retransmission timeout of
+	// silence sized by the round trips seen, and is at most Wait per pass.
+	CoolDown time.Duration
 }
 
 // Scanner runs one scan. Create it with New and run it once with Run; Progress may
@@ -116,9 +120,11 @@ type Scanner struct {
 	invalid     atomic.Uint64
 	ringDrops   atomic.Uint64
 	lastReply   atomic.Int64
-	rto         atomic.Int64
-	clock       sendClock
-	interrupted atomic.Bool
+	// coolDownNanos is the time spent in cool-downs so far.
+	coolDownNanos atomic.Int64
+	rto           atomic.Int64
+	clock         sendClock
+	interrupted   atomic.Bool
 
 	// Receiver-only round-trip estimator state.
 	srtt, rttvar float64
@@ -305,6 +311,7 @@ func (s *Scanner) send(ctx context.Context, tmpl *packet.SYNTemplate, tx afpacke
 		}
 		s.phase.Store("cooling down")
 		s.coolDown(ctx, passEnd)
+		s.coolDownNanos.Add(int64(time.Since(passEnd)))
 		if ctx.Err() != nil {
 			s.drain(passEnd)
 			return ctx.Err()
@@ -705,6 +712,7 @@ func (s *Scanner) summary(ring *afpacket.Ring) Summary {
 		Progress:   s.Progress(),
 		Duplicates: s.duplicates.Load(),
 		Invalid:    s.invalid.Load(),
+		CoolDown:   time.Duration(s.coolDownNanos.Load()),
 	}
 	sum.Interrupted = s.interrupted.Load()
 	if s.plan != nil {

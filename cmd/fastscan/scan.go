@@ -268,6 +268,7 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 		}
 		fmt.Fprintf(&b, "hosts down %d\n", sum.HostsDown)
 	}
-	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d\n", sum.RingDrops, sum.Invalid, sum.Duplicates)
+	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d, waited for replies %.2fs\n",
+		sum.RingDrops, sum.Invalid, sum.Duplicates, sum.CoolDown.Seconds())
 	io.WriteString(w, b.String())
 }
