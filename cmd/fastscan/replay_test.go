@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +239,154 @@ func TestReplayDuplicates(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), fmt.Sprintf("duplicates %d", frames)) {
 		t.Errorf("summary %q: want %d duplicates", stderr.String(), frames)
+	}
+}
+
+// replayArgs returns the command line that replays the recorded capture name, with
+// more flags after the recorded arguments.
+func replayArgs(t *testing.T, name string, more ...string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(replayDir, name+".args"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"fastscan", "replay"}, strings.Fields(string(data))...)
+	args = append(args, more...)
+	return append(args, filepath.Join(replayDir, name+".pcap"))
+}
+
+// goldenFindings reads the findings the live scan printed when name was recorded.
+func goldenFindings(t *testing.T, name string) []finding {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(replayDir, name+".golden.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fs []finding
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var f finding
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		fs = append(fs, f)
+	}
+	if len(fs) == 0 {
+		t.Fatalf("%s.golden.jsonl is empty", name)
+	}
+	return fs
+}
+
+// verdictKey is what nmap XML keeps of a finding: address, port, protocol, state,
+// reason, reply TTL and service name ("" where the registry has none).
+func verdictKey(ip string, port uint16, proto, state, reason, ttl, service string) string {
+	if service == "unknown" {
+		service = ""
+	}
+	return fmt.Sprintf("%s:%d/%s %s %s ttl %s %s", ip, port, proto, state, reason, ttl, service)
+}
+
+// TestReplayNmapXML replays the recorded captures with -oX FILE: the file is valid
+// against nmap's DTD, its scaninfo names the protocols and ports the scan had, and it
+// holds exactly the live scan's findings (TCP, UDP, and both at once on the LAN), each
+// under its protocol.
+func TestReplayNmapXML(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		scanInfo []outputtest.NmapScanInfo
+	}{
+		{"tcp-routed", []outputtest.NmapScanInfo{{Type: "syn", Protocol: "tcp", NumServices: 4, Services: "22,80,5432,8080"}}},
+		{"udp-routed", []outputtest.NmapScanInfo{{Type: "udp", Protocol: "udp", NumServices: 4, Services: "9,53,123,161"}}},
+		{"lan", []outputtest.NmapScanInfo{
+			{Type: "syn", Protocol: "tcp", NumServices: 102, Services: "1-100,443,3306"},
+			{Type: "udp", Protocol: "udp", NumServices: 3, Services: "53,123,161"},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			xmlFile := filepath.Join(t.TempDir(), "scan.xml")
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), replayArgs(t, c.name, "-oX", xmlFile, "--format", "jsonl", "-q"), &stdout, &stderr, nil); code != exitOK {
+				t.Fatalf("replay exit %d: %s", code, stderr.String())
+			}
+			data, err := os.ReadFile(xmlFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outputtest.ValidateNmapXML(t, data)
+			doc := outputtest.ParseNmapXML(t, data)
+			if fmt.Sprint(doc.ScanInfo) != fmt.Sprint(c.scanInfo) {
+				t.Errorf("scaninfo %+v, want %+v", doc.ScanInfo, c.scanInfo)
+			}
+			var got []string
+			protos := map[string]int{}
+			for _, h := range doc.Hosts {
+				for _, p := range h.Ports {
+					got = append(got, verdictKey(h.Addr.Addr, p.ID, p.Protocol, p.State.State, p.State.Reason, p.State.ReasonTTL, p.Service.Name))
+					protos[p.Protocol]++
+				}
+			}
+			var want []string
+			wantProtos := map[string]int{}
+			for _, f := range goldenFindings(t, c.name) {
+				want = append(want, verdictKey(f.IP, f.Port, f.Proto, f.State, f.Reason, fmt.Sprint(f.TTL), f.Service))
+				wantProtos[f.Proto]++
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("nmap XML holds %d ports, the live scan found %d:\n got %q\nwant %q", len(got), len(want), got, want)
+			}
+			if fmt.Sprint(protos) != fmt.Sprint(wantProtos) {
+				t.Errorf("ports by protocol %v, want %v", protos, wantProtos)
+			}
+			hosts := map[string]bool{}
+			for _, f := range goldenFindings(t, c.name) {
+				hosts[f.IP] = true
+			}
+			if doc.Runstats.Hosts.Up != len(hosts) || len(doc.Hosts) != len(hosts) {
+				t.Errorf("%d host elements, runstats up %d; the live scan found %d hosts", len(doc.Hosts), doc.Runstats.Hosts.Up, len(hosts))
+			}
+		})
+	}
+}
+
+// TestReplayCSV replays the recorded TCP and UDP captures with --format csv to
+// standard output: encoding/csv reads back exactly the live scan's findings, every
+// field (timestamps to the microsecond a pcap keeps).
+func TestReplayCSV(t *testing.T) {
+	for _, name := range []string{"tcp-routed", "udp-routed"} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), replayArgs(t, name, "--format", "csv", "-q"), &stdout, &stderr, nil); code != exitOK {
+				t.Fatalf("replay exit %d: %s", code, stderr.String())
+			}
+			rows, err := csv.NewReader(&stdout).ReadAll()
+			if err != nil {
+				t.Fatalf("encoding/csv: %v", err)
+			}
+			if len(rows) == 0 || strings.Join(rows[0], ",") != "ip,port,proto,state,reason,ttl,service,port_class,timestamp" {
+				t.Fatalf("CSV header %q", rows)
+			}
+			var asJSON bytes.Buffer
+			for _, row := range rows[1:] {
+				port, err1 := strconv.ParseUint(row[1], 10, 16)
+				ttl, err2 := strconv.Atoi(row[5])
+				if err1 != nil || err2 != nil {
+					t.Fatalf("CSV row %q", row)
+				}
+				line, _ := json.Marshal(finding{IP: row[0], Port: uint16(port), Proto: row[2], State: row[3], Reason: row[4],
+					TTL: ttl, Service: row[6], PortClass: row[7], Timestamp: row[8]})
+				asJSON.Write(append(line, '\n'))
+			}
+			want, err := os.ReadFile(filepath.Join(replayDir, name+".golden.jsonl"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, wantLines := normalizedFindings(t, asJSON.Bytes()), normalizedFindings(t, want)
+			slices.Sort(got)
+			slices.Sort(wantLines)
+			if len(wantLines) == 0 || strings.Join(got, "\n") != strings.Join(wantLines, "\n") {
+				t.Errorf("CSV holds %d findings, the live scan %d:\nfirst got  %v\nfirst want %v", len(got), len(wantLines), first(got), first(wantLines))
+			}
+		})
 	}
 }

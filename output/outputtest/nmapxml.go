@@ -72,37 +72,60 @@ func RenderNmapXML(tb testing.TB, doc []byte) string {
 }
 
 // NmapRun is what the tests read back from an nmap XML document: the scanner and
-// its arguments, each host's address and ports, and the run statistics.
+// its arguments, the scaninfo of each protocol scanned, each host's address, status
+// and ports, and the run statistics.
 type NmapRun struct {
-	Scanner  string     `xml:"scanner,attr"`
-	Args     string     `xml:"args,attr"`
-	Hosts    []NmapHost `xml:"host"`
+	Scanner  string         `xml:"scanner,attr"`
+	Args     string         `xml:"args,attr"`
+	ScanInfo []NmapScanInfo `xml:"scaninfo"`
+	Hosts    []NmapHost     `xml:"host"`
 	Runstats struct {
 		Hosts struct {
 			Up    int `xml:"up,attr"`
+			Down  int `xml:"down,attr"`
 			Total int `xml:"total,attr"`
 		} `xml:"hosts"`
 	} `xml:"runstats"`
 }
 
+// NmapScanInfo is one <scaninfo>: the scan type and protocol, and the ports scanned.
+type NmapScanInfo struct {
+	Type        string `xml:"type,attr"`
+	Protocol    string `xml:"protocol,attr"`
+	NumServices int    `xml:"numservices,attr"`
+	Services    string `xml:"services,attr"`
+}
+
 // NmapHost is one <host> of an nmap XML document.
 type NmapHost struct {
+	StartTime int64 `xml:"starttime,attr"`
+	EndTime   int64 `xml:"endtime,attr"`
+	Status    struct {
+		State     string `xml:"state,attr"`
+		Reason    string `xml:"reason,attr"`
+		ReasonTTL string `xml:"reason_ttl,attr"`
+	} `xml:"status"`
 	Addr struct {
-		Addr string `xml:"addr,attr"`
+		Addr     string `xml:"addr,attr"`
+		AddrType string `xml:"addrtype,attr"`
 	} `xml:"address"`
 	Ports []NmapPort `xml:"ports>port"`
 }
 
-// NmapPort is one <port> of a host.
+// NmapPort is one <port> of a host. Attributes are kept as written (reason_ttl as
+// text), so a missing one reads back as "".
 type NmapPort struct {
 	Protocol string `xml:"protocol,attr"`
 	ID       uint16 `xml:"portid,attr"`
 	State    struct {
-		State  string `xml:"state,attr"`
-		Reason string `xml:"reason,attr"`
+		State     string `xml:"state,attr"`
+		Reason    string `xml:"reason,attr"`
+		ReasonTTL string `xml:"reason_ttl,attr"`
 	} `xml:"state"`
 	Service struct {
-		Name string `xml:"name,attr"`
+		Name   string `xml:"name,attr"`
+		Method string `xml:"method,attr"`
+		Conf   string `xml:"conf,attr"`
 	} `xml:"service"`
 }
 
