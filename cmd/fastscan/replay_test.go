@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/fastscan/fastscan/capture"
+	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/output/outputtest"
 )
@@ -36,6 +38,45 @@ var replayCases = map[string][]string{
 	"tcp-routed": {"198.19.0.0/28,198.19.100.200,198.19.128.0/30,198.19.192.0/30", "-p", "22,80,5432,8080", "--seed", "1", "--show", "all"},
 	"udp-routed": {"198.19.0.0/29,198.19.128.0/30,198.19.192.0/30", "-sU", "-p", "9,53,123,161", "--seed", "2", "--show", "all"},
 	"lan":        {"198.18.1.10,198.18.1.20,198.18.1.30,198.18.1.40", "-p", "1-100,443,3306,U:53,123,161", "--seed", "3", "--show", "all"},
+	// A slow scan recorded with the scanner's resets dropped (see dropResets): the
+	// targets retransmit their SYN-ACKs while it runs.
+	retransmitCase: {"198.19.0.0/29", "-p", "22,23,80", "-r", "8", "--seed", "4", "--show", "all"},
+}
+
+// retransmitCase is the recorded scan whose capture holds real retransmissions.
+const retransmitCase = "tcp-retransmit"
+
+// dropResets makes the lab's scanner namespace drop its own outgoing TCP resets, as
+// masscan's users set up, and the remote namespace keep state for each SYN instead of
+// answering with SYN cookies: a SYN-ACK then goes unanswered, and the target
+// retransmits it (Linux: after 1 s, then 3 s). It returns a function that undoes both.
+func dropResets(t *testing.T, l *lab.Lab) func() {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	add := l.Command(ctx, "nft", "-f", "-")
+	add.Stdin = strings.NewReader("table inet fastscan_record {\n" +
+		"\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n" +
+		"\t\ttcp flags rst drop\n\t}\n}\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	syncookies := func(v string) error {
+		return exec.CommandContext(ctx, "ip", "netns", "exec", l.RemoteNS(), "sysctl", "-qw", "net.ipv4.tcp_syncookies="+v).Run()
+	}
+	if err := syncookies("0"); err != nil {
+		t.Fatalf("sysctl: %v", err)
+	}
+	return func() {
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if out, err := l.Command(ctx, "nft", "delete", "table", "inet", "fastscan_record").CombinedOutput(); err != nil {
+			t.Errorf("nft delete: %v\n%s", err, out)
+		}
+		if err := syncookies("2"); err != nil { // as the lab sets it
+			t.Errorf("sysctl: %v", err)
+		}
+	}
 }
 
 // TestRecordReplayCaptures records the captures and golden files of replayCases in
@@ -48,7 +89,12 @@ func TestRecordReplayCaptures(t *testing.T) {
 	l := labtest.Start(t)
 	for name, args := range replayCases {
 		pcap := filepath.Join(replayDir, name+".pcap")
+		undo := func() {}
+		if name == retransmitCase {
+			undo = dropResets(t, l)
+		}
 		out := scanLab(t, l, append(slices.Clone(args), "--pcap", pcap)...)
+		undo()
 		var golden bytes.Buffer
 		for _, f := range out.findings {
 			if f.Reason == "no-response" {
@@ -388,5 +434,41 @@ func TestReplayCSV(t *testing.T) {
 				t.Errorf("CSV holds %d findings, the live scan %d:\nfirst got  %v\nfirst want %v", len(got), len(wantLines), first(got), first(wantLines))
 			}
 		})
+	}
+}
+
+// TestReplayRetransmissions replays the capture whose targets retransmitted their
+// SYN-ACKs (recorded with the scanner's resets dropped): every target is reported
+// once, and every retransmission - each frame beyond the first per target, as the
+// capture holds only accepted replies - is counted as a duplicate.
+func TestReplayRetransmissions(t *testing.T) {
+	name := filepath.Join(replayDir, retransmitCase+".pcap")
+	src, err := capture.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := 0
+	for {
+		if _, _, err := src.Next(); err != nil {
+			break
+		}
+		frames++
+	}
+	src.Close()
+	data, err := os.ReadFile(filepath.Join(replayDir, retransmitCase+".args"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append(append([]string{"fastscan", "replay"}, strings.Fields(string(data))...), "--format", "jsonl", name)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr, nil); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	findings := len(normalizedFindings(t, stdout.Bytes()))
+	if findings == 0 || frames <= findings {
+		t.Fatalf("%d findings from %d frames: the capture holds no retransmission (re-record with make testdata)", findings, frames)
+	}
+	if want := fmt.Sprintf("duplicates %d\n", frames-findings); !strings.Contains(stderr.String(), want) {
+		t.Errorf("summary %q: want %q (%d frames, %d findings)", stderr.String(), want, frames, findings)
 	}
 }
