@@ -368,3 +368,28 @@ func TestXMLAttributes(t *testing.T) {
 		}
 	}
 }
+
+// TestHostPortOrder: nmap XML and grepable list a host's ports by number, TCP before
+// UDP on the same number, whatever order the verdicts arrived in.
+func TestHostPortOrder(t *testing.T) {
+	s := Scan{Args: "fastscan 198.19.0.5 -p U:53,T:53,80", Start: time.Unix(1795345200, 0), Ports: "53,80", NumPorts: 2,
+		UDPPorts: "53", NumUDPPorts: 1, Hosts: 1, Version: "test"}
+	base := result.Result{IP: 0xC6130005, TimeNanos: udpTime.UnixNano(), TTL: 64}
+	rs := []result.Result{base, base, base}
+	rs[0].Proto, rs[0].Port, rs[0].State, rs[0].Reason = result.TCP, 80, result.Open, result.ReasonSYNACK
+	rs[1].Proto, rs[1].Port, rs[1].State, rs[1].Reason = result.UDP, 53, result.Open, result.ReasonUDPResponse
+	rs[2].Proto, rs[2].Port, rs[2].State, rs[2].Reason = result.TCP, 53, result.Closed, result.ReasonReset
+	doc := outputtest.ParseNmapXML(t, writeAll(t, "xml", Options{Scan: s}, rs))
+	var got []string
+	for _, p := range doc.Hosts[0].Ports {
+		got = append(got, fmt.Sprintf("%d/%s", p.ID, p.Protocol))
+	}
+	if want := "[53/tcp 53/udp 80/tcp]"; fmt.Sprint(got) != want {
+		t.Errorf("XML ports %v, want %s", got, want)
+	}
+	g := string(writeAll(t, "grepable", Options{Scan: s}, rs))
+	i53t, i53u, i80 := strings.Index(g, "53/closed/tcp"), strings.Index(g, "53/open/udp"), strings.Index(g, "80/open/tcp")
+	if i53t < 0 || i53u < 0 || i80 < 0 || !(i53t < i53u && i53u < i80) {
+		t.Errorf("grepable ports not in order 53/tcp, 53/udp, 80/tcp:\n%s", g)
+	}
+}

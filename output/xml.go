@@ -61,7 +61,8 @@ type hostResults map[uint32][]result.Result
 func (h hostResults) add(r *result.Result) { h[r.IP] = append(h[r.IP], *r) }
 
 // each calls fn for every host in ascending address order, with its results in
-// ascending port order.
+// ascending port order, TCP before UDP on the same port (as nmap lists them), so
+// the output does not depend on the order replies arrived in.
 func (h hostResults) each(fn func(ip uint32, results []result.Result)) {
 	ips := make([]uint32, 0, len(h))
 	for ip := range h {
@@ -70,7 +71,9 @@ func (h hostResults) each(fn func(ip uint32, results []result.Result)) {
 	slices.Sort(ips)
 	for _, ip := range ips {
 		rs := h[ip]
-		slices.SortFunc(rs, func(a, c result.Result) int { return cmp.Compare(a.Port, c.Port) })
+		slices.SortFunc(rs, func(a, c result.Result) int {
+			return cmp.Or(cmp.Compare(a.Port, c.Port), cmp.Compare(a.Proto, c.Proto))
+		})
 		fn(ip, rs)
 	}
 }
@@ -119,9 +122,10 @@ func (x *XML) Close() error {
 	return nil
 }
 
-// writeHost writes one host element. The host's status comes from its first reply
-// that reached it (SYN-ACK or reset); a host known only from filtered ports is up as
-// the user asked it to be scanned (nmap's -Pn: reason "user-set").
+// writeHost writes one host element, its results in port order. The host's status
+// comes from the open or closed port listed first (its SYN-ACK, reset or UDP answer);
+// a host known only from filtered ports is up as the user asked it to be scanned
+// (nmap's -Pn: reason "user-set").
 func (x *XML) writeHost(ip uint32, results []result.Result) {
 	b := x.bw
 	first, last := results[0].TimeNanos, results[0].TimeNanos
@@ -143,8 +147,9 @@ func (x *XML) writeHost(ip uint32, results []result.Result) {
 	b.WriteString("</ports>\n</host>\n")
 }
 
-// hostStatus is why a host counts as up: the reason and TTL of its first SYN-ACK or
-// reset, or "user-set" (nmap's word for -Pn) for a host known only from filtered ports.
+// hostStatus is why a host counts as up: the reason and TTL of the first open or
+// closed port in results, or "user-set" (nmap's word for -Pn) for a host known only
+// from filtered ports.
 func hostStatus(results []result.Result) (reason string, ttl uint8) {
 	for _, r := range results {
 		if r.State == result.Open || r.State == result.Closed {
