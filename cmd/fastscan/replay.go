@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,7 +34,7 @@ func replayCommand() *cli.Command {
 		Usage:       "find ports in a recorded capture (pcap or pcapng), without root",
 		UsageText:   "fastscan replay --seed S [flags] [TARGET...] CAPTURE",
 		Description: replayExamples,
-		Flags: append(scanFlags(),
+		Flags: append(replayFlags(),
 			&cli.BoolFlag{Name: "no-validate", Usage: "passive: report every SYN-ACK and RST, without cookies (for captures fastscan did not make)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -47,9 +48,47 @@ func replayCommand() *cli.Command {
 	}
 }
 
+// sendOnlyFlags are the scan flags about sending and timing, which cannot change
+// what a capture holds: replay accepts and ignores them, so that the command line of
+// the scan that made a capture replays as it is, and hides them from its help.
+var sendOnlyFlags = []string{"rate", "interface", "router-mac", "retries", "wait", "tx-ring", "arp-wait"}
+
+// liveOnlyFlags are the scan flags that promise output only a live scan makes (its
+// status lines, its capture of replies): replay refuses them rather than ignore them.
+var liveOnlyFlags = []string{"status-json", "pcap"}
+
+// replayFlags are the scan's flags, those of sendOnlyFlags and liveOnlyFlags hidden
+// from replay's help.
+func replayFlags() []cli.Flag {
+	flags := scanFlags()
+	for _, f := range flags {
+		if name := f.Names()[0]; !slices.Contains(sendOnlyFlags, name) && !slices.Contains(liveOnlyFlags, name) {
+			continue
+		}
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.Hidden = true
+		case *cli.IntFlag:
+			f.Hidden = true
+		case *cli.Float64Flag:
+			f.Hidden = true
+		case *cli.DurationFlag:
+			f.Hidden = true
+		case *cli.BoolFlag:
+			f.Hidden = true
+		}
+	}
+	return flags
+}
+
 // runReplay replays file with the settings of the command line.
 func runReplay(c *cli.Context, file string, specs []string) error {
 	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	for _, name := range liveOnlyFlags {
+		if c.IsSet(name) {
+			return usageError("--%s does not apply to replay: only a live scan writes it", name)
+		}
+	}
 	passive := c.Bool("no-validate")
 	if !passive && !c.IsSet("seed") {
 		return usageError("replay needs the --seed of the scan that made the capture (or --no-validate)")

@@ -235,6 +235,9 @@ func TestReplayBadInput(t *testing.T) {
 		{[]string{"replay", "-p", "80", "198.19.0.1", "x.pcap"}, "--seed"},
 		{[]string{"replay", "--seed", "1", "-p", "80", "198.19.0.1", "/nonexistent.pcap"}, "/nonexistent.pcap"},
 		{[]string{"replay", "--seed", "1", "-p", "80", "198.19.0.1", replayDir + "/tcp-routed.args"}, "not a pcap"},
+		// Flags for output only a live scan writes are refused, not ignored.
+		{[]string{"replay", "--no-validate", "--status-json", "-", replayDir + "/tcp-routed.pcap"}, "--status-json does not apply"},
+		{[]string{"replay", "--no-validate", "--pcap", "out.pcap", replayDir + "/tcp-routed.pcap"}, "--pcap does not apply"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"fastscan"}, c.args...), &stdout, &stderr, nil)
