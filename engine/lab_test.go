@@ -148,7 +148,9 @@ func TestRunInLab(t *testing.T) {
 			t.Fatalf("%d results, %d no response; want 72 with 8 silent", len(results), sum.NoResponse)
 		}
 		t.Logf("two cool-downs took %v in all", sum.CoolDown)
-		if sum.CoolDown >= time.Second {
+		// Unsized, they would take the initial timeout each: 2 s. The margin is for
+		// round trips stretched by a loaded machine.
+		if sum.CoolDown >= 1500*time.Millisecond {
 			t.Errorf("cool-downs took %v: not sized by the round trips seen (initial timeout 1s each, Wait %v)", sum.CoolDown, wait)
 		}
 	})
