@@ -149,6 +149,7 @@ func Multi(ws ...Writer) Writer { return multi(ws) }
 
 type multi []Writer
 
+// Write writes r to every writer, stopping at the first error.
 func (m multi) Write(r *result.Result) error {
 	for _, w := range m {
 		if err := w.Write(r); err != nil {
@@ -158,6 +159,7 @@ func (m multi) Write(r *result.Result) error {
 	return nil
 }
 
+// Close closes every writer and returns the first error.
 func (m multi) Close() error {
 	var first error
 	for _, w := range m {

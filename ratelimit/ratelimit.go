@@ -161,8 +161,10 @@ func newRealClock() *realClock {
 	return &realClock{epoch: time.Now(), timer: t}
 }
 
+// Now returns the nanoseconds since the clock was made (monotonic).
 func (c *realClock) Now() int64 { return int64(time.Since(c.epoch)) }
 
+// Sleep waits d, or until ctx is done.
 func (c *realClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.timer.Reset(d)
 	select {
@@ -174,4 +176,5 @@ func (c *realClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// Yield lets other goroutines run.
 func (c *realClock) Yield() { runtime.Gosched() }

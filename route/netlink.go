@@ -37,6 +37,7 @@ func dialNetlink() (*netlinkConn, error) {
 	return &netlinkConn{fd: fd, buf: make([]byte, 1<<16)}, nil
 }
 
+// Close closes the netlink socket.
 func (c *netlinkConn) Close() error { return unix.Close(c.fd) }
 
 // execute sends one request of type typ with the given flags and body (the

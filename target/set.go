@@ -204,6 +204,7 @@ func appendTarget(dst []Range, tok string, lookup LookupFunc) ([]Range, error) {
 // carry a ParseError's Reason.
 type reason string
 
+// Error returns the reason itself.
 func (r reason) Error() string { return string(r) }
 
 // isNumeric reports whether s is made of digits and dots only, that is
