@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"regexp"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -65,10 +66,10 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 func scanFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "ports to scan: `PORTS` like 22,80,1000-2000; - or 1-65535 for all; U:53,T:22 mixes UDP and TCP"},
-		&cli.BoolFlag{Name: "udp", Aliases: []string{"sU"}, Usage: "scan UDP instead of TCP (ports in -p without T:/U: are UDP; --top-ports takes the UDP list)"},
+		nmapStyleBool{&cli.BoolFlag{Name: "udp", Aliases: []string{"sU"}, Usage: "scan UDP instead of TCP (ports in -p without T:/U: are UDP; --top-ports takes the UDP list)"}},
 		&cli.IntFlag{Name: "top-ports", Usage: "scan the `N` ports most often found open on the internet (with -p: both)"},
 		&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Value: engine.DefaultRate, Usage: "probes per second"},
-		&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments"},
+		nmapStyleString{&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments"}},
 		&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Usage: "send on interface `NAME` (default: from the routing table)"},
 		&cli.StringFlag{Name: "source-ip", Usage: "source `ADDRESS` of the probes (default: the route's)"},
 		&cli.StringFlag{Name: "source-port", Value: "61000-65535", Usage: "source port `RANGE` of the probes; replies are accepted only there"},
@@ -78,11 +79,11 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "seed", Usage: "fix the scan order and cookie key with a `NUMBER` (default: random)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, jsonl, ecs, csv, list, xml or grepable"},
-		&cli.StringFlag{Name: "oJ", Usage: "also write JSON lines to `FILE`"},
-		&cli.StringFlag{Name: "oC", Usage: "also write CSV to `FILE`"},
-		&cli.StringFlag{Name: "oL", Usage: "also write masscan's list layout to `FILE`"},
-		&cli.StringFlag{Name: "oX", Usage: "also write nmap XML to `FILE`"},
-		&cli.StringFlag{Name: "oG", Usage: "also write nmap's grepable layout to `FILE`"},
+		nmapStyleString{&cli.StringFlag{Name: "oJ", Usage: "also write JSON lines to `FILE`"}},
+		nmapStyleString{&cli.StringFlag{Name: "oC", Usage: "also write CSV to `FILE`"}},
+		nmapStyleString{&cli.StringFlag{Name: "oL", Usage: "also write masscan's list layout to `FILE`"}},
+		nmapStyleString{&cli.StringFlag{Name: "oX", Usage: "also write nmap XML to `FILE`"}},
+		nmapStyleString{&cli.StringFlag{Name: "oG", Usage: "also write nmap's grepable layout to `FILE`"}},
 		&cli.StringFlag{Name: "syslog", Usage: "also send every result to a syslog collector at `URL` (tcp://HOST:PORT or udp://HOST:PORT)"},
 		&cli.StringFlag{Name: "syslog-format", Value: "jsonl", Usage: "what syslog messages carry: `FORMAT` jsonl or ecs"},
 		&cli.StringFlag{Name: "pcap", Usage: "write every reply accepted to `FILE` (pcap, for tcpdump and Wireshark)"},
@@ -97,3 +98,22 @@ func scanFlags() []cli.Flag {
 
 // progressInterval is how often the progress line is redrawn.
 const progressInterval = 250 * time.Millisecond
+
+// nmapStyleString and nmapStyleBool are flags whose names of two or more letters
+// that nmap spells with one dash (-iL, -oX, -sU) show that way in the help. Go's
+// flag parsing takes one dash or two for any name, so both forms work.
+type (
+	nmapStyleString struct{ *cli.StringFlag }
+	nmapStyleBool   struct{ *cli.BoolFlag }
+)
+
+// String is the flag's help line, nmap's names with one dash.
+func (f nmapStyleString) String() string { return singleDash(cli.FlagStringer(f.StringFlag)) }
+
+// String is the flag's help line, nmap's names with one dash.
+func (f nmapStyleBool) String() string { return singleDash(cli.FlagStringer(f.BoolFlag)) }
+
+// singleDash rewrites nmap's two-letter option names in a help line from --iL to -iL.
+func singleDash(line string) string {
+	return regexp.MustCompile(`--(iL|oJ|oC|oL|oX|oG|sU)\b`).ReplaceAllString(line, "-$1")
+}

@@ -148,9 +148,31 @@ func TestHelpHasExamples(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, want := range []string{"Examples:", "fastscan -r 10000 10.0.0.0/24 -p 1-65535", "--ports", "--rate", "--input-file", "setcap"} {
+	for _, want := range []string{"Examples:", "fastscan -r 10000 10.0.0.0/24 -p 1-65535", "--ports", "--rate", "--input-file", "setcap",
+		"-iL FILE", "-oX FILE", "-oG FILE", "-oJ FILE", "-sU "} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help lacks %q", want)
+		}
+	}
+	// nmap's names show with one dash, as nmap users type them.
+	for _, name := range []string{"iL", "oJ", "oC", "oL", "oX", "oG", "sU"} {
+		if strings.Contains(stdout.String(), "--"+name) {
+			t.Errorf("--help shows --%s, want -%s", name, name)
+		}
+	}
+}
+
+// TestNmapStyleFlagsTakeEitherDash: -iL and --iL, -oX and --oX, -sU and --sU all work.
+func TestNmapStyleFlagsTakeEitherDash(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "targets.txt")
+	if err := os.WriteFile(list, []byte("127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dash := range []string{"-", "--"} {
+		s, code, stderr := captured(t, dash+"iL", list, "-p", "22", dash+"oX", filepath.Join(dir, "scan.xml"), dash+"sU")
+		if code != exitOK || s.cfg.Targets.Len() != 1 || s.cfg.UDPPorts.Len() != 1 {
+			t.Errorf("%siL/%soX/%ssU: exit %d, %d targets, %d UDP ports: %s", dash, dash, dash, code, s.cfg.Targets.Len(), s.cfg.UDPPorts.Len(), stderr)
 		}
 	}
 }
