@@ -1,6 +1,7 @@
 package output
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -53,8 +54,11 @@ type Syslog struct {
 	closeOnce           sync.Once
 	closeWait           time.Duration // syslogCloseWait; shorter in tests
 
-	// abandon tells the sender to stop trying: Close has waited long enough.
-	abandon atomic.Bool
+	// abandon tells the sender to stop trying: Close has waited long enough. It
+	// comes with stopDial, which cuts short a connection attempt under way.
+	abandon  atomic.Bool
+	dialCtx  context.Context
+	stopDial context.CancelFunc
 	// connMu guards conn, which the sender owns and Close may cut short.
 	connMu sync.Mutex
 	conn   net.Conn
@@ -91,6 +95,7 @@ func NewSyslog(target string, o Options, format, host string) (*Syslog, error) {
 	}
 	s := &Syslog{network: network, addr: u.Host, host: host, format: f,
 		queue: make(chan []byte, syslogQueue), done: make(chan struct{}), closeWait: syslogCloseWait}
+	s.dialCtx, s.stopDial = context.WithCancel(context.Background())
 	go s.send()
 	return s, nil
 }
@@ -138,8 +143,11 @@ func (s *Syslog) deliver(msg []byte) bool {
 	for attempt := 0; attempt < 2; attempt++ {
 		conn := s.connect()
 		if conn == nil {
-			if attempt == 0 && !s.abandon.Load() {
-				time.Sleep(100 * time.Millisecond)
+			if attempt == 0 {
+				select { // a moment before trying again, unless Close gives up
+				case <-time.After(100 * time.Millisecond):
+				case <-s.dialCtx.Done():
+				}
 			}
 			continue
 		}
@@ -161,7 +169,8 @@ func (s *Syslog) connect() net.Conn {
 	conn := s.conn
 	s.connMu.Unlock()
 	if conn == nil {
-		c, err := net.DialTimeout(s.network, s.addr, syslogDialTimeout)
+		d := net.Dialer{Timeout: syslogDialTimeout}
+		c, err := d.DialContext(s.dialCtx, s.network, s.addr)
 		if err != nil {
 			return nil
 		}
@@ -193,15 +202,18 @@ func (s *Syslog) dropConn() {
 
 // Close waits up to five seconds for the queued messages to go out and closes the
 // connection. Then it gives up: a write still waiting on a collector that does not
-// read is cut short, and it and every message still queued count as undelivered.
+// read, or a connection attempt under way, is cut short, and that message and every
+// one still queued count as undelivered.
 func (s *Syslog) Close() error {
 	s.closeOnce.Do(func() { close(s.queue) })
+	defer s.stopDial()
 	select {
 	case <-s.done:
 		return nil
 	case <-time.After(s.closeWait):
 	}
 	s.abandon.Store(true)
+	s.stopDial()
 	s.connMu.Lock()
 	if s.conn != nil {
 		s.conn.SetWriteDeadline(time.Unix(1, 0))

@@ -17,7 +17,7 @@ const replayExamples = `Examples:
    fastscan replay --seed 42 198.19.0.0/24 -p U:53,T:22 --format xml scan.pcap
         the same, as nmap XML
    fastscan replay --no-validate someone-elses.pcap
-        passive: every SYN-ACK and RST in any capture, as open and closed ports
+        passive: the SYN-ACKs and the resets answering SYNs in any capture, as open and closed ports
 
 Replay runs the same parsing, cookie validation, de-duplication and verdicts as a live
 scan, on a pcap or pcapng file, without root and without sending anything. Give the
@@ -35,7 +35,7 @@ func replayCommand() *cli.Command {
 		UsageText:   "fastscan replay --seed S [flags] [TARGET...] CAPTURE",
 		Description: replayExamples,
 		Flags: append(replayFlags(),
-			&cli.BoolFlag{Name: "no-validate", Usage: "passive: report every SYN-ACK and RST, without cookies (for captures fastscan did not make)"},
+			&cli.BoolFlag{Name: "no-validate", Usage: "passive: report every SYN-ACK as open and every RST+ACK with sequence 0 as closed, without cookies (for captures fastscan did not make)"},
 		),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
@@ -103,6 +103,11 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 				return err
 			}
 		}
+	}
+	// The interface is where a live scan sent from: the capture may come from
+	// another machine, which had interfaces this one lacks.
+	if err := c.Set("interface", ""); err != nil {
+		return err
 	}
 	s, err := parseSettingsFor(c, specs)
 	if err != nil {

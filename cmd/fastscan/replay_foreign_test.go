@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ func TestRecordForeignCaptures(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		// -Z root: write the file as root, not as the tcpdump user.
 		dump := l.Command(ctx, tcpdump, "-i", lab.ScannerWANIface, "-w", file, "-U", "-n", "-Z", "root", "tcp or icmp")
-		var dumpErr bytes.Buffer
+		var dumpErr lockedBuffer // written by exec's copying goroutine, read here
 		dump.Stderr = &dumpErr
 		if err := dump.Start(); err != nil {
 			cancel()
@@ -131,4 +132,24 @@ func TestReplayForeignCaptures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that one goroutine may write while another reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -49,7 +49,8 @@ const retransmitCase = "tcp-retransmit"
 // dropResets makes the lab's scanner namespace drop its own outgoing TCP resets, as
 // masscan's users set up, and the remote namespace keep state for each SYN instead of
 // answering with SYN cookies: a SYN-ACK then goes unanswered, and the target
-// retransmits it (Linux: after 1 s, then 3 s). It returns a function that undoes both.
+// retransmits it (Linux: after 1 s, then 3 s). It returns a function that undoes both
+// (once, however often it is called).
 func dropResets(t *testing.T, l *lab.Lab) func() {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -67,7 +68,12 @@ func dropResets(t *testing.T, l *lab.Lab) func() {
 	if err := syncookies("0"); err != nil {
 		t.Fatalf("sysctl: %v", err)
 	}
+	undone := false
 	return func() {
+		if undone {
+			return
+		}
+		undone = true
 		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if out, err := l.Command(ctx, "nft", "delete", "table", "inet", "fastscan_record").CombinedOutput(); err != nil {
@@ -92,6 +98,7 @@ func TestRecordReplayCaptures(t *testing.T) {
 		undo := func() {}
 		if name == retransmitCase {
 			undo = dropResets(t, l)
+			t.Cleanup(undo) // also when the scan fails; undoing twice is harmless
 		}
 		out := scanLab(t, l, append(slices.Clone(args), "--pcap", pcap)...)
 		undo()
@@ -437,6 +444,24 @@ func TestReplayCSV(t *testing.T) {
 				t.Errorf("CSV holds %d findings, the live scan %d:\nfirst got  %v\nfirst want %v", len(got), len(wantLines), first(got), first(wantLines))
 			}
 		})
+	}
+}
+
+// TestReplayIgnoresSendingFlags: the command line of the live scan, with flags about
+// sending - an interface this machine lacks, a rate, retries, a wait - replays as it is.
+func TestReplayIgnoresSendingFlags(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(replayDir, "tcp-routed.args"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"fastscan", "replay", "-i", "nonexistent0", "-r", "5000", "--retries", "3", "--wait", "9s"}, strings.Fields(string(data))...)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), append(args, "--format", "jsonl", "-q", filepath.Join(replayDir, "tcp-routed.pcap")), &stdout, &stderr, nil); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	want, _ := os.ReadFile(filepath.Join(replayDir, "tcp-routed.golden.jsonl"))
+	if got, w := normalizedFindings(t, stdout.Bytes()), normalizedFindings(t, want); strings.Join(got, "\n") != strings.Join(w, "\n") {
+		t.Errorf("replay with sending flags: %d findings, live scan %d", len(got), len(w))
 	}
 }
 
