@@ -1,15 +1,13 @@
-// Package engine runs a scan: it plans where packets go (interface, source address,
-// next-hop MACs, ARP for on-link hosts), sends SYN probes from one goroutine at a
-// precise rate in a keyed pseudo-random order, matches replies in another goroutine
-// against stateless SYN cookies and a lock-free target table, retries what got no
-// answer, and hands every verdict to the caller.
 package engine
 
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"time"
 
+	"github.com/fastscan/fastscan/link"
 	"github.com/fastscan/fastscan/result"
 	"github.com/fastscan/fastscan/target"
 )
@@ -46,8 +44,8 @@ type Config struct {
 	Seed uint64
 	// Interface names the interface to send on; empty lets the routing table decide.
 	Interface string
-	// SourceIP overrides the source address (host-order IPv4); 0 takes the route's.
-	SourceIP uint32
+	// SourceIP overrides the source address; the zero Addr takes the route's.
+	SourceIP netip.Addr
 	// RouterMAC overrides the next hop's MAC for off-link targets; nil resolves it by ARP.
 	RouterMAC *[6]byte
 	// SourcePortLo and SourcePortHi bound the source ports of the probes. Replies are
@@ -59,6 +57,12 @@ type Config struct {
 	ARPWait time.Duration
 	// Show selects the verdicts handed to the caller; open ports are always shown.
 	Show result.StateSet
+	// Link opens the link probes leave by and replies arrive on; nil is AF_PACKET
+	// (link.OpenAFPacket).
+	Link link.Opener
+	// Path, when set, fixes where probes go without asking the routing table or
+	// ARP: for links that are not a kernel interface (tests), or to pin a route.
+	Path *Path
 	// TxRing selects the PACKET_TX_RING transmitter instead of sendmmsg.
 	TxRing bool
 	// Capture, if set, receives every reply that passed validation (duplicates
@@ -106,4 +110,19 @@ func (c *Config) validate() error {
 		return fmt.Errorf("source ports %d-%d: not a valid range", c.SourcePortLo, c.SourcePortHi)
 	}
 	return nil
+}
+
+// Path is a fixed route for a scan: every probe leaves by Interface from SourceIP
+// and SourceMAC to RouterMAC (off-link targets are all behind one router), with no
+// route lookup and no ARP.
+type Path struct {
+	// Interface is the interface probes leave by.
+	Interface net.Interface
+	// SourceIP and SourceMAC are the scanner's addresses.
+	SourceIP  netip.Addr
+	SourceMAC [6]byte
+	// RouterMAC is the next hop of every probe.
+	RouterMAC [6]byte
+	// Loopback says that the targets are this host's own addresses.
+	Loopback bool
 }

@@ -34,6 +34,9 @@ func newTestScanner(t *testing.T, show result.StateSet) *Scanner {
 		t.Fatal(err)
 	}
 	s.plan = &plan{srcIP: testLocalIP, onFirst: 1}
+	if err := s.prepareReplay(); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -191,14 +194,11 @@ func TestHandleUDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.plan = &plan{srcIP: testLocalIP, onFirst: 1}
-	if err := s.buildUDPTemplates(s.plan); err != nil {
+	if err := s.prepareReplay(); err != nil {
 		t.Fatal(err)
 	}
 	probe := func(ip uint32, ui int) ([]byte, uint16) {
-		h, sport := s.udpCookie(ip, s.cfg.UDPPorts.At(ui))
-		buf := make([]byte, 1024)
-		n := s.udpTemplates[ui].Put(buf, nil, ip, sport, s.udpProbes[ui].Wire(h), 1)
-		return buf[:n], sport
+		return udpScanProbe(t, s, ip, s.cfg.UDPPorts.At(ui))
 	}
 	i53, _ := udpPorts.Index(53)
 	i9, _ := udpPorts.Index(9)

@@ -57,14 +57,17 @@ func (p *plan) nextHop(ip uint32) (*[6]byte, bool) {
 // makePlan asks the kernel's routing table where the targets are, resolves the
 // router's MAC and the MAC of every on-link target by ARP.
 func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
+	if cfg.Path != nil {
+		return fixedPlan(cfg), nil
+	}
 	ranges := cfg.Targets.Ranges()
 	first, err := firstRoute(ranges, cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
 	p := &plan{iface: first.Iface, srcIP: first.SrcIP, loopback: first.Loopback(), onFirst: 1, onLast: 0}
-	if cfg.SourceIP != 0 {
-		p.srcIP = cfg.SourceIP
+	if cfg.SourceIP.IsValid() {
+		p.srcIP = addrToUint32(cfg.SourceIP)
 	}
 	copy(p.srcMAC[:], first.Iface.HardwareAddr)
 	if p.loopback {
@@ -116,6 +119,28 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	return p, nil
 }
 
+// fixedPlan is the plan of a scan with a fixed Path.
+func fixedPlan(cfg *Config) *plan {
+	path := cfg.Path
+	p := &plan{
+		iface: path.Interface, srcIP: addrToUint32(path.SourceIP), srcMAC: path.SourceMAC,
+		routerMAC: path.RouterMAC, loopback: path.Loopback, onFirst: 1,
+	}
+	if !p.loopback && cfg.Targets.Contains(p.srcIP) {
+		cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
+		p.hostsDown++
+	}
+	return p
+}
+
+// probeEnv is what the probes of the scan s need to know of the plan.
+func (p *plan) probeEnv(s *Scanner) ProbeEnv {
+	return ProbeEnv{
+		SrcMAC: p.srcMAC, RouterMAC: p.routerMAC, SrcIP: uint32ToAddr(p.srcIP), Key: s.key,
+		SourcePortLo: s.cfg.SourcePortLo, SourcePortHi: s.cfg.SourcePortHi,
+	}
+}
+
 // firstRoute picks the route the scan uses: that of the first target that is not an
 // address of this host, or, when every target is local, the loopback route. A scan
 // that mixes loopback and other targets is refused.
@@ -132,6 +157,13 @@ func firstRoute(ranges []target.Range, iface string) (route.Route, error) {
 		rt, err := route.Lookup(ip, iface)
 		if err != nil {
 			return route.Route{}, fmt.Errorf("finding a route to %v: %w", ipString(ip), err)
+		}
+		if iface != "" && rt.Loopback() {
+			// The kernel answers a lookup pinned to lo with lo whatever the
+			// address; only this host's own addresses are behind it.
+			if natural, err := route.Lookup(ip, ""); err == nil && !natural.Loopback() {
+				return route.Route{}, &UsageError{fmt.Sprintf("interface %s does not reach target %v (the routing table sends it through %s)", iface, ipString(ip), natural.Iface.Name)}
+			}
 		}
 		if rt.Loopback() {
 			local = append(local, rt)
@@ -288,3 +320,10 @@ func ipToUint32(a netip.Addr) uint32 {
 func ipString(ip uint32) string {
 	return netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)}).String()
 }
+
+// UsageError is an error in what the user asked for (an interface that does not
+// reach the targets, say), as opposed to a failure of the machine: the command line
+// reports it with the usage exit status.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"time"
 
 	"github.com/fastscan/fastscan/packet"
@@ -22,17 +23,17 @@ type FrameSource interface {
 // verdicts - over recorded frames instead of the live ring, and calls emit for every
 // verdict in cfg.Show, as Run does. Nothing is sent. The scan's secret comes from
 // cfg.Seed, so a capture of a scan made with --seed S replays with the same seed.
-// sourceIP is the scanner's address the replies went to; 0 takes the destination of
+// sourceIP is the scanner's address the replies went to; the zero Addr takes the destination of
 // the first reply in the capture. Targets that never answered are not reported: a
 // capture holds replies, not the probes.
-func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP uint32, emit func(*result.Result) error) (Summary, error) {
+func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Addr, emit func(*result.Result) error) (Summary, error) {
 	if !s.start.CompareAndSwap(0, time.Now().UnixNano()) {
 		return Summary{}, errors.New("engine: Run or Replay called twice")
 	}
-	s.phase.Store("replaying")
-	s.plan = &plan{srcIP: sourceIP, onFirst: 1}
-	if err := s.buildUDPTemplates(s.plan); err != nil {
-		return s.summary(nil), err
+	s.setPhase(PhaseReplaying)
+	s.plan = &plan{srcIP: addrToUint32(sourceIP), onFirst: 1}
+	if err := s.prepareReplay(); err != nil {
+		return s.finish(false, nil), err
 	}
 	collected := make(chan error, 1)
 	go func() {
@@ -64,14 +65,22 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP uint32, 
 	}
 	close(s.results)
 	emitErr := <-collected
-	s.interrupted.Store(ctx.Err() != nil)
-	sum := s.summary(nil)
-	sum.NoResponse, sum.OpenFiltered = 0, 0 // not knowable from replies alone
-	sum.Phase = "done"
+	sum := s.finish(ctx.Err() != nil, nil)
+	sum.HostsProbed = 0 // not knowable from replies alone
+	if !sum.Interrupted {
+		sum.Phase = PhaseDone
+	}
 	if readErr != nil {
 		return sum, fmt.Errorf("reading the capture: %w", readErr)
 	}
 	return sum, emitErr
+}
+
+// prepareReplay builds the probes a replay validates replies with: only the
+// addresses and the key matter, no frame is sent.
+func (s *Scanner) prepareReplay() error {
+	s.abort = make(chan struct{})
+	return s.buildProbes(s.plan.probeEnv(s))
 }
 
 // Passive reports the open and closed TCP ports a capture shows, without any
@@ -136,7 +145,10 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip uint32, port u
 			return sum, err
 		}
 	}
-	sum.Phase = "done"
+	sum.Phase = PhaseDone
 	sum.Interrupted = ctx.Err() != nil
+	if sum.Interrupted {
+		sum.Phase = PhaseInterrupted
+	}
 	return sum, nil
 }

@@ -199,7 +199,7 @@ func TestHostnameTarget(t *testing.T) {
 }
 
 func TestProgressLine(t *testing.T) {
-	p := engine.Progress{Phase: "scanning", Position: 250, Targets: 1000, Sent: 250, Open: 3, Closed: 7}
+	p := engine.Progress{Phase: engine.PhaseScanning, Position: 250, Targets: 1000, Sent: 250, Open: 3, Closed: 7}
 	line := progressLine(p, 1000, 1000)
 	for _, want := range []string{"scanning", "25.0%", "1000 pps", "ETA 1s", "sent 250", "open 3", "closed 7"} {
 		if !strings.Contains(line, want) {

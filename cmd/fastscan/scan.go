@@ -18,7 +18,6 @@ import (
 
 	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/output"
-	"github.com/fastscan/fastscan/result"
 )
 
 const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with sudo, or grant it once with: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v fastscan)"
@@ -240,7 +239,7 @@ func progressLine(p engine.Progress, pps, rate float64) string {
 		pct = 100 * float64(p.Position) / float64(p.Targets)
 	}
 	eta := time.Duration(float64(p.Targets-min(p.Position, p.Targets)) / rate * float64(time.Second)).Round(time.Second)
-	phase := p.Phase
+	phase := p.Phase.String()
 	if p.Pass > 0 {
 		phase = fmt.Sprintf("%s (retry %d)", phase, p.Pass)
 	}
@@ -256,7 +255,7 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 		status = "interrupted"
 	}
 	fmt.Fprintf(&b, "fastscan %s: %d addresses x %d ports on %s from %s in %.2fs\n",
-		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, (&result.Result{IP: sum.SourceIP}).Addr(), secs)
+		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, sum.SourceIP, secs)
 	fmt.Fprintf(&b, "  probes sent %d (%.0f/s), replies %d\n", sum.Sent, float64(sum.Sent)/max(secs, 1e-9), sum.Replies)
 	if interrupted {
 		fmt.Fprintf(&b, "  open %d, closed %d, filtered %d so far (stopped in pass %d at %.1f%%), hosts down %d\n",

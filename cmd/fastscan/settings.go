@@ -108,8 +108,7 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		if err != nil || !a.Is4() {
 			return s, usageError("invalid source-ip %q: not an IPv4 address", v)
 		}
-		b := a.As4()
-		s.cfg.SourceIP = binary.BigEndian.Uint32(b[:])
+		s.cfg.SourceIP = a
 	}
 	if v := c.String("router-mac"); v != "" {
 		hw, err := net.ParseMAC(v)

@@ -32,7 +32,7 @@ type statusLine struct {
 // rate the configured one, from which the ETA follows.
 func newStatusLine(now time.Time, p engine.Progress, pps, rate float64) statusLine {
 	l := statusLine{
-		Time: now.UTC().Format(time.RFC3339Nano), Phase: p.Phase, Pass: p.Pass, Rate: pps,
+		Time: now.UTC().Format(time.RFC3339Nano), Phase: p.Phase.String(), Pass: p.Pass, Rate: pps,
 		Sent: p.Sent, Received: p.Replies, Found: p.Open, Closed: p.Closed, Filtered: p.Filtered,
 		Drops: p.RingDrops,
 	}

@@ -1,0 +1,161 @@
+// Package engine runs a scan: it plans where packets go (interface, source address,
+// next-hop MACs, ARP for on-link hosts), sends probes from one goroutine at a precise
+// rate in a keyed pseudo-random order, matches replies in another goroutine against
+// stateless cookies and a lock-free target table, retries what got no answer, and
+// hands every verdict to the caller.
+//
+// Two seams keep it open: a Probe (probe.go) is one kind of probe - TCP SYN, UDP -
+// and a link.Link is where frames leave and arrive - AF_PACKET, or an in-memory
+// network in tests. The scheduler never asks which kind of probe or link it has.
+//
+// Files by job: engine.go (the Scanner and its counters), run.go (a scan from start
+// to end), send.go (passes), receive.go (replies to verdicts), cooldown.go (waiting
+// for replies, round-trip times), summary.go (what a scan reports), plan.go (routes
+// and next hops), table.go (the target table), replay.go (recorded replies).
+package engine
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/fastscan/fastscan/cookie"
+	"github.com/fastscan/fastscan/packet"
+	"github.com/fastscan/fastscan/permute"
+	"github.com/fastscan/fastscan/result"
+)
+
+// resultQueue is how many verdicts may wait for the caller's emit function.
+const resultQueue = 1 << 16
+
+// Progress is a snapshot of a running scan, for progress lines and summaries.
+type Progress struct {
+	// Phase is what the scan is doing.
+	Phase Phase
+	// Pass is the send pass: 0 for the first, 1.. for retries.
+	Pass int
+	// Position is how many targets the current pass has gone through, of Targets.
+	Position, Targets uint64
+	// Sent counts probes sent, Replies valid replies (duplicates included).
+	Sent, Replies uint64
+	// Open, Closed and Filtered count verdicts decided by a reply so far.
+	Open, Closed, Filtered uint64
+	// RingDrops counts replies the kernel dropped because the receive ring was full
+	// (read every quarter of a second while the scan runs).
+	RingDrops uint64
+	// Elapsed is the time since the scan started.
+	Elapsed time.Duration
+}
+
+// Scanner runs one scan. Create it with New and run it once with Run (or Replay);
+// Progress may be called from any goroutine, also while it runs.
+type Scanner struct {
+	cfg   Config
+	start atomic.Int64 // Unix nanoseconds; 0 before Run
+
+	// groups are the ports of each probe kind, in the scan's port index order;
+	// byProto finds a reply's group by its IP protocol.
+	groups   []*portGroup
+	byProto  [256]*portGroup
+	frameLen int
+	nports   uint64 // ports of every kind
+	total    uint64 // targets: addresses x ports
+
+	perm  permute.Permutation
+	key   cookie.Key
+	table *Table
+	plan  *plan
+	hosts hostTable
+
+	phase      atomic.Uint32 // Phase
+	pass       atomic.Int32
+	pos        atomic.Uint64
+	sent       atomic.Uint64
+	replies    atomic.Uint64
+	answered   atomic.Uint64
+	open       atomic.Uint64
+	closed     atomic.Uint64
+	filtered   atomic.Uint64
+	duplicates atomic.Uint64
+	invalid    atomic.Uint64
+	ringDrops  atomic.Uint64
+	lastReply  atomic.Int64
+	// coolDownNanos is the time spent in cool-downs so far.
+	coolDownNanos atomic.Int64
+	// rto is the retransmission timeout from the round trips seen (0: none yet).
+	rto   atomic.Int64
+	clock sendClock
+	rtt   rttEstimator // receiver-only
+	reply packet.Reply // receiver-only scratch
+
+	results chan result.Result
+	// abort is closed when the scan fails: the receiver then stops handing results
+	// to a collector that may no longer take them.
+	abort <-chan struct{}
+}
+
+// New checks cfg and prepares a scan. Nothing is sent until Run.
+func New(cfg Config) (*Scanner, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Scanner{cfg: cfg, results: make(chan result.Result, resultQueue)}
+	for _, k := range probeKinds() {
+		ports := k.ports(&s.cfg)
+		if ports.Len() == 0 {
+			continue
+		}
+		s.groups = append(s.groups, &portGroup{kind: k, ports: ports, offset: s.nports})
+		s.nports += uint64(ports.Len())
+	}
+	s.total = s.cfg.Targets.Len() * s.nports
+	table, err := NewTable(s.total)
+	if err != nil {
+		return nil, err
+	}
+	s.table = table
+	s.perm = permute.New(s.total, cfg.Seed)
+	s.key = cookie.NewKey(cfg.Seed)
+	s.hosts = newHostTable(s.cfg.Targets.Len())
+	s.setPhase(PhaseStarting)
+	return s, nil
+}
+
+func (s *Scanner) setPhase(p Phase) { s.phase.Store(uint32(p)) }
+
+// Progress returns a snapshot of the scan's counters.
+func (s *Scanner) Progress() Progress {
+	var elapsed time.Duration
+	if start := s.start.Load(); start != 0 {
+		elapsed = time.Duration(time.Now().UnixNano() - start)
+	}
+	return Progress{
+		Phase:     Phase(s.phase.Load()),
+		Pass:      int(s.pass.Load()),
+		Position:  s.pos.Load(),
+		Targets:   s.total,
+		Sent:      s.sent.Load(),
+		Replies:   s.replies.Load(),
+		Open:      s.open.Load(),
+		Closed:    s.closed.Load(),
+		Filtered:  s.filtered.Load(),
+		RingDrops: s.ringDrops.Load(),
+		Elapsed:   elapsed,
+	}
+}
+
+// addrToUint32 is an IPv4 address as the numeric value the IPv4 templates and the
+// reply parser use; 0 for anything else.
+func addrToUint32(a netip.Addr) uint32 {
+	if !a.Is4() {
+		return 0
+	}
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// uint32ToAddr is the inverse of addrToUint32.
+func uint32ToAddr(ip uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)})
+}

@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/fastscan/fastscan/packet"
+	"github.com/fastscan/fastscan/result"
+	"github.com/fastscan/fastscan/target"
+)
+
+// tcpSYNProbe is the TCP SYN probe: a SYN whose sequence number is the cookie of
+// (source, target, source port, port). A SYN-ACK acknowledging it says open, a reset
+// closed, an ICMP unreachable of a filtering code filtered; silence is filtered.
+type tcpSYNProbe struct {
+	tmpl         *packet.SYNTemplate
+	ports        *target.Ports
+	env          ProbeEnv
+	srcIP        uint32
+	sportLo, nsp uint64
+}
+
+func newTCPSYNProbe(env ProbeEnv, ports *target.Ports) (Probe, error) {
+	if !env.SrcIP.Is4() {
+		return nil, fmt.Errorf("source address %v: the SYN probe is IPv4 only", env.SrcIP)
+	}
+	srcIP := addrToUint32(env.SrcIP)
+	tmpl, err := packet.NewSYNTemplate(packet.SYNParams{SrcMAC: env.SrcMAC, DstMAC: env.RouterMAC, SrcIP: srcIP})
+	if err != nil {
+		return nil, fmt.Errorf("building the SYN template: %w", err)
+	}
+	return &tcpSYNProbe{
+		tmpl: tmpl, ports: ports, env: env, srcIP: srcIP,
+		sportLo: uint64(env.SourcePortLo), nsp: uint64(env.SourcePortHi) - uint64(env.SourcePortLo) + 1,
+	}, nil
+}
+
+func (p *tcpSYNProbe) Proto() result.Proto { return result.TCP }
+func (p *tcpSYNProbe) IPProtocol() uint8   { return packet.ProtocolTCP }
+func (p *tcpSYNProbe) FrameLen() int       { return p.tmpl.Len() }
+
+// SourcePort varies with the position and the pass, so that a retry is a new
+// connection to the target and probes spread over the whole source port range.
+func (p *tcpSYNProbe) SourcePort(t *ProbeTarget) uint16 {
+	return uint16(p.sportLo + (t.Pos+uint64(t.Pass))%p.nsp)
+}
+
+func (p *tcpSYNProbe) Put(buf []byte, t *ProbeTarget) int {
+	ip := addrToUint32(t.Addr)
+	port := p.ports.At(t.PortIndex)
+	sport := p.SourcePort(t)
+	seq := p.env.Key.Sum(p.srcIP, ip, sport, port)
+	return p.tmpl.Put(buf, t.DstMAC, ip, port, sport, seq, uint16(seq>>16))
+}
+
+func (p *tcpSYNProbe) Classify(r *packet.Reply, _ []byte, _ int) (result.State, result.Reason, ReplyClass) {
+	if p.env.Key.Sum(r.LocalIP, r.TargetIP, r.LocalPort, r.TargetPort) != r.Cookie {
+		return 0, 0, ReplyInvalid
+	}
+	switch r.Kind {
+	case packet.ReplySYNACK:
+		return result.Open, result.ReasonSYNACK, ReplyValid
+	case packet.ReplyRST:
+		return result.Closed, result.ReasonReset, ReplyValid
+	case packet.ReplyICMPUnreachable:
+		if reason, ok := result.ICMPUnreachableReason(r.ICMPCode); ok {
+			return result.Filtered, reason, ReplyValid
+		}
+	}
+	return 0, 0, ReplyIgnored
+}
+
+func (p *tcpSYNProbe) Silence() (result.State, result.Reason) {
+	return result.Filtered, result.ReasonNoResponse
+}

@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/fastscan/fastscan/packet"
+	"github.com/fastscan/fastscan/result"
+	"github.com/fastscan/fastscan/target"
+	"github.com/fastscan/fastscan/udpprobe"
+)
+
+// udpServiceProbe sends each port's service request (package udpprobe), or an empty
+// datagram. Its cookie is a keyed hash of (source, target, port): the high bits
+// choose the source port, the low bits fill the request's transaction field where
+// the protocol has one.
+//
+// Verdicts: a datagram from the probed address and port to the cookie's source port
+// is open, unless it is a message of the probed protocol echoing another cookie
+// (forged or stale: invalid); anything that is not the protocol's message at all is
+// an answer too, as nmap counts it. ICMP port unreachable is closed, other filtering
+// ICMP codes filtered, silence open|filtered.
+type udpServiceProbe struct {
+	ports     *target.Ports
+	env       ProbeEnv
+	srcIP     uint32
+	requests  []udpprobe.Probe
+	templates []*packet.UDPTemplate
+	frameLen  int
+}
+
+func newUDPServiceProbe(env ProbeEnv, ports *target.Ports) (Probe, error) {
+	if !env.SrcIP.Is4() && env.SrcIP.IsValid() {
+		return nil, fmt.Errorf("source address %v: the UDP probe is IPv4 only", env.SrcIP)
+	}
+	p := &udpServiceProbe{ports: ports, env: env, srcIP: addrToUint32(env.SrcIP)}
+	n := ports.Len()
+	p.requests = make([]udpprobe.Probe, n)
+	p.templates = make([]*packet.UDPTemplate, n)
+	for i := range n {
+		port := ports.At(i)
+		req := udpprobe.ForPort(port)
+		t, err := packet.NewUDPTemplate(packet.UDPParams{
+			SrcMAC: env.SrcMAC, DstMAC: env.RouterMAC, SrcIP: p.srcIP, DstPort: port,
+			Payload: []byte(req.Payload), CookieOffset: req.CookieOffset, CookieLen: req.CookieLen,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building the UDP probe for port %d: %w", port, err)
+		}
+		p.requests[i], p.templates[i] = req, t
+		p.frameLen = max(p.frameLen, t.Len())
+	}
+	return p, nil
+}
+
+func (p *udpServiceProbe) Proto() result.Proto { return result.UDP }
+func (p *udpServiceProbe) IPProtocol() uint8   { return packet.ProtocolUDP }
+func (p *udpServiceProbe) FrameLen() int       { return p.frameLen }
+
+// cookie is the keyed hash of a probe to ip:port, and the source port it picks.
+func (p *udpServiceProbe) cookie(ip uint32, port uint16) (h uint64, sport uint16) {
+	h = p.env.Key.Sum64(p.srcIP, ip, 0, port)
+	lo := uint64(p.env.SourcePortLo)
+	n := uint64(p.env.SourcePortHi) - lo + 1
+	return h, uint16(lo + (h>>32)%n)
+}
+
+func (p *udpServiceProbe) SourcePort(t *ProbeTarget) uint16 {
+	_, sport := p.cookie(addrToUint32(t.Addr), p.ports.At(t.PortIndex))
+	return sport
+}
+
+func (p *udpServiceProbe) Put(buf []byte, t *ProbeTarget) int {
+	ip := addrToUint32(t.Addr)
+	h, sport := p.cookie(ip, p.ports.At(t.PortIndex))
+	return p.templates[t.PortIndex].Put(buf, t.DstMAC, ip, sport, p.requests[t.PortIndex].Wire(h), uint16(h))
+}
+
+func (p *udpServiceProbe) Classify(r *packet.Reply, frame []byte, pi int) (result.State, result.Reason, ReplyClass) {
+	if !p.valid(r, frame, pi) {
+		return 0, 0, ReplyInvalid
+	}
+	switch r.Kind {
+	case packet.ReplyUDP:
+		return result.Open, result.ReasonUDPResponse, ReplyValid
+	case packet.ReplyICMPUnreachable:
+		if r.ICMPCode == packet.ICMPv4PortUnreachable {
+			return result.Closed, result.ReasonPortUnreachable, ReplyValid
+		}
+		if reason, ok := result.ICMPUnreachableReason(r.ICMPCode); ok {
+			return result.Filtered, reason, ReplyValid
+		}
+	}
+	return 0, 0, ReplyIgnored
+}
+
+// valid checks a reply against the probe's cookie: the source port always; for a
+// datagram that is a message of the probed protocol, the echoed transaction field;
+// for an ICMP error, the quoted field where the quote reaches it.
+func (p *udpServiceProbe) valid(r *packet.Reply, frame []byte, pi int) bool {
+	h, sport := p.cookie(r.TargetIP, r.TargetPort)
+	if r.LocalPort != sport {
+		return false
+	}
+	req := &p.requests[pi]
+	if req.CookieLen == 0 {
+		return true
+	}
+	payload := r.Payload(frame)
+	if r.Kind == packet.ReplyUDP {
+		if !udpprobe.IsMessage(r.TargetPort, payload) {
+			return true // not the protocol's message: an answer all the same
+		}
+		got, ok := udpprobe.ReplyCookie(r.TargetPort, payload)
+		return ok && got == req.Wire(h)
+	}
+	if len(payload) < req.CookieOffset+req.CookieLen {
+		return true // the quote stops before the field: the port is all there is to check
+	}
+	want := req.Wire(h)
+	for i := 0; i < req.CookieLen; i++ {
+		if payload[req.CookieOffset+i] != byte(want>>(8*(req.CookieLen-1-i))) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *udpServiceProbe) Silence() (result.State, result.Reason) {
+	return result.OpenFiltered, result.ReasonNoResponse
+}

@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fastscan/fastscan/link"
+	"github.com/fastscan/fastscan/packet"
+	"github.com/fastscan/fastscan/result"
+)
+
+const (
+	// pollTimeout bounds how long the receiver blocks, so it notices the end of a scan.
+	pollTimeout = 5 * time.Millisecond
+	// statsInterval is how often the receiver reads the link's drop counter for Progress.
+	statsInterval = 250 * time.Millisecond
+	// ethernetHeaderLen is the link-layer header every probe frame starts with.
+	ethernetHeaderLen = 14
+)
+
+// receive polls the link until sent is closed, then looks once more for replies
+// already received; it stops at once when abort is closed (another part of the
+// scan failed).
+func (s *Scanner) receive(lk link.Link, sent, abort <-chan struct{}) error {
+	handle := s.handle
+	nextStats := time.Now()
+	for {
+		select {
+		case <-abort:
+			return nil
+		case <-sent:
+			// One last look for replies already received.
+			if err := lk.Poll(0, handle); err != nil {
+				return fmt.Errorf("receiving replies: %w", err)
+			}
+			return nil
+		default:
+		}
+		if err := lk.Poll(pollTimeout, handle); err != nil {
+			return fmt.Errorf("receiving replies: %w", err)
+		}
+		if now := time.Now(); now.After(nextStats) {
+			if _, drops, err := lk.Stats(); err == nil {
+				s.ringDrops.Store(drops)
+			}
+			nextStats = now.Add(statsInterval)
+		}
+	}
+}
+
+// handle validates one received frame and turns a valid first answer into a verdict.
+// It runs on the receiver goroutine and allocates nothing.
+func (s *Scanner) handle(frame []byte, tsNanos int64) {
+	r := &s.reply // not a local: it would escape to the heap through Classify
+	if !packet.ParseReply(frame, r) {
+		return
+	}
+	if r.LocalIP != s.plan.srcIP || r.LocalPort < s.cfg.SourcePortLo || r.LocalPort > s.cfg.SourcePortHi {
+		return
+	}
+	host, ok := s.cfg.Targets.Index(r.TargetIP)
+	if !ok {
+		return
+	}
+	g := s.byProto[r.Proto]
+	if g == nil {
+		return
+	}
+	pi, ok := g.ports.Index(r.TargetPort)
+	if !ok {
+		return
+	}
+	state, reason, class := g.probe.Classify(r, frame, pi)
+	switch class {
+	case ReplyInvalid:
+		s.invalid.Add(1)
+		return
+	case ReplyIgnored:
+		return
+	}
+	if s.cfg.Capture != nil {
+		s.cfg.Capture(frame, tsNanos)
+	}
+	s.replies.Add(1)
+	s.lastReply.Store(tsNanos)
+	if r.From == r.TargetIP {
+		s.hosts.answered(host, reason)
+	}
+	idx := host*s.nports + g.offset + uint64(pi)
+	if !s.table.Mark(idx) {
+		s.duplicates.Add(1)
+		return
+	}
+	s.answered.Add(1)
+	g.answered.Add(1)
+	s.sampleRTT(idx, tsNanos)
+	switch state {
+	case result.Open:
+		s.open.Add(1)
+	case result.Closed:
+		s.closed.Add(1)
+	case result.Filtered:
+		s.filtered.Add(1)
+	}
+	if s.cfg.Show.Has(state) {
+		res := result.Result{
+			IP: r.TargetIP, Port: r.TargetPort, Proto: g.probe.Proto(),
+			State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
+			SourceIP: r.LocalIP, SourcePort: r.LocalPort,
+		}
+		select {
+		case s.results <- res:
+		case <-s.abort:
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fastscan/fastscan/link"
+	"github.com/fastscan/fastscan/ratelimit"
+	"github.com/fastscan/fastscan/result"
+)
+
+// Run performs the scan and calls emit, from a single goroutine, for every verdict in
+// cfg.Show. It returns when the scan is done or ctx is cancelled; in both cases every
+// verdict already received has been passed to emit, and a cancelled scan returns no
+// error (Summary.Interrupted says so). An error from emit stops the scan. Run may be
+// called once.
+//
+// Three goroutines share one errgroup: the sender (passes and cool-downs), the
+// receiver (link -> verdicts) and the collector (verdicts -> emit). The first error
+// of any of them cancels the group's context, which stops the other two; the
+// caller's ctx stops only the sender, so that replies to probes already sent are
+// still received and emitted.
+func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Summary, error) {
+	if !s.start.CompareAndSwap(0, time.Now().UnixNano()) {
+		return Summary{}, errors.New("engine: Run called twice")
+	}
+	s.setPhase(PhaseRouting)
+	p, err := makePlan(ctx, &s.cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return s.finish(true, nil), nil
+		}
+		return s.finish(false, nil), err
+	}
+	s.plan = p
+	if err := s.buildProbes(p.probeEnv(s)); err != nil {
+		return s.finish(false, nil), err
+	}
+	if mtu := p.iface.MTU; mtu > 0 && s.frameLen > mtu+ethernetHeaderLen {
+		return s.finish(false, nil), fmt.Errorf("probes of %d bytes do not fit the MTU %d of %s", s.frameLen, mtu, p.iface.Name)
+	}
+	limiter := ratelimit.New(s.cfg.Rate)
+	lk, err := s.openLink(p, limiter.Batch())
+	if err != nil {
+		return s.finish(false, nil), err
+	}
+	defer lk.Close()
+
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	sendCtx, stopSending := context.WithCancel(gctx)
+	defer stopSending()
+	stopOnInterrupt := context.AfterFunc(ctx, stopSending)
+	defer stopOnInterrupt()
+
+	sent := make(chan struct{}) // closed when the sender is done
+	s.abort = gctx.Done()
+	g.Go(func() error {
+		defer close(sent)
+		err := s.send(sendCtx, lk, limiter)
+		if errors.Is(err, context.Canceled) && gctx.Err() == nil {
+			return nil // the caller interrupted the scan: not an error
+		}
+		return err
+	})
+	g.Go(func() error {
+		defer close(s.results)
+		return s.receive(lk, sent, gctx.Done())
+	})
+	g.Go(func() error {
+		for r := range s.results {
+			if err := emit(&r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	runErr := g.Wait()
+	interrupted := ctx.Err() != nil && runErr == nil
+	sum := s.finish(interrupted, lk)
+	if runErr != nil {
+		return sum, runErr
+	}
+	if !interrupted {
+		if err := s.emitSilence(emit); err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
+// openLink opens the scan's link: cfg.Link, or AF_PACKET on the plan's interface.
+func (s *Scanner) openLink(p *plan, batch int) (link.Link, error) {
+	open := s.cfg.Link
+	if open == nil {
+		open = link.OpenAFPacket
+	}
+	cfg := link.Config{
+		Interface:    p.iface,
+		Loopback:     p.loopback,
+		LocalIP:      uint32ToAddr(p.srcIP),
+		SourcePortLo: s.cfg.SourcePortLo,
+		SourcePortHi: s.cfg.SourcePortHi,
+		Batch:        batch,
+		FrameLen:     s.frameLen,
+		TxRing:       s.cfg.TxRing,
+	}
+	for _, g := range s.groups {
+		cfg.Protocols = append(cfg.Protocols, g.probe.IPProtocol())
+	}
+	lk, err := open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening the link on %s: %w", p.iface.Name, err)
+	}
+	return lk, nil
+}

@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fastscan/fastscan/link"
+	"github.com/fastscan/fastscan/ratelimit"
+)
+
+// send runs the passes: the first over every target, then each retry pass over the
+// targets still unanswered, each followed by a cool-down. After an interruption or
+// an error it still waits a little for replies to the probes already sent.
+func (s *Scanner) send(ctx context.Context, lk link.Link, limiter *ratelimit.Limiter) error {
+	for pass := 0; pass <= s.cfg.Retries; pass++ {
+		if pass > 0 && s.answeredAll() {
+			break
+		}
+		s.pass.Store(int32(pass))
+		s.pos.Store(0)
+		if pass == 0 {
+			s.setPhase(PhaseScanning)
+		} else {
+			s.setPhase(PhaseRetrying)
+		}
+		err := s.sendPass(ctx, pass, lk, limiter)
+		passEnd := time.Now()
+		if err != nil {
+			s.drain(passEnd)
+			return err
+		}
+		s.setPhase(PhaseCoolingDown)
+		s.coolDown(ctx, passEnd)
+		s.coolDownNanos.Add(int64(time.Since(passEnd)))
+		if ctx.Err() != nil {
+			s.drain(passEnd)
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// sendPass sends one probe to every target not yet answered, in permutation order,
+// in batches of the limiter's size at its rate. The send clock is stamped before
+// each batch leaves, so a reply that arrives while the send call is still running
+// has a round trip of at least 0.
+func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter *ratelimit.Limiter) error {
+	var (
+		batch   = limiter.Batch()
+		pending = 0
+		t       = ProbeTarget{Pass: pass}
+	)
+	flush := func(pos uint64) error {
+		if err := limiter.Wait(ctx, pending); err != nil {
+			return err
+		}
+		if pass == 0 {
+			s.clock.record(pos, time.Now().UnixNano())
+		}
+		n, err := lk.Flush()
+		s.sent.Add(uint64(n))
+		s.pos.Store(pos)
+		pending = 0
+		if err != nil {
+			return fmt.Errorf("sending probes: %w", err)
+		}
+		return nil
+	}
+	for pos := uint64(0); pos < s.total; pos++ {
+		idx := s.perm.At(pos)
+		if pass > 0 && s.table.Answered(idx) {
+			continue
+		}
+		ip := s.cfg.Targets.At(idx / s.nports)
+		mac, up := s.plan.nextHop(ip)
+		if !up {
+			continue
+		}
+		buf := lk.Next()
+		if buf == nil {
+			if err := flush(pos); err != nil {
+				return err
+			}
+			buf = lk.Next()
+		}
+		pi := idx % s.nports
+		g := s.groupOf(pi)
+		t.DstMAC, t.Addr, t.PortIndex, t.Pos = mac, uint32ToAddr(ip), int(pi-g.offset), pos
+		n := g.probe.Put(buf, &t)
+		if n <= 0 {
+			return fmt.Errorf("writing the %s probe to %v port index %d: no frame", g.kind.name, t.Addr, t.PortIndex)
+		}
+		lk.Commit(n)
+		pending++
+		if pending >= batch {
+			if err := flush(pos + 1); err != nil {
+				return err
+			}
+		}
+	}
+	if pending > 0 {
+		return flush(s.total)
+	}
+	s.pos.Store(s.total)
+	return nil
+}
