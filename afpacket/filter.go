@@ -1,21 +1,17 @@
 package afpacket
 
-import "golang.org/x/sys/unix"
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
 
-// Classic BPF opcodes used by the filters here.
-const (
-	bpfLoadHalfAbs  = unix.BPF_LD | unix.BPF_H | unix.BPF_ABS
-	bpfLoadWordAbs  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
-	bpfLoadByteAbs  = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
-	bpfLoadHalfInd  = unix.BPF_LD | unix.BPF_H | unix.BPF_IND
-	bpfLoadXHeader  = unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH // X = 4*([k]&0xf)
-	bpfJumpEqual    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-	bpfJumpGreater  = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
-	bpfJumpAtLeast  = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
-	bpfJumpAnyBits  = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
-	bpfReturnConst  = unix.BPF_RET | unix.BPF_K
-	bpfAcceptLength = 65535 // snap length returned by an accepting filter
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
+
+// bpfAcceptLength is the snap length returned by an accepting filter: the whole
+// packet.
+const bpfAcceptLength = 65535
 
 // Offsets into an untagged Ethernet frame carrying IPv4.
 const (
@@ -24,65 +20,134 @@ const (
 	offIPv4Flags   = offIPv4 + 6 // flags and fragment offset
 	offIPv4Proto   = offIPv4 + 9
 	offIPv4Dst     = offIPv4 + 16
-	offTCPDstPort  = 2 // relative to the TCP (or UDP) header, which starts X bytes after offIPv4
+	offL4DstPort   = 2 // relative to the TCP (or UDP) header, which starts X bytes after offIPv4
 	etherTypeIPv4  = 0x0800
 	ipv4FragOffset = 0x1fff
+	protoICMP      = 1
 )
 
 // returnFilter returns the one-instruction program that returns k: 0 drops
 // every packet, bpfAcceptLength accepts every packet whole.
 func returnFilter(k uint32) [1]unix.SockFilter {
-	return [1]unix.SockFilter{{Code: bpfReturnConst, K: k}}
+	return [1]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: k}}
 }
 
-// Instruction indexes of the program built by ReplyFilter.
+// ReplyFilter returns a classic BPF program for an Ethernet (AF_PACKET) socket,
+// ready for SO_ATTACH_FILTER. It accepts IPv4 packets to localIP that are (one of
+// protocols, first or only fragment, with a destination port in [lo, hi]) or
+// ICMP. Everything else is dropped, including packets too short for the fields
+// looked at.
+//
+// The destination port is the 16-bit word two bytes into the transport header,
+// as in TCP, UDP and SCTP; IP options are skipped by the header length. ICMP
+// (protocol 1) is always accepted and needs no place in protocols; it is ignored
+// there, as are repeats.
+//
+// The program matches untagged Ethernet frames: a frame that still carries an
+// 802.1Q tag when the filter runs is dropped. Linux, however, takes the (outer)
+// tag off a received frame before packet sockets see it, keeping it as metadata,
+// so a tagged frame arriving on the interface is judged, and delivered, as its
+// untagged self.
+//
+// localIP must be an IPv4 address (IPv4-mapped IPv6 addresses are not), lo
+// must not be above hi, and protocols must hold at most 244 protocols besides
+// ICMP (relative jumps reach 255 instructions).
+func ReplyFilter(localIP netip.Addr, lo, hi uint16, protocols []uint8) ([]unix.SockFilter, error) {
+	if !localIP.Is4() {
+		return nil, fmt.Errorf("afpacket: reply filter: local address %v is not IPv4", localIP)
+	}
+	if lo > hi {
+		return nil, fmt.Errorf("afpacket: reply filter: empty port range %d-%d", lo, hi)
+	}
+	insns, err := replyProgram(localIP, lo, hi, protocols)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := bpf.Assemble(insns)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: reply filter: %w", err)
+	}
+	return sockFilters(prog), nil
+}
+
+// Sizes of the parts of the program of ReplyFilter: the instructions before the
+// protocol checks, and the ports section.
 const (
-	rfLoadEtherType = iota
-	rfIsIPv4
-	rfLoadDst
-	rfIsToLocal
-	rfLoadProto
-	rfIsTCP
-	rfIsUDP
-	rfLoadFrag
-	rfIsFragment
-	rfLoadHeaderLen
-	rfLoadDstPort
-	rfPortAtLeastLo
-	rfPortAboveHi
-	rfIsICMP
-	rfAccept
-	rfDrop
-	rfLen
+	replyPrefixLen = 5
+	portsLen       = 6
+	// maxReplyProtocols is how many protocols (besides ICMP) ReplyFilter can
+	// check: a jump skips at most 255 instructions, and the first one skips all
+	// but three (replyPrefixLen + n + 1 + portsLen + 2 - 3 <= 255).
+	maxReplyProtocols = 255 - replyPrefixLen - 1 - portsLen - 2 + 3
 )
 
-// ReplyFilter returns a classic BPF program for an Ethernet socket that
-// accepts IPv4 packets addressed to localIP which are either TCP segments or
-// UDP datagrams (first or only fragment) with a destination port in [lo, hi],
-// or ICMP messages. Everything else is dropped.
+// replyProgram builds the program of ReplyFilter. Layout:
 //
-// Only untagged Ethernet frames are matched.
-func ReplyFilter(localIP uint32, lo, hi uint16) []unix.SockFilter {
-	// jump builds the conditional jump at index at, with absolute targets.
-	jump := func(at int, code uint16, k uint32, ifTrue, ifFalse int) unix.SockFilter {
-		return unix.SockFilter{Code: code, K: k, Jt: uint8(ifTrue - at - 1), Jf: uint8(ifFalse - at - 1)}
+//	     ldh [12]; jne #0x800, drop
+//	     ld [30]; jne #localIP, drop
+//	     ldb [23]; jeq #p1, ports; ... jeq #pn, ports
+//	     jeq #1, accept, drop
+//	ports: ldh [20]; jset #0x1fff, drop
+//	     ldx 4*([14]&0xf); ldh [x+16]; jlt #lo, drop; jgt #hi, drop
+//	accept: ret #65535
+//	drop: ret #0
+//
+// Every skip is relative, so it is computed from the number of instructions
+// between a jump and its target.
+func replyProgram(localIP netip.Addr, lo, hi uint16, protocols []uint8) ([]bpf.Instruction, error) {
+	var protos []uint8
+	seen := [256]bool{protoICMP: true}
+	for _, p := range protocols {
+		if !seen[p] {
+			seen[p] = true
+			protos = append(protos, p)
+		}
 	}
-	prog := make([]unix.SockFilter, rfLen)
-	prog[rfLoadEtherType] = unix.SockFilter{Code: bpfLoadHalfAbs, K: offEtherType}
-	prog[rfIsIPv4] = jump(rfIsIPv4, bpfJumpEqual, etherTypeIPv4, rfLoadDst, rfDrop)
-	prog[rfLoadDst] = unix.SockFilter{Code: bpfLoadWordAbs, K: offIPv4Dst}
-	prog[rfIsToLocal] = jump(rfIsToLocal, bpfJumpEqual, localIP, rfLoadProto, rfDrop)
-	prog[rfLoadProto] = unix.SockFilter{Code: bpfLoadByteAbs, K: offIPv4Proto}
-	prog[rfIsTCP] = jump(rfIsTCP, bpfJumpEqual, unix.IPPROTO_TCP, rfLoadFrag, rfIsUDP)
-	prog[rfIsUDP] = jump(rfIsUDP, bpfJumpEqual, unix.IPPROTO_UDP, rfLoadFrag, rfIsICMP)
-	prog[rfLoadFrag] = unix.SockFilter{Code: bpfLoadHalfAbs, K: offIPv4Flags}
-	prog[rfIsFragment] = jump(rfIsFragment, bpfJumpAnyBits, ipv4FragOffset, rfDrop, rfLoadHeaderLen)
-	prog[rfLoadHeaderLen] = unix.SockFilter{Code: bpfLoadXHeader, K: offIPv4}
-	prog[rfLoadDstPort] = unix.SockFilter{Code: bpfLoadHalfInd, K: offIPv4 + offTCPDstPort} // [X+16]
-	prog[rfPortAtLeastLo] = jump(rfPortAtLeastLo, bpfJumpAtLeast, uint32(lo), rfPortAboveHi, rfDrop)
-	prog[rfPortAboveHi] = jump(rfPortAboveHi, bpfJumpGreater, uint32(hi), rfDrop, rfAccept)
-	prog[rfIsICMP] = jump(rfIsICMP, bpfJumpEqual, unix.IPPROTO_ICMP, rfAccept, rfDrop)
-	prog[rfAccept] = unix.SockFilter{Code: bpfReturnConst, K: bpfAcceptLength}
-	prog[rfDrop] = unix.SockFilter{Code: bpfReturnConst, K: 0}
-	return prog
+	if len(protos) > maxReplyProtocols {
+		return nil, fmt.Errorf("afpacket: reply filter: %d protocols, at most %d fit", len(protos), maxReplyProtocols)
+	}
+	a4 := localIP.As4()
+	local := binary.BigEndian.Uint32(a4[:])
+
+	// total is the program's length: the prefix, one check per protocol, the
+	// ICMP check, the ports section, accept and drop. toDrop is the skip from
+	// the instruction about to be appended (at index len(prog)) to drop, the
+	// last instruction.
+	total := replyPrefixLen + len(protos) + 1 + portsLen + 2
+	prog := make([]bpf.Instruction, 0, total)
+	toDrop := func() uint8 { return uint8(total - 1 - len(prog) - 1) }
+
+	prog = append(prog, bpf.LoadAbsolute{Off: offEtherType, Size: 2})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: etherTypeIPv4, SkipTrue: toDrop()})
+	prog = append(prog, bpf.LoadAbsolute{Off: offIPv4Dst, Size: 4})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: local, SkipTrue: toDrop()})
+	prog = append(prog, bpf.LoadAbsolute{Off: offIPv4Proto, Size: 1})
+	for i, p := range protos {
+		// Skip the remaining protocol checks and the ICMP check to reach ports.
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(p), SkipTrue: uint8(len(protos) - 1 - i + 1)})
+	}
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: protoICMP, SkipTrue: portsLen, SkipFalse: portsLen + 1})
+	// ports:
+	prog = append(prog, bpf.LoadAbsolute{Off: offIPv4Flags, Size: 2})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: ipv4FragOffset, SkipTrue: toDrop()})
+	prog = append(prog, bpf.LoadMemShift{Off: offIPv4})
+	prog = append(prog, bpf.LoadIndirect{Off: offIPv4 + offL4DstPort, Size: 2})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpLessThan, Val: uint32(lo), SkipTrue: toDrop()})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: uint32(hi), SkipTrue: toDrop()})
+	// accept, drop:
+	prog = append(prog, bpf.RetConstant{Val: bpfAcceptLength})
+	prog = append(prog, bpf.RetConstant{Val: 0})
+	if len(prog) != total {
+		panic(fmt.Sprintf("afpacket: reply filter has %d instructions, planned %d", len(prog), total))
+	}
+	return prog, nil
+}
+
+// sockFilters converts an assembled program to the form SO_ATTACH_FILTER takes.
+func sockFilters(raw []bpf.RawInstruction) []unix.SockFilter {
+	out := make([]unix.SockFilter, len(raw))
+	for i, in := range raw {
+		out[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	return out
 }

@@ -13,6 +13,7 @@ type frameSpec struct {
 	srcPort, port uint16
 	fragOffset    uint16 // in 8-byte units
 	arp           bool
+	vlan          uint16 // when not 0, an 802.1Q tag with this VLAN id follows the MACs (78 bytes in all)
 	tag           uint32 // written as the TCP sequence number, to tell frames apart
 }
 
@@ -56,6 +57,12 @@ func (f frameSpec) put(b []byte) int {
 	tcp[12] = 10 << 4
 	tcp[13] = 0x02 // SYN
 	binary.BigEndian.PutUint16(tcp[14:], 1024)
+	if f.vlan != 0 {
+		copy(b[16:testFrameLen+4], b[12:testFrameLen])
+		binary.BigEndian.PutUint16(b[12:], 0x8100)
+		binary.BigEndian.PutUint16(b[14:], f.vlan&0xfff)
+		return testFrameLen + 4
+	}
 	return testFrameLen
 }
 
@@ -72,8 +79,12 @@ func ipChecksum(h []byte) uint16 {
 
 // tagOf extracts the tag written by put, or 0 for frames too short.
 func tagOf(frame []byte) uint32 {
-	if len(frame) < 42 {
+	off := 38
+	if len(frame) >= 14 && binary.BigEndian.Uint16(frame[12:]) == 0x8100 {
+		off += 4
+	}
+	if len(frame) < off+4 {
 		return 0
 	}
-	return binary.BigEndian.Uint32(frame[38:])
+	return binary.BigEndian.Uint32(frame[off:])
 }

@@ -1,6 +1,8 @@
 package afpacket_test
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -29,6 +31,19 @@ func openRing(t *testing.T, l afpackettest.Link, cfg afpacket.RingConfig) *afpac
 	return r
 }
 
+// replyFilter returns afpacket.ReplyFilter for TCP and UDP replies to the IPv4
+// address local (in host order) and ports [lo, hi].
+func replyFilter(t *testing.T, local uint32, lo, hi uint16) []unix.SockFilter {
+	t.Helper()
+	var a [4]byte
+	binary.BigEndian.PutUint32(a[:], local)
+	prog, err := afpacket.ReplyFilter(netip.AddrFrom4(a), lo, hi, []uint8{unix.IPPROTO_TCP, unix.IPPROTO_UDP})
+	if err != nil {
+		t.Fatalf("ReplyFilter: %v", err)
+	}
+	return prog
+}
+
 // send transmits frames from tx in batches and fails t on any error.
 func send(t *testing.T, tx afpacket.Transmitter, frames []frameSpec) {
 	t.Helper()
@@ -54,6 +69,9 @@ func collect(t *testing.T, r *afpacket.Ring, want int, timeout, settle time.Dura
 	seen := map[uint32]int{}
 	count := 0
 	fn := func(frame []byte, _ int64) {
+		if len(frame) >= 14 && binary.BigEndian.Uint16(frame[12:]) == 0x8100 {
+			t.Errorf("frame %d arrived with its 802.1Q tag", tagOf(frame))
+		}
 		seen[tagOf(frame)]++
 		count++
 	}
@@ -75,7 +93,7 @@ func TestRingDeliversExactlyWhatReplyFilterAccepts(t *testing.T) {
 	afpackettest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	const local, remote = 0xC6120002, 0xC6120001
-	ring := openRing(t, pair.B, afpacket.RingConfig{Filter: afpacket.ReplyFilter(local, 1000, 2000)})
+	ring := openRing(t, pair.B, afpacket.RingConfig{Filter: replyFilter(t, local, 1000, 2000)})
 	tx := transmitters(t, pair.A, 16)["mmsg"]
 
 	base := frameSpec{dst: pair.B.MAC, src: pair.A.MAC, srcIP: remote, dstIP: local, proto: unix.IPPROTO_TCP, srcPort: 80}
@@ -91,6 +109,11 @@ func TestRingDeliversExactlyWhatReplyFilterAccepts(t *testing.T) {
 		with(3, func(f *frameSpec) { f.port = 2000 }),
 		with(4, func(f *frameSpec) { f.proto = unix.IPPROTO_ICMP }),
 		with(5, func(f *frameSpec) { f.port = 1500; f.proto = unix.IPPROTO_UDP }),
+		// Linux takes the 802.1Q tag off a frame before packet sockets see it
+		// (the ring keeps it as metadata), so the filter judges the untagged
+		// frame: it must match as such, and arrive untagged.
+		with(6, func(f *frameSpec) { f.port = 1500; f.vlan = 7 }),
+		with(7, func(f *frameSpec) { f.proto = unix.IPPROTO_ICMP; f.vlan = 7 }),
 	}
 	other := []frameSpec{
 		with(101, func(f *frameSpec) { f.port = 1500; f.dstIP = local + 1 }),
@@ -101,6 +124,9 @@ func TestRingDeliversExactlyWhatReplyFilterAccepts(t *testing.T) {
 		with(105, func(f *frameSpec) { f.arp = true }),
 		with(106, func(f *frameSpec) { f.port = 1500; f.fragOffset = 1 }),
 		with(107, func(f *frameSpec) { f.proto = unix.IPPROTO_ICMP; f.dstIP = local + 1 }),
+		with(109, func(f *frameSpec) { f.port = 999; f.vlan = 7 }),
+		with(111, func(f *frameSpec) { f.port = 1500; f.proto = unix.IPPROTO_SCTP }),
+		with(112, func(f *frameSpec) { f.port = 1500; f.proto = unix.IPPROTO_UDP; f.fragOffset = 1 }),
 	}
 	// Interleave, so that a filter passing everything after some point
 	// would be caught.
@@ -175,7 +201,7 @@ func TestRingIgnoresOwnTransmissionsAndTimestamps(t *testing.T) {
 func TestRingPollTimesOut(t *testing.T) {
 	afpackettest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
-	ring := openRing(t, pair.B, afpacket.RingConfig{Filter: afpacket.ReplyFilter(1, 1, 1)})
+	ring := openRing(t, pair.B, afpacket.RingConfig{Filter: replyFilter(t, 1, 1, 1)})
 	start := time.Now()
 	err := ring.Poll(30*time.Millisecond, func([]byte, int64) { t.Error("fn called on an idle interface") })
 	if err != nil {
