@@ -429,15 +429,24 @@ type reply struct {
 // replyQueue is a min-heap of replies by due time, then arrival.
 type replyQueue []reply
 
+// Len implements heap.Interface.
 func (q replyQueue) Len() int { return len(q) }
+
+// Less implements heap.Interface: earlier due first, then earlier queued.
 func (q replyQueue) Less(i, j int) bool {
 	if c := q[i].due.Compare(q[j].due); c != 0 {
 		return c < 0
 	}
 	return q[i].order < q[j].order
 }
+
+// Swap implements heap.Interface.
 func (q replyQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *replyQueue) Push(x any)   { *q = append(*q, x.(reply)) }
+
+// Push implements heap.Interface.
+func (q *replyQueue) Push(x any) { *q = append(*q, x.(reply)) }
+
+// Pop implements heap.Interface.
 func (q *replyQueue) Pop() any {
 	old := *q
 	r := old[len(old)-1]
