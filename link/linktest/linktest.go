@@ -126,9 +126,10 @@ type Options struct {
 	Early bool
 	// Now is the clock that stamps replies and decides when they are due; nil
 	// means time.Now. It is called from both the send and the receive goroutine.
-	// Poll's timeout is always measured in real time: with a clock that does not
-	// follow real time, a Poll sees a reply come due only when it looks again (on
-	// a new frame, or after min(timeout, due - Now()) of real time).
+	// Poll's timeout is always measured in real time; with Now set, a Poll waiting
+	// for a queued reply rechecks the clock every 5ms of real time, so that a
+	// reply comes due within 5ms of a manual clock being advanced past its due
+	// time.
 	Now func() time.Time
 	// FlushErr, when not nil, is asked by every Flush (n counts Flush calls over
 	// the Network's lifetime from 0, frames is how many frames are committed) and
@@ -144,6 +145,10 @@ type Options struct {
 	// means 65536, a negative value none.
 	Record int
 }
+
+// fakeClockRecheck bounds a Poll's wait between readings of Options.Now while
+// replies are queued.
+const fakeClockRecheck = 5 * time.Millisecond
 
 // defaultRecord is the number of probes recorded when Options.Record is 0.
 const defaultRecord = 1 << 16
@@ -618,6 +623,10 @@ func (l *fakeLink) Poll(timeout time.Duration, fn func(frame []byte, tsNanos int
 		}
 		if !next.IsZero() {
 			wait = min(wait, max(next.Sub(now), time.Microsecond))
+			if nw.opts.Now != nil {
+				// The clock may be advanced by hand: look again soon.
+				wait = min(wait, fakeClockRecheck)
+			}
 		}
 		if l.timer == nil {
 			l.timer = time.NewTimer(wait)

@@ -656,3 +656,23 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("Sent() = %d", nw.Sent())
 	}
 }
+
+func TestPollSeesFakeClockAdvance(t *testing.T) {
+	c := newClock()
+	nw := linktest.New(linktest.Options{Model: allOpen, Delay: time.Hour, Now: c.Now})
+	l := open(t, nw, 4)
+	sendSYN(t, l, synTemplate(t), targetIP, 80, 1)
+	flush(t, l, 1)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		c.Advance(time.Hour)
+	}()
+	start := time.Now()
+	n := 0
+	if err := l.Poll(10*time.Second, func([]byte, int64) { n++ }); err != nil || n != 1 {
+		t.Fatalf("Poll: %v, %d frames", err, n)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Poll noticed the clock after %v", d)
+	}
+}
