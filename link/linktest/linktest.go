@@ -89,7 +89,7 @@ type Answer struct {
 	Quote int
 	// Payload returns the payload of a UDPReply given the probe's payload (echo a
 	// DNS id, or return a constant). nil sends an empty datagram. It is called on
-	// the goroutine that flushes; the request must not be kept.
+	// the goroutine that flushes, with a copy of the request.
 	Payload func(request []byte) []byte
 	// TTL is the TTL of the reply's IPv4 header; 0 means 64.
 	TTL uint8
