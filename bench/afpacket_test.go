@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -115,9 +116,13 @@ func BenchmarkAfpacketRingPoll(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { tx.Close() })
+	filter, err := afpacket.ReplyFilter(netip.MustParseAddr("198.18.0.2"), 1, 65535, []uint8{6, 17})
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := pair.B.Netns.Run(func() (err error) {
 		ring, err = afpacket.NewRing(pair.B.Index, afpacket.RingConfig{
-			Filter:       afpacket.ReplyFilter(0xC6120002, 1, 65535),
+			Filter:       filter,
 			BlockTimeout: time.Millisecond,
 		})
 		return err

@@ -58,7 +58,13 @@ func (p *udpServiceProbe) FrameLen() int       { return p.frameLen }
 
 // cookie is the keyed hash of a probe to ip:port, and the source port it picks.
 func (p *udpServiceProbe) cookie(ip uint32, port uint16) (h uint64, sport uint16) {
-	h = p.env.Key.Sum64(p.srcIP, ip, 0, port)
+	return p.cookieFrom(p.srcIP, ip, port)
+}
+
+// cookieFrom is cookie for a probe sent from src (a replay learns its source
+// address from the capture).
+func (p *udpServiceProbe) cookieFrom(src, ip uint32, port uint16) (h uint64, sport uint16) {
+	h = p.env.Key.Sum64(src, ip, 0, port)
 	lo := uint64(p.env.SourcePortLo)
 	n := uint64(p.env.SourcePortHi) - lo + 1
 	return h, uint16(lo + (h>>32)%n)
@@ -97,7 +103,7 @@ func (p *udpServiceProbe) Classify(r *packet.Reply, frame []byte, pi int) (resul
 // datagram that is a message of the probed protocol, the echoed transaction field;
 // for an ICMP error, the quoted field where the quote reaches it.
 func (p *udpServiceProbe) valid(r *packet.Reply, frame []byte, pi int) bool {
-	h, sport := p.cookie(r.TargetIP, r.TargetPort)
+	h, sport := p.cookieFrom(r.LocalIP, r.TargetIP, r.TargetPort)
 	if r.LocalPort != sport {
 		return false
 	}
