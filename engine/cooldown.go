@@ -111,5 +111,6 @@ func (s *Scanner) sampleRTT(idx uint64, tsNanos int64) {
 	if !ok {
 		return
 	}
-	s.rto.Store(int64(s.rtt.add(time.Duration(max(tsNanos-sent, 0)))))
+	rto := s.rtt.add(time.Duration(max(tsNanos-sent, 0)))
+	s.rto.Store(int64(max(rto, 1))) // 0 means no sample yet
 }
