@@ -33,7 +33,7 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 	s.setPhase(PhaseReplaying)
 	s.plan = &plan{srcIP: addrToUint32(sourceIP), onFirst: 1}
 	if err := s.prepareReplay(); err != nil {
-		return s.finish(false, nil), err
+		return s.finish(PhaseFailed, nil), err
 	}
 	collected := make(chan error, 1)
 	go func() {
@@ -65,11 +65,12 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 	}
 	close(s.results)
 	emitErr := <-collected
-	sum := s.finish(ctx.Err() != nil, nil)
-	sum.HostsProbed = 0 // not knowable from replies alone
-	if !sum.Interrupted {
-		sum.Phase = PhaseDone
+	phase := PhaseDone
+	if ctx.Err() != nil {
+		phase = PhaseInterrupted
 	}
+	sum := s.finish(phase, nil)
+	sum.HostsProbed = 0 // not knowable from replies alone
 	if readErr != nil {
 		return sum, fmt.Errorf("reading the capture: %w", readErr)
 	}

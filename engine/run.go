@@ -28,25 +28,19 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	if !s.start.CompareAndSwap(0, time.Now().UnixNano()) {
 		return Summary{}, errors.New("engine: Run called twice")
 	}
-	s.setPhase(PhaseRouting)
-	p, err := makePlan(ctx, &s.cfg)
-	if err != nil {
-		if ctx.Err() != nil {
-			return s.finish(true, nil), nil
+	if s.plan == nil {
+		if err := s.prepare(ctx); err != nil {
+			if ctx.Err() != nil {
+				return s.finish(PhaseInterrupted, nil), nil
+			}
+			return s.finish(PhaseFailed, nil), err
 		}
-		return s.finish(false, nil), err
 	}
-	s.plan = p
-	if err := s.buildProbes(p.probeEnv(s)); err != nil {
-		return s.finish(false, nil), err
-	}
-	if mtu := p.iface.MTU; mtu > 0 && s.frameLen > mtu+ethernetHeaderLen {
-		return s.finish(false, nil), fmt.Errorf("probes of %d bytes do not fit the MTU %d of %s", s.frameLen, mtu, p.iface.Name)
-	}
+	p := s.plan
 	limiter := ratelimit.New(s.cfg.Rate)
 	lk, err := s.openLink(p, limiter.Batch())
 	if err != nil {
-		return s.finish(false, nil), err
+		return s.finish(PhaseFailed, nil), err
 	}
 	defer lk.Close()
 
@@ -79,17 +73,43 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 		return nil
 	})
 	runErr := g.Wait()
-	interrupted := ctx.Err() != nil && runErr == nil
-	sum := s.finish(interrupted, lk)
 	if runErr != nil {
-		return sum, runErr
+		return s.finish(PhaseFailed, lk), runErr
 	}
-	if !interrupted {
-		if err := s.emitSilence(emit); err != nil {
-			return sum, err
-		}
+	interrupted := ctx.Err() != nil
+	if interrupted {
+		return s.finish(PhaseInterrupted, lk), nil
 	}
-	return sum, nil
+	sum := s.finish(PhaseDone, lk)
+	return sum, s.emitSilence(emit)
+}
+
+// Prepare finds where the probes go - the interface, the source address, the
+// router's and on-link targets' MACs (ARP) - and builds the probes, sending nothing
+// but ARP requests. It is the part of Run that can refuse what the user asked for
+// (a UsageError: an interface that does not reach the targets), so that a caller
+// can check it before it creates output files. Run calls it when it was not called.
+func (s *Scanner) Prepare(ctx context.Context) error {
+	if s.start.Load() != 0 || s.plan != nil {
+		return errors.New("engine: Prepare called after Run or twice")
+	}
+	return s.prepare(ctx)
+}
+
+func (s *Scanner) prepare(ctx context.Context) error {
+	s.setPhase(PhaseRouting)
+	p, err := makePlan(ctx, &s.cfg)
+	if err != nil {
+		return err
+	}
+	if err := s.buildProbes(p.probeEnv(s)); err != nil {
+		return err
+	}
+	if mtu := p.iface.MTU; mtu > 0 && s.frameLen > mtu+ethernetHeaderLen {
+		return fmt.Errorf("probes of %d bytes do not fit the MTU %d of %s", s.frameLen, mtu, p.iface.Name)
+	}
+	s.plan = p
+	return nil
 }
 
 // openLink opens the scan's link: cfg.Link, or AF_PACKET on the plan's interface.

@@ -43,17 +43,12 @@ type Summary struct {
 	CoolDown time.Duration
 }
 
-// finish sets the final phase and returns the summary of the scan so far; lk, if
-// not nil, is read for its final receive counters.
-func (s *Scanner) finish(interrupted bool, lk link.Link) Summary {
-	switch {
-	case interrupted:
-		s.setPhase(PhaseInterrupted)
-	case lk == nil && s.plan == nil:
-		s.setPhase(PhaseFailed)
-	default:
-		s.setPhase(PhaseDone)
-	}
+// finish sets the final phase (PhaseDone, PhaseInterrupted or PhaseFailed) and
+// returns the summary of the scan so far; lk, if not nil, is read for its final
+// receive counters.
+func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
+	s.setPhase(phase)
+	interrupted := phase == PhaseInterrupted
 	sum := Summary{
 		Progress:    s.Progress(),
 		Interrupted: interrupted,
@@ -73,7 +68,7 @@ func (s *Scanner) finish(interrupted bool, lk link.Link) Summary {
 	sum.Interface = s.plan.iface.Name
 	sum.SourceIP = uint32ToAddr(s.plan.srcIP)
 	sum.HostsProbed = s.hostsProbed(interrupted)
-	if !interrupted && lk != nil {
+	if phase == PhaseDone && lk != nil {
 		hosts := s.cfg.Targets.Len() - s.plan.hostsDown
 		for _, g := range s.groups {
 			silent := hosts*uint64(g.ports.Len()) - g.answered.Load()

@@ -32,7 +32,22 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "fastscan: "+msg)
 		}
 	}
-	var capture *output.Pcap
+	var capture *output.Pcap // set before Run, after Prepare
+	if s.pcap != "" {
+		s.cfg.Capture = func(frame []byte, tsNanos int64) { capture.Capture(frame, tsNanos) }
+	}
+	scanner, err := engine.New(s.cfg)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	// Routes, ARP and probes before any file is created: what the user asked for
+	// may be refused here.
+	if err := scanner.Prepare(ctx); err != nil {
+		if ctx.Err() != nil {
+			return cli.Exit("", exitInterrupted)
+		}
+		return runError(err)
+	}
 	if s.pcap != "" {
 		f, err := os.Create(s.pcap)
 		if err != nil {
@@ -42,11 +57,6 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		if capture, err = output.NewPcap(f); err != nil {
 			return cli.Exit(err.Error(), exitFailure)
 		}
-		s.cfg.Capture = capture.Capture
-	}
-	scanner, err := engine.New(s.cfg)
-	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
 	}
 	w, closeFiles, err := openOutputs(&s, stdout)
 	if err != nil {
@@ -88,10 +98,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		}
 	}
 	if runErr != nil {
-		if errors.Is(runErr, unix.EPERM) || errors.Is(runErr, unix.EACCES) {
-			return cli.Exit(needCapNetRaw, exitFailure)
-		}
-		return cli.Exit(runErr.Error(), exitFailure)
+		return runError(runErr)
 	}
 	if s.syslogWriter != nil && !s.quiet {
 		if n := s.syslogWriter.Undelivered(); n > 0 {
@@ -109,6 +116,19 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return cli.Exit("", exitInterrupted)
 	}
 	return nil
+}
+
+// runError is the exit of a scan that failed with err: the usage status for what
+// the user asked for wrongly, advice for missing privileges, a failure otherwise.
+func runError(err error) error {
+	var usage *engine.UsageError
+	switch {
+	case errors.As(err, &usage):
+		return usageError("%v", usage)
+	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+		return cli.Exit(needCapNetRaw, exitFailure)
+	}
+	return cli.Exit(err.Error(), exitFailure)
 }
 
 // openOutputs creates the writers the settings ask for: the main format on standard
