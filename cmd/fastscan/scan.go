@@ -116,6 +116,11 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 // output or -o FILE, and each -oX FILE. Every file is created before anything is sent;
 // closeFiles closes them after the writers were closed.
 func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles func(), err error) {
+	return openOutputsFor(s, stdout, scanInfo(s))
+}
+
+// scanInfo describes the scan of the settings for the writers, starting now.
+func scanInfo(s *settings) output.Scan {
 	scan := output.Scan{
 		Args:        strings.Join(os.Args, " "),
 		Start:       time.Now(),
@@ -128,6 +133,11 @@ func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles fun
 		ID:          newScanID(),
 	}
 	scan.Hostname, _ = os.Hostname()
+	return scan
+}
+
+// openOutputsFor is openOutputs for the scan described by scan.
+func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan) (w output.Writer, closeFiles func(), err error) {
 	var files []*os.File
 	closeFiles = func() {
 		for _, f := range files {
