@@ -55,7 +55,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	defer closeFiles()
 
-	var stopStatus func(engine.Progress)
+	var stopStatus func(engine.Summary)
 	if s.status != "" {
 		dst := stderr
 		if s.status != "-" {
@@ -66,7 +66,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			defer f.Close()
 			dst = f
 		}
-		stopStatus = writeStatus(dst, scanner, s.cfg.Rate)
+		stopStatus = writeStatus(dst, scanner.Progress, s.cfg.Rate)
 	}
 	var stopProgress func()
 	if !s.quiet && isTerminal(stderr) && s.status != "-" {
@@ -77,7 +77,15 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		stopProgress()
 	}
 	if stopStatus != nil {
-		stopStatus(sum.Progress)
+		stopStatus(sum)
+	}
+	end := scanEnd(ctx, sum, runErr)
+	// TODO(engine): the engine's host statuses, once engine.Summary has them:
+	//	end.HostsProbed, end.HostsUp, end.HostUp = sum.HostsProbed, sum.HostsUp, sum.HostUp
+	// Until then HostUp is nil, and the nmap XML and grepable writers count hosts from
+	// the results they were given, as before (every host with a result is up).
+	if e, ok := w.(output.Ender); ok {
+		e.End(end)
 	}
 	closeErr := w.Close()
 	if capture != nil {
@@ -110,6 +118,22 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return cli.Exit("", exitInterrupted)
 	}
 	return nil
+}
+
+// scanEnd is how the scan ended, for the writers: interrupted (and by what), or
+// stopped by runErr.
+func scanEnd(ctx context.Context, sum engine.Summary, runErr error) output.End {
+	end := output.End{Interrupted: sum.Interrupted}
+	if sum.Interrupted {
+		// A signal's cause reads "interrupt signal received".
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			end.Err = cause.Error()
+		}
+	}
+	if runErr != nil {
+		end.Err = runErr.Error()
+	}
+	return end
 }
 
 // openOutputs creates the writers the settings ask for: the main format on standard
