@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/fastscan/fastscan/engine"
@@ -35,8 +38,13 @@ func TestStatusLastLine(t *testing.T) {
 
 // TestScanEnd: what the writers learn of how a scan ended.
 func TestScanEnd(t *testing.T) {
-	signalled, cancel := context.WithCancelCause(context.Background())
-	cancel(errors.New("interrupt signal received"))
+	// A real signal's cause, as os/signal.NotifyContext gives it.
+	signalled, stop := signal.NotifyContext(context.Background(), syscall.SIGUSR1)
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	<-signalled.Done()
 	plain, cancel2 := context.WithCancel(context.Background())
 	cancel2()
 	for _, c := range []struct {
@@ -47,7 +55,7 @@ func TestScanEnd(t *testing.T) {
 		wantErr     string
 	}{
 		{"finished", context.Background(), false, nil, ""},
-		{"signal", signalled, true, nil, "interrupt signal received"},
+		{"signal", signalled, true, nil, "user defined signal 1 signal received"},
 		{"cancelled", plain, true, nil, ""},
 		{"error", context.Background(), false, errors.New("receive ring: EIO"), "receive ring: EIO"},
 	} {

@@ -125,8 +125,9 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 func scanEnd(ctx context.Context, sum engine.Summary, runErr error) output.End {
 	end := output.End{Interrupted: sum.Interrupted}
 	if sum.Interrupted {
-		// A signal's cause reads "interrupt signal received".
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		// A signal's cause reads "interrupt signal received" (and errors.Is it
+		// context.Canceled, so compare the plain cancellation itself).
+		if cause := context.Cause(ctx); cause != nil && cause != context.Canceled {
 			end.Err = cause.Error()
 		}
 	}
