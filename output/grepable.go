@@ -20,12 +20,17 @@ import (
 //	Host: 198.19.0.5 ()	Ports: 22/open/tcp//ssh///, 80/closed/tcp//http///
 //	# fastscan done at Sun Nov 22 11:00:01 2026 -- 256 IP addresses (1 host up) scanned in 1.02 seconds
 //
-// Like nmap XML it groups ports by host, so it is written when the scan ends.
+// Like nmap XML it groups ports by host, so it is written when the scan ends. End
+// (before Close) gives each host's status (Up or Down) and the counts of the closing
+// comment, which then also says why an interrupted scan stopped:
+//
+//	# fastscan done at Sun Nov 22 11:00:01 2026 -- 96 IP addresses (1 host up) scanned in 0.61 seconds -- interrupted: interrupt signal received
 type Grepable struct {
 	bw       *bufio.Writer
 	services *registry.Registry
 	scan     Scan
 	hosts    hostResults
+	end      *End
 }
 
 // NewGrepable returns a Grepable writer on w for the scan s.
@@ -42,6 +47,9 @@ func (g *Grepable) Write(r *result.Result) error {
 	return nil
 }
 
+// End keeps how the scan ended, for Close.
+func (g *Grepable) End(e End) { g.end = &e }
+
 // Close writes every host and the closing comment, and flushes.
 func (g *Grepable) Close() error {
 	b := g.bw
@@ -49,9 +57,15 @@ func (g *Grepable) Close() error {
 	// user's registry file might.
 	field := strings.NewReplacer("/", "|", ",", "|")
 	fmt.Fprintf(b, "# fastscan %s scan initiated %s as: %s\n", g.scan.Version, g.scan.Start.Format(time.ANSIC), oneLine(g.scan.Args))
+	var upWritten uint64
 	g.hosts.each(func(ip uint32, results []result.Result) {
 		addr := string(appendIPv4(nil, ip))
-		fmt.Fprintf(b, "Host: %s ()\tStatus: Up\n", addr)
+		status := "Down"
+		if g.end.statusOf(ip, results).up {
+			status = "Up"
+			upWritten++
+		}
+		fmt.Fprintf(b, "Host: %s ()\tStatus: %s\n", addr, status)
 		fmt.Fprintf(b, "Host: %s ()\tPorts: ", addr)
 		for i, r := range results {
 			if i > 0 {
@@ -63,12 +77,17 @@ func (g *Grepable) Close() error {
 		b.WriteString("\n")
 	})
 	end := time.Now()
+	up, _, total := g.end.hostCounts(g.scan.Hosts, upWritten)
 	hosts := "hosts"
-	if len(g.hosts) == 1 {
+	if up == 1 {
 		hosts = "host"
 	}
-	fmt.Fprintf(b, "# fastscan done at %s -- %d IP addresses (%d %s up) scanned in %.2f seconds\n",
-		end.Format(time.ANSIC), g.scan.Hosts, len(g.hosts), hosts, end.Sub(g.scan.Start).Seconds())
+	fmt.Fprintf(b, "# fastscan done at %s -- %d IP addresses (%d %s up) scanned in %.2f seconds",
+		end.Format(time.ANSIC), total, up, hosts, end.Sub(g.scan.Start).Seconds())
+	if msg, early := g.end.stopped(); early {
+		fmt.Fprintf(b, " -- %s", oneLine(msg))
+	}
+	b.WriteString("\n")
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("writing grepable output: %w", err)
 	}

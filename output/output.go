@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
@@ -22,52 +21,12 @@ type Writer interface {
 	Close() error
 }
 
-// Format names an output format.
-type Format string
-
-// Formats that New knows.
-const (
-	FormatText  Format = "text"
-	FormatJSONL Format = "jsonl"
-	FormatCSV   Format = "csv"
-	FormatList  Format = "list"
-	FormatXML   Format = "xml"
-	FormatGrep  Format = "grepable"
-	FormatECS   Format = "ecs"
-)
-
-// Formats lists the format names New accepts, for help text and errors.
-func Formats() []string {
-	return []string{string(FormatText), string(FormatJSONL), string(FormatCSV), string(FormatList), string(FormatXML), string(FormatGrep), string(FormatECS)}
-}
-
 // Options are what writers need besides their destination.
 type Options struct {
 	// Services names the services of results; nil means the built-in registry.
 	Services *registry.Registry
 	// Scan describes the scan, for formats with a header (XML).
 	Scan Scan
-}
-
-// New returns a Writer for the named format writing to w.
-func New(format string, w io.Writer, o Options) (Writer, error) {
-	switch Format(format) {
-	case FormatText:
-		return NewText(w, o.Services), nil
-	case FormatJSONL:
-		return NewJSONL(w, o.Services), nil
-	case FormatCSV:
-		return NewCSV(w, o.Services), nil
-	case FormatList:
-		return NewList(w, o.Services), nil
-	case FormatXML:
-		return NewXML(w, o.Services, o.Scan), nil
-	case FormatGrep:
-		return NewGrepable(w, o.Services, o.Scan), nil
-	case FormatECS:
-		return NewECS(w, o.Services, o.Scan), nil
-	}
-	return nil, fmt.Errorf("unknown output format %q (want one of %s)", format, strings.Join(Formats(), ", "))
 }
 
 // lineWriter is what the formats share: a buffered destination, a reused line

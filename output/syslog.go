@@ -71,7 +71,7 @@ func NewSyslogCheck(target, format string) (network string, err error) {
 	if err != nil || (u.Scheme != "tcp" && u.Scheme != "udp") || u.Hostname() == "" || u.Port() == "" {
 		return "", fmt.Errorf("invalid syslog target %q: want tcp://HOST:PORT or udp://HOST:PORT", target)
 	}
-	if f := Format(format); f != FormatJSONL && f != FormatECS {
+	if format != "jsonl" && format != "ecs" {
 		return "", fmt.Errorf("invalid syslog format %q: syslog carries jsonl or ecs", format)
 	}
 	return u.Scheme, nil
@@ -87,7 +87,7 @@ func NewSyslog(target string, o Options, format, host string) (*Syslog, error) {
 	}
 	u, _ := url.Parse(target)
 	var f lineFormatter = NewJSONL(nil, o.Services)
-	if Format(format) == FormatECS {
+	if format == "ecs" {
 		f = NewECS(nil, o.Services, o.Scan)
 	}
 	if host == "" {

@@ -46,11 +46,17 @@ type Scan struct {
 //
 // The DTD allows no scanner name but "nmap"; fastscan identifies itself in args and
 // profile_name.
+//
+// End (before Close) says how the scan ended: an interrupted scan's run statistics
+// say exit="error" with the reason in errormsg and count only the addresses probed,
+// and each host's status (up or down, and why) comes from the engine. Without End
+// the scan is taken as finished and every host written as up (see End.statusOf).
 type XML struct {
 	bw       *bufio.Writer
 	services *registry.Registry
 	scan     Scan
 	hosts    hostResults
+	end      *End
 }
 
 // hostResults keeps results grouped by host, for the formats that write one block
@@ -92,6 +98,9 @@ func (x *XML) Write(r *result.Result) error {
 	return nil
 }
 
+// End keeps how the scan ended, for Close.
+func (x *XML) End(e End) { x.end = &e }
+
 // Close writes the document and flushes it.
 func (x *XML) Close() error {
 	end := time.Now()
@@ -110,31 +119,45 @@ func (x *XML) Close() error {
 	}
 	fmt.Fprintf(b, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n")
 
-	x.hosts.each(x.writeHost)
-	up := uint64(len(x.hosts))
+	var upWritten uint64
+	x.hosts.each(func(ip uint32, results []result.Result) {
+		if x.writeHost(ip, results) {
+			upWritten++
+		}
+	})
+	up, down, total := x.end.hostCounts(x.scan.Hosts, upWritten)
 	elapsed := end.Sub(x.scan.Start).Seconds()
-	fmt.Fprintf(b, "<runstats><finished time=\"%d\" timestr=\"%s\" summary=\"fastscan done at %s; %d IP addresses (%d hosts up) scanned in %.2f seconds\" elapsed=\"%.2f\" exit=\"success\"/>",
-		end.Unix(), end.Format(time.ANSIC), end.Format(time.ANSIC), x.scan.Hosts, up, elapsed, elapsed)
-	fmt.Fprintf(b, "<hosts up=\"%d\" down=\"%d\" total=\"%d\"/>\n</runstats>\n</nmaprun>\n", up, x.scan.Hosts-min(up, x.scan.Hosts), x.scan.Hosts)
+	verb, exit := "done", `exit="success"`
+	if msg, early := x.end.stopped(); early {
+		verb, exit = "stopped", `exit="error" errormsg="`+xmlEscape(msg)+`"`
+		if x.end.Interrupted {
+			verb = "interrupted"
+		}
+	}
+	fmt.Fprintf(b, "<runstats><finished time=\"%d\" timestr=\"%s\" summary=\"fastscan %s at %s; %d IP addresses (%d hosts up) scanned in %.2f seconds\" elapsed=\"%.2f\" %s/>",
+		end.Unix(), end.Format(time.ANSIC), verb, end.Format(time.ANSIC), total, up, elapsed, elapsed, exit)
+	fmt.Fprintf(b, "<hosts up=\"%d\" down=\"%d\" total=\"%d\"/>\n</runstats>\n</nmaprun>\n", up, down, total)
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("writing XML: %w", err)
 	}
 	return nil
 }
 
-// writeHost writes one host element, its results in port order. The host's status
-// comes from the open or closed port listed first (its SYN-ACK, reset or UDP answer);
-// a host known only from filtered ports is up as the user asked it to be scanned
-// (nmap's -Pn: reason "user-set").
-func (x *XML) writeHost(ip uint32, results []result.Result) {
+// writeHost writes one host element, its results in port order, and reports
+// whether the host is up. Its status is End.statusOf's.
+func (x *XML) writeHost(ip uint32, results []result.Result) (up bool) {
 	b := x.bw
 	first, last := results[0].TimeNanos, results[0].TimeNanos
 	for _, r := range results {
 		first, last = min(first, r.TimeNanos), max(last, r.TimeNanos)
 	}
-	reason, ttl := hostStatus(results)
+	st := x.end.statusOf(ip, results)
+	state := "down"
+	if st.up {
+		state = "up"
+	}
 	addr := string(appendIPv4(nil, ip))
-	fmt.Fprintf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"up\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, reason, ttl)
+	fmt.Fprintf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, state, st.reason, st.ttl)
 	fmt.Fprintf(b, "<address addr=\"%s\" addrtype=\"ipv4\"/>\n<hostnames>\n</hostnames>\n<ports>", addr)
 	for _, r := range results {
 		fmt.Fprintf(b, "<port protocol=\"%s\" portid=\"%d\"><state state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>",
@@ -145,18 +168,7 @@ func (x *XML) writeHost(ip uint32, results []result.Result) {
 		b.WriteString("</port>\n")
 	}
 	b.WriteString("</ports>\n</host>\n")
-}
-
-// hostStatus is why a host counts as up: the reason and TTL of the first open or
-// closed port in results, or "user-set" (nmap's word for -Pn) for a host known only
-// from filtered ports.
-func hostStatus(results []result.Result) (reason string, ttl uint8) {
-	for _, r := range results {
-		if r.State == result.Open || r.State == result.Closed {
-			return r.Reason.String(), r.TTL
-		}
-	}
-	return "user-set", 0
+	return st.up
 }
 
 // xmlEscape escapes s for an XML attribute value.

@@ -3,11 +3,13 @@ package main
 import (
 	"io"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/output"
 )
 
 // version is fastscan's version, shown by --version and in nmap XML.
@@ -64,7 +66,7 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 }
 
 func scanFlags() []cli.Flag {
-	return []cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "ports to scan: `PORTS` like 22,80,1000-2000; - or 1-65535 for all; U:53,T:22 mixes UDP and TCP"},
 		nmapStyleBool{&cli.BoolFlag{Name: "udp", Aliases: []string{"sU"}, Usage: "scan UDP instead of TCP (ports in -p without T:/U: are UDP; --top-ports takes the UDP list)"}},
 		&cli.IntFlag{Name: "top-ports", Usage: "scan the `N` ports most often found open on the internet (with -p: both)"},
@@ -78,12 +80,10 @@ func scanFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "wait", Value: engine.DefaultWait, Usage: "longest cool-down after the last probe; ends sooner when replies stop"},
 		&cli.StringFlag{Name: "seed", Usage: "fix the scan order and cookie key with a `NUMBER` (default: random)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output"},
-		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text, jsonl, ecs, csv, list, xml or grepable"},
-		nmapStyleString{&cli.StringFlag{Name: "oJ", Usage: "also write JSON lines to `FILE`"}},
-		nmapStyleString{&cli.StringFlag{Name: "oC", Usage: "also write CSV to `FILE`"}},
-		nmapStyleString{&cli.StringFlag{Name: "oL", Usage: "also write masscan's list layout to `FILE`"}},
-		nmapStyleString{&cli.StringFlag{Name: "oX", Usage: "also write nmap XML to `FILE`"}},
-		nmapStyleString{&cli.StringFlag{Name: "oG", Usage: "also write nmap's grepable layout to `FILE`"}},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: " + orList(output.FormatNames())},
+	}
+	flags = append(flags, formatFileFlags()...)
+	return append(flags, []cli.Flag{
 		&cli.StringFlag{Name: "syslog", Usage: "also send every result to a syslog collector at `URL` (tcp://HOST:PORT or udp://HOST:PORT)"},
 		&cli.StringFlag{Name: "syslog-format", Value: "jsonl", Usage: "what syslog messages carry: `FORMAT` jsonl or ecs"},
 		&cli.StringFlag{Name: "pcap", Usage: "write every reply accepted to `FILE` (pcap, for tcpdump and Wireshark)"},
@@ -93,27 +93,55 @@ func scanFlags() []cli.Flag {
 		registryFileFlag(),
 		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},
 		&cli.DurationFlag{Name: "arp-wait", Value: engine.DefaultARPWait, Usage: "how long to wait for ARP replies from on-link targets", Hidden: true},
+	}...)
+}
+
+// formatFileFlags are the nmap-style flags that write one more format to a file
+// (-oX FILE), one per output format that has a Flag.
+func formatFileFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, f := range output.Formats() {
+		if f.Flag != "" {
+			flags = append(flags, nmapStyleString{&cli.StringFlag{Name: f.Flag, Usage: "also write " + f.Usage + " to `FILE`"}})
+		}
 	}
+	return flags
+}
+
+// orList joins names as "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // progressInterval is how often the progress line is redrawn.
 const progressInterval = 250 * time.Millisecond
 
-// nmapStyleString and nmapStyleBool are flags whose names of two or more letters
-// that nmap spells with one dash (-iL, -oX, -sU) show that way in the help. Go's
-// flag parsing takes one dash or two for any name, so both forms work.
+// nmapStyleString and nmapStyleBool are flags whose two-letter names, which nmap
+// spells with one dash (-iL, -oX, -sU), show that way in the help. Go's flag parsing
+// takes one dash or two for any name, so both forms work.
 type (
 	nmapStyleString struct{ *cli.StringFlag }
 	nmapStyleBool   struct{ *cli.BoolFlag }
 )
 
 // String is the flag's help line, nmap's names with one dash.
-func (f nmapStyleString) String() string { return singleDash(cli.FlagStringer(f.StringFlag)) }
+func (f nmapStyleString) String() string {
+	return singleDash(cli.FlagStringer(f.StringFlag), f.Names())
+}
 
 // String is the flag's help line, nmap's names with one dash.
-func (f nmapStyleBool) String() string { return singleDash(cli.FlagStringer(f.BoolFlag)) }
+func (f nmapStyleBool) String() string { return singleDash(cli.FlagStringer(f.BoolFlag), f.Names()) }
 
-// singleDash rewrites nmap's two-letter option names in a help line from --iL to -iL.
-func singleDash(line string) string {
-	return regexp.MustCompile(`--(iL|oJ|oC|oL|oX|oG|sU)\b`).ReplaceAllString(line, "-$1")
+// singleDash rewrites the two-letter names among names in a help line from --iL to
+// -iL. (urfave/cli writes one-letter names with one dash and longer ones with two.)
+func singleDash(line string, names []string) string {
+	for _, name := range names {
+		if len(name) == 2 {
+			line = regexp.MustCompile(`--`+regexp.QuoteMeta(name)+`\b`).ReplaceAllString(line, "-"+name)
+		}
+	}
+	return line
 }

@@ -325,9 +325,10 @@ func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
 	defer cancel()
 	dir := t.TempDir()
 	xmlFile, pcapFile, csvFile := filepath.Join(dir, "r.xml"), filepath.Join(dir, "r.pcap"), filepath.Join(dir, "r.csv")
+	statusFile := filepath.Join(dir, "status.jsonl")
 	// 32,768 probes at 20,000/s: about 1.6 s; interrupted after 0.6 s.
 	cmd := l.Command(ctx, os.Args[0], "198.19.0.0/17", "-p", "80", "-r", "20000", "--format", "jsonl",
-		"-oX", xmlFile, "--pcap", pcapFile, "-oC", csvFile)
+		"-oX", xmlFile, "--pcap", pcapFile, "-oC", csvFile, "--status-json", statusFile)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -364,6 +365,21 @@ func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
 	outputtest.ValidateNmapXML(t, data)
 	if got := uint64(strings.Count(string(data), `state="open"`)); got != open {
 		t.Errorf("XML holds %d open ports, summary counts %d", got, open)
+	}
+	// It says the scan did not finish, and why.
+	cause := map[os.Signal]string{os.Interrupt: "interrupt", syscall.SIGTERM: "terminated"}[sig]
+	if want := ` exit="error" errormsg="interrupted: ` + cause + ` signal received"/>`; !strings.Contains(string(data), want) {
+		t.Errorf("XML of the interrupted scan lacks %q:\n%s", want, data[max(0, len(data)-600):])
+	}
+	// The last status line says interrupted.
+	status, err := os.ReadFile(statusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statusLines := strings.Split(strings.TrimSpace(string(status)), "\n")
+	var last statusLine
+	if err := json.Unmarshal([]byte(statusLines[len(statusLines)-1]), &last); err != nil || last.Phase != "interrupted" {
+		t.Errorf("last status line %q (%v): want phase interrupted", statusLines[len(statusLines)-1], err)
 	}
 	// The CSV has its header and one whole row per open port.
 	f, err := os.Open(csvFile)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fastscan/fastscan/capture"
 	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/output"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -142,6 +143,11 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 			return cli.Exit(nerr.Error(), exitFailure)
 		}
 		sum, err = scanner.Replay(c.Context, src, s.cfg.SourceIP, w.Write)
+	}
+	// A capture holds replies, not probes: the engine knows no hosts probed, so the
+	// writers count hosts from the results (End.HostUp stays nil).
+	if e, ok := w.(output.Ender); ok {
+		e.End(scanEnd(c.Context, sum, err))
 	}
 	closeErr := w.Close()
 	if err != nil {

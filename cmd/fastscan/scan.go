@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/result"
 )
 
 const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with sudo, or grant it once with: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v fastscan)"
@@ -64,7 +66,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	defer closeFiles()
 
-	var stopStatus func(engine.Progress)
+	var stopStatus func(engine.Summary)
 	if s.status != "" {
 		dst := stderr
 		if s.status != "-" {
@@ -75,7 +77,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			defer f.Close()
 			dst = f
 		}
-		stopStatus = writeStatus(dst, scanner, s.cfg.Rate)
+		stopStatus = writeStatus(dst, scanner.Progress, s.cfg.Rate)
 	}
 	var stopProgress func()
 	if !s.quiet && isTerminal(stderr) && s.status != "-" {
@@ -86,7 +88,15 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		stopProgress()
 	}
 	if stopStatus != nil {
-		stopStatus(sum.Progress)
+		stopStatus(sum)
+	}
+	end := scanEnd(ctx, sum, runErr)
+	end.HostsProbed, end.HostsUp = sum.HostsProbed, sum.HostsUp
+	end.HostUp = func(ip uint32) (result.Reason, bool) {
+		return scanner.HostStatus(netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)}))
+	}
+	if e, ok := w.(output.Ender); ok {
+		e.End(end)
 	}
 	closeErr := w.Close()
 	if capture != nil {
@@ -131,10 +141,32 @@ func runError(err error) error {
 	return cli.Exit(err.Error(), exitFailure)
 }
 
+// scanEnd is how the scan ended, for the writers: interrupted (and by what), or
+// stopped by runErr.
+func scanEnd(ctx context.Context, sum engine.Summary, runErr error) output.End {
+	end := output.End{Interrupted: sum.Interrupted}
+	if sum.Interrupted {
+		// A signal's cause reads "interrupt signal received" (and errors.Is it
+		// context.Canceled, so compare the plain cancellation itself).
+		if cause := context.Cause(ctx); cause != nil && cause != context.Canceled {
+			end.Err = cause.Error()
+		}
+	}
+	if runErr != nil {
+		end.Err = runErr.Error()
+	}
+	return end
+}
+
 // openOutputs creates the writers the settings ask for: the main format on standard
 // output or -o FILE, and each -oX FILE. Every file is created before anything is sent;
 // closeFiles closes them after the writers were closed.
 func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles func(), err error) {
+	return openOutputsFor(s, stdout, scanInfo(s))
+}
+
+// scanInfo describes the scan of the settings for the writers, starting now.
+func scanInfo(s *settings) output.Scan {
 	scan := output.Scan{
 		Args:        strings.Join(os.Args, " "),
 		Start:       time.Now(),
@@ -147,6 +179,11 @@ func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles fun
 		ID:          newScanID(),
 	}
 	scan.Hostname, _ = os.Hostname()
+	return scan
+}
+
+// openOutputsFor is openOutputs for the scan described by scan.
+func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan) (w output.Writer, closeFiles func(), err error) {
 	var files []*os.File
 	closeFiles = func() {
 		for _, f := range files {

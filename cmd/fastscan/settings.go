@@ -27,7 +27,7 @@ type settings struct {
 	cfg         engine.Config
 	output      string // file name; "" for standard output
 	format      string
-	extra       []extraOutput // -oJ, -oC, -oL: more formats into more files
+	extra       []extraOutput // -oJ FILE, -oX FILE, ...: more formats into more files
 	quiet       bool
 	portSpec    string // the TCP ports, as a compact list of ranges ("22,80,1000-2000")
 	udpPortSpec string // the UDP ports, the same way
@@ -139,13 +139,16 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		return s, err
 	}
 	s.format = c.String("format")
-	if _, err := output.New(s.format, io.Discard, output.Options{}); err != nil {
-		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.Formats(), ", "))
+	if _, ok := output.LookupFormat(s.format); !ok {
+		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.FormatNames(), ", "))
 	}
 	s.output = c.String("output")
-	for _, o := range []extraOutput{{"oJ", "jsonl", ""}, {"oC", "csv", ""}, {"oL", "list", ""}, {"oX", "xml", ""}, {"oG", "grepable", ""}} {
-		if o.file = c.String(o.flag); o.file != "" {
-			s.extra = append(s.extra, o)
+	for _, f := range output.Formats() {
+		if f.Flag == "" {
+			continue
+		}
+		if file := c.String(f.Flag); file != "" {
+			s.extra = append(s.extra, extraOutput{flag: f.Flag, format: f.Name, file: file})
 		}
 	}
 	s.quiet = c.Bool("quiet")

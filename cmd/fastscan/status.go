@@ -44,9 +44,10 @@ func newStatusLine(now time.Time, p engine.Progress, pps, rate float64) statusLi
 	return l
 }
 
-// writeStatus writes one status line per statusInterval to w until the returned stop
-// is called, which writes a last line from final.
-func writeStatus(w io.Writer, sc *engine.Scanner, rate float64) (stop func(final engine.Progress)) {
+// writeStatus writes one status line per statusInterval to w, from progress, until
+// the returned stop is called, which writes a last line from the scan's summary:
+// phase "done", or "interrupted" for a scan stopped early.
+func writeStatus(w io.Writer, progress func() engine.Progress, rate float64) (stop func(final engine.Summary)) {
 	enc := json.NewEncoder(w)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -67,15 +68,19 @@ func writeStatus(w io.Writer, sc *engine.Scanner, rate float64) (stop func(final
 			case <-done:
 				return
 			case now := <-tick.C:
-				p := sc.Progress()
+				p := progress()
 				enc.Encode(newStatusLine(now, p, measure(now, p), rate))
 			}
 		}
 	}()
-	return func(final engine.Progress) {
+	return func(final engine.Summary) {
 		close(done)
 		wg.Wait()
 		now := time.Now()
-		enc.Encode(newStatusLine(now, final, measure(now, final), rate))
+		p := final.Progress
+		if final.Interrupted {
+			p.Phase = engine.PhaseInterrupted
+		}
+		enc.Encode(newStatusLine(now, p, measure(now, p), rate))
 	}
 }
