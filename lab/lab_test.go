@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 )
@@ -36,7 +37,7 @@ func labNamespacesWithID(t *testing.T, id string) []string {
 }
 
 func TestUpDownLeavesNothingBehind(t *testing.T) {
-	labtest.RequireRoot(t)
+	citest.RequireRoot(t)
 	l, err := lab.Up(context.Background())
 	if err != nil {
 		t.Fatalf("Up: %v", err)
@@ -61,7 +62,7 @@ func TestUpDownLeavesNothingBehind(t *testing.T) {
 }
 
 func TestFailedUpCleansUp(t *testing.T) {
-	labtest.RequireRoot(t)
+	citest.RequireRoot(t)
 	for _, step := range lab.BuildSteps() {
 		t.Run(step, func(t *testing.T) {
 			id, err := lab.NewLabID()
@@ -84,7 +85,7 @@ func TestFailedUpCleansUp(t *testing.T) {
 }
 
 func TestUpFailsWithCancelledContext(t *testing.T) {
-	labtest.RequireRoot(t)
+	citest.RequireRoot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if l, err := lab.Up(ctx); err == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fastscan/fastscan/afpacket/afpackettest"
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/route"
 )
 
@@ -38,7 +39,7 @@ func ip4(s string) uint32 {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	l := &lab{s: afpackettest.NewNetns(t), p1: afpackettest.NewNetns(t), p2: afpackettest.NewNetns(t)}
 	s := l.s
 	s.IP(t, "link", "add", "br0", "type", "bridge")

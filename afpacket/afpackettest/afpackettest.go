@@ -20,20 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RequireRoot skips tb unless the process runs as root. When the
-// environment variable CI is "true" it fails tb instead, so root-only tests
-// cannot silently vanish from a CI run.
-func RequireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatal("this test needs root (CAP_NET_ADMIN, CAP_NET_RAW) and CI=true forbids skipping it")
-	}
-	tb.Skip("skipping: this test needs root (CAP_NET_ADMIN, CAP_NET_RAW) to create network namespaces")
-}
-
 // Netns is a network namespace created for one test.
 type Netns struct {
 	// Name is the namespace's name under /run/netns.
