@@ -16,10 +16,10 @@ import (
 )
 
 // Route lookups are per network namespace, so every call under test runs
-// inside the namespace the test built, through afpackettest.Netns.Run: it
-// locks a fresh goroutine to its OS thread, enters the namespace with
-// setns(2) and lets the thread die afterwards, so nothing else ever runs
-// there. Sockets opened during the call stay in that namespace.
+// inside the namespace the test built, through afpackettest.Netns.Run
+// (netns.Do): a fresh goroutine locked to its OS thread enters the namespace
+// with setns(2) and leaves it before the thread serves anything else.
+// Sockets opened during the call stay in that namespace.
 
 // lab is a scanner namespace S whose bridge br0 (198.18.7.1/24) connects
 // two peer namespaces at 198.18.7.2 (P1) and 198.18.7.3 (P2). S routes
