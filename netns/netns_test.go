@@ -1,13 +1,9 @@
 package netns_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -15,33 +11,19 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fastscan/fastscan/afpacket/afpackettest"
 	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/netns"
 )
 
-// newNamespace creates a named network namespace holding a veth pair
-// (nsveth0, nsveth1) and deletes it when the test ends.
+// newNamespace creates a network namespace (afpackettest.NewNetns) holding
+// a veth pair, nsveth0 and nsveth1, deleted when the test ends.
 func newNamespace(t *testing.T) string {
 	t.Helper()
 	citest.RequireRoot(t)
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("fsn%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
-	for _, args := range [][]string{{"netns", "add", name}, {"-n", name, "link", "add", "nsveth0", "type", "veth", "peer", "name", "nsveth1"}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		if args[0] == "netns" {
-			t.Cleanup(func() {
-				if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-					t.Errorf("ip netns del %s: %v: %s", name, err, out)
-				}
-			})
-		}
-	}
-	return name
+	n := afpackettest.NewNetns(t)
+	n.IP(t, "link", "add", "nsveth0", "type", "veth", "peer", "name", "nsveth1")
+	return n.Name
 }
 
 func interfaces() (string, error) {
