@@ -10,6 +10,7 @@ import (
 
 	"github.com/fastscan/fastscan/afpacket"
 	"github.com/fastscan/fastscan/afpacket/afpackettest"
+	"github.com/fastscan/fastscan/citest"
 )
 
 // openRing opens a Ring on l, closed by t.Cleanup.
@@ -90,7 +91,7 @@ func collect(t *testing.T, r *afpacket.Ring, want int, timeout, settle time.Dura
 }
 
 func TestRingDeliversExactlyWhatReplyFilterAccepts(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	const local, remote = 0xC6120002, 0xC6120001
 	ring := openRing(t, pair.B, afpacket.RingConfig{Filter: replyFilter(t, local, 1000, 2000)})
@@ -158,7 +159,7 @@ func TestRingDeliversExactlyWhatReplyFilterAccepts(t *testing.T) {
 }
 
 func TestRingIgnoresOwnTransmissionsAndTimestamps(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	own := openRing(t, pair.A, afpacket.RingConfig{}) // no filter: everything
 	peer := openRing(t, pair.B, afpacket.RingConfig{})
@@ -199,7 +200,7 @@ func TestRingIgnoresOwnTransmissionsAndTimestamps(t *testing.T) {
 }
 
 func TestRingPollTimesOut(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	ring := openRing(t, pair.B, afpacket.RingConfig{Filter: replyFilter(t, 1, 1, 1)})
 	start := time.Now()
@@ -216,7 +217,7 @@ func TestRingPollTimesOut(t *testing.T) {
 }
 
 func TestRingStatsCountDropsCumulatively(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	// Two one-page blocks hold a few dozen frames; nobody polls, so the
 	// rest must be counted as drops.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fastscan/fastscan/afpacket"
 	"github.com/fastscan/fastscan/afpacket/afpackettest"
+	"github.com/fastscan/fastscan/citest"
 )
 
 // openRawReceiver opens a plain AF_PACKET socket on l that sees every frame
@@ -88,7 +89,7 @@ func transmitters(t *testing.T, l afpackettest.Link, batch int) map[string]afpac
 }
 
 func TestTransmittersDeliverEveryFrame(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	const batch = 16
 	for name, tx := range transmitters(t, pair.A, batch) {
@@ -128,7 +129,7 @@ func TestTransmittersDeliverEveryFrame(t *testing.T) {
 }
 
 func TestTransmitterCommitZeroDiscards(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	for name, tx := range transmitters(t, pair.A, 4) {
 		t.Run(name, func(t *testing.T) {
@@ -150,7 +151,7 @@ func TestTransmitterCommitZeroDiscards(t *testing.T) {
 }
 
 func TestTransmitterCommitTooLongPanics(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	for name, tx := range transmitters(t, pair.A, 4) {
 		t.Run(name, func(t *testing.T) {
@@ -168,7 +169,7 @@ func TestTransmitterCommitTooLongPanics(t *testing.T) {
 // Many batches wrap the transmit ring several times; every frame must still
 // arrive exactly once, in order.
 func TestTransmittersWrapAround(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	pair := afpackettest.NewVethPair(t)
 	for name, tx := range transmitters(t, pair.A, 32) {
 		t.Run(name, func(t *testing.T) {

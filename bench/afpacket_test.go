@@ -8,6 +8,7 @@ import (
 
 	"github.com/fastscan/fastscan/afpacket"
 	"github.com/fastscan/fastscan/afpacket/afpackettest"
+	"github.com/fastscan/fastscan/citest"
 )
 
 const (
@@ -58,7 +59,7 @@ func fillAndFlush(b *testing.B, tx afpacket.Transmitter, frame []byte, seq *uint
 // dropped there), with each Transmitter, with and without
 // PACKET_QDISC_BYPASS. One op is one batch.
 func BenchmarkAfpacketTransmit(b *testing.B) {
-	afpackettest.RequireRoot(b)
+	citest.RequireRoot(b)
 	pair := afpackettest.NewVethPair(b)
 	frame := synLikeFrame(pair.B.MAC, pair.A.MAC)
 	open := map[string]func(o afpacket.TxOptions) (afpacket.Transmitter, error){
@@ -104,7 +105,7 @@ func BenchmarkAfpacketTransmit(b *testing.B) {
 // timeout). One op is 1024 frames sent and received; allocations cover both
 // ends, so 0 allocs/op means 0 per frame.
 func BenchmarkAfpacketRingPoll(b *testing.B) {
-	afpackettest.RequireRoot(b)
+	citest.RequireRoot(b)
 	pair := afpackettest.NewVethPair(b)
 	frame := synLikeFrame(pair.B.MAC, pair.A.MAC)
 	var tx afpacket.Transmitter

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 )
@@ -25,7 +26,7 @@ import (
 //
 //	sudo go test -run '^$' -bench LabScan -benchtime=1x ./bench/
 func BenchmarkLabScan(b *testing.B) {
-	labtest.RequireRoot(b)
+	citest.RequireRoot(b)
 	bin := filepath.Join(b.TempDir(), "fastscan")
 	build := exec.Command("go", "build", "-o", bin, "../cmd/fastscan")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

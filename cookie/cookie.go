@@ -11,6 +11,8 @@ package cookie
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/fastscan/fastscan/splitmix"
 )
 
 // Key is a 128-bit SipHash key. The zero value is a valid, but fixed and so
@@ -19,13 +21,14 @@ type Key struct {
 	k0, k1 uint64
 }
 
-// NewKey derives a key from seed with the SplitMix64 generator. The engine
-// passes a random seed for every scan unless the user fixed one with --seed,
-// in which case cookies are reproducible across runs.
+// NewKey derives a key from seed with the SplitMix64 generator
+// ([splitmix.Next]). The engine passes a random seed for every scan unless
+// the user fixed one with --seed, in which case cookies are reproducible
+// across runs.
 func NewKey(seed uint64) Key {
 	state := seed
-	k0 := splitmix64(&state)
-	k1 := splitmix64(&state)
+	k0 := splitmix.Next(&state)
+	k1 := splitmix.Next(&state)
 	return Key{k0: k0, k1: k1}
 }
 
@@ -137,14 +140,4 @@ func (k Key) sum64(msg []byte) uint64 {
 		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	}
 	return v0 ^ v1 ^ v2 ^ v3
-}
-
-// splitmix64 advances *state and returns the next output of the SplitMix64
-// generator (Steele, Lea and Flood, 2014).
-func splitmix64(state *uint64) uint64 {
-	*state += 0x9e3779b97f4a7c15
-	z := *state
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
 }

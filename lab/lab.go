@@ -12,7 +12,7 @@
 //
 // Nothing is connected to the host's own namespace and no namespace has a
 // default route, so no packet can leave the lab. Listening sockets are
-// created in-process inside the namespaces (see [InNamespace]) and live until
+// created in-process inside the namespaces (see [Lab.Do]) and live until
 // [Lab.Down]. [Truth] describes what every (address, port) must look like to
 // a scan from the scanner namespace.
 //
@@ -48,6 +48,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fastscan/fastscan/netns"
 )
 
 // Interface names inside the lab's namespaces.
@@ -191,8 +193,8 @@ func (l *Lab) Command(ctx context.Context, name string, args ...string) *exec.Cm
 }
 
 // Do runs fn on a dedicated OS thread inside namespace ns (one of
-// Namespaces()); see [InNamespace].
-func (l *Lab) Do(ns string, fn func() error) error { return InNamespace(ns, fn) }
+// Namespaces()) and returns fn's error; see [netns.Do].
+func (l *Lab) Do(ns string, fn func() error) error { return netns.Do(ns, fn) }
 
 // Down closes the listeners and the UDP responders, waits for the
 // goroutines serving the responders to return, and deletes the lab's namespaces. It is

@@ -11,14 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/fastscan/fastscan/netns"
 )
-
-// NetnsDir is where iproute2 keeps the named network namespaces.
-const NetnsDir = "/run/netns"
 
 // NamePrefix starts the name of every namespace a lab creates; it is followed
 // by a random hex id unique to the lab, a dash and the namespace's role
@@ -54,45 +50,6 @@ func newLabID() (string, error) {
 		return "", fmt.Errorf("lab: random id: %w", err)
 	}
 	return NamePrefix + hex.EncodeToString(b[:]), nil
-}
-
-// InNamespace runs fn on a dedicated OS thread that has joined the named
-// network namespace (a name under /run/netns), and returns fn's error.
-// Sockets fn creates belong to that namespace and stay there after fn
-// returns. The thread is never handed back to the Go scheduler: it is
-// destroyed when fn returns. Goroutines that fn starts run in the caller's
-// namespace, not in ns.
-func InNamespace(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		// No UnlockOSThread: when this goroutine exits while still locked,
-		// the runtime terminates the thread instead of reusing it.
-		runtime.LockOSThread()
-		returned := false
-		defer func() {
-			if !returned { // fn called runtime.Goexit (e.g. t.FailNow)
-				errc <- fmt.Errorf("lab: function in namespace %s did not return", ns)
-			}
-		}()
-		err := runInNamespace(ns, fn)
-		returned = true
-		errc <- err
-	}()
-	return <-errc
-}
-
-// runInNamespace switches the current (locked) thread to ns and runs fn.
-func runInNamespace(ns string, fn func() error) error {
-	f, err := os.Open(filepath.Join(NetnsDir, ns))
-	if err != nil {
-		return fmt.Errorf("lab: open namespace %s: %w", ns, err)
-	}
-	err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("lab: enter namespace %s: %w", ns, err)
-	}
-	return fn()
 }
 
 // runIP runs `ip args...` and returns its error with ip's stderr attached.
@@ -138,7 +95,7 @@ func readSysctl(key string) (string, error) {
 // LeftoverNamespaces lists the namespaces under /run/netns that some lab
 // created (of any lab instance, including live ones of other processes).
 func LeftoverNamespaces() ([]string, error) {
-	entries, err := os.ReadDir(NetnsDir)
+	entries, err := os.ReadDir(netns.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -173,7 +130,7 @@ func RemoveNamespaces(ctx context.Context, names []string) error {
 
 // deleteNamespace removes one named namespace; a missing one is not an error.
 func deleteNamespace(ctx context.Context, name string) error {
-	if _, err := os.Stat(filepath.Join(NetnsDir, name)); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(netns.Dir, name)); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	return runIP(ctx, "netns", "delete", name)

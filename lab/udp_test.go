@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/gopacket/layers"
 
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/udpprobe"
@@ -218,7 +219,7 @@ func TestUDPGroundTruthWithSockets(t *testing.T) {
 // TestDownStopsUDPResponders checks that Down closes the responders and
 // that their serving goroutines return.
 func TestDownStopsUDPResponders(t *testing.T) {
-	labtest.RequireRoot(t)
+	citest.RequireRoot(t)
 	before := runtime.NumGoroutine()
 	l, err := lab.Up(context.Background())
 	if err != nil {

@@ -13,7 +13,11 @@
 // the probes of a scan over the target space, it does not hide them.
 package permute
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/fastscan/fastscan/splitmix"
+)
 
 // rounds is the number of Feistel rounds. Four rounds of a pseudo-random
 // function make a strong pseudo-random permutation (Luby and Rackoff).
@@ -51,8 +55,8 @@ func New(n uint64, seed uint64) Permutation {
 	for r := range rounds {
 		// The top bit keeps the multiplier's operand away from zero for
 		// every half value; the low bit makes the multiplier odd.
-		p.xorKeys[r] = splitmix64(&state) | 1<<63
-		p.mulKeys[r] = splitmix64(&state) | 1
+		p.xorKeys[r] = splitmix.Next(&state) | 1<<63
+		p.mulKeys[r] = splitmix.Next(&state) | 1
 	}
 	return p
 }
@@ -114,15 +118,4 @@ func (p *Permutation) decrypt(x uint64) uint64 {
 func (p *Permutation) round(r int, x uint64) uint64 {
 	hi, lo := bits.Mul64(x^p.xorKeys[r], p.mulKeys[r])
 	return hi ^ lo
-}
-
-// splitmix64 advances *state and returns the next output of the SplitMix64
-// generator (Steele, Lea and Flood, 2014); it turns one seed into
-// independent-looking round keys.
-func splitmix64(state *uint64) uint64 {
-	*state += 0x9e3779b97f4a7c15
-	z := *state
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
 }

@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"github.com/fastscan/fastscan/afpacket/afpackettest"
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/route"
 )
 
 // Route lookups are per network namespace, so every call under test runs
-// inside the namespace the test built, through afpackettest.Netns.Run: it
-// locks a fresh goroutine to its OS thread, enters the namespace with
-// setns(2) and lets the thread die afterwards, so nothing else ever runs
-// there. Sockets opened during the call stay in that namespace.
+// inside the namespace the test built, through afpackettest.Netns.Run
+// (netns.Do): a fresh goroutine locked to its OS thread enters the namespace
+// with setns(2) and leaves it before the thread serves anything else.
+// Sockets opened during the call stay in that namespace.
 
 // lab is a scanner namespace S whose bridge br0 (198.18.7.1/24) connects
 // two peer namespaces at 198.18.7.2 (P1) and 198.18.7.3 (P2). S routes
@@ -38,7 +39,7 @@ func ip4(s string) uint32 {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	l := &lab{s: afpackettest.NewNetns(t), p1: afpackettest.NewNetns(t), p2: afpackettest.NewNetns(t)}
 	s := l.s
 	s.IP(t, "link", "add", "br0", "type", "bridge")

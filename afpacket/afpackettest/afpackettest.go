@@ -13,30 +13,15 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/fastscan/fastscan/netns"
 )
-
-// RequireRoot skips tb unless the process runs as root. When the
-// environment variable CI is "true" it fails tb instead, so root-only tests
-// cannot silently vanish from a CI run.
-func RequireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatal("this test needs root (CAP_NET_ADMIN, CAP_NET_RAW) and CI=true forbids skipping it")
-	}
-	tb.Skip("skipping: this test needs root (CAP_NET_ADMIN, CAP_NET_RAW) to create network namespaces")
-}
 
 // Netns is a network namespace created for one test.
 type Netns struct {
-	// Name is the namespace's name under /run/netns.
+	// Name is the namespace's name under netns.Dir (/run/netns).
 	Name string
 }
 
@@ -81,29 +66,9 @@ func (n *Netns) IP(tb testing.TB, args ...string) string {
 }
 
 // Run calls fn on an OS thread that has entered the namespace and returns
-// its error. Sockets fn opens belong to the namespace for their whole life,
-// whichever thread uses them later. The thread is never returned to the Go
-// scheduler: it exits with the goroutine, so no other code runs in the
-// namespace by accident.
-func (n *Netns) Run(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // deliberately never unlocked
-		f, err := os.Open("/run/netns/" + n.Name)
-		if err != nil {
-			errc <- fmt.Errorf("open namespace %s: %w", n.Name, err)
-			return
-		}
-		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-		f.Close()
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", n.Name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+// its error; see [netns.Do]. Sockets fn opens belong to the namespace for
+// their whole life, whichever thread uses them later.
+func (n *Netns) Run(fn func() error) error { return netns.Do(n.Name, fn) }
 
 // Link describes one end of a veth pair.
 type Link struct {

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
-	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/target"
 )
 
@@ -151,7 +151,7 @@ func assertGone(t *testing.T, id string) {
 }
 
 func TestDemoRunsScannerInsideTheLab(t *testing.T) {
-	labtest.RequireRoot(t)
+	citest.RequireRoot(t)
 	dir := t.TempDir()
 	// The fake scanner proves it runs in the scanner namespace and logs its arguments.
 	log := filepath.Join(dir, "args.log")
@@ -181,7 +181,7 @@ func TestDemoRunsScannerInsideTheLab(t *testing.T) {
 }
 
 func TestDemoTearsDownWhenScannerFails(t *testing.T) {
-	labtest.RequireRoot(t)
+	citest.RequireRoot(t)
 	scanner := writeScript(t, t.TempDir(), "failing-scan", "echo boom >&2\nexit 2\n")
 	var out, errOut bytes.Buffer
 	if err := runDemo(context.Background(), &out, &errOut, scanner, demoScans()); err == nil {
@@ -194,7 +194,7 @@ func TestDemoTearsDownWhenScannerFails(t *testing.T) {
 }
 
 func TestDemoTearsDownWhenInterrupted(t *testing.T) {
-	labtest.RequireRoot(t)
+	citest.RequireRoot(t)
 	scanner := writeScript(t, t.TempDir(), "slow-scan", "echo started\nexec sleep 30\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut bytes.Buffer

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/cookie"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
@@ -404,14 +405,8 @@ func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
 // capability, and returns its standard output, standard error and exit status.
 func asNobody(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	labtest.RequireRoot(t) // to become the unprivileged user
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("setpriv (util-linux) is not installed")
-		}
-		t.Skip("setpriv (util-linux) is not installed")
-	}
+	citest.RequireRoot(t) // to become the unprivileged user
+	setpriv := citest.RequireTool(t, "setpriv")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
@@ -598,13 +593,7 @@ func testStatusJSON(t *testing.T, l *lab.Lab) {
 // testPcap records the replies of a scan with --pcap and reads them back with
 // tcpdump: one packet per accepted reply, SYN-ACKs for the open ports.
 func testPcap(t *testing.T, l *lab.Lab) {
-	tcpdump, err := exec.LookPath("tcpdump")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tcpdump is not installed (scripts/install-deps.sh installs it)")
-		}
-		t.Skip("tcpdump is not installed: run scripts/install-deps.sh as root")
-	}
+	tcpdump := citest.RequireTool(t, "tcpdump")
 	name := filepath.Join(t.TempDir(), "r.pcap")
 	out := scanLab(t, l, "198.19.100.192/28,198.19.192.0/30", "-p", "22,80,8080,9", "--pcap", name)
 	dump, err := exec.Command(tcpdump, "-n", "-r", name).Output()
@@ -687,13 +676,7 @@ ruleset(name="scan") {
 // checks that every finding arrived and parsed, with the same content.
 func TestLabSyslogPipeline(t *testing.T) {
 	l := labtest.Start(t)
-	rsyslogd, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("rsyslogd is not installed (scripts/install-deps.sh installs it)")
-		}
-		t.Skip("rsyslogd is not installed: run scripts/install-deps.sh as root")
-	}
+	rsyslogd := citest.RequireTool(t, "rsyslogd")
 	dir := t.TempDir()
 	const port = "10514"
 	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", port).Replace(rsyslogConfig)

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/fastscan/fastscan/citest"
 )
 
 // Where Debian's nmap-common installs nmap's DTD and stylesheet.
@@ -14,27 +16,12 @@ const (
 	NmapXSL = "/usr/share/nmap/nmap.xsl"
 )
 
-// requireTool returns the path of a tool the checks need. Without it the test is
-// skipped with a message, but fails when CI=true (scripts/install-deps.sh installs it).
-func requireTool(tb testing.TB, name string) string {
-	tb.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s is not installed (scripts/install-deps.sh installs it)", name)
-		}
-		tb.Skipf("%s is not installed: run scripts/install-deps.sh as root", name)
-	}
-	return path
-}
-
+// requireFile skips the test, or fails it when CI=true, unless nmap's file
+// name is present.
 func requireFile(tb testing.TB, name string) {
 	tb.Helper()
 	if _, err := os.Stat(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s is missing (nmap-common; scripts/install-deps.sh installs it)", name)
-		}
-		tb.Skipf("%s is missing: install nmap-common", name)
+		citest.Skip(tb, "%s is missing (nmap-common; scripts/install-deps.sh installs it)", name)
 	}
 }
 
@@ -42,7 +29,7 @@ func requireFile(tb testing.TB, name string) {
 // nmap's DTD.
 func ValidateNmapXML(tb testing.TB, doc []byte) {
 	tb.Helper()
-	xmllint := requireTool(tb, "xmllint")
+	xmllint := citest.RequireTool(tb, "xmllint")
 	requireFile(tb, NmapDTD)
 	file := filepath.Join(tb.TempDir(), "scan.xml")
 	if err := os.WriteFile(file, doc, 0o644); err != nil {
@@ -58,7 +45,7 @@ func ValidateNmapXML(tb testing.TB, doc []byte) {
 // returns the HTML.
 func RenderNmapXML(tb testing.TB, doc []byte) string {
 	tb.Helper()
-	xsltproc := requireTool(tb, "xsltproc")
+	xsltproc := citest.RequireTool(tb, "xsltproc")
 	requireFile(tb, NmapXSL)
 	file := filepath.Join(tb.TempDir(), "scan.xml")
 	if err := os.WriteFile(file, doc, 0o644); err != nil {
