@@ -15,6 +15,7 @@ import (
 
 	"github.com/fastscan/fastscan/afpacket"
 	"github.com/fastscan/fastscan/afpacket/afpackettest"
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/link"
 )
 
@@ -172,7 +173,7 @@ func sameFrames(t *testing.T, what string, got, want [][]byte) {
 }
 
 func TestAFPacketSendsAndReceivesThroughVeth(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	for _, txRing := range []bool{false, true} {
 		name := "sendmmsg"
 		if txRing {
@@ -275,7 +276,7 @@ func TestAFPacketSendsAndReceivesThroughVeth(t *testing.T) {
 }
 
 func TestAFPacketLoopbackThroughRawIP(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	ns := afpackettest.NewNetns(t)
 	lo := interfaceIn(t, ns, "lo")
 	local := netip.MustParseAddr("127.0.0.1")
@@ -337,7 +338,7 @@ func TestOpenAFPacketErrors(t *testing.T) {
 }
 
 func TestAFPacketCommitZeroPanics(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	ns := afpackettest.NewNetns(t)
 	l := openLink(t, ns, link.Config{
 		Interface: interfaceIn(t, ns, "lo"), LocalIP: scannerIP,
@@ -355,7 +356,7 @@ func TestAFPacketCommitZeroPanics(t *testing.T) {
 // Opening a link in a namespace without the interface fails with the kernel's
 // error wrapped.
 func TestOpenAFPacketWrapsErrors(t *testing.T) {
-	afpackettest.RequireRoot(t)
+	citest.RequireRoot(t)
 	ns := afpackettest.NewNetns(t)
 	err := ns.Run(func() error {
 		_, err := link.OpenAFPacket(link.Config{
