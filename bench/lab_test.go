@@ -25,6 +25,13 @@ import (
 // a whole scan.
 //
 //	sudo go test -run '^$' -bench LabScan -benchtime=1x ./bench/
+//
+// With FASTSCAN_COMPARE naming another fastscan binary (an older build, say), every
+// iteration also runs that binary on the same scan in the same lab, right after,
+// and reports its time and the ratio of the two: figures side by side from one run
+// of one machine, whatever else the machine is doing.
+//
+//	FASTSCAN_COMPARE=/tmp/fastscan-old sudo -E go test -run '^$' -bench LabScan -benchtime=1x -count=5 ./bench/
 func BenchmarkLabScan(b *testing.B) {
 	citest.RequireRoot(b)
 	bin := filepath.Join(b.TempDir(), "fastscan")
@@ -33,6 +40,7 @@ func BenchmarkLabScan(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("building fastscan: %v\n%s", err, out)
 	}
+	compare := os.Getenv("FASTSCAN_COMPARE")
 	l := labtest.Start(b)
 	truth := l.Truth()
 	h := truth.Hosts[0]
@@ -52,6 +60,10 @@ func BenchmarkLabScan(b *testing.B) {
 		// 65,535 probes: every port of one LAN host.
 		{"HostAllPorts", h.Addr, h.Addr, allPorts(),
 			[]string{h.Addr.String(), "-p-", "-r", "350000"}},
+		// The same at 200,000 probes/s with the cool-down sized by round trips only
+		// (--wait 5s would let an unmeasured RTO wait 1 s per pass).
+		{"HostAllPortsWait5s", h.Addr, h.Addr, allPorts(),
+			[]string{h.Addr.String(), "-p-", "-r", "200000", "--wait", "5s"}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -67,6 +79,18 @@ func BenchmarkLabScan(b *testing.B) {
 				b.ReportMetric(float64(sent)/elapsed.Seconds(), "probes/s")
 				b.ReportMetric(elapsed.Seconds(), "s/scan")
 				b.ReportMetric(float64(missed), "missed-open")
+				if compare != "" {
+					oldFound, _, oldElapsed := benchScan(b, l, compare, c.args)
+					oldMissed := 0
+					for _, ap := range want {
+						if !oldFound[ap] {
+							oldMissed++
+						}
+					}
+					b.ReportMetric(oldElapsed.Seconds(), "old-s/scan")
+					b.ReportMetric(float64(oldMissed), "old-missed-open")
+					b.ReportMetric(elapsed.Seconds()/oldElapsed.Seconds(), "new/old")
+				}
 			}
 		})
 	}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/afpacket"
+	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/udpprobe"
+)
+
+// wireCounter counts, on the remote router's side of the lab's WAN link, the
+// frames of one IP protocol addressed to one target, by destination port: what
+// really went on the wire.
+type wireCounter struct {
+	mu    sync.Mutex
+	ports map[uint16]int
+	stop  chan struct{}
+	done  chan error
+}
+
+// countOnWire starts counting frames of protocol proto to dst as the remote router
+// receives them.
+func countOnWire(t *testing.T, l *lab.Lab, dst netip.Addr, proto uint8) *wireCounter {
+	t.Helper()
+	filter, err := afpacket.ReplyFilter(dst, 1, 65535, []uint8{proto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ring *afpacket.Ring
+	if err := l.Do(l.RemoteNS(), func() error {
+		ifc, err := net.InterfaceByName(lab.RemoteWANIface)
+		if err != nil {
+			return err
+		}
+		ring, err = afpacket.NewRing(ifc.Index, afpacket.RingConfig{Filter: filter, BlockTimeout: time.Millisecond})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := &wireCounter{ports: map[uint16]int{}, stop: make(chan struct{}), done: make(chan error, 1)}
+	go func() {
+		defer ring.Close()
+		for {
+			select {
+			case <-c.stop:
+				c.done <- ring.Poll(0, c.count)
+				return
+			default:
+			}
+			if err := ring.Poll(5*time.Millisecond, c.count); err != nil {
+				c.done <- err
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-c.stop:
+		default:
+			close(c.stop)
+			<-c.done
+		}
+	})
+	return c
+}
+
+func (c *wireCounter) count(frame []byte, _ int64) {
+	const dstPortAt = 14 + 20 + 2 // no IP options in probes
+	if len(frame) < dstPortAt+2 || frame[14]&0x0f != 5 {
+		return
+	}
+	c.mu.Lock()
+	c.ports[binary.BigEndian.Uint16(frame[dstPortAt:])]++
+	c.mu.Unlock()
+}
+
+// result stops counting and returns the frames seen by destination port.
+func (c *wireCounter) result(t *testing.T) map[uint16]int {
+	t.Helper()
+	time.Sleep(20 * time.Millisecond) // the last frames' ring block
+	close(c.stop)
+	if err := <-c.done; err != nil {
+		t.Fatalf("counting frames on the wire: %v", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ports
+}
+
+// TestLabEveryUDPProbe sends every service request of udpprobe through the real
+// send path (AF_PACKET) to one live address and counts the frames on the wire: one
+// per probe, the long ones (IKE 500, SSDP 1900, SIP 5060) included, and each port's
+// verdict is the ground truth - closed (ICMP port unreachable) where no responder
+// listens, where a probe that never left would read open|filtered.
+func TestLabEveryUDPProbe(t *testing.T) {
+	l := labtest.Start(t)
+	truth := l.Truth()
+	dst := truth.AnyIPPrefix.Addr().Next().Next()
+	var ports []uint16
+	var spec []string
+	for _, p := range udpprobe.All() {
+		ports = append(ports, p.Port)
+		spec = append(spec, strconv.Itoa(int(p.Port)))
+	}
+	wire := countOnWire(t, l, dst, 17)
+	out := scanLab(t, l, dst.String(), "-sU", "-p", strings.Join(spec, ","), "--show", "all", "--retries", "0")
+	seen := wire.result(t)
+	for _, p := range udpprobe.All() {
+		if seen[p.Port] != 1 {
+			t.Errorf("%s (port %d): %d frames on the wire, want 1", p.Name, p.Port, seen[p.Port])
+		}
+	}
+	compareUDPWithTruth(t, truth, out, dst, dst, ports)
+	for _, f := range out.findings {
+		if f.Port == 500 || f.Port == 1900 || f.Port == 5060 {
+			if f.State != "closed" {
+				t.Errorf("port %d/udp: %s (%s), want closed: the lab's kernel answers port unreachable", f.Port, f.State, f.Reason)
+			}
+		}
+	}
+}
+
+// TestLabInterfaceRefused: -i lo with a routed target is refused before anything
+// is sent or any file created: exit 2, a message naming the interface and the
+// target. (Before, the scan ran on lo and reported the open port filtered.)
+func TestLabInterfaceRefused(t *testing.T) {
+	l := labtest.Start(t)
+	truth := l.Truth()
+	dst := truth.AnyIPPrefix.Addr().Next()
+	wire := countOnWire(t, l, dst, 6)
+	file := filepath.Join(t.TempDir(), "out.json")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := l.Command(ctx, os.Args[0], "-i", "lo", dst.String(), "-p", "80", "-o", file, "-oX", file+".xml")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	msg, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage {
+		t.Errorf("exit %d, want %d; output:\n%s", code, exitUsage, msg)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(msg)), "\n"); len(lines) != 1 ||
+		!strings.Contains(lines[0], `interface lo`) || !strings.Contains(lines[0], dst.String()) {
+		t.Errorf("want one line naming lo and %v, got:\n%s", dst, msg)
+	}
+	for _, f := range []string{file, file + ".xml"} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s was created (%v)", f, err)
+		}
+	}
+	if n := wire.result(t); len(n) != 0 {
+		t.Errorf("frames reached the target: %v", n)
+	}
+}
+
+// summarySeconds reads the scan's duration from its summary line ("... in 0.45s").
+func summarySeconds(t *testing.T, stderr string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(` in ([0-9.]+)s\n`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no duration in the summary:\n%s", stderr)
+	}
+	s, _ := strconv.ParseFloat(m[1], 64)
+	return s
+}
+
+// TestLabOneHostOneDroppedPort: one LAN host x 65,535 ports, one of which the host
+// drops silently (nftables). The scan is exact - every open port found, the dropped
+// one filtered (no-response), nothing else filtered - and it takes under 0.8 s: the
+// cool-downs wait a few measured round trips, not the 1 s initial RTO each (with the
+// send clock stamped after sendmmsg returned, every round trip on veth read negative
+// and the same scan took 2.4 s).
+func TestLabOneHostOneDroppedPort(t *testing.T) {
+	l := labtest.Start(t)
+	truth := l.Truth()
+	h := truth.Hosts[0]
+	const dropped = 4444
+	for _, p := range h.Ports {
+		if p == dropped {
+			t.Fatalf("port %d is open on %v: pick another", dropped, h.Addr)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nft := l.Command(ctx, "ip", "netns", "exec", l.HostNS(0), "nft", "-f", "-")
+	nft.Stdin = strings.NewReader(fmt.Sprintf("table inet fastscan_drop {\n chain input {\n  type filter hook input priority 0;\n  tcp dport %d drop\n }\n}\n", dropped))
+	if out, err := nft.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if out, err := l.Command(ctx, "ip", "netns", "exec", l.HostNS(0), "nft", "delete", "table", "inet", "fastscan_drop").CombinedOutput(); err != nil {
+			t.Errorf("nft delete: %v\n%s", err, out)
+		}
+	})
+	var best float64
+	for attempt := 0; attempt < 3; attempt++ {
+		out := scanLab(t, l, h.Addr.String(), "-p-", "-r", "200000", "--show", "open,filtered", "--wait", "5s")
+		var open []uint16
+		for _, f := range out.findings {
+			switch {
+			case f.State == "open":
+				open = append(open, f.Port)
+			case f.State == "filtered" && f.Port == dropped && f.Reason == "no-response":
+			default:
+				t.Errorf("finding %+v: only the open ports and %d filtered are expected", f, dropped)
+			}
+		}
+		slices.Sort(open)
+		if fmt.Sprint(open) != fmt.Sprint(h.Ports) || len(out.findings) != len(h.Ports)+1 {
+			t.Fatalf("open %v, want %v, and %d filtered: %d findings", open, h.Ports, dropped, len(out.findings))
+		}
+		secs := summarySeconds(t, out.stderr)
+		t.Logf("attempt %d: %.2fs", attempt+1, secs)
+		if attempt == 0 || secs < best {
+			best = secs
+		}
+		if best < 0.8 {
+			break
+		}
+	}
+	if best >= 0.8 {
+		t.Errorf("the scan took %.2fs at best of 3, want under 0.8s", best)
+	}
+}
