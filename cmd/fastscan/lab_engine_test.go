@@ -19,6 +19,7 @@ import (
 	"github.com/fastscan/fastscan/afpacket"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/output/outputtest"
 	"github.com/fastscan/fastscan/udpprobe"
 )
 
@@ -234,5 +235,59 @@ func TestLabOneHostOneDroppedPort(t *testing.T) {
 	}
 	if best >= 0.8 {
 		t.Errorf("the scan took %.2fs at best of 3, want under 0.8s", best)
+	}
+}
+
+// TestLabHostStatus: whether a host is up does not depend on --show. The same scan
+// of live, blackholed (silent) and prohibited (ICMP from the router) ranges, written
+// as nmap XML with the default --show and with --show all, counts the same hosts up
+// and down - the truth's live hosts up - and with --show all every host listed only
+// for its silence or a router's ICMP error is down, not "up, user-set".
+func TestLabHostStatus(t *testing.T) {
+	l := labtest.Start(t)
+	truth := l.Truth()
+	ranges := []addrRange{
+		{netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.0.255")},
+		{netip.MustParseAddr("198.19.128.0"), netip.MustParseAddr("198.19.128.255")},
+		{netip.MustParseAddr("198.19.192.0"), netip.MustParseAddr("198.19.192.255")},
+	}
+	live := map[string]bool{}
+	for _, r := range ranges {
+		for a := r.first; a.Compare(r.last) <= 0; a = a.Next() {
+			if s := truth.State(a, 80).String(); s == "open" || s == "closed" {
+				live[a.String()] = true
+			}
+		}
+	}
+	if len(live) == 0 || len(live) == 768 {
+		t.Fatalf("%d of 768 addresses live: the test needs both kinds", len(live))
+	}
+	dir := t.TempDir()
+	for _, show := range []string{"open", "all"} {
+		file := filepath.Join(dir, show+".xml")
+		scanLab(t, l, "198.19.0.0/24,198.19.128.0/24,198.19.192.0/24", "-p", "80", "--show", show, "-oX", file, "--wait", "500ms")
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputtest.ValidateNmapXML(t, data)
+		run := outputtest.ParseNmapXML(t, data)
+		if hs := run.Runstats.Hosts; hs.Up != len(live) || hs.Down != 768-len(live) || hs.Total != 768 {
+			t.Errorf("--show %s: runstats up %d down %d total %d; truth: %d up of 768", show, hs.Up, hs.Down, hs.Total, len(live))
+		}
+		listed := 0
+		for _, h := range run.Hosts {
+			listed++
+			want := "down"
+			if live[h.Addr.Addr] {
+				want = "up"
+			}
+			if h.Status.State != want || h.Status.Reason == "user-set" {
+				t.Errorf("--show %s: host %s is %s (%s), truth: %s", show, h.Addr.Addr, h.Status.State, h.Status.Reason, want)
+			}
+		}
+		if show == "all" && listed != 768 {
+			t.Errorf("--show all lists %d hosts, want all 768", listed)
+		}
 	}
 }

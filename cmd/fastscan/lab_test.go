@@ -367,6 +367,11 @@ func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
 	if got := uint64(strings.Count(string(data), `state="open"`)); got != open {
 		t.Errorf("XML holds %d open ports, summary counts %d", got, open)
 	}
+	// It counts only the hosts a probe reached, up (they answered) or down.
+	run := outputtest.ParseNmapXML(t, data)
+	if hs := run.Runstats.Hosts; hs.Total == 0 || hs.Total >= 32768 || hs.Up+hs.Down != hs.Total || uint64(hs.Up) < open {
+		t.Errorf("runstats of the interrupted scan: up %d down %d total %d (%d open ports, 32,768 targets)", hs.Up, hs.Down, hs.Total, open)
+	}
 	// It says the scan did not finish, and why.
 	cause := map[os.Signal]string{os.Interrupt: "interrupt", syscall.SIGTERM: "terminated"}[sig]
 	if want := ` exit="error" errormsg="interrupted: ` + cause + ` signal received"/>`; !strings.Contains(string(data), want) {
