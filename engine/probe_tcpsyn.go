@@ -19,6 +19,7 @@ type tcpSYNProbe struct {
 	sportLo, nsp uint64
 }
 
+// newTCPSYNProbe builds the SYN template for env; it is the kind's constructor.
 func newTCPSYNProbe(env ProbeEnv, ports *target.Ports) (Probe, error) {
 	if !env.SrcIP.Is4() {
 		return nil, fmt.Errorf("source address %v: the SYN probe is IPv4 only", env.SrcIP)
@@ -34,16 +35,23 @@ func newTCPSYNProbe(env ProbeEnv, ports *target.Ports) (Probe, error) {
 	}, nil
 }
 
+// Proto implements Probe.
 func (p *tcpSYNProbe) Proto() result.Proto { return result.TCP }
-func (p *tcpSYNProbe) IPProtocol() uint8   { return packet.ProtocolTCP }
-func (p *tcpSYNProbe) FrameLen() int       { return p.tmpl.Len() }
 
-// SourcePort varies with the position and the pass, so that a retry is a new
+// IPProtocol implements Probe.
+func (p *tcpSYNProbe) IPProtocol() uint8 { return packet.ProtocolTCP }
+
+// FrameLen implements Probe: every SYN is the template's length.
+func (p *tcpSYNProbe) FrameLen() int { return p.tmpl.Len() }
+
+// SourcePort implements Probe. It varies with the position and the pass, so that a retry is a new
 // connection to the target and probes spread over the whole source port range.
 func (p *tcpSYNProbe) SourcePort(t *ProbeTarget) uint16 {
 	return uint16(p.sportLo + (t.Pos+uint64(t.Pass))%p.nsp)
 }
 
+// Put implements Probe: the template patched with the target, the source port and
+// the cookie as sequence number (its high half as IP id).
 func (p *tcpSYNProbe) Put(buf []byte, t *ProbeTarget) int {
 	ip := addrToUint32(t.Addr)
 	port := p.ports.At(t.PortIndex)
@@ -52,6 +60,8 @@ func (p *tcpSYNProbe) Put(buf []byte, t *ProbeTarget) int {
 	return p.tmpl.Put(buf, t.DstMAC, ip, port, sport, seq, uint16(seq>>16))
 }
 
+// Classify implements Probe: the acknowledgement (or the quoted sequence number)
+// must be the flow's cookie.
 func (p *tcpSYNProbe) Classify(r *packet.Reply, _ []byte, _ int) (result.State, result.Reason, ReplyClass) {
 	if p.env.Key.Sum(r.LocalIP, r.TargetIP, r.LocalPort, r.TargetPort) != r.Cookie {
 		return 0, 0, ReplyInvalid
@@ -69,6 +79,7 @@ func (p *tcpSYNProbe) Classify(r *packet.Reply, _ []byte, _ int) (result.State, 
 	return 0, 0, ReplyIgnored
 }
 
+// Silence implements Probe: a port that never answered a SYN is filtered.
 func (p *tcpSYNProbe) Silence() (result.State, result.Reason) {
 	return result.Filtered, result.ReasonNoResponse
 }

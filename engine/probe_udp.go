@@ -28,6 +28,7 @@ type udpServiceProbe struct {
 	frameLen  int
 }
 
+// newUDPServiceProbe builds one template per port for env; it is the kind's constructor.
 func newUDPServiceProbe(env ProbeEnv, ports *target.Ports) (Probe, error) {
 	if !env.SrcIP.Is4() && env.SrcIP.IsValid() {
 		return nil, fmt.Errorf("source address %v: the UDP probe is IPv4 only", env.SrcIP)
@@ -52,9 +53,14 @@ func newUDPServiceProbe(env ProbeEnv, ports *target.Ports) (Probe, error) {
 	return p, nil
 }
 
+// Proto implements Probe.
 func (p *udpServiceProbe) Proto() result.Proto { return result.UDP }
-func (p *udpServiceProbe) IPProtocol() uint8   { return packet.ProtocolUDP }
-func (p *udpServiceProbe) FrameLen() int       { return p.frameLen }
+
+// IPProtocol implements Probe.
+func (p *udpServiceProbe) IPProtocol() uint8 { return packet.ProtocolUDP }
+
+// FrameLen implements Probe: the longest of the ports' frames.
+func (p *udpServiceProbe) FrameLen() int { return p.frameLen }
 
 // cookie is the keyed hash of a probe to ip:port, and the source port it picks.
 func (p *udpServiceProbe) cookie(ip uint32, port uint16) (h uint64, sport uint16) {
@@ -70,17 +76,21 @@ func (p *udpServiceProbe) cookieFrom(src, ip uint32, port uint16) (h uint64, spo
 	return h, uint16(lo + (h>>32)%n)
 }
 
+// SourcePort implements Probe: the one the cookie picks.
 func (p *udpServiceProbe) SourcePort(t *ProbeTarget) uint16 {
 	_, sport := p.cookie(addrToUint32(t.Addr), p.ports.At(t.PortIndex))
 	return sport
 }
 
+// Put implements Probe: the port's template patched with the target, the source
+// port and the cookie's bytes in the request's transaction field.
 func (p *udpServiceProbe) Put(buf []byte, t *ProbeTarget) int {
 	ip := addrToUint32(t.Addr)
 	h, sport := p.cookie(ip, p.ports.At(t.PortIndex))
 	return p.templates[t.PortIndex].Put(buf, t.DstMAC, ip, sport, p.requests[t.PortIndex].Wire(h), uint16(h))
 }
 
+// Classify implements Probe (see the type's comment for the rule).
 func (p *udpServiceProbe) Classify(r *packet.Reply, frame []byte, pi int) (result.State, result.Reason, ReplyClass) {
 	if !p.valid(r, frame, pi) {
 		return 0, 0, ReplyInvalid
@@ -131,6 +141,7 @@ func (p *udpServiceProbe) valid(r *packet.Reply, frame []byte, pi int) bool {
 	return true
 }
 
+// Silence implements Probe: silence cannot tell an open UDP port from a filtered one.
 func (p *udpServiceProbe) Silence() (result.State, result.Reason) {
 	return result.OpenFiltered, result.ReasonNoResponse
 }

@@ -1,6 +1,6 @@
 package packet
 
-// ReplyKind classifies a reply to a SYN probe.
+// ReplyKind classifies a reply to a probe: TCP SYN or UDP.
 type ReplyKind uint8
 
 // Reply kinds reported by [ParseReply].
@@ -63,16 +63,19 @@ func (r *Reply) Payload(frame []byte) []byte {
 }
 
 // ParseReply decodes frame, which starts at an Ethernet header, into r and
-// reports whether it is a well-formed candidate reply to a SYN probe:
+// reports whether it is a well-formed candidate reply to a TCP SYN or UDP probe:
 //
 //   - an unfragmented IPv4 packet carrying a TCP segment with ACK and either
 //     SYN ([ReplySYNACK]) or RST ([ReplyRST]) set; Cookie is the
 //     acknowledgment number minus one; a segment with both SYN and RST
 //     counts as RST;
+//   - an unfragmented IPv4 packet carrying a UDP datagram ([ReplyUDP]); its
+//     payload is located by PayloadOffset and PayloadLength;
 //   - an unfragmented IPv4 packet carrying an ICMPv4 destination
 //     unreachable error (codes 0 to 15) that quotes an IPv4 header with
-//     protocol TCP and at least the first 8 bytes of its TCP header
-//     ([ReplyICMPUnreachable]).
+//     protocol TCP or UDP and at least the first 8 bytes of its transport
+//     header ([ReplyICMPUnreachable]); Proto says which, and for UDP the
+//     quoted part of the probe's payload is located as for a datagram.
 //
 // Checksums are not verified; the caller authenticates replies with the
 // cookie. Link-layer padding after the IPv4 total length is ignored. On
