@@ -179,14 +179,20 @@ func summarySeconds(t *testing.T, stderr string) float64 {
 
 // TestLabOneHostOneDroppedPort: one LAN host x 65,535 ports, one of which the host
 // drops silently (nftables). The scan is exact - every open port found, the dropped
-// one filtered (no-response), nothing else filtered - and it takes under 0.8 s: the
+// one filtered (no-response), nothing else filtered - and takes under 0.8 s: the
 // cool-downs wait a few measured round trips, not the 1 s initial RTO each (with the
 // send clock stamped after sendmmsg returned, every round trip on veth read negative
 // and the same scan took 2.4 s).
+//
+// How fast 65,535 probes cross the lab depends on the machine (both kernels share
+// its CPUs, and go test runs other packages' lab tests beside this one), so the test
+// also times the same scan of a host that drops nothing, in the same run: the dropped
+// port may cost at most 0.25 s over it, and the 0.8 s bound is required when that
+// scan itself fits in 0.6 s.
 func TestLabOneHostOneDroppedPort(t *testing.T) {
 	l := labtest.Start(t)
 	truth := l.Truth()
-	h := truth.Hosts[0]
+	h, other := truth.Hosts[0], truth.Hosts[1]
 	const dropped = 4444
 	for _, p := range h.Ports {
 		if p == dropped {
@@ -207,9 +213,10 @@ func TestLabOneHostOneDroppedPort(t *testing.T) {
 			t.Errorf("nft delete: %v\n%s", err, out)
 		}
 	})
-	var best float64
+	args := []string{"-p-", "-r", "200000", "--show", "open,filtered", "--wait", "5s"}
+	best, bestPlain := 1e9, 1e9
 	for attempt := 0; attempt < 3; attempt++ {
-		out := scanLab(t, l, h.Addr.String(), "-p-", "-r", "200000", "--show", "open,filtered", "--wait", "5s")
+		out := scanLab(t, l, append([]string{h.Addr.String()}, args...)...)
 		var open []uint16
 		for _, f := range out.findings {
 			switch {
@@ -225,15 +232,21 @@ func TestLabOneHostOneDroppedPort(t *testing.T) {
 			t.Fatalf("open %v, want %v, and %d filtered: %d findings", open, h.Ports, dropped, len(out.findings))
 		}
 		secs := summarySeconds(t, out.stderr)
-		t.Logf("attempt %d: %.2fs", attempt+1, secs)
-		if attempt == 0 || secs < best {
-			best = secs
+		best = min(best, secs)
+		plain := scanLab(t, l, append([]string{other.Addr.String()}, args...)...)
+		if n := len(plain.findings); n != len(other.Ports) {
+			t.Fatalf("%v: %d findings, want its %d open ports", other.Addr, n, len(other.Ports))
 		}
+		bestPlain = min(bestPlain, summarySeconds(t, plain.stderr))
+		t.Logf("attempt %d: %.2fs with the dropped port, %.2fs without", attempt+1, secs, bestPlain)
 		if best < 0.8 {
 			break
 		}
 	}
-	if best >= 0.8 {
+	if best-bestPlain > 0.25 {
+		t.Errorf("the dropped port cost %.2fs (%.2fs against %.2fs): cool-downs idle", best-bestPlain, best, bestPlain)
+	}
+	if best >= 0.8 && bestPlain < 0.6 {
 		t.Errorf("the scan took %.2fs at best of 3, want under 0.8s", best)
 	}
 }
