@@ -43,7 +43,7 @@ type Progress struct {
 	// RingDrops counts replies the kernel dropped because the receive ring was full
 	// (read every quarter of a second while the scan runs).
 	RingDrops uint64
-	// Elapsed is the time since the scan started.
+	// Elapsed is the time since the scan started: routing and ARP included.
 	Elapsed time.Duration
 }
 
@@ -51,7 +51,8 @@ type Progress struct {
 // Progress may be called from any goroutine, also while it runs.
 type Scanner struct {
 	cfg   Config
-	start atomic.Int64 // Unix nanoseconds; 0 before Run
+	start atomic.Int64 // Unix nanoseconds Run or Replay was called; 0 before
+	began atomic.Int64 // Unix nanoseconds the scan began (Prepare or Run), for Elapsed
 
 	// groups are the ports of each probe kind, in the scan's port index order;
 	// byProto finds a reply's group by its IP protocol.
@@ -127,7 +128,7 @@ func (s *Scanner) setPhase(p Phase) { s.phase.Store(uint32(p)) }
 // Progress returns a snapshot of the scan's counters.
 func (s *Scanner) Progress() Progress {
 	var elapsed time.Duration
-	if start := s.start.Load(); start != 0 {
+	if start := s.began.Load(); start != 0 {
 		elapsed = time.Duration(time.Now().UnixNano() - start)
 	}
 	return Progress{

@@ -30,6 +30,7 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 	if !s.start.CompareAndSwap(0, time.Now().UnixNano()) {
 		return Summary{}, errors.New("engine: Run or Replay called twice")
 	}
+	s.began.CompareAndSwap(0, s.start.Load())
 	s.setPhase(PhaseReplaying)
 	s.plan = &plan{srcIP: addrToUint32(sourceIP), onFirst: 1}
 	if err := s.prepareReplay(); err != nil {

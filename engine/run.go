@@ -28,6 +28,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	if !s.start.CompareAndSwap(0, time.Now().UnixNano()) {
 		return Summary{}, errors.New("engine: Run called twice")
 	}
+	s.began.CompareAndSwap(0, s.start.Load())
 	if s.plan == nil {
 		if err := s.prepare(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -97,6 +98,7 @@ func (s *Scanner) Prepare(ctx context.Context) error {
 }
 
 func (s *Scanner) prepare(ctx context.Context) error {
+	s.began.CompareAndSwap(0, time.Now().UnixNano())
 	s.setPhase(PhaseRouting)
 	p, err := makePlan(ctx, &s.cfg)
 	if err != nil {
