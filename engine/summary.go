@@ -67,7 +67,7 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 	sum.HostsDown = s.plan.hostsDown
 	sum.Interface = s.plan.iface.Name
 	sum.SourceIP = uint32ToAddr(s.plan.srcIP)
-	sum.HostsProbed = s.hostsProbed(interrupted)
+	sum.HostsProbed = s.hostsProbed(phase != PhaseDone)
 	if phase == PhaseDone && lk != nil {
 		hosts := s.cfg.Targets.Len() - s.plan.hostsDown
 		for _, g := range s.groups {
@@ -83,14 +83,14 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 }
 
 // hostsProbed counts the addresses at least one probe was sent to. A scan that
-// stopped in its first pass reached only the positions below its position: their
-// addresses are counted one by one.
-func (s *Scanner) hostsProbed(interrupted bool) uint64 {
+// stopped early in its first pass reached only the positions below its position:
+// their addresses are counted one by one.
+func (s *Scanner) hostsProbed(stoppedEarly bool) uint64 {
 	if s.sent.Load() == 0 {
 		return 0
 	}
 	all := s.cfg.Targets.Len() - s.plan.hostsDown
-	if !interrupted || s.pass.Load() > 0 {
+	if !stoppedEarly || s.pass.Load() > 0 {
 		return all
 	}
 	end := s.pos.Load()
