@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -49,8 +50,8 @@ func (g *Grepable) Close() error {
 	// user's registry file might.
 	field := strings.NewReplacer("/", "|", ",", "|")
 	fmt.Fprintf(b, "# fastscan %s scan initiated %s as: %s\n", g.scan.Version, g.scan.Start.Format(time.ANSIC), oneLine(g.scan.Args))
-	g.hosts.each(func(ip uint32, results []result.Result) {
-		addr := string(appendIPv4(nil, ip))
+	g.hosts.each(func(ip netip.Addr, results []result.Result) {
+		addr := ip.String()
 		fmt.Fprintf(b, "Host: %s ()\tStatus: Up\n", addr)
 		fmt.Fprintf(b, "Host: %s ()\tPorts: ", addr)
 		for i, r := range results {

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -55,7 +56,7 @@ type XML struct {
 
 // hostResults keeps results grouped by host, for the formats that write one block
 // per host (nmap XML and grepable).
-type hostResults map[uint32][]result.Result
+type hostResults map[netip.Addr][]result.Result
 
 // add keeps r for its host.
 func (h hostResults) add(r *result.Result) { h[r.IP] = append(h[r.IP], *r) }
@@ -63,12 +64,12 @@ func (h hostResults) add(r *result.Result) { h[r.IP] = append(h[r.IP], *r) }
 // each calls fn for every host in ascending address order, with its results in
 // ascending port order, TCP before UDP on the same port (as nmap lists them), so
 // the output does not depend on the order replies arrived in.
-func (h hostResults) each(fn func(ip uint32, results []result.Result)) {
-	ips := make([]uint32, 0, len(h))
+func (h hostResults) each(fn func(ip netip.Addr, results []result.Result)) {
+	ips := make([]netip.Addr, 0, len(h))
 	for ip := range h {
 		ips = append(ips, ip)
 	}
-	slices.Sort(ips)
+	slices.SortFunc(ips, netip.Addr.Compare)
 	for _, ip := range ips {
 		rs := h[ip]
 		slices.SortFunc(rs, func(a, c result.Result) int {
@@ -126,14 +127,14 @@ func (x *XML) Close() error {
 // comes from the open or closed port listed first (its SYN-ACK, reset or UDP answer);
 // a host known only from filtered ports is up as the user asked it to be scanned
 // (nmap's -Pn: reason "user-set").
-func (x *XML) writeHost(ip uint32, results []result.Result) {
+func (x *XML) writeHost(ip netip.Addr, results []result.Result) {
 	b := x.bw
 	first, last := results[0].TimeNanos, results[0].TimeNanos
 	for _, r := range results {
 		first, last = min(first, r.TimeNanos), max(last, r.TimeNanos)
 	}
 	reason, ttl := hostStatus(results)
-	addr := string(appendIPv4(nil, ip))
+	addr := ip.String()
 	fmt.Fprintf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"up\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, reason, ttl)
 	fmt.Fprintf(b, "<address addr=\"%s\" addrtype=\"ipv4\"/>\n<hostnames>\n</hostnames>\n<ports>", addr)
 	for _, r := range results {
