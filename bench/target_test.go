@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/fastscan/fastscan/target"
@@ -12,7 +13,7 @@ func benchTargetSet(b *testing.B) target.Set {
 	ranges := make([]target.Range, 1024)
 	for i := range ranges {
 		first := uint32(0x0A000000 + i*32)
-		ranges[i] = target.Range{First: first, Last: first + 15}
+		ranges[i] = target.Range{First: addrOf(first), Last: addrOf(first + 15)}
 	}
 	return target.NewSet(ranges)
 }
@@ -21,10 +22,10 @@ func benchTargetSet(b *testing.B) target.Set {
 func BenchmarkSetAt(b *testing.B) {
 	s := benchTargetSet(b)
 	n := s.Len()
-	var sink uint32
+	var sink byte
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		sink += s.At(uint64(i*7919) % n)
+		sink += s.At(uint64(i*7919) % n).As4()[3]
 	}
 	_ = sink
 }
@@ -33,7 +34,7 @@ func BenchmarkSetAt(b *testing.B) {
 func BenchmarkSetIndex(b *testing.B) {
 	s := benchTargetSet(b)
 	n := s.Len()
-	addrs := make([]uint32, 4096)
+	addrs := make([]netip.Addr, 4096)
 	for i := range addrs {
 		addrs[i] = s.At(uint64(i*7919) % n)
 	}
@@ -44,6 +45,11 @@ func BenchmarkSetIndex(b *testing.B) {
 		sink += j
 	}
 	_ = sink
+}
+
+// addrOf is the IPv4 address with the numeric value v.
+func addrOf(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // BenchmarkPortsIndex maps reply ports back to indices (per reply).

@@ -58,7 +58,7 @@ func fakeConfig(t testing.TB, nw *linktest.Network, targets, tcp, udp string) Co
 }
 
 // resultAddr is the probed address of a result.
-func resultAddr(r *result.Result) netip.Addr { return r.Addr() }
+func resultAddr(r *result.Result) netip.Addr { return r.IP }
 
 // key names a target in maps of expected verdicts.
 type key struct {
@@ -159,7 +159,7 @@ func expectTruth(t *testing.T, cfg Config, model linktest.Model, got map[key]ver
 	t.Helper()
 	want := map[key]verdict{}
 	for i := uint64(0); i < cfg.Targets.Len(); i++ {
-		a := uint32ToAddr(cfg.Targets.At(i))
+		a := cfg.Targets.At(i)
 		for j := 0; j < cfg.Ports.Len(); j++ {
 			p := cfg.Ports.At(j)
 			want[key{a, result.TCP, p}] = truthOf(packet.ProtocolTCP, model(a, packet.ProtocolTCP, p), a)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/fastscan/fastscan/packet/packettest"
@@ -10,7 +11,7 @@ import (
 
 // fuzzTarget is what a verdict is about.
 type fuzzTarget struct {
-	ip    uint32
+	ip    netip.Addr
 	port  uint16
 	proto result.Proto
 }
@@ -65,7 +66,7 @@ func FuzzHandle(f *testing.F) {
 			if !valid[fuzzTarget{r.IP, r.Port, r.Proto}] {
 				t.Fatalf("verdict %+v for a target no valid reply was built for, from % x", r, frame)
 			}
-			if r.SourceIP != testLocalIP || r.SourcePort < DefaultSourcePortLo {
+			if r.SourceIP != uint32ToAddr(testLocalIP) || r.SourcePort < DefaultSourcePortLo {
 				t.Fatalf("verdict %+v from a source we never send from", r)
 			}
 		}

@@ -78,9 +78,9 @@ func TestHandleVerdicts(t *testing.T) {
 
 	got := received(s)
 	want := []result.Result{
-		{IP: 0xC6130001, Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64, TimeNanos: 1, SourceIP: testLocalIP, SourcePort: testSport},
-		{IP: 0xC6130001, Port: 80, Proto: result.TCP, State: result.Closed, Reason: result.ReasonReset, TTL: 64, TimeNanos: 2, SourceIP: testLocalIP, SourcePort: testSport},
-		{IP: 0xC6130002, Port: 22, Proto: result.TCP, State: result.Filtered, Reason: result.ReasonAdminProhibited, TTL: 64, TimeNanos: 3, SourceIP: testLocalIP, SourcePort: testSport},
+		{IP: uint32ToAddr(0xC6130001), Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64, TimeNanos: 1, SourceIP: uint32ToAddr(testLocalIP), SourcePort: testSport},
+		{IP: uint32ToAddr(0xC6130001), Port: 80, Proto: result.TCP, State: result.Closed, Reason: result.ReasonReset, TTL: 64, TimeNanos: 2, SourceIP: uint32ToAddr(testLocalIP), SourcePort: testSport},
+		{IP: uint32ToAddr(0xC6130002), Port: 22, Proto: result.TCP, State: result.Filtered, Reason: result.ReasonAdminProhibited, TTL: 64, TimeNanos: 3, SourceIP: uint32ToAddr(testLocalIP), SourcePort: testSport},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d verdicts %+v, want %d", len(got), got, len(want))
@@ -219,7 +219,7 @@ func TestHandleUDP(t *testing.T) {
 	s.handle(packettest.ICMPUnreachable(t, discard, 0, 3), 4)
 	got := received(s)
 	if len(got) != 2 ||
-		got[0] != (result.Result{IP: 0xC6130001, Port: 53, Proto: result.UDP, State: result.Open, Reason: result.ReasonUDPResponse, TTL: 60, TimeNanos: 3, SourceIP: testLocalIP, SourcePort: sport}) ||
+		got[0] != (result.Result{IP: uint32ToAddr(0xC6130001), Port: 53, Proto: result.UDP, State: result.Open, Reason: result.ReasonUDPResponse, TTL: 60, TimeNanos: 3, SourceIP: uint32ToAddr(testLocalIP), SourcePort: sport}) ||
 		got[1].Port != 9 || got[1].State != result.Closed || got[1].Reason != result.ReasonPortUnreachable {
 		t.Fatalf("verdicts %+v", got)
 	}

@@ -157,15 +157,15 @@ func genuineFrames(tb testing.TB, s *Scanner) ([][]byte, []result.Result) {
 		packettest.ICMP(tb, packettest.Error{Probe: closedUDP, Type: 3, Code: 3, QuoteLen: 1500}),
 	}
 	want := []result.Result{
-		{IP: hostileT1, Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64, SourcePort: testSport},
-		{IP: hostileT1, Port: 80, Proto: result.TCP, State: result.Closed, Reason: result.ReasonReset, TTL: 64, SourcePort: testSport},
-		{IP: hostileT2, Port: 22, Proto: result.TCP, State: result.Filtered, Reason: result.ReasonAdminProhibited, TTL: 64, SourcePort: testSport},
-		{IP: hostileT1, Port: 53, Proto: result.UDP, State: result.Open, Reason: result.ReasonUDPResponse, TTL: 60, SourcePort: dnsPort},
-		{IP: hostileT2, Port: 123, Proto: result.UDP, State: result.Open, Reason: result.ReasonUDPResponse, TTL: 60, SourcePort: ntpPort},
-		{IP: hostileT3, Port: 53, Proto: result.UDP, State: result.Closed, Reason: result.ReasonPortUnreachable, TTL: 64, SourcePort: closedPort},
+		{IP: uint32ToAddr(hostileT1), Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64, SourcePort: testSport},
+		{IP: uint32ToAddr(hostileT1), Port: 80, Proto: result.TCP, State: result.Closed, Reason: result.ReasonReset, TTL: 64, SourcePort: testSport},
+		{IP: uint32ToAddr(hostileT2), Port: 22, Proto: result.TCP, State: result.Filtered, Reason: result.ReasonAdminProhibited, TTL: 64, SourcePort: testSport},
+		{IP: uint32ToAddr(hostileT1), Port: 53, Proto: result.UDP, State: result.Open, Reason: result.ReasonUDPResponse, TTL: 60, SourcePort: dnsPort},
+		{IP: uint32ToAddr(hostileT2), Port: 123, Proto: result.UDP, State: result.Open, Reason: result.ReasonUDPResponse, TTL: 60, SourcePort: ntpPort},
+		{IP: uint32ToAddr(hostileT3), Port: 53, Proto: result.UDP, State: result.Closed, Reason: result.ReasonPortUnreachable, TTL: 64, SourcePort: closedPort},
 	}
 	for i := range want {
-		want[i].SourceIP = testLocalIP
+		want[i].SourceIP = uint32ToAddr(testLocalIP)
 	}
 	return frames, want
 }
@@ -307,7 +307,7 @@ func TestHostileIPOptions(t *testing.T) {
 		// A quoted probe with options (a middlebox added them on the way).
 		probe := withIPOptions(scanProbe(t, s, hostileT3, 80), n)
 		feed(t, s, packettest.ICMPUnreachable(t, probe, hostileRouter, 10), 0)
-		if got := received(s); len(got) != 1 || got[0].IP != hostileT3 || got[0].Port != 80 || got[0].Reason != result.ReasonHostProhibited {
+		if got := received(s); len(got) != 1 || got[0].IP != uint32ToAddr(hostileT3) || got[0].Port != 80 || got[0].Reason != result.ReasonHostProhibited {
 			t.Errorf("%d bytes of options in the quote: got %+v", n, got)
 		}
 		// An IHL that claims options the header does not have.
@@ -471,7 +471,7 @@ func TestHostileStrangers(t *testing.T) {
 		feed(t, s, packettest.ICMPUnreachable(t, scanProbe(t, s, hostileT1, 22), ip, 13), 1)
 		// It is the router's word that counts, not who says it; that one was
 		// genuine, so the table is marked: reset for the next stranger.
-		if got := received(s); len(got) != 1 || got[0].IP != hostileT1 || got[0].Port != 22 {
+		if got := received(s); len(got) != 1 || got[0].IP != uint32ToAddr(hostileT1) || got[0].Port != 22 {
 			t.Fatalf("ICMP error from %#x about a real probe: %+v", ip, got)
 		}
 		s = hostileScanner(t)
@@ -543,7 +543,7 @@ func TestHostileSYNACKFlood(t *testing.T) {
 		s.handle(f, int64(i))
 	}
 	got := received(s)
-	if len(got) != 1 || got[0].IP != hostileT1 || got[0].Port != 22 || got[0].State != result.Open || got[0].TimeNanos != 0 {
+	if len(got) != 1 || got[0].IP != uint32ToAddr(hostileT1) || got[0].Port != 22 || got[0].State != result.Open || got[0].TimeNanos != 0 {
 		t.Fatalf("%d duplicate SYN-ACKs gave %+v, want the first one's verdict only", flood, got)
 	}
 	if s.duplicates.Load() != flood-1 || s.replies.Load() != flood || s.answered.Load() != 1 || s.open.Load() != 1 || s.invalid.Load() != 0 {

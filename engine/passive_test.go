@@ -49,8 +49,8 @@ func TestPassiveKeepsOnlyAnswersToSYNs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].IP != target || got[0].Port != 22 || got[0].State != result.Open ||
-		got[1].IP != target || got[1].Port != 23 || got[1].State != result.Closed {
+	if len(got) != 2 || got[0].IP != uint32ToAddr(target) || got[0].Port != 22 || got[0].State != result.Open ||
+		got[1].IP != uint32ToAddr(target) || got[1].Port != 23 || got[1].State != result.Closed {
 		t.Fatalf("results %+v, want %#x:22 open and %#x:23 closed", got, target, target)
 	}
 	if sum.Open != 1 || sum.Closed != 1 || sum.Duplicates != 1 || sum.Invalid != 1 {

@@ -60,12 +60,12 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	if cfg.Path != nil {
 		return fixedPlan(cfg), nil
 	}
-	ranges := cfg.Targets.Ranges()
+	ranges := spansOf(cfg.Targets.Ranges())
 	first, err := firstRoute(ranges, cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{iface: first.Iface, srcIP: first.SrcIP, loopback: first.Loopback(), onFirst: 1, onLast: 0}
+	p := &plan{iface: first.Iface, srcIP: addrToUint32(first.SrcIP), loopback: first.Loopback(), onFirst: 1, onLast: 0}
 	if cfg.SourceIP.IsValid() {
 		p.srcIP = addrToUint32(cfg.SourceIP)
 	}
@@ -78,7 +78,7 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	var onLink []target.Range
+	var onLink []span
 	for _, r := range ranges {
 		in, out := splitByPrefixes(r, prefixes)
 		onLink = append(onLink, in...)
@@ -92,11 +92,11 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 		if cfg.RouterMAC != nil {
 			p.routerMAC = *cfg.RouterMAC
 		} else {
-			macs, err := route.Resolve(ctx, p.iface, p.srcIP, []uint32{p.router}, arpRate(cfg), cfg.ARPWait)
+			macs, err := route.Resolve(ctx, p.iface, uint32ToAddr(p.srcIP), []netip.Addr{uint32ToAddr(p.router)}, arpRate(cfg), cfg.ARPWait)
 			if err != nil {
 				return nil, fmt.Errorf("resolving router %v: %w", ipString(p.router), err)
 			}
-			mac, ok := macs[p.router]
+			mac, ok := macs[uint32ToAddr(p.router)]
 			if !ok {
 				return nil, fmt.Errorf("router %v on %s did not answer ARP: pass --router-mac", ipString(p.router), p.iface.Name)
 			}
@@ -105,7 +105,7 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	} else if cfg.RouterMAC != nil {
 		p.routerMAC = *cfg.RouterMAC
 	}
-	if cfg.Targets.Contains(p.srcIP) {
+	if cfg.Targets.Contains(uint32ToAddr(p.srcIP)) {
 		// Our own address is never probed through the wire: the kernel would not
 		// see its own frames.
 		cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
@@ -126,7 +126,7 @@ func fixedPlan(cfg *Config) *plan {
 		iface: path.Interface, srcIP: addrToUint32(path.SourceIP), srcMAC: path.SourceMAC,
 		routerMAC: path.RouterMAC, loopback: path.Loopback, onFirst: 1,
 	}
-	if !p.loopback && cfg.Targets.Contains(p.srcIP) {
+	if !p.loopback && cfg.Targets.Contains(uint32ToAddr(p.srcIP)) {
 		cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
 		p.hostsDown++
 	}
@@ -144,7 +144,7 @@ func (p *plan) probeEnv(s *Scanner) ProbeEnv {
 // firstRoute picks the route the scan uses: that of the first target that is not an
 // address of this host, or, when every target is local, the loopback route. A scan
 // that mixes loopback and other targets is refused.
-func firstRoute(ranges []target.Range, iface string) (route.Route, error) {
+func firstRoute(ranges []span, iface string) (route.Route, error) {
 	var candidates []uint32
 	for _, r := range ranges {
 		candidates = append(candidates, r.First)
@@ -154,14 +154,14 @@ func firstRoute(ranges []target.Range, iface string) (route.Route, error) {
 	}
 	var local, remote []route.Route
 	for _, ip := range candidates {
-		rt, err := route.Lookup(ip, iface)
+		rt, err := route.Lookup(uint32ToAddr(ip), iface)
 		if err != nil {
 			return route.Route{}, fmt.Errorf("finding a route to %v: %w", ipString(ip), err)
 		}
 		if iface != "" && rt.Loopback() {
 			// The kernel answers a lookup pinned to lo with lo whatever the
 			// address; only this host's own addresses are behind it.
-			if natural, err := route.Lookup(ip, ""); err == nil && !natural.Loopback() {
+			if natural, err := route.Lookup(uint32ToAddr(ip), ""); err == nil && !natural.Loopback() {
 				return route.Route{}, &UsageError{fmt.Sprintf("interface %s does not reach target %v (the routing table sends it through %s)", iface, ipString(ip), natural.Iface.Name)}
 			}
 		}
@@ -190,21 +190,21 @@ const (
 
 // addOffLink checks that the off-link range r is reached through the plan's
 // interface and router.
-func (p *plan) addOffLink(cfg *Config, r target.Range) error {
+func (p *plan) addOffLink(cfg *Config, r span) error {
 	for _, ip := range []uint32{r.First, r.Last} {
 		if cfg.Interface == "" {
-			if natural, err := route.Lookup(ip, ""); err == nil && natural.Iface.Index != p.iface.Index {
+			if natural, err := route.Lookup(uint32ToAddr(ip), ""); err == nil && natural.Iface.Index != p.iface.Index {
 				return fmt.Errorf("targets need two interfaces (%v through %s, others through %s): scan them separately", ipString(ip), natural.Iface.Name, p.iface.Name)
 			}
 		}
-		rt, err := route.Lookup(ip, p.iface.Name)
+		rt, err := route.Lookup(uint32ToAddr(ip), p.iface.Name)
 		if err != nil {
 			return fmt.Errorf("no route to target %v on %s: %w", ipString(ip), p.iface.Name, err)
 		}
 		if rt.Iface.Index != p.iface.Index {
 			return fmt.Errorf("target %v is reached through %s, not %s: scan it separately or pass -i", ipString(ip), rt.Iface.Name, p.iface.Name)
 		}
-		gw := rt.Gateway
+		gw := addrToUint32(rt.Gateway)
 		if gw == 0 {
 			return fmt.Errorf("target %v is on-link on %s without an address of ours in its subnet: pass --router-mac or --source-ip", ipString(ip), p.iface.Name)
 		}
@@ -219,21 +219,21 @@ func (p *plan) addOffLink(cfg *Config, r target.Range) error {
 }
 
 // resolveOnLink ARPs every on-link target and records its MAC.
-func (p *plan) resolveOnLink(ctx context.Context, cfg *Config, onLink []target.Range) error {
+func (p *plan) resolveOnLink(ctx context.Context, cfg *Config, onLink []span) error {
 	lo, hi := onLink[0].First, onLink[len(onLink)-1].Last
 	if uint64(hi-lo)+1 > maxOnLinkSpan {
 		return fmt.Errorf("on-link targets %v-%v span more than %d addresses", ipString(lo), ipString(hi), maxOnLinkSpan)
 	}
-	var ips []uint32
+	var ips []netip.Addr
 	for _, r := range onLink {
 		for ip := uint64(r.First); ip <= uint64(r.Last); ip++ {
 			if uint32(ip) == p.srcIP {
 				continue // counted as down by makePlan
 			}
-			ips = append(ips, uint32(ip))
+			ips = append(ips, uint32ToAddr(uint32(ip)))
 		}
 	}
-	found, err := route.Resolve(ctx, p.iface, p.srcIP, ips, arpRate(cfg), cfg.ARPWait)
+	found, err := route.Resolve(ctx, p.iface, uint32ToAddr(p.srcIP), ips, arpRate(cfg), cfg.ARPWait)
 	if err != nil {
 		return fmt.Errorf("resolving on-link targets on %s: %w", p.iface.Name, err)
 	}
@@ -246,7 +246,7 @@ func (p *plan) resolveOnLink(ctx context.Context, cfg *Config, onLink []target.R
 			continue
 		}
 		p.macs = append(p.macs, mac)
-		p.macID[ip-lo] = uint32(len(p.macs))
+		p.macID[addrToUint32(ip)-lo] = uint32(len(p.macs))
 	}
 	return nil
 }
@@ -264,12 +264,12 @@ func arpRate(cfg *Config) int {
 }
 
 // ipv4Prefixes returns the IPv4 subnets an interface is directly connected to.
-func ipv4Prefixes(ifc *net.Interface) ([]target.Range, error) {
+func ipv4Prefixes(ifc *net.Interface) ([]span, error) {
 	addrs, err := ifc.Addrs()
 	if err != nil {
 		return nil, fmt.Errorf("reading addresses of %s: %w", ifc.Name, err)
 	}
-	var out []target.Range
+	var out []span
 	for _, a := range addrs {
 		ipn, ok := a.(*net.IPNet)
 		if !ok {
@@ -282,34 +282,49 @@ func ipv4Prefixes(ifc *net.Interface) ([]target.Range, error) {
 		pfx = pfx.Masked()
 		first := ipToUint32(pfx.Addr())
 		last := first | uint32(uint64(1)<<(32-pfx.Bits())-1)
-		out = append(out, target.Range{First: first, Last: last})
+		out = append(out, span{First: first, Last: last})
 	}
 	return out, nil
 }
 
 // splitByPrefixes splits r into the parts inside any of prefixes and the parts outside.
-func splitByPrefixes(r target.Range, prefixes []target.Range) (in, out []target.Range) {
-	rest := []target.Range{r}
+func splitByPrefixes(r span, prefixes []span) (in, out []span) {
+	rest := []span{r}
 	for _, p := range prefixes {
-		var next []target.Range
+		var next []span
 		for _, x := range rest {
 			if x.Last < p.First || x.First > p.Last {
 				next = append(next, x)
 				continue
 			}
 			lo, hi := max(x.First, p.First), min(x.Last, p.Last)
-			in = append(in, target.Range{First: lo, Last: hi})
+			in = append(in, span{First: lo, Last: hi})
 			if x.First < lo {
-				next = append(next, target.Range{First: x.First, Last: lo - 1})
+				next = append(next, span{First: x.First, Last: lo - 1})
 			}
 			if hi < x.Last {
-				next = append(next, target.Range{First: hi + 1, Last: x.Last})
+				next = append(next, span{First: hi + 1, Last: x.Last})
 			}
 		}
 		rest = next
 	}
-	slices.SortFunc(in, func(a, b target.Range) int { return cmp.Compare(a.First, b.First) })
+	slices.SortFunc(in, func(a, b span) int { return cmp.Compare(a.First, b.First) })
 	return in, rest
+}
+
+// span is a target.Range as numeric IPv4 values, for the plan's arithmetic.
+type span struct{ First, Last uint32 }
+
+// Len returns the number of addresses in r.
+func (r span) Len() uint64 { return uint64(r.Last) - uint64(r.First) + 1 }
+
+// spansOf converts the target ranges rs (IPv4, as every target.Set holds).
+func spansOf(rs []target.Range) []span {
+	out := make([]span, len(rs))
+	for i, r := range rs {
+		out[i] = span{addrToUint32(r.First), addrToUint32(r.Last)}
+	}
+	return out
 }
 
 func ipToUint32(a netip.Addr) uint32 {

@@ -2,18 +2,16 @@ package engine
 
 import (
 	"testing"
-
-	"github.com/fastscan/fastscan/target"
 )
 
 func TestSplitByPrefixes(t *testing.T) {
-	r := target.Range{First: 0xC6120000, Last: 0xC613FFFF}            // 198.18.0.0-198.19.255.255
-	prefixes := []target.Range{{First: 0xC6120100, Last: 0xC61201FF}} // 198.18.1.0/24
+	r := span{First: 0xC6120000, Last: 0xC613FFFF}            // 198.18.0.0-198.19.255.255
+	prefixes := []span{{First: 0xC6120100, Last: 0xC61201FF}} // 198.18.1.0/24
 	in, out := splitByPrefixes(r, prefixes)
 	if len(in) != 1 || in[0] != prefixes[0] {
 		t.Fatalf("in = %v, want the /24", in)
 	}
-	if len(out) != 2 || out[0] != (target.Range{First: 0xC6120000, Last: 0xC61200FF}) || out[1] != (target.Range{First: 0xC6120200, Last: 0xC613FFFF}) {
+	if len(out) != 2 || out[0] != (span{First: 0xC6120000, Last: 0xC61200FF}) || out[1] != (span{First: 0xC6120200, Last: 0xC613FFFF}) {
 		t.Fatalf("out = %v", out)
 	}
 	var total uint64

@@ -58,7 +58,7 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	if r.LocalIP != s.plan.srcIP || r.LocalPort < s.cfg.SourcePortLo || r.LocalPort > s.cfg.SourcePortHi {
 		return
 	}
-	host, ok := s.cfg.Targets.Index(r.TargetIP)
+	host, ok := s.cfg.Targets.Index(uint32ToAddr(r.TargetIP))
 	if !ok {
 		return
 	}
@@ -104,9 +104,9 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 	if s.cfg.Show.Has(state) {
 		res := result.Result{
-			IP: r.TargetIP, Port: r.TargetPort, Proto: g.probe.Proto(),
+			IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: g.probe.Proto(),
 			State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
-			SourceIP: r.LocalIP, SourcePort: r.LocalPort,
+			SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
 		}
 		select {
 		case s.results <- res:

@@ -97,7 +97,7 @@ func (s *Scanner) prepareReplay() error {
 // a connection carries the connection's own sequence number instead (a connect
 // scanner or a browser aborting with RST+ACK): it says nothing about a closed port
 // of its sender, so it is counted as invalid and not reported.
-func Passive(ctx context.Context, src FrameSource, filter func(ip uint32, port uint16) bool, emit func(*result.Result) error) (Summary, error) {
+func Passive(ctx context.Context, src FrameSource, filter func(ip netip.Addr, port uint16) bool, emit func(*result.Result) error) (Summary, error) {
 	var sum Summary
 	seen := map[uint64]bool{}
 	for ctx.Err() == nil {
@@ -120,7 +120,7 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip uint32, port u
 		default:
 			continue
 		}
-		if filter != nil && !filter(r.TargetIP, r.TargetPort) {
+		if filter != nil && !filter(uint32ToAddr(r.TargetIP), r.TargetPort) {
 			continue
 		}
 		if r.Kind == packet.ReplyRST && r.Seq != 0 {
@@ -140,8 +140,8 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip uint32, port u
 			sum.Closed++
 		}
 		res := result.Result{
-			IP: r.TargetIP, Port: r.TargetPort, Proto: result.TCP, State: state, Reason: reason,
-			TTL: r.TTL, TimeNanos: ts, SourceIP: r.LocalIP, SourcePort: r.LocalPort,
+			IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: result.TCP, State: state, Reason: reason,
+			TTL: r.TTL, TimeNanos: ts, SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
 		}
 		if err := emit(&res); err != nil {
 			return sum, err

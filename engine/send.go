@@ -73,7 +73,7 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter 
 			continue
 		}
 		ip := s.cfg.Targets.At(idx / s.nports)
-		mac, up := s.plan.nextHop(ip)
+		mac, up := s.plan.nextHop(addrToUint32(ip))
 		if !up {
 			continue
 		}
@@ -86,7 +86,7 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter 
 		}
 		pi := idx % s.nports
 		g := s.groupOf(pi)
-		t.DstMAC, t.Addr, t.PortIndex, t.Pos = mac, uint32ToAddr(ip), int(pi-g.offset), pos
+		t.DstMAC, t.Addr, t.PortIndex, t.Pos = mac, ip, int(pi-g.offset), pos
 		n := g.probe.Put(buf, &t)
 		if n <= 0 {
 			return fmt.Errorf("writing the %s probe to %v port index %d: no frame", g.kind.name, t.Addr, t.PortIndex)

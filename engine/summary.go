@@ -104,7 +104,7 @@ func (s *Scanner) hostsProbed(stoppedEarly bool) uint64 {
 		if seen[host/64]&(1<<(host%64)) != 0 {
 			continue
 		}
-		if _, up := s.plan.nextHop(s.cfg.Targets.At(host)); !up {
+		if _, up := s.plan.nextHop(addrToUint32(s.cfg.Targets.At(host))); !up {
 			continue
 		}
 		seen[host/64] |= 1 << (host % 64)
@@ -119,7 +119,7 @@ func (s *Scanner) HostStatus(a netip.Addr) (reason result.Reason, up bool) {
 	if !a.Is4() {
 		return 0, false
 	}
-	host, ok := s.cfg.Targets.Index(addrToUint32(a))
+	host, ok := s.cfg.Targets.Index(a)
 	if !ok {
 		return 0, false
 	}
@@ -143,7 +143,7 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 	t := ProbeTarget{}
 	s.table.Unanswered(func(idx uint64) bool {
 		ip := s.cfg.Targets.At(idx / s.nports)
-		if _, up := s.plan.nextHop(ip); !up {
+		if _, up := s.plan.nextHop(addrToUint32(ip)); !up {
 			return true
 		}
 		pi := idx % s.nports
@@ -152,10 +152,10 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 		if !s.cfg.Show.Has(state) {
 			return true
 		}
-		t.Addr, t.PortIndex, t.Pos = uint32ToAddr(ip), int(pi-g.offset), s.perm.Inverse(idx)
+		t.Addr, t.PortIndex, t.Pos = ip, int(pi-g.offset), s.perm.Inverse(idx)
 		r := result.Result{
 			IP: ip, Port: g.ports.At(t.PortIndex), Proto: g.probe.Proto(), State: state, Reason: reason,
-			TimeNanos: now, SourceIP: s.plan.srcIP, SourcePort: g.probe.SourcePort(&t),
+			TimeNanos: now, SourceIP: uint32ToAddr(s.plan.srcIP), SourcePort: g.probe.SourcePort(&t),
 		}
 		err = emit(&r)
 		return err == nil

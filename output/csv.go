@@ -33,7 +33,7 @@ func NewCSV(w io.Writer, services *registry.Registry) *CSV {
 // Write writes r as one row.
 func (c *CSV) Write(r *result.Result) error {
 	b := c.line[:0]
-	b = appendIPv4(b, r.IP)
+	b = appendAddr(b, r.IP)
 	b = append(b, ',')
 	b = strconv.AppendUint(b, uint64(r.Port), 10)
 	b = append(b, ',')

@@ -52,11 +52,11 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, `","module":"fastscan","dataset":"fastscan.scan","id":"`...)
 	b = e.appendEventID(b, r)
 	b = append(b, `"},"destination":{"ip":"`...)
-	b = appendIPv4(b, r.IP)
+	b = appendAddr(b, r.IP)
 	b = append(b, `","port":`...)
 	b = strconv.AppendUint(b, uint64(r.Port), 10)
 	b = append(b, `},"source":{"ip":"`...)
-	b = appendIPv4(b, r.SourceIP)
+	b = appendAddr(b, r.SourceIP)
 	b = append(b, `","port":`...)
 	b = strconv.AppendUint(b, uint64(r.SourcePort), 10)
 	b = append(b, `},"network":{"transport":"`...)
@@ -70,15 +70,15 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, `"},"observer":{"hostname":`...)
 	b = appendJSONString(b, e.scan.Hostname)
 	b = append(b, `,"ip":["`...)
-	b = appendIPv4(b, r.SourceIP)
+	b = appendAddr(b, r.SourceIP)
 	b = append(b, `"],"type":"scanner","vendor":"fastscan","product":"fastscan","version":`...)
 	b = appendJSONString(b, e.scan.Version)
 	b = append(b, `},"related":{"ip":["`...)
-	b = appendIPv4(b, r.IP)
+	b = appendAddr(b, r.IP)
 	b = append(b, `","`...)
-	b = appendIPv4(b, r.SourceIP)
+	b = appendAddr(b, r.SourceIP)
 	b = append(b, `"]},"message":"`...)
-	b = appendIPv4(b, r.IP)
+	b = appendAddr(b, r.IP)
 	b = append(b, ':')
 	b = strconv.AppendUint(b, uint64(r.Port), 10)
 	b = append(b, '/')
@@ -95,15 +95,21 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 }
 
 // appendEventID appends a stable id for the finding: the first 16 bytes of the
-// SHA-256 of scan id, address, port and protocol, in hex.
+// SHA-256 of scan id, address (its 4 bytes for IPv4), port and protocol, in hex.
 func (e *ECS) appendEventID(b []byte, r *result.Result) []byte {
 	var in [64]byte
 	k := copy(in[:40], e.scan.ID)
 	in[k] = '|'
 	k++
-	in[k], in[k+1], in[k+2], in[k+3] = byte(r.IP>>24), byte(r.IP>>16), byte(r.IP>>8), byte(r.IP)
-	in[k+4], in[k+5], in[k+6] = byte(r.Port>>8), byte(r.Port), byte(r.Proto)
-	sum := sha256.Sum256(in[:k+7])
+	if r.IP.Is4() {
+		ip := r.IP.As4()
+		k += copy(in[k:], ip[:])
+	} else {
+		ip := r.IP.As16()
+		k += copy(in[k:], ip[:])
+	}
+	in[k], in[k+1], in[k+2] = byte(r.Port>>8), byte(r.Port), byte(r.Proto)
+	sum := sha256.Sum256(in[:k+3])
 	return hex.AppendEncode(b, sum[:16])
 }
 

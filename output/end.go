@@ -1,6 +1,10 @@
 package output
 
-import "github.com/fastscan/fastscan/result"
+import (
+	"net/netip"
+
+	"github.com/fastscan/fastscan/result"
+)
 
 // End is what the engine knows of the scan as a whole once it is over: whether it
 // finished, and which hosts are up. Writers that describe the run as a whole (nmap
@@ -17,13 +21,13 @@ type End struct {
 	// with HostUp: without it the engine did not count hosts.
 	HostsProbed uint64
 	HostsUp     uint64
-	// HostUp tells the status of one probed address (host-order IPv4): up, and the
+	// HostUp tells the status of one probed address: up, and the
 	// reason of its first own answer (a SYN-ACK, a reset, a UDP reply, an ICMP port
 	// unreachable or another ICMP error sent by the host itself). An ICMP host or
 	// network unreachable from a router does not make a host up. nil: unknown;
 	// writers then count a host with an open or closed port as up, as they did
 	// before End existed, and ignore HostsProbed and HostsUp.
-	HostUp func(ip uint32) (reason result.Reason, up bool)
+	HostUp func(ip netip.Addr) (reason result.Reason, up bool)
 }
 
 // Ender is implemented by writers that describe the run as a whole; the caller calls
@@ -97,7 +101,7 @@ type hostStatus struct {
 // Without them (no End, or End without HostUp), as before End: the reason and TTL
 // of the first open or closed port, or "user-set" (nmap's word for -Pn) for a host
 // known only from filtered ports.
-func (e *End) statusOf(ip uint32, results []result.Result) hostStatus {
+func (e *End) statusOf(ip netip.Addr, results []result.Result) hostStatus {
 	own := -1 // first open or closed result: an answer from the host itself
 	for i, r := range results {
 		if r.State == result.Open || r.State == result.Closed {

@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func endResults() []result.Result {
 	base := result.Result{Proto: result.TCP, TimeNanos: endTime.UnixNano()}
 	r := func(ip uint32, proto result.Proto, port uint16, state result.State, reason result.Reason, ttl uint8) result.Result {
 		x := base
-		x.IP, x.Proto, x.Port, x.State, x.Reason, x.TTL = ip, proto, port, state, reason, ttl
+		x.IP, x.Proto, x.Port, x.State, x.Reason, x.TTL = v4(ip), proto, port, state, reason, ttl
 		return x
 	}
 	return []result.Result{
@@ -41,8 +42,9 @@ func endResults() []result.Result {
 }
 
 // endHostUp is what the engine knows of endResults' hosts.
-func endHostUp(ip uint32) (result.Reason, bool) {
-	switch ip {
+func endHostUp(a netip.Addr) (result.Reason, bool) {
+	b := a.As4()
+	switch uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) {
 	case 0xC6130001:
 		return result.ReasonReset, true
 	case 0xC6130002:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -58,8 +59,8 @@ func (g *Grepable) Close() error {
 	field := strings.NewReplacer("/", "|", ",", "|")
 	fmt.Fprintf(b, "# fastscan %s scan initiated %s as: %s\n", g.scan.Version, g.scan.Start.Format(time.ANSIC), oneLine(g.scan.Args))
 	var upWritten uint64
-	g.hosts.each(func(ip uint32, results []result.Result) {
-		addr := string(appendIPv4(nil, ip))
+	g.hosts.each(func(ip netip.Addr, results []result.Result) {
+		addr := ip.String()
 		status := "Down"
 		if g.end.statusOf(ip, results).up {
 			status = "Up"

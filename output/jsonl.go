@@ -41,7 +41,7 @@ func (j *JSONL) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, `{"schema_version":`...)
 	b = strconv.AppendInt(b, SchemaVersion, 10)
 	b = append(b, `,"ip":"`...)
-	b = appendIPv4(b, r.IP)
+	b = appendAddr(b, r.IP)
 	b = append(b, `","port":`...)
 	b = strconv.AppendUint(b, uint64(r.Port), 10)
 	b = append(b, `,"proto":"`...)

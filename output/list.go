@@ -36,7 +36,7 @@ func (l *List) Write(r *result.Result) error {
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, uint64(r.Port), 10)
 	b = append(b, ' ')
-	b = appendIPv4(b, r.IP)
+	b = appendAddr(b, r.IP)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, r.TimeNanos/1e9, 10)
 	b = append(b, '\n')

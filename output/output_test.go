@@ -25,7 +25,7 @@ import (
 
 func sample() result.Result {
 	return result.Result{
-		IP: 0xC6130005, Port: 22, Proto: result.TCP, State: result.Open,
+		IP: v4(0xC6130005), Port: 22, Proto: result.TCP, State: result.Open,
 		Reason: result.ReasonSYNACK, TTL: 64,
 		TimeNanos: time.Date(2026, 11, 22, 11, 0, 0, 123456789, time.UTC).UnixNano(),
 	}
@@ -39,7 +39,7 @@ func TestJSONLDecodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r2 := r
-	r2.IP, r2.Port, r2.State, r2.Reason, r2.TTL = 0xFFFFFFFF, 65535, result.Filtered, result.ReasonNoResponse, 0
+	r2.IP, r2.Port, r2.State, r2.Reason, r2.TTL = v4(0xFFFFFFFF), 65535, result.Filtered, result.ReasonNoResponse, 0
 	if err := w.Write(&r2); err != nil {
 		t.Fatal(err)
 	}
@@ -99,14 +99,9 @@ func TestTextLine(t *testing.T) {
 	}
 }
 
-func TestAppendIPv4MatchesNetip(t *testing.T) {
-	for _, s := range []string{"0.0.0.0", "1.2.3.4", "10.0.0.255", "198.19.255.1", "255.255.255.255"} {
-		a := netip.MustParseAddr(s).As4()
-		ip := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-		if got := string(appendIPv4(nil, ip)); got != s {
-			t.Errorf("appendIPv4(%#x) = %q, want %q", ip, got, s)
-		}
-	}
+// v4 is the IPv4 address with the numeric value v (198.19.0.5 is 0xC6130005).
+func v4(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 func TestNewUnknownFormat(t *testing.T) {
@@ -235,7 +230,7 @@ func TestJSONLMatchesSchema(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewJSONL(&buf, nil)
 	r := sample()
-	for _, ip := range []uint32{0, 0xC6130005, 0xFFFFFFFF} {
+	for _, ip := range []netip.Addr{v4(0), v4(0xC6130005), v4(0xFFFFFFFF)} {
 		for _, port := range []uint16{1, 22, 1023, 1024, 49151, 49152, 65535} {
 			for reason := result.ReasonSYNACK; reason <= result.ReasonAdminProhibited; reason++ {
 				r.IP, r.Port, r.Reason, r.TTL = ip, port, reason, uint8(port)
@@ -301,7 +296,7 @@ func TestXMLValidAndRendered(t *testing.T) {
 	r := sample()
 	results := []result.Result{r, r, r}
 	results[1].Port, results[1].State, results[1].Reason = 80, result.Closed, result.ReasonReset
-	results[2].IP, results[2].State, results[2].Reason, results[2].TTL = 0xC6130009, result.Filtered, result.ReasonNoResponse, 0
+	results[2].IP, results[2].State, results[2].Reason, results[2].TTL = v4(0xC6130009), result.Filtered, result.ReasonNoResponse, 0
 	for i := range results {
 		if err := w.Write(&results[i]); err != nil {
 			t.Fatal(err)
@@ -446,7 +441,7 @@ func TestGrepable(t *testing.T) {
 	results := []result.Result{r, r, r}
 	results[0].Port = 80
 	results[1].State, results[1].Reason = result.Open, result.ReasonSYNACK
-	results[2].IP, results[2].State = 0xC6130009, result.Filtered
+	results[2].IP, results[2].State = v4(0xC6130009), result.Filtered
 	for i := range results {
 		w.Write(&results[i])
 	}
@@ -472,7 +467,7 @@ func TestECSMatchesSchema(t *testing.T) {
 	s.ID, s.Hostname = "scan-1", "scanner.lab"
 	w := NewECS(&buf, nil, s)
 	r := sample()
-	r.SourceIP, r.SourcePort = 0xC6120001, 61000
+	r.SourceIP, r.SourcePort = v4(0xC6120001), 61000
 	ids := map[string]bool{}
 	for reason := result.ReasonSYNACK; reason <= result.ReasonAdminProhibited; reason++ {
 		r.Port, r.Reason = uint16(reason), reason

@@ -2,6 +2,7 @@ package output
 
 import (
 	"io"
+	"net/netip"
 	"strconv"
 
 	"github.com/fastscan/fastscan/registry"
@@ -26,7 +27,7 @@ func NewText(w io.Writer, services *registry.Registry) *Text {
 func (t *Text) Write(r *result.Result) error {
 	b := t.line[:0]
 	n := len(b)
-	b = appendIPv4(b, r.IP)
+	b = appendAddr(b, r.IP)
 	b = pad(b, n+16)
 	n = len(b)
 	b = strconv.AppendUint(b, uint64(r.Port), 10)
@@ -58,13 +59,12 @@ func pad(b []byte, col int) []byte {
 	return b
 }
 
-// appendIPv4 appends the dotted-quad form of a host-order IPv4 address.
-func appendIPv4(b []byte, ip uint32) []byte {
-	for i := 3; i >= 0; i-- {
-		b = strconv.AppendUint(b, uint64(byte(ip>>(8*i))), 10)
-		if i > 0 {
-			b = append(b, '.')
-		}
+// appendAddr appends the text form of a (dotted quad for IPv4) without allocating.
+// The zero Addr, an address not known, is written as 0.0.0.0, so that every
+// format keeps a well-formed address field.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, "0.0.0.0"...)
 	}
-	return b
+	return a.AppendTo(b)
 }

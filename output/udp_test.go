@@ -33,13 +33,13 @@ var udpTime = time.Date(2026, 11, 22, 11, 0, 0, 123456789, time.UTC)
 // port unreachable (closed), an ICMP prohibited (filtered), and silence
 // (open|filtered), on one host, and a second host known only from silence.
 func udpResults() []result.Result {
-	base := result.Result{IP: 0xC6130005, Proto: result.UDP, TimeNanos: udpTime.UnixNano(), SourceIP: 0xC6120001, SourcePort: 61000}
+	base := result.Result{IP: v4(0xC6130005), Proto: result.UDP, TimeNanos: udpTime.UnixNano(), SourceIP: v4(0xC6120001), SourcePort: 61000}
 	rs := []result.Result{base, base, base, base, base}
 	rs[0].Port, rs[0].State, rs[0].Reason, rs[0].TTL = 53, result.Open, result.ReasonUDPResponse, 64
 	rs[1].Port, rs[1].State, rs[1].Reason, rs[1].TTL = 9, result.Closed, result.ReasonPortUnreachable, 63
 	rs[2].Port, rs[2].State, rs[2].Reason, rs[2].TTL = 161, result.Filtered, result.ReasonAdminProhibited, 62
 	rs[3].Port, rs[3].State, rs[3].Reason, rs[3].TTL = 123, result.OpenFiltered, result.ReasonNoResponse, 0
-	rs[4].IP, rs[4].Port, rs[4].State, rs[4].Reason, rs[4].TTL = 0xC6130009, 49999, result.OpenFiltered, result.ReasonNoResponse, 0
+	rs[4].IP, rs[4].Port, rs[4].State, rs[4].Reason, rs[4].TTL = v4(0xC6130009), 49999, result.OpenFiltered, result.ReasonNoResponse, 0
 	return rs
 }
 
@@ -300,7 +300,7 @@ func TestUDPXML(t *testing.T) {
 func TestMixedXMLScanInfo(t *testing.T) {
 	s := Scan{Args: "fastscan 198.19.0.5 -p U:53,T:22,53", Start: time.Unix(1795345200, 0), Ports: "22,53", NumPorts: 2,
 		UDPPorts: "53", NumUDPPorts: 1, Hosts: 1, Version: "test"}
-	base := result.Result{IP: 0xC6130005, TimeNanos: udpTime.UnixNano(), TTL: 64}
+	base := result.Result{IP: v4(0xC6130005), TimeNanos: udpTime.UnixNano(), TTL: 64}
 	rs := []result.Result{base, base, base}
 	rs[0].Proto, rs[0].Port, rs[0].State, rs[0].Reason = result.TCP, 22, result.Open, result.ReasonSYNACK
 	rs[1].Proto, rs[1].Port, rs[1].State, rs[1].Reason = result.TCP, 53, result.Closed, result.ReasonReset
@@ -374,7 +374,7 @@ func TestXMLAttributes(t *testing.T) {
 func TestHostPortOrder(t *testing.T) {
 	s := Scan{Args: "fastscan 198.19.0.5 -p U:53,T:53,80", Start: time.Unix(1795345200, 0), Ports: "53,80", NumPorts: 2,
 		UDPPorts: "53", NumUDPPorts: 1, Hosts: 1, Version: "test"}
-	base := result.Result{IP: 0xC6130005, TimeNanos: udpTime.UnixNano(), TTL: 64}
+	base := result.Result{IP: v4(0xC6130005), TimeNanos: udpTime.UnixNano(), TTL: 64}
 	rs := []result.Result{base, base, base}
 	rs[0].Proto, rs[0].Port, rs[0].State, rs[0].Reason = result.TCP, 80, result.Open, result.ReasonSYNACK
 	rs[1].Proto, rs[1].Port, rs[1].State, rs[1].Reason = result.UDP, 53, result.Open, result.ReasonUDPResponse

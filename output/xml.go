@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -61,7 +62,7 @@ type XML struct {
 
 // hostResults keeps results grouped by host, for the formats that write one block
 // per host (nmap XML and grepable).
-type hostResults map[uint32][]result.Result
+type hostResults map[netip.Addr][]result.Result
 
 // add keeps r for its host.
 func (h hostResults) add(r *result.Result) { h[r.IP] = append(h[r.IP], *r) }
@@ -69,12 +70,12 @@ func (h hostResults) add(r *result.Result) { h[r.IP] = append(h[r.IP], *r) }
 // each calls fn for every host in ascending address order, with its results in
 // ascending port order, TCP before UDP on the same port (as nmap lists them), so
 // the output does not depend on the order replies arrived in.
-func (h hostResults) each(fn func(ip uint32, results []result.Result)) {
-	ips := make([]uint32, 0, len(h))
+func (h hostResults) each(fn func(ip netip.Addr, results []result.Result)) {
+	ips := make([]netip.Addr, 0, len(h))
 	for ip := range h {
 		ips = append(ips, ip)
 	}
-	slices.Sort(ips)
+	slices.SortFunc(ips, netip.Addr.Compare)
 	for _, ip := range ips {
 		rs := h[ip]
 		slices.SortFunc(rs, func(a, c result.Result) int {
@@ -120,7 +121,7 @@ func (x *XML) Close() error {
 	fmt.Fprintf(b, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n")
 
 	var upWritten uint64
-	x.hosts.each(func(ip uint32, results []result.Result) {
+	x.hosts.each(func(ip netip.Addr, results []result.Result) {
 		if x.writeHost(ip, results) {
 			upWritten++
 		}
@@ -145,7 +146,7 @@ func (x *XML) Close() error {
 
 // writeHost writes one host element, its results in port order, and reports
 // whether the host is up. Its status is End.statusOf's.
-func (x *XML) writeHost(ip uint32, results []result.Result) (up bool) {
+func (x *XML) writeHost(ip netip.Addr, results []result.Result) (up bool) {
 	b := x.bw
 	first, last := results[0].TimeNanos, results[0].TimeNanos
 	for _, r := range results {
@@ -156,7 +157,7 @@ func (x *XML) writeHost(ip uint32, results []result.Result) (up bool) {
 	if st.up {
 		state = "up"
 	}
-	addr := string(appendIPv4(nil, ip))
+	addr := ip.String()
 	fmt.Fprintf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, state, st.reason, st.ttl)
 	fmt.Fprintf(b, "<address addr=\"%s\" addrtype=\"ipv4\"/>\n<hostnames>\n</hostnames>\n<ports>", addr)
 	for _, r := range results {

@@ -135,10 +135,11 @@ func ICMPUnreachableReason(code uint8) (r Reason, ok bool) {
 }
 
 // Result is the verdict for one probed port. It is a small value type: the engine
-// passes it by value and allocates nothing per result.
+// passes it by value and allocates nothing per result (an IPv4 netip.Addr made by
+// netip.AddrFrom4 does not allocate).
 type Result struct {
-	// IP is the probed address, as a host-order uint32 (198.19.0.1 == 0xC6130001).
-	IP uint32
+	// IP is the probed address.
+	IP netip.Addr
 	// Port is the probed port.
 	Port uint16
 	// Proto is the transport protocol probed.
@@ -151,13 +152,11 @@ type Result struct {
 	TTL uint8
 	// TimeNanos is when the deciding reply arrived (or the verdict was made), in Unix nanoseconds.
 	TimeNanos int64
-	// SourceIP and SourcePort are where the deciding probe came from (host-order IPv4):
-	// the scanner's address and the probe's source port.
-	SourceIP   uint32
+	// SourceIP and SourcePort are where the deciding probe came from: the scanner's
+	// address and the probe's source port.
+	SourceIP   netip.Addr
 	SourcePort uint16
 }
 
-// Addr returns the probed address as a netip.Addr.
-func (r *Result) Addr() netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(r.IP >> 24), byte(r.IP >> 16), byte(r.IP >> 8), byte(r.IP)})
-}
+// Addr returns the probed address, r.IP.
+func (r *Result) Addr() netip.Addr { return r.IP }

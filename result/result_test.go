@@ -32,7 +32,7 @@ func TestStateSet(t *testing.T) {
 }
 
 func TestAddr(t *testing.T) {
-	r := Result{IP: 0xC6130001}
+	r := Result{IP: netip.MustParseAddr("198.19.0.1")}
 	if got, want := r.Addr(), netip.MustParseAddr("198.19.0.1"); got != want {
 		t.Fatalf("Addr() = %v, want %v", got, want)
 	}

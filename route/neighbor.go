@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,8 +16,12 @@ const usableNeighborStates = unix.NUD_REACHABLE | unix.NUD_PERMANENT | unix.NUD_
 
 // NeighborMAC looks ip up in the kernel's neighbour (ARP) table of the
 // interface ifname. ok is false when there is no entry with a usable MAC
-// address (incomplete and failed entries are ignored).
-func NeighborMAC(ifname string, ip uint32) (mac [6]byte, ok bool, err error) {
+// address (incomplete and failed entries are ignored). Only IPv4 neighbours are
+// supported: any other address is an error.
+func NeighborMAC(ifname string, ip netip.Addr) (mac [6]byte, ok bool, err error) {
+	if !ip.Is4() {
+		return mac, false, fmt.Errorf("route: neighbour %v: only IPv4 addresses are supported", ip)
+	}
 	ifc, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return mac, false, fmt.Errorf("route: unknown interface %q: %w", ifname, err)
@@ -25,7 +30,7 @@ func NeighborMAC(ifname string, ip uint32) (mac [6]byte, ok bool, err error) {
 	if err != nil {
 		return mac, false, err
 	}
-	mac, ok = table[ip]
+	mac, ok = table[addrToUint32(ip)]
 	return mac, ok, nil
 }
 

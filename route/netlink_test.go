@@ -2,6 +2,8 @@ package route
 
 import (
 	"bytes"
+	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -41,11 +43,24 @@ func TestAttrRoundTrip(t *testing.T) {
 // Asking the kernel about a loopback address sends nothing and needs no
 // privileges, so it runs in the test's own namespace.
 func TestLookupLoopbackHere(t *testing.T) {
-	r, err := Lookup(0x7F000001, "")
+	lo := netip.MustParseAddr("127.0.0.1")
+	r, err := Lookup(lo, "")
 	if err != nil {
 		t.Fatalf("Lookup(127.0.0.1): %v", err)
 	}
-	if !r.Loopback() || !r.OnLink() || r.SrcIP != 0x7F000001 {
+	if !r.Loopback() || !r.OnLink() || r.SrcIP != lo {
 		t.Errorf("Lookup(127.0.0.1) = %+v, want loopback, on-link, source 127.0.0.1", r)
+	}
+}
+
+// IPv6 destinations, neighbours and ARP sources are refused with a clear error
+// before anything is asked of the kernel.
+func TestIPv6Refused(t *testing.T) {
+	v6 := netip.MustParseAddr("2001:db8::1")
+	if _, err := Lookup(v6, ""); err == nil || !strings.Contains(err.Error(), "only IPv4") {
+		t.Errorf("Lookup(%v) error = %v, want one saying only IPv4", v6, err)
+	}
+	if _, _, err := NeighborMAC("lo", v6); err == nil || !strings.Contains(err.Error(), "only IPv4") {
+		t.Errorf("NeighborMAC(%v) error = %v, want one saying only IPv4", v6, err)
 	}
 }

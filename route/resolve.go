@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -25,18 +26,23 @@ const maxFramesPerReceive = 256
 // per second (rate <= 0: no limit), and collects the replies until all
 // addresses are known or wait has passed since the last request.
 //
-// The map holds the addresses found; the others are absent. When ctx ends
-// first, Resolve returns what it found so far together with ctx's error.
-func Resolve(ctx context.Context, ifc net.Interface, srcIP uint32, ips []uint32, rate int, wait time.Duration) (map[uint32][6]byte, error) {
-	found := make(map[uint32][6]byte, len(ips))
+// The map holds the addresses found; the others are absent. Only IPv4 is
+// supported: srcIP must be an IPv4 address, and other addresses in ips are
+// never found. When ctx ends first, Resolve returns what it found so far
+// together with ctx's error.
+func Resolve(ctx context.Context, ifc net.Interface, srcIP netip.Addr, ips []netip.Addr, rate int, wait time.Duration) (map[netip.Addr][6]byte, error) {
+	found := make(map[netip.Addr][6]byte, len(ips))
 	table, err := neighbors(ifc.Index)
 	if err != nil {
 		return found, err
 	}
-	wanted := make(map[uint32]bool, len(ips))
-	var todo []uint32
+	wanted := make(map[netip.Addr]bool, len(ips))
+	var todo []netip.Addr
 	for _, ip := range ips {
-		if mac, ok := table[ip]; ok {
+		if !ip.Is4() {
+			continue
+		}
+		if mac, ok := table[addrToUint32(ip)]; ok {
 			found[ip] = mac
 		} else if !wanted[ip] {
 			wanted[ip] = true
@@ -45,6 +51,9 @@ func Resolve(ctx context.Context, ifc net.Interface, srcIP uint32, ips []uint32,
 	}
 	if len(todo) == 0 {
 		return found, nil
+	}
+	if !srcIP.Is4() {
+		return found, fmt.Errorf("route: ARP on %q from %v: only IPv4 is supported", ifc.Name, srcIP)
 	}
 	if len(ifc.HardwareAddr) != 6 {
 		return found, fmt.Errorf("route: interface %q has no Ethernet address to ARP from", ifc.Name)
@@ -77,9 +86,9 @@ func Resolve(ctx context.Context, ifc net.Interface, srcIP uint32, ips []uint32,
 			if !wanted[ip] {
 				continue
 			}
-			n := packet.PutARPRequest(frame, srcMAC, srcIP, ip)
+			n := packet.PutARPRequest(frame, srcMAC, addrToUint32(srcIP), addrToUint32(ip))
 			if err := a.send(frame[:n]); err != nil {
-				return found, fmt.Errorf("route: ARP request for %s on %q: %w", formatIPv4(ip), ifc.Name, err)
+				return found, fmt.Errorf("route: ARP request for %v on %q: %w", ip, ifc.Name, err)
 			}
 			lastSent = now
 			nextSend = nextSend.Add(interval)
@@ -91,8 +100,8 @@ func Resolve(ctx context.Context, ifc net.Interface, srcIP uint32, ips []uint32,
 				break
 			}
 		}
-		if err := a.receive(min(until.Sub(now), resolvePollInterval), func(ip uint32, mac [6]byte) {
-			if wanted[ip] {
+		if err := a.receive(min(until.Sub(now), resolvePollInterval), func(v uint32, mac [6]byte) {
+			if ip := uint32ToAddr(v); wanted[ip] {
 				delete(wanted, ip)
 				found[ip] = mac
 			}

@@ -5,8 +5,8 @@
 // own ARP requests.
 //
 // Every function works in the network namespace of the calling OS thread.
-// IPv4 addresses are uint32 values holding the address's numeric value
-// (198.19.0.1 is 0xC6130001).
+// Addresses are netip.Addr values; only IPv4 is supported, and an IPv6 address
+// is an error.
 package route
 
 import (
@@ -24,14 +24,14 @@ type Route struct {
 	// Iface is the outgoing interface: lo for local destinations.
 	Iface net.Interface
 	// SrcIP is the source address the kernel would use.
-	SrcIP uint32
-	// Gateway is the next hop, or 0 when the destination is on-link.
-	Gateway uint32
+	SrcIP netip.Addr
+	// Gateway is the next hop, or the zero Addr when the destination is on-link.
+	Gateway netip.Addr
 }
 
 // OnLink reports whether the destination is reached directly, without a
 // gateway.
-func (r Route) OnLink() bool { return r.Gateway == 0 }
+func (r Route) OnLink() bool { return !r.Gateway.IsValid() }
 
 // Loopback reports whether the route leaves through a loopback interface,
 // that is the destination is this host.
@@ -39,8 +39,8 @@ func (r Route) Loopback() bool { return r.Iface.Flags&net.FlagLoopback != 0 }
 
 // NextHop returns the address whose MAC frames to the destination dst are
 // sent to: the gateway, or dst itself when it is on-link.
-func (r Route) NextHop(dst uint32) uint32 {
-	if r.Gateway != 0 {
+func (r Route) NextHop(dst netip.Addr) netip.Addr {
+	if r.Gateway.IsValid() {
 		return r.Gateway
 	}
 	return dst
@@ -53,7 +53,11 @@ func (r Route) NextHop(dst uint32) uint32 {
 // address; when the routing table has no route through it, the kernel treats
 // dst as on-link there. Local destinations (127.0.0.0/8 and this host's own
 // addresses) come back on the loopback interface with no gateway.
-func Lookup(dst uint32, iface string) (Route, error) {
+func Lookup(dstAddr netip.Addr, iface string) (Route, error) {
+	if !dstAddr.Is4() {
+		return Route{}, fmt.Errorf("route: %v: only IPv4 destinations are supported", dstAddr)
+	}
+	dst := addrToUint32(dstAddr)
 	oif := 0
 	var ifaceAddr uint32
 	if iface != "" {
@@ -79,18 +83,22 @@ func Lookup(dst uint32, iface string) (Route, error) {
 	if err != nil {
 		return Route{}, fmt.Errorf("route: interface index %d of the route to %s: %w", ans.oif, formatIPv4(dst), err)
 	}
-	r := Route{Iface: *ifc, SrcIP: ans.prefSrc, Gateway: ans.gateway}
+	src, gateway := ans.prefSrc, ans.gateway
 	if ans.kind == unix.RTN_LOCAL {
-		r.Gateway = 0
-		if r.SrcIP == 0 {
-			r.SrcIP = dst
+		gateway = 0
+		if src == 0 {
+			src = dst
 		}
 	}
-	if r.SrcIP == 0 {
-		r.SrcIP = ifaceAddr
+	if src == 0 {
+		src = ifaceAddr
 	}
-	if r.SrcIP == 0 {
+	if src == 0 {
 		return Route{}, fmt.Errorf("route: no source address for %s on %q", formatIPv4(dst), ifc.Name)
+	}
+	r := Route{Iface: *ifc, SrcIP: uint32ToAddr(src)}
+	if gateway != 0 {
+		r.Gateway = uint32ToAddr(gateway)
 	}
 	return r, nil
 }
@@ -168,6 +176,22 @@ func interfaceIPv4(ifc *net.Interface) (uint32, error) {
 		}
 	}
 	return 0, fmt.Errorf("route: interface %q has no IPv4 address", ifc.Name)
+}
+
+// addrToUint32 is the numeric value of an IPv4 address, as netlink and ARP
+// frames carry it here (198.19.0.1 is 0xC6130001); 0 for anything else.
+func addrToUint32(a netip.Addr) uint32 {
+	if !a.Is4() {
+		return 0
+	}
+	return binary.BigEndian.Uint32(a.AsSlice())
+}
+
+// uint32ToAddr is the inverse of addrToUint32.
+func uint32ToAddr(ip uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], ip)
+	return netip.AddrFrom4(b)
 }
 
 // formatIPv4 formats a numeric IPv4 address in dotted-quad notation.

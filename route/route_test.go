@@ -2,7 +2,6 @@ package route_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -32,10 +31,7 @@ type lab struct {
 	bridgeIfc  net.Interface
 }
 
-func ip4(s string) uint32 {
-	a := netip.MustParseAddr(s).As4()
-	return binary.BigEndian.Uint32(a[:])
-}
+func ip4(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
@@ -127,13 +123,13 @@ func TestLookup(t *testing.T) {
 			t.Errorf("Lookup(%s, %q): %v", c.dst, c.iface, err)
 			continue
 		}
-		var gw uint32
+		var gw netip.Addr
 		if c.wantGW != "" {
 			gw = ip4(c.wantGW)
 		}
 		if r.Iface.Name != c.wantIface || r.SrcIP != ip4(c.wantSrc) || r.Gateway != gw ||
-			r.OnLink() != (gw == 0) || r.Loopback() != c.loopback {
-			t.Errorf("Lookup(%s, %q) = iface %s src %#x gw %#x onlink %v loopback %v; want %s %s gw %q loopback %v",
+			r.OnLink() != !gw.IsValid() || r.Loopback() != c.loopback {
+			t.Errorf("Lookup(%s, %q) = iface %s src %v gw %v onlink %v loopback %v; want %s %s gw %q loopback %v",
 				c.dst, c.iface, r.Iface.Name, r.SrcIP, r.Gateway, r.OnLink(), r.Loopback(),
 				c.wantIface, c.wantSrc, c.wantGW, c.loopback)
 		}
@@ -141,11 +137,11 @@ func TestLookup(t *testing.T) {
 			t.Errorf("Lookup(%s, %q): incomplete interface %+v", c.dst, c.iface, r.Iface)
 		}
 		wantHop := ip4(c.dst)
-		if gw != 0 {
+		if gw.IsValid() {
 			wantHop = gw
 		}
 		if r.NextHop(ip4(c.dst)) != wantHop {
-			t.Errorf("Lookup(%s, %q).NextHop = %#x, want %#x", c.dst, c.iface, r.NextHop(ip4(c.dst)), wantHop)
+			t.Errorf("Lookup(%s, %q).NextHop = %v, want %v", c.dst, c.iface, r.NextHop(ip4(c.dst)), wantHop)
 		}
 	}
 }
@@ -160,6 +156,7 @@ func TestLookupErrors(t *testing.T) {
 		{dst: "198.18.7.2", iface: "noaddr0", want: `interface "noaddr0" has no IPv4 address`},
 		{dst: "203.0.113.9", want: "no route to 203.0.113.9"},
 		{dst: "8.8.8.8", want: "no route to 8.8.8.8"},
+		{dst: "2001:db8::1", want: "only IPv4"},
 	}
 	for _, c := range cases {
 		r, err := lookup(l.s, c.dst, c.iface)
@@ -202,12 +199,12 @@ func TestNeighborMAC(t *testing.T) {
 }
 
 // resolve runs route.Resolve inside l.s on br0.
-func (l *lab) resolve(ctx context.Context, ips []string, rate int, wait time.Duration) (map[uint32][6]byte, error) {
-	var nums []uint32
+func (l *lab) resolve(ctx context.Context, ips []string, rate int, wait time.Duration) (map[netip.Addr][6]byte, error) {
+	var nums []netip.Addr
 	for _, s := range ips {
 		nums = append(nums, ip4(s))
 	}
-	var found map[uint32][6]byte
+	var found map[netip.Addr][6]byte
 	var err error
 	if runErr := l.s.Run(func() error {
 		found, err = route.Resolve(ctx, l.bridgeIfc, ip4("198.18.7.1"), nums, rate, wait)
@@ -225,7 +222,7 @@ func TestResolveByARP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
-	want := map[uint32][6]byte{ip4("198.18.7.2"): l.mac1, ip4("198.18.7.3"): l.mac2}
+	want := map[netip.Addr][6]byte{ip4("198.18.7.2"): l.mac1, ip4("198.18.7.3"): l.mac2}
 	if len(found) != len(want) || found[ip4("198.18.7.2")] != l.mac1 || found[ip4("198.18.7.3")] != l.mac2 {
 		t.Errorf("Resolve found %x, want %x", found, want)
 	}

@@ -9,47 +9,89 @@ import (
 
 // Range is an inclusive range of IPv4 addresses, First <= Last.
 type Range struct {
-	First, Last uint32
+	First, Last netip.Addr
 }
 
-// Len returns the number of addresses in r (1 to 2^32).
-func (r Range) Len() uint64 { return uint64(r.Last) - uint64(r.First) + 1 }
+// Len returns the number of addresses in r (1 to 2^32); 0 when r is not a valid
+// range of IPv4 addresses.
+func (r Range) Len() uint64 {
+	sp, ok := spanOf(r)
+	if !ok {
+		return 0
+	}
+	return sp.len()
+}
 
-// Contains reports whether ip lies in r.
-func (r Range) Contains(ip uint32) bool { return r.First <= ip && ip <= r.Last }
+// Contains reports whether a lies in r.
+func (r Range) Contains(a netip.Addr) bool {
+	sp, ok := spanOf(r)
+	return ok && a.Is4() && sp.contains(addrToUint32(a))
+}
+
+// span is a Range as the numeric values of its IPv4 addresses (198.19.0.1 is
+// 0xC6130001): what a Set stores and the parser produces.
+type span struct {
+	first, last uint32
+}
+
+// spanOf converts r; ok is false when an end is not IPv4 or First > Last.
+func spanOf(r Range) (span, bool) {
+	if !r.First.Is4() || !r.Last.Is4() {
+		return span{}, false
+	}
+	sp := span{addrToUint32(r.First), addrToUint32(r.Last)}
+	return sp, sp.first <= sp.last
+}
+
+func (r span) len() uint64             { return uint64(r.last) - uint64(r.first) + 1 }
+func (r span) contains(ip uint32) bool { return r.first <= ip && ip <= r.last }
+func (r span) toRange() Range          { return Range{uint32ToAddr(r.first), uint32ToAddr(r.last)} }
 
 // Set is a set of IPv4 addresses stored as sorted, merged, non-adjacent
 // ranges. Its addresses are numbered 0 to Len()-1 in ascending order.
 // The zero value is an empty set. A Set is immutable once built and safe for
 // concurrent readers.
 type Set struct {
-	ranges []Range
-	starts []uint64 // starts[k] is the index of ranges[k].First
+	ranges []span
+	starts []uint64 // starts[k] is the index of ranges[k].first
 	n      uint64
 }
 
 // NewSet returns the set of addresses covered by ranges, which may be in any
-// order and may overlap. Ranges with First > Last are ignored.
+// order and may overlap. Ranges with First > Last, or with an end that is not an
+// IPv4 address, are ignored.
 func NewSet(ranges []Range) Set {
-	rs := make([]Range, 0, len(ranges))
+	spans := make([]span, 0, len(ranges))
 	for _, r := range ranges {
-		if r.First <= r.Last {
+		if sp, ok := spanOf(r); ok {
+			spans = append(spans, sp)
+		}
+	}
+	return newSet(spans)
+}
+
+// newSet sorts and merges rs (in place) into a Set; spans with first > last are
+// ignored.
+func newSet(ranges []span) Set {
+	rs := ranges[:0]
+	for _, r := range ranges {
+		if r.first <= r.last {
 			rs = append(rs, r)
 		}
 	}
-	slices.SortFunc(rs, func(a, b Range) int {
+	slices.SortFunc(rs, func(a, b span) int {
 		switch {
-		case a.First < b.First:
+		case a.first < b.first:
 			return -1
-		case a.First > b.First:
+		case a.first > b.first:
 			return 1
 		}
 		return 0
 	})
 	merged := rs[:0]
 	for _, r := range rs {
-		if k := len(merged) - 1; k >= 0 && uint64(r.First) <= uint64(merged[k].Last)+1 {
-			merged[k].Last = max(merged[k].Last, r.Last)
+		if k := len(merged) - 1; k >= 0 && uint64(r.first) <= uint64(merged[k].last)+1 {
+			merged[k].last = max(merged[k].last, r.last)
 			continue
 		}
 		merged = append(merged, r)
@@ -57,7 +99,7 @@ func NewSet(ranges []Range) Set {
 	s := Set{ranges: slices.Clip(merged), starts: make([]uint64, len(merged))}
 	for k, r := range merged {
 		s.starts[k] = s.n
-		s.n += r.Len()
+		s.n += r.len()
 	}
 	return s
 }
@@ -65,12 +107,18 @@ func NewSet(ranges []Range) Set {
 // Len returns the number of addresses in s, up to 2^32.
 func (s *Set) Len() uint64 { return s.n }
 
-// Ranges returns a copy of the merged ranges of s in ascending order.
-func (s *Set) Ranges() []Range { return slices.Clone(s.ranges) }
+// Ranges returns the merged ranges of s in ascending order.
+func (s *Set) Ranges() []Range {
+	out := make([]Range, len(s.ranges))
+	for k, r := range s.ranges {
+		out[k] = r.toRange()
+	}
+	return out
+}
 
 // At returns the i-th address of s in ascending order. It panics if
 // i >= s.Len(). It runs in O(log ranges) time and does not allocate.
-func (s *Set) At(i uint64) uint32 {
+func (s *Set) At(i uint64) netip.Addr {
 	if i >= s.n {
 		panic("target: Set.At index out of range")
 	}
@@ -84,32 +132,37 @@ func (s *Set) At(i uint64) uint32 {
 			hi = mid
 		}
 	}
-	return s.ranges[lo].First + uint32(i-s.starts[lo])
+	return uint32ToAddr(s.ranges[lo].first + uint32(i-s.starts[lo]))
 }
 
-// Index returns the position of ip in s, the inverse of At, and whether ip is
-// in s at all. It runs in O(log ranges) time and does not allocate.
-func (s *Set) Index(ip uint32) (uint64, bool) {
+// Index returns the position of a in s, the inverse of At, and whether a is
+// in s at all (never for an address that is not IPv4). It runs in O(log ranges)
+// time and does not allocate.
+func (s *Set) Index(a netip.Addr) (uint64, bool) {
+	if !a.Is4() {
+		return 0, false
+	}
+	ip := addrToUint32(a)
 	// Find the last range whose first address is <= ip.
 	lo, hi := 0, len(s.ranges)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if s.ranges[mid].First <= ip {
+		if s.ranges[mid].first <= ip {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
 	k := lo - 1
-	if k < 0 || ip > s.ranges[k].Last {
+	if k < 0 || ip > s.ranges[k].last {
 		return 0, false
 	}
-	return s.starts[k] + uint64(ip-s.ranges[k].First), true
+	return s.starts[k] + uint64(ip-s.ranges[k].first), true
 }
 
-// Contains reports whether ip is in s.
-func (s *Set) Contains(ip uint32) bool {
-	_, ok := s.Index(ip)
+// Contains reports whether a is in s.
+func (s *Set) Contains(a netip.Addr) bool {
+	_, ok := s.Index(a)
 	return ok
 }
 
@@ -131,7 +184,7 @@ type LookupFunc = func(host string) ([]netip.Addr, error)
 // may be nil if no host names are expected. An empty list of targets is an
 // error; every parse error is a *[ParseError] naming the bad token.
 func ParseTargets(specs []string, lookup LookupFunc) (Set, error) {
-	var ranges []Range
+	var ranges []span
 	for _, spec := range specs {
 		for tok := range strings.SplitSeq(spec, ",") {
 			var err error
@@ -144,11 +197,11 @@ func ParseTargets(specs []string, lookup LookupFunc) (Set, error) {
 	if len(ranges) == 0 {
 		return Set{}, targetError("", "no targets given")
 	}
-	return NewSet(ranges), nil
+	return newSet(ranges), nil
 }
 
 // appendTarget parses one token and appends its ranges to dst.
-func appendTarget(dst []Range, tok string, lookup LookupFunc) ([]Range, error) {
+func appendTarget(dst []span, tok string, lookup LookupFunc) ([]span, error) {
 	if tok == "" {
 		return dst, targetError(tok, "empty target")
 	}
@@ -185,7 +238,7 @@ func appendTarget(dst []Range, tok string, lookup LookupFunc) ([]Range, error) {
 		if err != nil {
 			return dst, targetError(tok, err.Error())
 		}
-		return append(dst, Range{ip, ip}), nil
+		return append(dst, span{ip, ip}), nil
 	}
 	if strings.Contains(tok, ":") {
 		return dst, targetError(tok, "IPv6 is not supported")
@@ -195,7 +248,7 @@ func appendTarget(dst []Range, tok string, lookup LookupFunc) ([]Range, error) {
 		return dst, err
 	}
 	for _, ip := range ips {
-		dst = append(dst, Range{ip, ip})
+		dst = append(dst, span{ip, ip})
 	}
 	return dst, nil
 }
@@ -229,9 +282,16 @@ func parseIPv4(s string) (uint32, error) {
 	return addrToUint32(a), nil
 }
 
+// addrToUint32 is the numeric value of an IPv4 address (its last 32 bits for any
+// other). It goes through As16, which the compiler inlines, unlike As4.
 func addrToUint32(a netip.Addr) uint32 {
-	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	b := a.As16()
+	return uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
+}
+
+// uint32ToAddr is the IPv4 address of a numeric value; it does not allocate.
+func uint32ToAddr(ip uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)})
 }
 
 func parsePrefixBits(s string) (int, error) {
@@ -246,36 +306,36 @@ func parsePrefixBits(s string) (int, error) {
 }
 
 // cidrRange returns the block of the given prefix length containing ip.
-func cidrRange(ip uint32, bits int) Range {
+func cidrRange(ip uint32, bits int) span {
 	hostMask := uint32(uint64(1)<<(32-bits) - 1)
-	return Range{First: ip &^ hostMask, Last: ip | hostMask}
+	return span{first: ip &^ hostMask, last: ip | hostMask}
 }
 
 // parseRange parses "a.b.c.d" - "e.f.g.h" or "a.b.c.d" - "n" (n replaces the
 // last octet of the first address).
-func parseRange(firstText, lastText string) (Range, error) {
+func parseRange(firstText, lastText string) (span, error) {
 	first, err := parseIPv4(firstText)
 	if err != nil {
-		return Range{}, reason("range start is not an IPv4 address")
+		return span{}, reason("range start is not an IPv4 address")
 	}
 	var last uint32
 	switch {
 	case isDecimal(lastText):
 		octet, err := strconv.Atoi(lastText)
 		if err != nil || octet > 255 || len(lastText) > 3 {
-			return Range{}, reason("range end must be an IPv4 address or a last octet 0 to 255")
+			return span{}, reason("range end must be an IPv4 address or a last octet 0 to 255")
 		}
 		last = first&^0xff | uint32(octet)
 	default:
 		last, err = parseIPv4(lastText)
 		if err != nil {
-			return Range{}, reason("range end is not an IPv4 address")
+			return span{}, reason("range end is not an IPv4 address")
 		}
 	}
 	if last < first {
-		return Range{}, reason("range end is below its start")
+		return span{}, reason("range end is below its start")
 	}
-	return Range{first, last}, nil
+	return span{first, last}, nil
 }
 
 func isDecimal(s string) bool {

@@ -9,9 +9,10 @@ import (
 )
 
 // ip builds an address from its four octets.
-func ip(a, b, c, d byte) uint32 {
-	return uint32(a)<<24 | uint32(b)<<16 | uint32(c)<<8 | uint32(d)
-}
+func ip(a, b, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{a, b, c, d}) }
+
+// num builds an address from its numeric value.
+func num(v uint32) netip.Addr { return uint32ToAddr(v) }
 
 // fakeLookup resolves a fixed table of names.
 func fakeLookup(host string) ([]netip.Addr, error) {
@@ -45,7 +46,7 @@ func TestParseTargets(t *testing.T) {
 		{"cidr host bits set", []string{"10.0.0.5/24"}, []Range{{ip(10, 0, 0, 0), ip(10, 0, 0, 255)}}},
 		{"cidr32", []string{"10.1.2.3/32"}, []Range{{ip(10, 1, 2, 3), ip(10, 1, 2, 3)}}},
 		{"cidr31", []string{"10.1.2.3/31"}, []Range{{ip(10, 1, 2, 2), ip(10, 1, 2, 3)}}},
-		{"cidr0", []string{"1.2.3.4/0"}, []Range{{0, 0xFFFFFFFF}}},
+		{"cidr0", []string{"1.2.3.4/0"}, []Range{{num(0), num(0xFFFFFFFF)}}},
 		{"cidr12", []string{"172.20.1.1/12"}, []Range{{ip(172, 16, 0, 0), ip(172, 31, 255, 255)}}},
 		{"range", []string{"10.0.0.1-10.0.0.50"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 50)}}},
 		{"range across octets", []string{"10.0.0.250-10.0.1.3"}, []Range{{ip(10, 0, 0, 250), ip(10, 0, 1, 3)}}},
@@ -59,8 +60,8 @@ func TestParseTargets(t *testing.T) {
 		{"contained", []string{"10.0.0.0/16", "10.0.5.0/24", "10.0.9.9"}, []Range{{ip(10, 0, 0, 0), ip(10, 0, 255, 255)}}},
 		{"adjacent merged", []string{"10.0.0.0/25", "10.0.0.128/25"}, []Range{{ip(10, 0, 0, 0), ip(10, 0, 0, 255)}}},
 		{"adjacent singles merged", []string{"10.0.0.3,10.0.0.1,10.0.0.2"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 3)}}},
-		{"top of space", []string{"255.255.255.255", "255.255.255.254"}, []Range{{0xFFFFFFFE, 0xFFFFFFFF}}},
-		{"zero address", []string{"0.0.0.0"}, []Range{{0, 0}}},
+		{"top of space", []string{"255.255.255.255", "255.255.255.254"}, []Range{{num(0xFFFFFFFE), num(0xFFFFFFFF)}}},
+		{"zero address", []string{"0.0.0.0"}, []Range{{num(0), num(0)}}},
 		{"hostname", []string{"one.test"}, []Range{{ip(192, 0, 2, 7), ip(192, 0, 2, 7)}}},
 		{"hostname with hyphen", []string{"my-host.test"}, []Range{{ip(203, 0, 113, 1), ip(203, 0, 113, 1)}}},
 		{"hostname IPv4 answers only", []string{"multi.test"}, []Range{{ip(198, 51, 100, 9), ip(198, 51, 100, 9)}, {ip(198, 51, 100, 20), ip(198, 51, 100, 20)}}},
@@ -74,11 +75,11 @@ func TestParseTargets(t *testing.T) {
 				t.Fatalf("ParseTargets(%q): %v", tt.specs, err)
 			}
 			if got := s.Ranges(); !slices.Equal(got, tt.want) {
-				t.Fatalf("ParseTargets(%q) ranges = %x, want %x", tt.specs, got, tt.want)
+				t.Fatalf("ParseTargets(%q) ranges = %v, want %v", tt.specs, got, tt.want)
 			}
 			var wantLen uint64
 			for _, r := range tt.want {
-				wantLen += uint64(r.Last) - uint64(r.First) + 1
+				wantLen += uint64(addrToUint32(r.Last)) - uint64(addrToUint32(r.First)) + 1
 			}
 			if s.Len() != wantLen {
 				t.Fatalf("Len() = %d, want %d", s.Len(), wantLen)
@@ -174,12 +175,12 @@ func TestSetWholeSpace(t *testing.T) {
 		t.Fatalf("Len() = %d, want 2^32", s.Len())
 	}
 	for _, a := range []uint32{0, 1, 0x7F000001, 0xFFFFFFFF} {
-		i, ok := s.Index(a)
+		i, ok := s.Index(num(a))
 		if !ok || i != uint64(a) {
-			t.Errorf("Index(%#x) = %d, %v; want %d, true", a, i, ok, a)
+			t.Errorf("Index(%v) = %d, %v; want %d, true", num(a), i, ok, a)
 		}
-		if got := s.At(uint64(a)); got != a {
-			t.Errorf("At(%d) = %#x", a, got)
+		if got := s.At(uint64(a)); got != num(a) {
+			t.Errorf("At(%d) = %v", a, got)
 		}
 	}
 }
@@ -192,8 +193,8 @@ func TestSetAtIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same addresses written out by hand, ascending.
-	want := []uint32{
-		0, 1, 2,
+	want := []netip.Addr{
+		num(0), num(1), num(2),
 		ip(10, 0, 0, 0), ip(10, 0, 0, 1), ip(10, 0, 0, 2), ip(10, 0, 0, 3),
 		ip(10, 0, 0, 10), ip(10, 0, 0, 11), ip(10, 0, 0, 12),
 		ip(10, 0, 1, 0), ip(10, 0, 1, 1),
@@ -206,18 +207,18 @@ func TestSetAtIndex(t *testing.T) {
 	}
 	for i, a := range want {
 		if got := s.At(uint64(i)); got != a {
-			t.Errorf("At(%d) = %#x, want %#x", i, got, a)
+			t.Errorf("At(%d) = %v, want %v", i, got, a)
 		}
 		if j, ok := s.Index(a); !ok || j != uint64(i) {
-			t.Errorf("Index(%#x) = %d, %v; want %d, true", a, j, ok, i)
+			t.Errorf("Index(%v) = %d, %v; want %d, true", a, j, ok, i)
 		}
 		if !s.Contains(a) {
-			t.Errorf("Contains(%#x) = false", a)
+			t.Errorf("Contains(%v) = false", a)
 		}
 	}
-	for _, a := range []uint32{3, ip(9, 255, 255, 255), ip(10, 0, 0, 4), ip(10, 0, 0, 9), ip(10, 0, 0, 13), ip(10, 0, 1, 2), ip(192, 168, 0, 0), ip(192, 168, 0, 2), ip(255, 255, 255, 249)} {
+	for _, a := range []netip.Addr{num(3), netip.MustParseAddr("::1"), {}, ip(9, 255, 255, 255), ip(10, 0, 0, 4), ip(10, 0, 0, 9), ip(10, 0, 0, 13), ip(10, 0, 1, 2), ip(192, 168, 0, 0), ip(192, 168, 0, 2), ip(255, 255, 255, 249)} {
 		if j, ok := s.Index(a); ok {
-			t.Errorf("Index(%#x) = %d, true; want absent", a, j)
+			t.Errorf("Index(%v) = %d, true; want absent", a, j)
 		}
 	}
 }
@@ -237,14 +238,14 @@ func TestSetAtPanicsOutOfRange(t *testing.T) {
 
 func TestSetZeroValue(t *testing.T) {
 	var s Set
-	if s.Len() != 0 || s.Contains(0) || len(s.Ranges()) != 0 {
+	if s.Len() != 0 || s.Contains(num(0)) || len(s.Ranges()) != 0 {
 		t.Fatal("zero Set is not empty")
 	}
 }
 
 func TestNewSetIgnoresInvertedRanges(t *testing.T) {
-	s := NewSet([]Range{{5, 4}, {1, 2}})
-	if got := s.Ranges(); !slices.Equal(got, []Range{{1, 2}}) {
+	s := NewSet([]Range{{num(5), num(4)}, {num(1), num(2)}, {netip.MustParseAddr("::1"), netip.MustParseAddr("::2")}, {}})
+	if got := s.Ranges(); !slices.Equal(got, []Range{{num(1), num(2)}}) {
 		t.Fatalf("Ranges() = %v", got)
 	}
 }
@@ -257,7 +258,7 @@ func TestSetIndexAllocs(t *testing.T) {
 	var sink uint64
 	allocs := testing.AllocsPerRun(100, func() {
 		i, _ := s.Index(ip(10, 0, 4, 77))
-		sink += i + uint64(s.At(700))
+		sink += i + uint64(s.At(700).As4()[3])
 	})
 	if allocs != 0 {
 		t.Fatalf("Index+At allocate %v times per call", allocs)

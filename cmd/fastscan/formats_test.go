@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,8 +19,8 @@ import (
 // the file; every format is a valid --format; --help offers them all.
 func TestFormatFlagsFromTable(t *testing.T) {
 	digits := regexp.MustCompile(`[0-9]+`)
-	r := result.Result{IP: 0xC6130005, Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64,
-		TimeNanos: 1795345200e9, SourceIP: 0xC6120001, SourcePort: 61000}
+	r := result.Result{IP: netip.MustParseAddr("198.19.0.5"), Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64,
+		TimeNanos: 1795345200e9, SourceIP: netip.MustParseAddr("198.18.0.1"), SourcePort: 61000}
 	n := 0
 	for _, f := range output.Formats() {
 		s, code, stderr := captured(t, "198.19.0.5", "-p", "22", "--format", f.Name)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,8 +48,8 @@ func TestBriefCommandLine(t *testing.T) {
 	if s.cfg.Rate != 10000 {
 		t.Errorf("rate = %v, want 10000", s.cfg.Rate)
 	}
-	if s.cfg.Targets.Len() != 256 || s.cfg.Targets.At(0) != 0x0A000000 || s.cfg.Targets.At(255) != 0x0A0000FF {
-		t.Errorf("targets: %d addresses from %#x, want 10.0.0.0/24", s.cfg.Targets.Len(), s.cfg.Targets.At(0))
+	if s.cfg.Targets.Len() != 256 || s.cfg.Targets.At(0) != netip.MustParseAddr("10.0.0.0") || s.cfg.Targets.At(255) != netip.MustParseAddr("10.0.0.255") {
+		t.Errorf("targets: %d addresses from %v, want 10.0.0.0/24", s.cfg.Targets.Len(), s.cfg.Targets.At(0))
 	}
 	if s.cfg.Ports.Len() != 65535 || s.cfg.Ports.At(0) != 1 || s.cfg.Ports.At(65534) != 65535 {
 		t.Errorf("ports: %d, want 1-65535", s.cfg.Ports.Len())
@@ -193,8 +194,8 @@ func TestHostnameTarget(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if s.cfg.Targets.Len() == 0 || s.cfg.Targets.At(0)>>24 != 127 {
-		t.Fatalf("localhost resolved to %d targets starting %#x, want 127.x", s.cfg.Targets.Len(), s.cfg.Targets.At(0))
+	if s.cfg.Targets.Len() == 0 || s.cfg.Targets.At(0).As4()[0] != 127 {
+		t.Fatalf("localhost resolved to %d targets starting %v, want 127.x", s.cfg.Targets.Len(), s.cfg.Targets.At(0))
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/urfave/cli/v2"
@@ -127,7 +128,7 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 
 	var sum engine.Summary
 	if passive {
-		filter := func(ip uint32, port uint16) bool {
+		filter := func(ip netip.Addr, port uint16) bool {
 			return s.cfg.Targets.Contains(ip) && s.cfg.Ports.Contains(port)
 		}
 		show := func(r *result.Result) error {

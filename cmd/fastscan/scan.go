@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/output"
-	"github.com/fastscan/fastscan/result"
 )
 
 const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with sudo, or grant it once with: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v fastscan)"
@@ -92,9 +90,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	end := scanEnd(ctx, sum, runErr)
 	end.HostsProbed, end.HostsUp = sum.HostsProbed, sum.HostsUp
-	end.HostUp = func(ip uint32) (result.Reason, bool) {
-		return scanner.HostStatus(netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)}))
-	}
+	end.HostUp = scanner.HostStatus
 	if e, ok := w.(output.Ender); ok {
 		e.End(end)
 	}
