@@ -152,8 +152,8 @@ func addrToUint32(a netip.Addr) uint32 {
 	if !a.Is4() {
 		return 0
 	}
-	b := a.As16() // inlined, unlike As4; an IPv4 address is its last 4 bytes
-	return uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // uint32ToAddr is the inverse of addrToUint32.

@@ -142,7 +142,8 @@ func (s *Set) Index(a netip.Addr) (uint64, bool) {
 	if !a.Is4() {
 		return 0, false
 	}
-	ip := addrToUint32(a)
+	b := a.As4()
+	ip := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 	// Find the last range whose first address is <= ip.
 	lo, hi := 0, len(s.ranges)
 	for lo < hi {
@@ -282,11 +283,11 @@ func parseIPv4(s string) (uint32, error) {
 	return addrToUint32(a), nil
 }
 
-// addrToUint32 is the numeric value of an IPv4 address (its last 32 bits for any
-// other). It goes through As16, which the compiler inlines, unlike As4.
+// addrToUint32 is the numeric value of an IPv4 address. (As4 is faster here than
+// the inlinable As16, whose 16-byte array defeats store-to-load forwarding.)
 func addrToUint32(a netip.Addr) uint32 {
-	b := a.As16()
-	return uint32(b[12])<<24 | uint32(b[13])<<16 | uint32(b[14])<<8 | uint32(b[15])
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // uint32ToAddr is the IPv4 address of a numeric value; it does not allocate.
