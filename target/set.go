@@ -55,6 +55,13 @@ type Set struct {
 	ranges []span
 	starts []uint64 // starts[k] is the index of ranges[k].first
 	n      uint64
+	// The hint tables narrow At's and Index's binary searches to the ranges of one
+	// bucket of the index or address space (there are about as many buckets as
+	// ranges, so a search usually looks at one or two ranges): atHint[b] is the
+	// range holding index b<<atShift, ixHint[b] the first range ending at or after
+	// address ranges[0].first + b<<ixShift. Both end with an entry for the end.
+	atHint, ixHint   []uint32
+	atShift, ixShift uint8
 }
 
 // NewSet returns the set of addresses covered by ranges, which may be in any
@@ -101,7 +108,55 @@ func newSet(ranges []span) Set {
 		s.starts[k] = s.n
 		s.n += r.len()
 	}
+	s.buildHints()
 	return s
+}
+
+// maxHintBuckets bounds the hint tables: 8 bytes per bucket and table.
+const maxHintBuckets = 1 << 20
+
+// buildHints fills the hint tables of At and Index.
+func (s *Set) buildHints() {
+	if len(s.ranges) == 0 {
+		return
+	}
+	buckets := uint64(1)
+	for buckets < uint64(len(s.ranges)) && buckets < maxHintBuckets {
+		buckets <<= 1
+	}
+	// shiftFor is the smallest shift that maps [0, size) onto at most buckets buckets.
+	shiftFor := func(size uint64) uint8 {
+		var sh uint8
+		for (size-1)>>sh >= buckets {
+			sh++
+		}
+		return sh
+	}
+	last := len(s.ranges) - 1
+	s.atShift = shiftFor(s.n)
+	nb := (s.n-1)>>s.atShift + 1
+	s.atHint = make([]uint32, nb+1)
+	k := 0
+	for b := uint64(0); b < nb; b++ {
+		for k < last && s.starts[k+1] <= b<<s.atShift {
+			k++
+		}
+		s.atHint[b] = uint32(k)
+	}
+	s.atHint[nb] = uint32(last)
+
+	base := uint64(s.ranges[0].first)
+	s.ixShift = shiftFor(uint64(s.ranges[last].last) - base + 1)
+	nb = (uint64(s.ranges[last].last)-base)>>s.ixShift + 1
+	s.ixHint = make([]uint32, nb+1)
+	k = 0
+	for b := uint64(0); b < nb; b++ {
+		for k < last && uint64(s.ranges[k].last) < base+b<<s.ixShift {
+			k++
+		}
+		s.ixHint[b] = uint32(k)
+	}
+	s.ixHint[nb] = uint32(last)
 }
 
 // Len returns the number of addresses in s, up to 2^32.
@@ -122,8 +177,10 @@ func (s *Set) At(i uint64) netip.Addr {
 	if i >= s.n {
 		panic("target: Set.At index out of range")
 	}
-	// Find the last range whose start index is <= i.
-	lo, hi := 0, len(s.starts)
+	// The range holding i is among those the hints give its bucket; find the last
+	// one whose start index is <= i.
+	bk := i >> s.atShift
+	lo, hi := int(s.atHint[bk]), int(s.atHint[bk+1])+1
 	for hi-lo > 1 {
 		mid := int(uint(lo+hi) >> 1)
 		if s.starts[mid] <= i {
@@ -144,8 +201,13 @@ func (s *Set) Index(a netip.Addr) (uint64, bool) {
 	}
 	b := a.As4()
 	ip := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	// Find the last range whose first address is <= ip.
-	lo, hi := 0, len(s.ranges)
+	if len(s.ranges) == 0 || ip < s.ranges[0].first || ip > s.ranges[len(s.ranges)-1].last {
+		return 0, false
+	}
+	// A range holding ip is among those the hints give its bucket; find the last
+	// one whose first address is <= ip.
+	bk := uint64(ip-s.ranges[0].first) >> s.ixShift
+	lo, hi := int(s.ixHint[bk]), int(s.ixHint[bk+1])+1
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if s.ranges[mid].first <= ip {

@@ -2,6 +2,7 @@ package target
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -264,4 +265,76 @@ func TestSetIndexAllocs(t *testing.T) {
 		t.Fatalf("Index+At allocate %v times per call", allocs)
 	}
 	_ = sink
+}
+
+// TestSetHintsSkewed checks At and Index against a linear scan of the ranges on
+// layouts that put many ranges in one bucket of the hint tables: a huge range
+// among single addresses, ranges clustered at both ends of the space, one range.
+func TestSetHintsSkewed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	layouts := map[string][]Range{}
+	var huge []Range
+	huge = append(huge, Range{v4addr(0x0A000000), v4addr(0x0AFFFFFF)})
+	for i := 0; i < 500; i++ {
+		huge = append(huge, Range{v4addr(0x0B000000 + uint32(i)*2), v4addr(0x0B000000 + uint32(i)*2)})
+	}
+	layouts["huge among singles"] = huge
+	var ends []Range
+	for i := 0; i < 300; i++ {
+		ends = append(ends, Range{v4addr(uint32(i) * 3), v4addr(uint32(i)*3 + 1)})
+		ends = append(ends, Range{v4addr(0xFFFFFFFF - uint32(i)*5), v4addr(0xFFFFFFFF - uint32(i)*5)})
+	}
+	layouts["both ends"] = ends
+	layouts["one"] = []Range{{v4addr(0xC6130000), v4addr(0xC613FFFF)}}
+	layouts["everything"] = []Range{{v4addr(0), v4addr(0xFFFFFFFF)}}
+	var random []Range
+	for i := 0; i < 2000; i++ {
+		a := rng.Uint32()
+		random = append(random, Range{v4addr(a), v4addr(a + uint32(rng.IntN(1<<uint(rng.IntN(20)))))})
+	}
+	layouts["random"] = random
+	for name, rs := range layouts {
+		s := NewSet(rs)
+		merged := s.Ranges()
+		linear := func(a netip.Addr) (uint64, bool) {
+			var idx uint64
+			for _, r := range merged {
+				if r.Contains(a) {
+					return idx + uint64(addrToUint32(a)-addrToUint32(r.First)), true
+				}
+				idx += r.Len()
+			}
+			return 0, false
+		}
+		probe := func(a netip.Addr) {
+			wantIdx, wantOK := linear(a)
+			idx, ok := s.Index(a)
+			if ok != wantOK || idx != wantIdx {
+				t.Fatalf("%s: Index(%v) = %d %v, want %d %v", name, a, idx, ok, wantIdx, wantOK)
+			}
+			if ok && s.At(idx) != a {
+				t.Fatalf("%s: At(%d) = %v, want %v", name, idx, s.At(idx), a)
+			}
+		}
+		for _, r := range merged {
+			for _, a := range []netip.Addr{r.First, r.Last, r.First.Prev(), r.Last.Next()} {
+				if a.IsValid() {
+					probe(a)
+				}
+			}
+		}
+		for i := 0; i < 20000; i++ {
+			probe(v4addr(rng.Uint32()))
+			if s.Len() > 0 {
+				j := rng.Uint64N(s.Len())
+				if got, ok := s.Index(s.At(j)); !ok || got != j {
+					t.Fatalf("%s: Index(At(%d)) = %d %v", name, j, got, ok)
+				}
+			}
+		}
+	}
+}
+
+func v4addr(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
