@@ -177,78 +177,101 @@ func summarySeconds(t *testing.T, stderr string) float64 {
 	return s
 }
 
-// TestLabOneHostOneDroppedPort: one LAN host x 65,535 ports, one of which the host
-// drops silently (nftables). The scan is exact - every open port found, the dropped
-// one filtered (no-response), nothing else filtered - and takes under 0.8 s: the
-// cool-downs wait a few measured round trips, not the 1 s initial RTO each (with the
-// send clock stamped after sendmmsg returned, every round trip on veth read negative
-// and the same scan took 2.4 s).
+// TestLabOneHostOneDroppedPort: one host x 65,535 ports, one of which the host drops
+// silently (nftables). The scan is exact - every open port found, the dropped one
+// filtered (no-response), nothing else filtered - and the dropped port costs only a
+// few measured round trips of cool-down, not the 1 s initial RTO per pass: with the
+// send clock stamped after sendmmsg returned, every round trip on the bridged LAN
+// read negative and the LAN scan took 2.8-3.0 s here, 2 s of it waiting.
 //
 // How fast 65,535 probes cross the lab depends on the machine (both kernels share
-// its CPUs, and go test runs other packages' lab tests beside this one), so the test
-// also times the same scan of a host that drops nothing, in the same run: the dropped
-// port may cost at most 0.25 s over it, and the 0.8 s bound is required when that
-// scan itself fits in 0.6 s.
+// its CPUs, and go test runs other packages' lab tests beside this one; the LAN
+// host's kernel answers about 65,000 SYNs/s on this 2-core VM), so each case also
+// times the same scan of a host that drops nothing, in the same run: the dropped port
+// may cost at most 0.25 s over it. The routed host (through the lab's router) must
+// finish under 0.8 s whenever that plain scan fits in 0.6 s.
 func TestLabOneHostOneDroppedPort(t *testing.T) {
 	l := labtest.Start(t)
 	truth := l.Truth()
-	h, other := truth.Hosts[0], truth.Hosts[1]
 	const dropped = 4444
-	for _, p := range h.Ports {
-		if p == dropped {
-			t.Fatalf("port %d is open on %v: pick another", dropped, h.Addr)
-		}
+	routed := truth.AnyIPPrefix.Addr().Next().Next().Next().Next().Next()
+	cases := []struct {
+		name          string
+		host, plain   netip.Addr
+		ns            string
+		open          []uint16
+		absoluteBound bool
+	}{
+		{"Routed", routed, routed.Next(), l.RemoteNS(), nil, true},
+		{"LAN", truth.Hosts[0].Addr, truth.Hosts[1].Addr, l.HostNS(0), truth.Hosts[0].Ports, false},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			open := c.open
+			if open == nil {
+				for _, ap := range truth.Open(c.host, c.host, portRange(1, 65535)) {
+					open = append(open, ap.Port())
+				}
+			}
+			if slices.Contains(open, dropped) {
+				t.Fatalf("port %d is open on %v: pick another", dropped, c.host)
+			}
+			dropPort(t, l, c.ns, c.host, dropped)
+			args := []string{"-p-", "-r", "1000000", "--show", "open,filtered", "--wait", "5s"}
+			best, bestPlain := 1e9, 1e9
+			for attempt := 0; attempt < 3; attempt++ {
+				out := scanLab(t, l, append([]string{c.host.String()}, args...)...)
+				var got []uint16
+				for _, f := range out.findings {
+					switch {
+					case f.State == "open":
+						got = append(got, f.Port)
+					case f.State == "filtered" && f.Port == dropped && f.Reason == "no-response":
+					default:
+						t.Errorf("finding %+v: only the open ports and %d filtered are expected", f, dropped)
+					}
+				}
+				slices.Sort(got)
+				if fmt.Sprint(got) != fmt.Sprint(open) || len(out.findings) != len(open)+1 {
+					t.Fatalf("open %v, want %v, and %d filtered: %d findings", got, open, dropped, len(out.findings))
+				}
+				best = min(best, summarySeconds(t, out.stderr))
+				plain := scanLab(t, l, append([]string{c.plain.String()}, args...)...)
+				bestPlain = min(bestPlain, summarySeconds(t, plain.stderr))
+				t.Logf("attempt %d: %.2fs with the dropped port, %.2fs without (best so far)", attempt+1, best, bestPlain)
+				if best-bestPlain <= 0.25 && (!c.absoluteBound || best < 0.8) {
+					break
+				}
+			}
+			if best-bestPlain > 0.25 {
+				t.Errorf("the dropped port cost %.2fs (%.2fs against %.2fs): cool-downs idle", best-bestPlain, best, bestPlain)
+			}
+			if c.absoluteBound && best >= 0.8 && bestPlain < 0.6 {
+				t.Errorf("the scan took %.2fs at best of 3, want under 0.8s", best)
+			}
+		})
+	}
+}
+
+// dropPort makes namespace ns drop TCP segments to host:port silently, until the
+// test ends.
+func dropPort(t *testing.T, l *lab.Lab, ns string, host netip.Addr, port uint16) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nft := l.Command(ctx, "ip", "netns", "exec", l.HostNS(0), "nft", "-f", "-")
-	nft.Stdin = strings.NewReader(fmt.Sprintf("table inet fastscan_drop {\n chain input {\n  type filter hook input priority 0;\n  tcp dport %d drop\n }\n}\n", dropped))
+	table := "fastscan_drop"
+	nft := l.Command(ctx, "ip", "netns", "exec", ns, "nft", "-f", "-")
+	nft.Stdin = strings.NewReader(fmt.Sprintf("table inet %s {\n chain input {\n  type filter hook input priority 0;\n  ip daddr %v tcp dport %d drop\n }\n}\n", table, host, port))
 	if out, err := nft.CombinedOutput(); err != nil {
 		t.Fatalf("nft: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if out, err := l.Command(ctx, "ip", "netns", "exec", l.HostNS(0), "nft", "delete", "table", "inet", "fastscan_drop").CombinedOutput(); err != nil {
+		if out, err := l.Command(ctx, "ip", "netns", "exec", ns, "nft", "delete", "table", "inet", table).CombinedOutput(); err != nil {
 			t.Errorf("nft delete: %v\n%s", err, out)
 		}
 	})
-	args := []string{"-p-", "-r", "200000", "--show", "open,filtered", "--wait", "5s"}
-	best, bestPlain := 1e9, 1e9
-	for attempt := 0; attempt < 3; attempt++ {
-		out := scanLab(t, l, append([]string{h.Addr.String()}, args...)...)
-		var open []uint16
-		for _, f := range out.findings {
-			switch {
-			case f.State == "open":
-				open = append(open, f.Port)
-			case f.State == "filtered" && f.Port == dropped && f.Reason == "no-response":
-			default:
-				t.Errorf("finding %+v: only the open ports and %d filtered are expected", f, dropped)
-			}
-		}
-		slices.Sort(open)
-		if fmt.Sprint(open) != fmt.Sprint(h.Ports) || len(out.findings) != len(h.Ports)+1 {
-			t.Fatalf("open %v, want %v, and %d filtered: %d findings", open, h.Ports, dropped, len(out.findings))
-		}
-		secs := summarySeconds(t, out.stderr)
-		best = min(best, secs)
-		plain := scanLab(t, l, append([]string{other.Addr.String()}, args...)...)
-		if n := len(plain.findings); n != len(other.Ports) {
-			t.Fatalf("%v: %d findings, want its %d open ports", other.Addr, n, len(other.Ports))
-		}
-		bestPlain = min(bestPlain, summarySeconds(t, plain.stderr))
-		t.Logf("attempt %d: %.2fs with the dropped port, %.2fs without", attempt+1, secs, bestPlain)
-		if best < 0.8 {
-			break
-		}
-	}
-	if best-bestPlain > 0.25 {
-		t.Errorf("the dropped port cost %.2fs (%.2fs against %.2fs): cool-downs idle", best-bestPlain, best, bestPlain)
-	}
-	if best >= 0.8 && bestPlain < 0.6 {
-		t.Errorf("the scan took %.2fs at best of 3, want under 0.8s", best)
-	}
 }
 
 // TestLabHostStatus: whether a host is up does not depend on --show. The same scan
