@@ -20,8 +20,10 @@ import (
 	"time"
 
 	"github.com/fastscan/fastscan/cookie"
+	"github.com/fastscan/fastscan/link"
 	"github.com/fastscan/fastscan/packet"
 	"github.com/fastscan/fastscan/permute"
+	"github.com/fastscan/fastscan/ratelimit"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -88,6 +90,10 @@ type Scanner struct {
 	clock sendClock
 	rtt   rttEstimator // receiver-only
 	reply packet.Reply // receiver-only scratch
+
+	// link and limiter are opened by Prepare for Run.
+	link    link.Link
+	limiter *ratelimit.Limiter
 
 	results chan result.Result
 	// abort is closed when the scan fails: the receiver then stops handing results

@@ -37,13 +37,8 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 			return s.finish(PhaseFailed, nil), err
 		}
 	}
-	p := s.plan
-	limiter := ratelimit.New(s.cfg.Rate)
-	lk, err := s.openLink(p, limiter.Batch())
-	if err != nil {
-		return s.finish(PhaseFailed, nil), err
-	}
-	defer lk.Close()
+	lk, limiter := s.link, s.limiter
+	defer s.Close()
 
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	sendCtx, stopSending := context.WithCancel(gctx)
@@ -86,15 +81,29 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 }
 
 // Prepare finds where the probes go - the interface, the source address, the
-// router's and on-link targets' MACs (ARP) - and builds the probes, sending nothing
-// but ARP requests. It is the part of Run that can refuse what the user asked for
-// (a UsageError: an interface that does not reach the targets), so that a caller
-// can check it before it creates output files. Run calls it when it was not called.
+// router's and on-link targets' MACs (ARP) - builds the probes and opens the link,
+// sending nothing but ARP requests. It is every part of Run that can fail before the
+// first probe: what the user asked for wrongly (a UsageError: an interface that does
+// not reach the targets) and what the machine refuses (no raw sockets), so that a
+// caller can check all of it before it creates output files, and drop privileges
+// after. Run calls it when it was not called; a caller that prepares and then does
+// not run must Close the scanner.
 func (s *Scanner) Prepare(ctx context.Context) error {
 	if s.start.Load() != 0 || s.plan != nil {
 		return errors.New("engine: Prepare called after Run or twice")
 	}
 	return s.prepare(ctx)
+}
+
+// Close releases the link a Prepare opened; Run closes it itself. Close may be
+// called more than once.
+func (s *Scanner) Close() error {
+	if s.link == nil {
+		return nil
+	}
+	err := s.link.Close()
+	s.link = nil
+	return err
 }
 
 func (s *Scanner) prepare(ctx context.Context) error {
@@ -110,7 +119,12 @@ func (s *Scanner) prepare(ctx context.Context) error {
 	if mtu := p.iface.MTU; mtu > 0 && s.frameLen > mtu+ethernetHeaderLen {
 		return fmt.Errorf("probes of %d bytes do not fit the MTU %d of %s", s.frameLen, mtu, p.iface.Name)
 	}
-	s.plan = p
+	limiter := ratelimit.New(s.cfg.Rate) // its schedule starts at the first Wait
+	lk, err := s.openLink(p, limiter.Batch())
+	if err != nil {
+		return err
+	}
+	s.plan, s.link, s.limiter = p, lk, limiter
 	return nil
 }
 

@@ -327,3 +327,35 @@ func TestLabHostStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestLabRefusedScanTouchesNoFile: a scan the machine refuses - no route to the
+// target (198.18.200.1 is in the benchmarking range but not routed in the lab) -
+// neither truncates an existing output file nor creates a new one: routes, ARP,
+// probes and sockets are all settled before any file is opened.
+func TestLabRefusedScanTouchesNoFile(t *testing.T) {
+	l := labtest.Start(t)
+	dir := t.TempDir()
+	precious, fresh := filepath.Join(dir, "p.json"), filepath.Join(dir, "new.xml")
+	if err := os.WriteFile(precious, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := l.Command(ctx, os.Args[0], "198.18.200.1", "-p", "22", "-oJ", precious, "-oX", fresh, "--pcap", fresh+".pcap")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	msg, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code == exitOK {
+		t.Fatalf("a scan without a route succeeded:\n%s", msg)
+	}
+	if !strings.Contains(string(msg), "198.18.200.1") {
+		t.Errorf("the error does not name the target:\n%s", msg)
+	}
+	if data, err := os.ReadFile(precious); err != nil || string(data) != "precious\n" {
+		t.Errorf("the existing output file now holds %q (%v)", data, err)
+	}
+	for _, f := range []string{fresh, fresh + ".pcap"} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s was created (%v)", f, err)
+		}
+	}
+}

@@ -40,14 +40,15 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
-	// Routes, ARP and probes before any file is created: what the user asked for
-	// may be refused here.
+	// Routes, ARP, probes and sockets before any file is created: what the user
+	// asked for, or the machine, may refuse the scan here.
 	if err := scanner.Prepare(ctx); err != nil {
 		if ctx.Err() != nil {
 			return cli.Exit("", exitInterrupted)
 		}
 		return runError(err)
 	}
+	defer scanner.Close() // Run closes the link; this is for the paths that never run
 	if s.pcap != "" {
 		f, err := os.Create(s.pcap)
 		if err != nil {
