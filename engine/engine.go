@@ -86,10 +86,13 @@ type Scanner struct {
 	// coolDownNanos is the time spent in cool-downs so far.
 	coolDownNanos atomic.Int64
 	// rto is the retransmission timeout from the round trips seen (0: none yet).
-	rto   atomic.Int64
-	clock sendClock
-	rtt   rttEstimator // receiver-only
-	reply packet.Reply // receiver-only scratch
+	rto atomic.Int64
+	// sentPos is the first pass's position the link has been handed everything
+	// below: a reply for a target at or beyond it answers no probe of ours.
+	sentPos atomic.Uint64
+	clock   sendClock
+	rtt     rttEstimator // receiver-only
+	reply   packet.Reply // receiver-only scratch
 
 	// link and limiter are opened by Prepare for Run.
 	link    link.Link

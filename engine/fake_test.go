@@ -13,6 +13,7 @@ import (
 
 	"github.com/fastscan/fastscan/link/linktest"
 	"github.com/fastscan/fastscan/packet"
+	"github.com/fastscan/fastscan/packet/packettest"
 	"github.com/fastscan/fastscan/result"
 	"github.com/fastscan/fastscan/target"
 	"github.com/fastscan/fastscan/udpprobe"
@@ -511,5 +512,68 @@ func TestFakeFailures(t *testing.T) {
 				t.Errorf("Run took %v to fail (the whole scan is 5 s at this rate)", el)
 			}
 		})
+	}
+}
+
+// TestFakeNoResultForUnsentProbe: datagrams that would pass the UDP check (not the
+// protocol's message, to the cookie's source port) from targets whose probes never
+// left - the scan is interrupted long before their positions - are invalid, never a
+// result, and do not make their hosts up.
+func TestFakeNoResultForUnsentProbe(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var n atomic.Uint64
+	model := func(netip.Addr, uint8, uint16) linktest.Answer {
+		if n.Add(1) == 100 {
+			cancel()
+		}
+		return linktest.Answer{}
+	}
+	nw := linktest.New(linktest.Options{Model: model})
+	cfg := fakeConfig(t, nw, "198.19.0.0/22", "", "53")
+	cfg.Rate = 20000
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The answers of the last 50 positions, forged before the scan starts.
+	p, err := newUDPServiceProbe(ProbeEnv{SrcIP: fakeSource, Key: s.key, SourcePortLo: s.cfg.SourcePortLo, SourcePortHi: s.cfg.SourcePortHi}, &s.cfg.UDPPorts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := map[netip.Addr]bool{}
+	for pos := s.total - 50; pos < s.total; pos++ {
+		idx := s.perm.At(pos)
+		dst := s.cfg.Targets.At(idx / s.nports)
+		forged[dst] = true
+		tgt := ProbeTarget{Addr: dst}
+		nw.Inject(packettest.UDP(t, packettest.Flow{
+			LocalMAC: fakePath().SourceMAC, TargetMAC: fakePath().RouterMAC,
+			LocalIP: addrToUint32(fakeSource), TargetIP: addrToUint32(dst), LocalPort: p.SourcePort(&tgt), TargetPort: 53,
+		}, []byte("pong")))
+	}
+	var got []netip.Addr
+	sum, err := s.Run(ctx, func(r *result.Result) error {
+		got = append(got, r.IP)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Interrupted || sum.Sent >= s.total-50 {
+		t.Fatalf("interrupted %v after %d of %d probes: the forged positions were reached", sum.Interrupted, sum.Sent, s.total)
+	}
+	for _, a := range got {
+		if forged[a] {
+			t.Errorf("%v reported from a forged answer to a probe that never left", a)
+		}
+	}
+	for a := range forged {
+		if _, up := s.HostStatus(a); up {
+			t.Errorf("host %v is up from a forged answer", a)
+		}
+	}
+	if sum.Invalid < 50 {
+		t.Errorf("invalid %d, want the 50 forged answers counted", sum.Invalid)
 	}
 }

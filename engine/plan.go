@@ -205,6 +205,15 @@ func (p *plan) addOffLink(cfg *Config, r span) error {
 			return fmt.Errorf("target %v is reached through %s, not %s: scan it separately or pass -i", ipString(ip), rt.Iface.Name, p.iface.Name)
 		}
 		gw := addrToUint32(rt.Gateway)
+		if gw == 0 && cfg.Interface != "" {
+			// A lookup pinned to an interface answers "on-link" for any address
+			// the interface has no route for: it does not reach the target.
+			via := "no route"
+			if natural, err := route.Lookup(uint32ToAddr(ip), ""); err == nil {
+				via = "the routing table sends it through " + natural.Iface.Name
+			}
+			return &UsageError{fmt.Sprintf("interface %s does not reach target %v (%s)", cfg.Interface, ipString(ip), via)}
+		}
 		if gw == 0 {
 			return fmt.Errorf("target %v is on-link on %s without an address of ours in its subnet: pass --router-mac or --source-ip", ipString(ip), p.iface.Name)
 		}

@@ -78,6 +78,13 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	case ReplyIgnored:
 		return
 	}
+	idx := host*s.nports + g.offset + uint64(pi)
+	if !s.probeLeft(idx, r.TargetIP) {
+		// An answer to a probe we never sent (a forgery, or a stray datagram that
+		// passed a weak check): no result may come of it.
+		s.invalid.Add(1)
+		return
+	}
 	if s.cfg.Capture != nil {
 		s.cfg.Capture(frame, tsNanos)
 	}
@@ -86,7 +93,6 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	if r.From == r.TargetIP {
 		s.hosts.answered(host, reason)
 	}
-	idx := host*s.nports + g.offset + uint64(pi)
 	if !s.table.Mark(idx) {
 		s.duplicates.Add(1)
 		return
@@ -113,4 +119,14 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		case <-s.abort:
 		}
 	}
+}
+
+// probeLeft reports whether the probe of target idx (to ip) was handed to the link:
+// its host is probed at all, and the first pass has reached its position (later
+// passes only follow a complete first pass).
+func (s *Scanner) probeLeft(idx uint64, ip uint32) bool {
+	if _, up := s.plan.nextHop(ip); !up {
+		return false
+	}
+	return s.pass.Load() > 0 || s.perm.Inverse(idx) < s.sentPos.Load()
 }

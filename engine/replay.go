@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/fastscan/fastscan/packet"
@@ -37,17 +38,20 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 		return s.finish(PhaseFailed, nil), err
 	}
 	collected := make(chan error, 1)
+	var emitFailed atomic.Bool
 	go func() {
 		var err error
 		for r := range s.results {
 			if err == nil {
-				err = emit(&r)
+				if err = emit(&r); err != nil {
+					emitFailed.Store(true)
+				}
 			}
 		}
 		collected <- err
 	}()
 	var readErr error
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !emitFailed.Load() {
 		frame, ts, err := src.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -67,7 +71,10 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 	close(s.results)
 	emitErr := <-collected
 	phase := PhaseDone
-	if ctx.Err() != nil {
+	switch {
+	case emitErr != nil || readErr != nil:
+		phase = PhaseFailed
+	case ctx.Err() != nil:
 		phase = PhaseInterrupted
 	}
 	sum := s.finish(phase, nil)
@@ -82,6 +89,7 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 // addresses and the key matter, no frame is sent.
 func (s *Scanner) prepareReplay() error {
 	s.abort = make(chan struct{})
+	s.sentPos.Store(s.total) // a capture's replies answer probes that left
 	return s.buildProbes(s.plan.probeEnv(s))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -48,10 +49,12 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 
 	sent := make(chan struct{}) // closed when the sender is done
 	s.abort = gctx.Done()
+	var interrupted atomic.Bool // the caller's ctx stopped the sender
 	g.Go(func() error {
 		defer close(sent)
 		err := s.send(sendCtx, lk, limiter)
 		if errors.Is(err, context.Canceled) && gctx.Err() == nil {
+			interrupted.Store(true)
 			return nil // the caller interrupted the scan: not an error
 		}
 		return err
@@ -72,8 +75,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	if runErr != nil {
 		return s.finish(PhaseFailed, lk), runErr
 	}
-	interrupted := ctx.Err() != nil
-	if interrupted {
+	if interrupted.Load() {
 		return s.finish(PhaseInterrupted, lk), nil
 	}
 	sum := s.finish(PhaseDone, lk)

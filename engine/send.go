@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,6 +51,9 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter 
 		batch   = limiter.Batch()
 		pending = 0
 		t       = ProbeTarget{Pass: pass}
+		// batchHosts are the hosts of the first pass's pending batch, marked
+		// probed once the link took their frames.
+		batchHosts = make([]uint64, 0, batch)
 	)
 	flush := func(pos uint64) error {
 		if err := limiter.Wait(ctx, pending); err != nil {
@@ -57,8 +61,13 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter 
 		}
 		if pass == 0 {
 			s.clock.record(pos, time.Now().UnixNano())
+			s.sentPos.Store(pos)
 		}
 		n, err := lk.Flush()
+		for _, h := range batchHosts[:min(n, len(batchHosts))] {
+			s.hosts.markSent(h)
+		}
+		batchHosts = batchHosts[:0]
 		s.sent.Add(uint64(n))
 		s.pos.Store(pos)
 		pending = 0
@@ -82,7 +91,9 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter 
 			if err := flush(pos); err != nil {
 				return err
 			}
-			buf = lk.Next()
+			if buf = lk.Next(); buf == nil {
+				return errors.New("sending probes: the link has no buffer free after a flush")
+			}
 		}
 		pi := idx % s.nports
 		g := s.groupOf(pi)
@@ -92,6 +103,9 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter 
 			return fmt.Errorf("writing the %s probe to %v port index %d: no frame", g.kind.name, t.Addr, t.PortIndex)
 		}
 		lk.Commit(n)
+		if pass == 0 {
+			batchHosts = append(batchHosts, idx/s.nports)
+		}
 		pending++
 		if pending >= batch {
 			if err := flush(pos + 1); err != nil {

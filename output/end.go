@@ -94,8 +94,8 @@ type hostStatus struct {
 //
 // With the engine's host statuses (e.HostUp), a host is up when it answered a probe
 // itself, for the reason of its first own answer (reason_ttl from the listed result
-// with that reason, 0 when none is listed); a host with an open or closed port
-// listed is up in any case. A down host's reason is the ICMP error of a router among
+// with that reason, 0 when none is listed), and down otherwise - also with a closed
+// port listed, which a router's port unreachable decides. A down host's reason is the ICMP error of a router among
 // its results (host or network unreachable first), or no-response.
 //
 // Without them (no End, or End without HostUp), as before End: the reason and TTL
@@ -126,12 +126,11 @@ func (e *End) statusOf(ip netip.Addr, results []result.Result) hostStatus {
 		}
 		return st
 	}
-	if own >= 0 {
-		return hostStatus{up: true, reason: results[own].Reason.String(), ttl: results[own].TTL}
-	}
 	if up {
 		return hostStatus{up: true, reason: "unknown"}
 	}
+	// Down, even with a closed port listed: a port unreachable from a router (a
+	// forwarding firewall's REJECT) closes the port without the host answering.
 	// Down: a router's word for it, if the results hold one.
 	var router *result.Result
 	for i := range results {

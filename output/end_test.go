@@ -289,3 +289,17 @@ func TestMultiForwardsEnd(t *testing.T) {
 		t.Errorf("%d JSON lines, want %d", n, len(rs))
 	}
 }
+
+// TestXMLRouterPortUnreachable: a UDP port closed by a port unreachable from a
+// router (a forwarding firewall's REJECT) lists the port closed, but the host did
+// not answer: it is down, as the engine counts it, whatever --show listed.
+func TestXMLRouterPortUnreachable(t *testing.T) {
+	r := result.Result{IP: v4(0xC6130009), Port: 53, Proto: result.UDP, State: result.Closed,
+		Reason: result.ReasonPortUnreachable, TTL: 250, TimeNanos: endTime.UnixNano()}
+	e := &End{HostsProbed: 1, HostsUp: 0, HostUp: func(netip.Addr) (result.Reason, bool) { return 0, false }}
+	doc := writeEnded(t, "xml", e, []result.Result{r})
+	outputtest.ValidateNmapXML(t, []byte(doc))
+	if !strings.Contains(doc, `<status state="down" reason="port-unreach" reason_ttl="250"/>`) || !strings.Contains(doc, `<hosts up="0" down="256" total="256"/>`) {
+		t.Errorf("want the host down (a router's port unreachable), counted down:\n%s", doc)
+	}
+}

@@ -26,8 +26,10 @@ func IsMessage(port uint16, reply []byte) bool {
 	case 5060: // SIP: a status line or a request line naming SIP/2.0
 		line, _ := cutLine(b)
 		return hasPrefix(line, "SIP/2.0 ") || (len(line) > 8 && equalFold(line[len(line)-8:], " SIP/2.0"))
-	case 5683: // CoAP: version 1 in a 4-byte header, the token, a defined code
-		return len(b) >= 4 && b[0]>>6 == 1 && b[0]&0x0f <= 8 && len(b) >= 4+int(b[0]&0x0f) && coapCode(b[1])
+	case 5683: // CoAP: version 1 in a 4-byte header, the token, a defined code; an
+		// empty message (code 0.00: the bare ACK or reset an endpoint may answer
+		// with) carries no token to echo, so it answers as a foreign reply does
+		return len(b) >= 4 && b[0]>>6 == 1 && b[0]&0x0f <= 8 && len(b) >= 4+int(b[0]&0x0f) && b[1] != 0 && coapCode(b[1])
 	case 11211: // memcached UDP frame header: reserved field zero
 		return len(b) >= 8 && be16(b[6:]) == 0
 	}

@@ -29,6 +29,9 @@ func TestIsMessage(t *testing.T) {
 			}
 		}
 	}
+	if IsMessage(5683, []byte{0x70, 0x00, 0x12, 0x34}) { // an empty CoAP reset
+		t.Error("an empty CoAP reset carries no token, but IsMessage is true")
+	}
 	if IsMessage(9, []byte("pong")) {
 		t.Error("port 9 has no probe, but IsMessage is true")
 	}

@@ -135,34 +135,39 @@ func TestLabEveryUDPProbe(t *testing.T) {
 	}
 }
 
-// TestLabInterfaceRefused: -i lo with a routed target is refused before anything
-// is sent or any file created: exit 2, a message naming the interface and the
-// target. (Before, the scan ran on lo and reported the open port filtered.)
+// TestLabInterfaceRefused: an interface that does not reach the target - lo, or
+// the LAN interface for a routed address - is refused before anything is sent or
+// any file created: exit 2, one line naming the interface and the target. (Before,
+// -i lo ran on lo and reported the open port filtered.)
 func TestLabInterfaceRefused(t *testing.T) {
 	l := labtest.Start(t)
 	truth := l.Truth()
 	dst := truth.AnyIPPrefix.Addr().Next()
-	wire := countOnWire(t, l, dst, 6)
-	file := filepath.Join(t.TempDir(), "out.json")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := l.Command(ctx, os.Args[0], "-i", "lo", dst.String(), "-p", "80", "-o", file, "-oX", file+".xml")
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	msg, _ := cmd.CombinedOutput()
-	if code := cmd.ProcessState.ExitCode(); code != exitUsage {
-		t.Errorf("exit %d, want %d; output:\n%s", code, exitUsage, msg)
-	}
-	if lines := strings.Split(strings.TrimSpace(string(msg)), "\n"); len(lines) != 1 ||
-		!strings.Contains(lines[0], `interface lo`) || !strings.Contains(lines[0], dst.String()) {
-		t.Errorf("want one line naming lo and %v, got:\n%s", dst, msg)
-	}
-	for _, f := range []string{file, file + ".xml"} {
-		if _, err := os.Stat(f); !os.IsNotExist(err) {
-			t.Errorf("%s was created (%v)", f, err)
-		}
-	}
-	if n := wire.result(t); len(n) != 0 {
-		t.Errorf("frames reached the target: %v", n)
+	for _, iface := range []string{"lo", lab.ScannerLANIface} {
+		t.Run(iface, func(t *testing.T) {
+			wire := countOnWire(t, l, dst, 6)
+			file := filepath.Join(t.TempDir(), "out.json")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := l.Command(ctx, os.Args[0], "-i", iface, dst.String(), "-p", "80", "-o", file, "-oX", file+".xml")
+			cmd.Env = append(os.Environ(), runMainEnv+"=1")
+			msg, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != exitUsage {
+				t.Errorf("exit %d, want %d; output:\n%s", code, exitUsage, msg)
+			}
+			if lines := strings.Split(strings.TrimSpace(string(msg)), "\n"); len(lines) != 1 ||
+				!strings.Contains(lines[0], "interface "+iface+" ") || !strings.Contains(lines[0], dst.String()) {
+				t.Errorf("want one line naming %s and %v, got:\n%s", iface, dst, msg)
+			}
+			for _, f := range []string{file, file + ".xml"} {
+				if _, err := os.Stat(f); !os.IsNotExist(err) {
+					t.Errorf("%s was created (%v)", f, err)
+				}
+			}
+			if n := wire.result(t); len(n) != 0 {
+				t.Errorf("frames reached the target: %v", n)
+			}
+		})
 	}
 }
 
