@@ -36,7 +36,9 @@ or 10.0.0.1-50), comma lists, and host names (resolved once, before sending).
 Flags and targets may be mixed in any order.
 
 fastscan needs CAP_NET_RAW: run it with sudo, or once
-   sudo setcap cap_net_raw,cap_net_admin+eip $(which fastscan)`
+   sudo setcap cap_net_raw+ep $(which fastscan)
+Once its sockets and files are open it drops every capability and, started as
+root, runs as the user who ran sudo (else nobody).`
 
 func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 	app := &cli.App{
@@ -82,6 +84,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: " + orList(output.FormatNames())},
 	}
+	flags = append(flags, privilegeFlags()...)
 	flags = append(flags, formatFileFlags()...)
 	return append(flags, []cli.Flag{
 		&cli.StringFlag{Name: "syslog", Usage: "also send every result to a syslog collector at `URL` (tcp://HOST:PORT or udp://HOST:PORT)"},

@@ -39,7 +39,7 @@ func main() {
 // tests pass their own to check what the command line asks for without sending.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, scanFn scanFunc) int {
 	app := newApp(stdout, stderr, scanFn)
-	err := app.RunContext(ctx, reorderArgs(args, app.Flags, app.Commands))
+	err := app.RunContext(ctx, reorderArgs(helpArgs(args), app.Flags, app.Commands))
 	if err == nil {
 		return exitOK
 	}

@@ -53,7 +53,7 @@ func replayCommand() *cli.Command {
 // sendOnlyFlags are the scan flags about sending and timing, which cannot change
 // what a capture holds: replay accepts and ignores them, so that the command line of
 // the scan that made a capture replays as it is, and hides them from its help.
-var sendOnlyFlags = []string{"rate", "interface", "router-mac", "retries", "wait", "tx-ring", "arp-wait"}
+var sendOnlyFlags = []string{"rate", "interface", "router-mac", "retries", "wait", "tx-ring", "arp-wait", "keep-privileges"}
 
 // liveOnlyFlags are the scan flags that promise output only a live scan makes (its
 // status lines, its capture of replies): replay refuses them rather than ignore them.

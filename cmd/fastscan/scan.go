@@ -20,7 +20,7 @@ import (
 	"github.com/fastscan/fastscan/output"
 )
 
-const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with sudo, or grant it once with: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v fastscan)"
+const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with sudo, or grant it once with: sudo setcap cap_net_raw+ep $(command -v fastscan)"
 
 // scan runs the scan the settings describe, writing results and a summary.
 func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
@@ -49,6 +49,11 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return runError(err)
 	}
 	defer scanner.Close() // Run closes the link; this is for the paths that never run
+	// Whom to become, decided before any file is created; priv.drop before Run.
+	priv, err := planPrivilegeDrop(&s)
+	if err != nil {
+		return err
+	}
 	if s.pcap != "" {
 		f, err := os.Create(s.pcap)
 		if err != nil {
@@ -77,6 +82,9 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			dst = f
 		}
 		stopStatus = writeStatus(dst, scanner.Progress, s.cfg.Rate)
+	}
+	if err := priv.drop(stderr, s.quiet); err != nil { // sockets and files are open
+		return err
 	}
 	var stopProgress func()
 	if !s.quiet && isTerminal(stderr) && s.status != "-" {

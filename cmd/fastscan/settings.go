@@ -38,6 +38,7 @@ type settings struct {
 	syslogWriter *output.Syslog
 	status       string             // --status-json: a file, "-" for standard error, "" for none
 	services     *registry.Registry // names the services of results
+	privOptions                     // -n, --keep-privileges (privilege.go)
 }
 
 // extraOutput is one more output format written to its own file.
@@ -67,10 +68,8 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	if len(specs) == 0 {
 		return s, usageError("no targets: give addresses, CIDR blocks or ranges, or -iL FILE (see fastscan --help)")
 	}
-	lookup := func(host string) ([]netip.Addr, error) {
-		return net.DefaultResolver.LookupNetIP(c.Context, "ip4", host)
-	}
-	targets, err := target.ParseTargets(specs, lookup)
+	hosts := newHostNames(c) // host names are looked up last, in hosts.resolve
+	targets, err := target.ParseTargets(specs, hosts.check)
 	if err != nil {
 		return s, usageError("%v", err)
 	}
@@ -161,7 +160,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		}
 	}
 	s.cfg.TxRing = c.Bool("tx-ring")
-	return s, nil
+	s.privOptions = parsePrivOptions(c)
+	err = hosts.resolve(&s, specs)
+	return s, err
 }
 
 // parseScanPorts reads -p (with nmap's T:/U: prefixes), --udp and --top-ports;

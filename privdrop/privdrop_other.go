@@ -1,0 +1,6 @@
+//go:build !linux
+
+package privdrop
+
+// Drop returns ErrUnsupported: only Linux is supported.
+func Drop(to Creds) (Result, error) { return Result{}, ErrUnsupported }
