@@ -59,6 +59,9 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 			if err != nil {
 				return err
 			}
+			if s.dryRun {
+				return dryRun(s, stdout, stderr)
+			}
 			return scanFn(c.Context, s, stdout, stderr)
 		},
 	}
@@ -72,6 +75,9 @@ func scanFlags() []cli.Flag {
 		&cli.IntFlag{Name: "top-ports", Usage: "scan the `N` ports most often found open on the internet (with -p: both)"},
 		&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Value: engine.DefaultRate, Usage: "probes per second"},
 		nmapStyleString{&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments"}},
+		&cli.StringSliceFlag{Name: "exclude", Usage: "never scan `LIST`: addresses, CIDR blocks, ranges, comma lists, like the targets; may be repeated"},
+		&cli.StringFlag{Name: "excludefile", Usage: "never scan the addresses listed in `FILE` (the -iL format: one per line, # comments)"},
+		&cli.BoolFlag{Name: "no-default-excludes", Usage: "also scan the reserved blocks (private, loopback, multicast, ...) inside larger targets; a reserved block named directly is always scanned"},
 		&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Usage: "send on interface `NAME` (default: from the routing table)"},
 		&cli.StringFlag{Name: "source-ip", Usage: "source `ADDRESS` of the probes (default: the route's)"},
 		&cli.StringFlag{Name: "source-port", Value: "61000-65535", Usage: "source port `RANGE` of the probes; replies are accepted only there"},
@@ -89,6 +95,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "pcap", Usage: "write every reply accepted to `FILE` (pcap, for tcpdump and Wireshark)"},
 		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing (no privileges needed): the targets' CIDR blocks on standard output; counts, exclusions, route and duration on standard error"},
 		&cli.StringFlag{Name: "status-json", Usage: "write a JSON status line every second to `FILE` (- for standard error)"},
 		registryFileFlag(),
 		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},

@@ -38,6 +38,8 @@ type settings struct {
 	syslogWriter *output.Syslog
 	status       string             // --status-json: a file, "-" for standard error, "" for none
 	services     *registry.Registry // names the services of results
+	scope        target.Scope       // the targets named, and what was excluded from them
+	dryRun       bool               // --dry-run: print the plan, send nothing
 }
 
 // extraOutput is one more output format written to its own file.
@@ -70,11 +72,12 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	lookup := func(host string) ([]netip.Addr, error) {
 		return net.DefaultResolver.LookupNetIP(c.Context, "ip4", host)
 	}
-	targets, err := target.ParseTargets(specs, lookup)
+	scope, err := parseScope(c, specs, lookup)
 	if err != nil {
-		return s, usageError("%v", err)
+		return s, err
 	}
-	s.cfg.Targets = targets
+	s.cfg.Targets, s.scope = scope.Targets, scope
+	s.dryRun = c.Bool("dry-run")
 
 	if s.cfg.Ports, s.cfg.UDPPorts, err = parseScanPorts(c); err != nil {
 		return s, err
