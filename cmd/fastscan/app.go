@@ -28,12 +28,19 @@ const examples = `Examples:
         the 100 ports most often found open on the internet
    sudo fastscan 10.0.0.0/24 -p U:53,123,161,T:22,80
         UDP and TCP in one scan (or -sU -p 53,161 for UDP only)
+   sudo fastscan 10.0.0.0/16 -p 22 --exclude 10.0.4.0/22,10.0.9.7 --excludefile skip.txt
+        a /16 without a /22, one address and those listed in skip.txt
+   fastscan 0.0.0.0/0 -p 80 --dry-run > blocks.txt
+        the plan only, nothing sent, no root needed: the CIDR blocks to blocks.txt, the
+        counts, exclusions, route and duration on standard error
    fastscan registry 5432
         what runs on a port (see fastscan registry --help; no root needed)
 
 Targets: addresses (10.0.0.1), CIDR blocks (10.0.0.0/24), ranges (10.0.0.1-10.0.0.50
 or 10.0.0.1-50), comma lists, and host names (resolved once, before sending).
 Flags and targets may be mixed in any order.
+Reserved space (private, loopback, multicast, ... : IANA's special-purpose blocks)
+inside a larger target is skipped unless named directly or --no-default-excludes.
 
 fastscan needs CAP_NET_RAW: run it with sudo, or once
    sudo setcap cap_net_raw,cap_net_admin+eip $(which fastscan)`

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,7 +83,7 @@ func dryRunPlan(s *settings, blocks uint64, lookup routeLookup) string {
 		b.WriteString(exclusionLine(x, s.scope.Excluded))
 	}
 	b.WriteString(routeLines(s, ranges, lookup))
-	fmt.Fprintf(&b, "estimated duration %s at -r %g probes/s", formatDuration(float64(probes)/s.cfg.Rate), s.cfg.Rate)
+	fmt.Fprintf(&b, "estimated duration %s at -r %s probes/s", formatDuration(float64(probes)/s.cfg.Rate), strconv.FormatFloat(s.cfg.Rate, 'f', -1, 64))
 	if s.cfg.Retries > 0 {
 		fmt.Fprintf(&b, " (first pass; up to %s more if no target answers, for %d %s)",
 			formatDuration(float64(probes*uint64(s.cfg.Retries))/s.cfg.Rate), s.cfg.Retries, plural(uint64(s.cfg.Retries), "retry pass", "retry passes"))
@@ -152,6 +154,11 @@ func routeLines(s *settings, ranges []target.Range, lookup routeLookup) string {
 func describeRoute(s *settings, dst netip.Addr, lookup routeLookup, ifaces map[string]bool) string {
 	rt, err := lookup(dst, s.cfg.Interface)
 	if err != nil {
+		// The innermost cause ("network is unreachable"), without the address, so
+		// that ranges failing alike share a line.
+		for errors.Unwrap(err) != nil {
+			err = errors.Unwrap(err)
+		}
 		return fmt.Sprintf("unknown: %v", err)
 	}
 	ifaces[rt.Iface.Name] = true
