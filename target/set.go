@@ -103,13 +103,7 @@ func newSet(ranges []span) Set {
 		}
 		merged = append(merged, r)
 	}
-	s := Set{ranges: slices.Clip(merged), starts: make([]uint64, len(merged))}
-	for k, r := range merged {
-		s.starts[k] = s.n
-		s.n += r.len()
-	}
-	s.buildHints()
-	return s
+	return fromMerged(merged)
 }
 
 // maxHintBuckets bounds the hint tables: 8 bytes per bucket and table.

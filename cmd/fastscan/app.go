@@ -28,12 +28,19 @@ const examples = `Examples:
         the 100 ports most often found open on the internet
    sudo fastscan 10.0.0.0/24 -p U:53,123,161,T:22,80
         UDP and TCP in one scan (or -sU -p 53,161 for UDP only)
+   sudo fastscan 10.0.0.0/16 -p 22 --exclude 10.0.4.0/22,10.0.9.7 --excludefile skip.txt
+        a /16 without a /22, one address and those listed in skip.txt
+   fastscan 0.0.0.0/0 -p 80 --dry-run > blocks.txt
+        the plan only, nothing sent, no root needed: the CIDR blocks to blocks.txt, the
+        counts, exclusions, route and duration on standard error
    fastscan registry 5432
         what runs on a port (see fastscan registry --help; no root needed)
 
 Targets: addresses (10.0.0.1), CIDR blocks (10.0.0.0/24), ranges (10.0.0.1-10.0.0.50
 or 10.0.0.1-50), comma lists, and host names (resolved once, before sending).
 Flags and targets may be mixed in any order.
+Reserved space (private, loopback, multicast, ... : IANA's special-purpose blocks)
+inside a larger target is skipped unless named directly or --no-default-excludes.
 
 fastscan needs CAP_NET_RAW: run it with sudo, or once
    sudo setcap cap_net_raw+ep $(which fastscan)
@@ -61,6 +68,9 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 			if err != nil {
 				return err
 			}
+			if s.dryRun {
+				return dryRun(s, stdout, stderr)
+			}
 			return scanFn(c.Context, s, stdout, stderr)
 		},
 	}
@@ -74,6 +84,9 @@ func scanFlags() []cli.Flag {
 		&cli.IntFlag{Name: "top-ports", Usage: "scan the `N` ports most often found open on the internet (with -p: both)"},
 		&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Value: engine.DefaultRate, Usage: "probes per second"},
 		nmapStyleString{&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments"}},
+		&cli.StringSliceFlag{Name: "exclude", Usage: "never scan `LIST`: addresses, CIDR blocks, ranges, comma lists, like the targets; may be repeated"},
+		&cli.StringFlag{Name: "excludefile", Usage: "never scan the addresses listed in `FILE` (the -iL format: one per line, # comments)"},
+		&cli.BoolFlag{Name: "no-default-excludes", Usage: "also scan the reserved blocks (private, loopback, multicast, ...) inside larger targets; a reserved block named directly is always scanned"},
 		&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Usage: "send on interface `NAME` (default: from the routing table)"},
 		&cli.StringFlag{Name: "source-ip", Usage: "source `ADDRESS` of the probes (default: the route's)"},
 		&cli.StringFlag{Name: "source-port", Value: "61000-65535", Usage: "source port `RANGE` of the probes; replies are accepted only there"},
@@ -92,6 +105,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "pcap", Usage: "write every reply accepted to `FILE` (pcap, for tcpdump and Wireshark)"},
 		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing (no privileges needed): the targets' CIDR blocks on standard output; counts, exclusions, route and duration on standard error"},
 		&cli.StringFlag{Name: "status-json", Usage: "write a JSON status line every second to `FILE` (- for standard error)"},
 		registryFileFlag(),
 		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},

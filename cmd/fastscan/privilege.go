@@ -135,12 +135,13 @@ func withLookup(ctx context.Context, lookup target.LookupFunc) context.Context {
 // With -n a host name is an error at once.
 type hostNames struct {
 	ctx       context.Context
+	cli       *cli.Context // for the exclusions, applied again after resolution
 	noResolve bool
 	names     []string
 }
 
 func newHostNames(c *cli.Context) *hostNames {
-	return &hostNames{ctx: c.Context, noResolve: c.Bool("n")}
+	return &hostNames{ctx: c.Context, cli: c, noResolve: c.Bool("n")}
 }
 
 // check is the lookup of the first parse: it resolves nothing.
@@ -171,10 +172,10 @@ func (h *hostNames) resolve(s *settings, specs []string) error {
 			return net.DefaultResolver.LookupNetIP(h.ctx, "ip4", host)
 		}
 	}
-	targets, err := target.ParseTargets(specs, lookup)
+	scope, err := parseScope(h.cli, specs, lookup)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
-	s.cfg.Targets = targets
+	s.cfg.Targets, s.scope = scope.Targets, scope
 	return nil
 }

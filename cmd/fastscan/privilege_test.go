@@ -169,3 +169,24 @@ func TestHelpArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestExclusionsAfterResolution: exclusions apply to the addresses host names
+// resolve to, not to the placeholders of the first parse: a host name whose every
+// address is excluded leaves nothing to scan (exit 2), one partly excluded keeps
+// the rest.
+func TestExclusionsAfterResolution(t *testing.T) {
+	var calls []string
+	ctx := withLookup(context.Background(), countingLookup(&calls))
+	var got settings
+	scanFn := func(_ context.Context, s settings, _, _ io.Writer) error { got = s; return nil }
+	var stderr bytes.Buffer
+	if code := run(ctx, []string{"fastscan", "example.test/31", "-p", "22", "--exclude", "198.18.0.98-198.18.0.99"}, &bytes.Buffer{}, &stderr, scanFn); code != exitUsage {
+		t.Errorf("every resolved address excluded: exit %d (%s), want %d", code, stderr.String(), exitUsage)
+	}
+	if code := run(ctx, []string{"fastscan", "example.test/31", "-p", "22", "--exclude", "198.18.0.99"}, &bytes.Buffer{}, &bytes.Buffer{}, scanFn); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if n, ok := got.cfg.Targets.Len(), got.cfg.Targets.Contains(netip.MustParseAddr("198.18.0.98")); n != 1 || !ok {
+		t.Errorf("targets %v, want only 198.18.0.98", got.cfg.Targets.Ranges())
+	}
+}

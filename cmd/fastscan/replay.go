@@ -57,7 +57,7 @@ var sendOnlyFlags = []string{"rate", "interface", "router-mac", "retries", "wait
 
 // liveOnlyFlags are the scan flags that promise output only a live scan makes (its
 // status lines, its capture of replies): replay refuses them rather than ignore them.
-var liveOnlyFlags = []string{"status-json", "pcap"}
+var liveOnlyFlags = []string{"status-json", "pcap", "dry-run"}
 
 // replayFlags are the scan's flags, those of sendOnlyFlags and liveOnlyFlags hidden
 // from replay's help.
@@ -91,6 +91,9 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 			return usageError("--%s does not apply to replay: only a live scan writes it", name)
 		}
 	}
+	if c.Bool("dry-run") {
+		return usageError("--dry-run does not apply to replay: replay sends nothing anyway")
+	}
 	passive := c.Bool("no-validate")
 	if !passive && !c.IsSet("seed") {
 		return usageError("replay needs the --seed of the scan that made the capture (or --no-validate)")
@@ -99,6 +102,10 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 		// Targets and ports are only filters: without them, everything counts.
 		if len(specs) == 0 && !c.IsSet("input-file") {
 			specs = []string{"0.0.0.0/0"}
+		}
+		// Reserved space is skipped so as not to probe it; a filter keeps it.
+		if err := c.Set("no-default-excludes", "true"); err != nil {
+			return err
 		}
 		if !c.IsSet("ports") && !c.IsSet("top-ports") {
 			if err := c.Set("ports", "1-65535"); err != nil {

@@ -39,6 +39,8 @@ type settings struct {
 	status       string             // --status-json: a file, "-" for standard error, "" for none
 	services     *registry.Registry // names the services of results
 	privOptions                     // -n, --keep-privileges (privilege.go)
+	scope        target.Scope       // the targets named, and what was excluded from them
+	dryRun       bool               // --dry-run: print the plan, send nothing
 }
 
 // extraOutput is one more output format written to its own file.
@@ -69,11 +71,12 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		return s, usageError("no targets: give addresses, CIDR blocks or ranges, or -iL FILE (see fastscan --help)")
 	}
 	hosts := newHostNames(c) // host names are looked up last, in hosts.resolve
-	targets, err := target.ParseTargets(specs, hosts.check)
+	scope, err := parseScope(c, specs, hosts.check)
 	if err != nil {
-		return s, usageError("%v", err)
+		return s, err
 	}
-	s.cfg.Targets = targets
+	s.cfg.Targets, s.scope = scope.Targets, scope
+	s.dryRun = c.Bool("dry-run")
 
 	if s.cfg.Ports, s.cfg.UDPPorts, err = parseScanPorts(c); err != nil {
 		return s, err
