@@ -337,7 +337,12 @@ func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(600 * time.Millisecond)
+	// Once the receive ring is open the scan is under way (on a loaded machine a
+	// fixed delay from the start may end before the first probe).
+	if err := waitForRing(l, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
 	// ip netns exec replaces itself with the command, so this is fastscan's process.
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
