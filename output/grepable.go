@@ -1,7 +1,6 @@
 package output
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/netip"
@@ -21,17 +20,26 @@ import (
 //	Host: 198.19.0.5 ()	Ports: 22/open/tcp//ssh///, 80/closed/tcp//http///
 //	# fastscan done at Sun Nov 22 11:00:01 2026 -- 256 IP addresses (1 host up) scanned in 1.02 seconds
 //
-// Like nmap XML it groups ports by host, so it is written when the scan ends. End
-// (before Close) gives each host's status (Up or Down) and the counts of the closing
-// comment, which then also says why an interrupted scan stopped:
+// It is written as the scan goes, like nmap XML (see XML): the first comment at the
+// first Flush, a host's two lines (as one record) once it answered itself, at Flush,
+// hosts known only from filtered or silent ports at Close, where End gives their
+// status (Up or Down), then the closing comment with the counts, which also says why
+// an interrupted scan stopped:
 //
 //	# fastscan done at Sun Nov 22 11:00:01 2026 -- 96 IP addresses (1 host up) scanned in 0.61 seconds -- interrupted: interrupt signal received
+//
+// A host whose ports arrive across flushes has more than one pair of lines.
 type Grepable struct {
-	bw       *bufio.Writer
+	out      *sink
 	services *registry.Registry
 	scan     Scan
 	hosts    hostResults
+	pending  int
+	upHosts  map[netip.Addr]struct{}
+	started  bool
 	end      *End
+	b        []byte
+	field    *strings.Replacer
 }
 
 // NewGrepable returns a Grepable writer on w for the scan s.
@@ -39,58 +47,96 @@ func NewGrepable(w io.Writer, services *registry.Registry, s Scan) *Grepable {
 	if services == nil {
 		services = registry.Default()
 	}
-	return &Grepable{bw: bufio.NewWriterSize(w, 64<<10), services: services, scan: s, hosts: hostResults{}}
+	return &Grepable{out: newSink(w), services: services, scan: s, hosts: hostResults{}, upHosts: map[netip.Addr]struct{}{},
+		// Slashes and commas would break the fields; service names have none, but a
+		// user's registry file might.
+		field: strings.NewReplacer("/", "|", ",", "|")}
 }
 
-// Write keeps r for its host.
+// Write keeps r for its host; when many results are waiting, it writes the hosts
+// it can.
 func (g *Grepable) Write(r *result.Result) error {
 	g.hosts.add(r)
+	if g.pending++; g.pending >= xmlBatch {
+		return g.writeHosts(false)
+	}
 	return nil
 }
 
 // End keeps how the scan ended, for Close.
 func (g *Grepable) End(e End) { g.end = &e }
 
-// Close writes every host and the closing comment, and flushes.
-func (g *Grepable) Close() error {
-	b := g.bw
-	// Slashes and commas would break the fields; service names have none, but a
-	// user's registry file might.
-	field := strings.NewReplacer("/", "|", ",", "|")
-	fmt.Fprintf(b, "# fastscan %s scan initiated %s as: %s\n", g.scan.Version, g.scan.Start.Format(time.ANSIC), oneLine(g.scan.Args))
-	var upWritten uint64
-	g.hosts.each(func(ip netip.Addr, results []result.Result) {
+// Flush writes the first comment, if not yet written, and every host that answered
+// itself, and writes the buffer.
+func (g *Grepable) Flush() error {
+	if err := g.writeHosts(false); err != nil {
+		return err
+	}
+	if err := g.out.flush(); err != nil {
+		return writeError("grepable output", err)
+	}
+	return nil
+}
+
+// writeHosts writes the first comment, if not yet written, and the kept hosts that
+// can be written (all of them when final).
+func (g *Grepable) writeHosts(final bool) error {
+	if !g.started {
+		g.started = true
+		g.b = fmt.Appendf(g.b[:0], "# fastscan %s scan initiated %s as: %s\n", g.scan.Version, g.scan.Start.Format(time.ANSIC), oneLine(g.scan.Args))
+		if err := g.out.record(g.b); err != nil {
+			return writeError("grepable output", err)
+		}
+	}
+	err := g.hosts.drain(final, &g.pending, func(ip netip.Addr, results []result.Result) error {
 		addr := ip.String()
 		status := "Down"
 		if g.end.statusOf(ip, results).up {
 			status = "Up"
-			upWritten++
+			g.upHosts[ip] = struct{}{}
 		}
-		fmt.Fprintf(b, "Host: %s ()\tStatus: %s\n", addr, status)
-		fmt.Fprintf(b, "Host: %s ()\tPorts: ", addr)
+		b := fmt.Appendf(g.b[:0], "Host: %s ()\tStatus: %s\n", addr, status)
+		b = fmt.Appendf(b, "Host: %s ()\tPorts: ", addr)
 		for i, r := range results {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
-			name := field.Replace(g.services.Name(r.Port, registryProto(r.Proto)))
-			fmt.Fprintf(b, "%d/%s/%s//%s///", r.Port, r.State, r.Proto, name)
+			name := g.field.Replace(g.services.Name(r.Port, registryProto(r.Proto)))
+			b = fmt.Appendf(b, "%d/%s/%s//%s///", r.Port, r.State, r.Proto, name)
 		}
-		b.WriteString("\n")
+		b = append(b, '\n')
+		g.b = b
+		return g.out.record(b)
 	})
+	if err != nil {
+		return writeError("grepable output", err)
+	}
+	return nil
+}
+
+// Close writes the hosts still kept and the closing comment, and writes the buffer.
+func (g *Grepable) Close() error {
+	if err := g.writeHosts(true); err != nil {
+		return err
+	}
 	end := time.Now()
-	up, _, total := g.end.hostCounts(g.scan.Hosts, upWritten)
+	up, _, total := g.end.hostCounts(g.scan.Hosts, uint64(len(g.upHosts)))
 	hosts := "hosts"
 	if up == 1 {
 		hosts = "host"
 	}
-	fmt.Fprintf(b, "# fastscan done at %s -- %d IP addresses (%d %s up) scanned in %.2f seconds",
+	b := fmt.Appendf(g.b[:0], "# fastscan done at %s -- %d IP addresses (%d %s up) scanned in %.2f seconds",
 		end.Format(time.ANSIC), total, up, hosts, end.Sub(g.scan.Start).Seconds())
 	if msg, early := g.end.stopped(); early {
-		fmt.Fprintf(b, " -- %s", oneLine(msg))
+		b = fmt.Appendf(b, " -- %s", oneLine(msg))
 	}
-	b.WriteString("\n")
-	if err := b.Flush(); err != nil {
-		return fmt.Errorf("writing grepable output: %w", err)
+	b = append(b, '\n')
+	g.b = b
+	if err := g.out.record(b); err != nil {
+		return writeError("grepable output", err)
+	}
+	if err := g.out.flush(); err != nil {
+		return writeError("grepable output", err)
 	}
 	return nil
 }

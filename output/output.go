@@ -4,8 +4,6 @@
 package output
 
 import (
-	"bufio"
-	"fmt"
 	"io"
 
 	"github.com/fastscan/fastscan/registry"
@@ -13,11 +11,23 @@ import (
 )
 
 // Writer receives results one at a time and writes them in its format.
-// A Writer is not safe for concurrent use; the engine calls it from one goroutine.
+// A Writer is not safe for concurrent use; the engine calls it from one goroutine,
+// and a caller that flushes from another (a ticker) must hold a lock around every call.
+//
+// Writers write whole records only: each result's line (or, for nmap XML and
+// grepable, each host's element) goes into a buffer, and the buffer is written with
+// one write of whole records when it holds FlushSize bytes, on Flush and on Close.
+// After a failed write a regular file is cut back to its last whole record, and the
+// writer returns the same error from then on.
 type Writer interface {
-	// Write formats and writes one result.
+	// Write formats one result into the buffer, writing the buffer when it is full.
 	Write(r *result.Result) error
-	// Close flushes anything buffered. It does not close the underlying io.Writer.
+	// Flush writes everything buffered (and the header, if not yet written), so
+	// that the destination holds every result written so far as whole records.
+	// The caller flushes periodically (fastscan: every 500 ms).
+	Flush() error
+	// Close writes anything buffered and the footer. It does not close the
+	// underlying io.Writer.
 	Close() error
 }
 
@@ -34,7 +44,7 @@ type Options struct {
 // the first line and footer written at Close (a header is written even when there
 // are no lines).
 type lineWriter struct {
-	bw             *bufio.Writer
+	out            *sink
 	line           []byte
 	services       *registry.Registry
 	header, footer string
@@ -45,7 +55,7 @@ func newLineWriter(w io.Writer, services *registry.Registry) lineWriter {
 	if services == nil {
 		services = registry.Default()
 	}
-	return lineWriter{bw: bufio.NewWriterSize(w, 64<<10), line: make([]byte, 0, 256), services: services}
+	return lineWriter{out: newSink(w), line: make([]byte, 0, 256), services: services}
 }
 
 // unknownService is the service name of a port the registry has no name for.
@@ -71,8 +81,8 @@ func (lw *lineWriter) flushLine() error {
 	if err := lw.start(); err != nil {
 		return err
 	}
-	if _, err := lw.bw.Write(lw.line); err != nil {
-		return fmt.Errorf("writing result: %w", err)
+	if err := lw.out.record(lw.line); err != nil {
+		return writeError("results", err)
 	}
 	return nil
 }
@@ -83,8 +93,19 @@ func (lw *lineWriter) start() error {
 		return nil
 	}
 	lw.started = true
-	if _, err := lw.bw.WriteString(lw.header); err != nil {
-		return fmt.Errorf("writing header: %w", err)
+	if err := lw.out.recordString(lw.header); err != nil {
+		return writeError("header", err)
+	}
+	return nil
+}
+
+// Flush writes the header, if not yet written, and every buffered line.
+func (lw *lineWriter) Flush() error {
+	if err := lw.start(); err != nil {
+		return err
+	}
+	if err := lw.out.flush(); err != nil {
+		return writeError("results", err)
 	}
 	return nil
 }
@@ -94,11 +115,11 @@ func (lw *lineWriter) Close() error {
 	if err := lw.start(); err != nil {
 		return err
 	}
-	if _, err := lw.bw.WriteString(lw.footer); err != nil {
-		return fmt.Errorf("writing footer: %w", err)
+	if err := lw.out.recordString(lw.footer); err != nil {
+		return writeError("footer", err)
 	}
-	if err := lw.bw.Flush(); err != nil {
-		return fmt.Errorf("flushing results: %w", err)
+	if err := lw.out.flush(); err != nil {
+		return writeError("results", err)
 	}
 	return nil
 }
@@ -116,6 +137,17 @@ func (m multi) Write(r *result.Result) error {
 		}
 	}
 	return nil
+}
+
+// Flush flushes every writer and returns the first error.
+func (m multi) Flush() error {
+	var first error
+	for _, w := range m {
+		if err := w.Flush(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Close closes every writer and returns the first error.

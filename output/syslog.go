@@ -223,6 +223,9 @@ func (s *Syslog) Close() error {
 	return nil
 }
 
+// Flush does nothing: messages go to the sender goroutine as they are written.
+func (s *Syslog) Flush() error { return nil }
+
 // Sent returns how many messages were handed to the network.
 func (s *Syslog) Sent() uint64 { return s.sent.Load() }
 

@@ -1,7 +1,6 @@
 package output
 
 import (
-	"bufio"
 	"cmp"
 	"fmt"
 	"io"
@@ -41,24 +40,43 @@ type Scan struct {
 }
 
 // XML writes nmap's XML layout (valid against nmap's DTD, so nmap's stylesheet and
-// the tools that read nmap XML accept it). nmap XML groups ports by host, so results
-// are kept in memory until Close, which writes the whole document: one host element
-// per address with results, ports in ascending order, and the run statistics.
+// the tools that read nmap XML accept it), as the scan goes: the header (everything
+// up to the first host) at the first Flush, then host elements, and at Close the run
+// statistics and the closing tag. A file cut short at any moment (SIGKILL) holds a
+// prefix of whole elements that Close, or a resumed scan, can complete.
+//
+// nmap XML groups ports by host. Results are kept per host until the next Flush
+// (or until xmlBatch results are waiting), which writes one host element per address
+// with results, in ascending address and port order. A host whose ports arrive
+// across flushes appears in more than one host element (nmap's DTD allows any
+// number of host elements; readers that key hosts by address merge them). A host
+// is written during the scan only once it answered itself (an open or closed port
+// among its results): its status is then up. Hosts known only from filtered or
+// silent ports are kept until Close, when End tells whether they are up.
 //
 // The DTD allows no scanner name but "nmap"; fastscan identifies itself in args and
 // profile_name.
 //
 // End (before Close) says how the scan ended: an interrupted scan's run statistics
 // say exit="error" with the reason in errormsg and count only the addresses probed,
-// and each host's status (up or down, and why) comes from the engine. Without End
-// the scan is taken as finished and every host written as up (see End.statusOf).
+// and the status of each host written at Close (up or down, and why) comes from the
+// engine. Without End the scan is taken as finished and every host written as up
+// (see End.statusOf).
 type XML struct {
-	bw       *bufio.Writer
+	out      *sink
 	services *registry.Registry
 	scan     Scan
-	hosts    hostResults
+	hosts    hostResults // results not yet written
+	pending  int         // how many
+	upHosts  map[netip.Addr]struct{}
+	started  bool
 	end      *End
+	b        []byte
 }
+
+// xmlBatch is how many results nmap XML and grepable keep before they write the
+// hosts that can be written without waiting for Flush.
+const xmlBatch = 4096
 
 // hostResults keeps results grouped by host, for the formats that write one block
 // per host (nmap XML and grepable).
@@ -85,48 +103,122 @@ func (h hostResults) each(fn func(ip netip.Addr, results []result.Result)) {
 	}
 }
 
+// answeredItself reports whether results show that their host answered: an open
+// or closed port. Such a host is up whatever else the scan learns of it.
+func answeredItself(results []result.Result) bool {
+	for _, r := range results {
+		if r.State == result.Open || r.State == result.Closed {
+			return true
+		}
+	}
+	return false
+}
+
+// drain calls write for every kept host that can be written now (all of them when
+// final), in order, and forgets those, counting the results still kept in pending.
+func (h hostResults) drain(final bool, pending *int, write func(ip netip.Addr, results []result.Result) error) error {
+	var err error
+	*pending = 0
+	h.each(func(ip netip.Addr, results []result.Result) {
+		if err != nil || !final && !answeredItself(results) {
+			*pending += len(results)
+			return
+		}
+		if err = write(ip, results); err == nil {
+			delete(h, ip)
+		}
+	})
+	return err
+}
+
 // NewXML returns an XML writer on w for the scan s.
 func NewXML(w io.Writer, services *registry.Registry, s Scan) *XML {
 	if services == nil {
 		services = registry.Default()
 	}
-	return &XML{bw: bufio.NewWriterSize(w, 64<<10), services: services, scan: s, hosts: hostResults{}}
+	return &XML{out: newSink(w), services: services, scan: s, hosts: hostResults{}, upHosts: map[netip.Addr]struct{}{}}
 }
 
-// Write keeps r for its host.
+// Write keeps r for its host; when many results are waiting, it writes the hosts
+// it can.
 func (x *XML) Write(r *result.Result) error {
 	x.hosts.add(r)
+	if x.pending++; x.pending >= xmlBatch {
+		return x.writeHosts(false)
+	}
 	return nil
 }
 
 // End keeps how the scan ended, for Close.
 func (x *XML) End(e End) { x.end = &e }
 
-// Close writes the document and flushes it.
-func (x *XML) Close() error {
-	end := time.Now()
-	b := x.bw
-	fmt.Fprintf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n")
-	fmt.Fprintf(b, "<?xml-stylesheet href=\"file:///usr/share/nmap/nmap.xsl\" type=\"text/xsl\"?>\n")
+// Flush writes the header, if not yet written, and every host that answered
+// itself, and writes the buffer.
+func (x *XML) Flush() error {
+	if err := x.writeHosts(false); err != nil {
+		return err
+	}
+	if err := x.out.flush(); err != nil {
+		return writeError("XML", err)
+	}
+	return nil
+}
+
+// start writes the header once.
+func (x *XML) start() error {
+	if x.started {
+		return nil
+	}
+	x.started = true
+	b := x.b[:0]
+	b = append(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n"...)
+	b = append(b, "<?xml-stylesheet href=\"file:///usr/share/nmap/nmap.xsl\" type=\"text/xsl\"?>\n"...)
 	// A comment may not hold "--", so the command line goes only into args.
-	fmt.Fprintf(b, "<!-- fastscan scan initiated %s -->\n", x.scan.Start.Format(time.ANSIC))
-	fmt.Fprintf(b, "<nmaprun scanner=\"nmap\" profile_name=\"fastscan\" args=\"%s\" start=\"%d\" startstr=\"%s\" version=\"%s\" xmloutputversion=\"%s\">\n",
+	b = fmt.Appendf(b, "<!-- fastscan scan initiated %s -->\n", x.scan.Start.Format(time.ANSIC))
+	b = fmt.Appendf(b, "<nmaprun scanner=\"nmap\" profile_name=\"fastscan\" args=\"%s\" start=\"%d\" startstr=\"%s\" version=\"%s\" xmloutputversion=\"%s\">\n",
 		xmlEscape(x.scan.Args), x.scan.Start.Unix(), x.scan.Start.Format(time.ANSIC), xmlEscape(x.scan.Version), xmlOutputVersion)
 	if x.scan.NumPorts > 0 || x.scan.NumUDPPorts == 0 {
-		fmt.Fprintf(b, "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumPorts, xmlEscape(x.scan.Ports))
+		b = fmt.Appendf(b, "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumPorts, xmlEscape(x.scan.Ports))
 	}
 	if x.scan.NumUDPPorts > 0 {
-		fmt.Fprintf(b, "<scaninfo type=\"udp\" protocol=\"udp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumUDPPorts, xmlEscape(x.scan.UDPPorts))
+		b = fmt.Appendf(b, "<scaninfo type=\"udp\" protocol=\"udp\" numservices=\"%d\" services=\"%s\"/>\n", x.scan.NumUDPPorts, xmlEscape(x.scan.UDPPorts))
 	}
-	fmt.Fprintf(b, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n")
+	b = append(b, "<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n"...)
+	x.b = b
+	if err := x.out.record(b); err != nil {
+		return writeError("XML", err)
+	}
+	return nil
+}
 
-	var upWritten uint64
-	x.hosts.each(func(ip netip.Addr, results []result.Result) {
-		if x.writeHost(ip, results) {
-			upWritten++
+// writeHosts writes the header, if not yet written, and the kept hosts that can be
+// written (all of them when final).
+func (x *XML) writeHosts(final bool) error {
+	if err := x.start(); err != nil {
+		return err
+	}
+	err := x.hosts.drain(final, &x.pending, func(ip netip.Addr, results []result.Result) error {
+		var up bool
+		x.b, up = x.appendHost(x.b[:0], ip, results)
+		if up {
+			x.upHosts[ip] = struct{}{}
 		}
+		return x.out.record(x.b)
 	})
-	up, down, total := x.end.hostCounts(x.scan.Hosts, upWritten)
+	if err != nil {
+		return writeError("XML", err)
+	}
+	return nil
+}
+
+// Close writes the hosts still kept, the run statistics and the closing tag, and
+// writes the buffer.
+func (x *XML) Close() error {
+	if err := x.writeHosts(true); err != nil {
+		return err
+	}
+	end := time.Now()
+	up, down, total := x.end.hostCounts(x.scan.Hosts, uint64(len(x.upHosts)))
 	elapsed := end.Sub(x.scan.Start).Seconds()
 	verb, exit := "done", `exit="success"`
 	if msg, early := x.end.stopped(); early {
@@ -135,19 +227,23 @@ func (x *XML) Close() error {
 			verb = "interrupted"
 		}
 	}
-	fmt.Fprintf(b, "<runstats><finished time=\"%d\" timestr=\"%s\" summary=\"fastscan %s at %s; %d IP addresses (%d hosts up) scanned in %.2f seconds\" elapsed=\"%.2f\" %s/>",
+	b := x.b[:0]
+	b = fmt.Appendf(b, "<runstats><finished time=\"%d\" timestr=\"%s\" summary=\"fastscan %s at %s; %d IP addresses (%d hosts up) scanned in %.2f seconds\" elapsed=\"%.2f\" %s/>",
 		end.Unix(), end.Format(time.ANSIC), verb, end.Format(time.ANSIC), total, up, elapsed, elapsed, exit)
-	fmt.Fprintf(b, "<hosts up=\"%d\" down=\"%d\" total=\"%d\"/>\n</runstats>\n</nmaprun>\n", up, down, total)
-	if err := b.Flush(); err != nil {
-		return fmt.Errorf("writing XML: %w", err)
+	b = fmt.Appendf(b, "<hosts up=\"%d\" down=\"%d\" total=\"%d\"/>\n</runstats>\n</nmaprun>\n", up, down, total)
+	x.b = b
+	if err := x.out.record(b); err != nil {
+		return writeError("XML", err)
+	}
+	if err := x.out.flush(); err != nil {
+		return writeError("XML", err)
 	}
 	return nil
 }
 
-// writeHost writes one host element, its results in port order, and reports
+// appendHost appends one host element, its results in port order, and reports
 // whether the host is up. Its status is End.statusOf's.
-func (x *XML) writeHost(ip netip.Addr, results []result.Result) (up bool) {
-	b := x.bw
+func (x *XML) appendHost(b []byte, ip netip.Addr, results []result.Result) (_ []byte, up bool) {
 	first, last := results[0].TimeNanos, results[0].TimeNanos
 	for _, r := range results {
 		first, last = min(first, r.TimeNanos), max(last, r.TimeNanos)
@@ -158,18 +254,18 @@ func (x *XML) writeHost(ip netip.Addr, results []result.Result) (up bool) {
 		state = "up"
 	}
 	addr := ip.String()
-	fmt.Fprintf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, state, st.reason, st.ttl)
-	fmt.Fprintf(b, "<address addr=\"%s\" addrtype=\"ipv4\"/>\n<hostnames>\n</hostnames>\n<ports>", addr)
+	b = fmt.Appendf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, state, st.reason, st.ttl)
+	b = fmt.Appendf(b, "<address addr=\"%s\" addrtype=\"ipv4\"/>\n<hostnames>\n</hostnames>\n<ports>", addr)
 	for _, r := range results {
-		fmt.Fprintf(b, "<port protocol=\"%s\" portid=\"%d\"><state state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>",
+		b = fmt.Appendf(b, "<port protocol=\"%s\" portid=\"%d\"><state state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>",
 			r.Proto, r.Port, r.State, r.Reason, r.TTL)
 		if name := x.services.Name(r.Port, registryProto(r.Proto)); name != "" {
-			fmt.Fprintf(b, "<service name=\"%s\" method=\"table\" conf=\"3\"/>", xmlEscape(name))
+			b = fmt.Appendf(b, "<service name=\"%s\" method=\"table\" conf=\"3\"/>", xmlEscape(name))
 		}
-		b.WriteString("</port>\n")
+		b = append(b, "</port>\n"...)
 	}
-	b.WriteString("</ports>\n</host>\n")
-	return st.up
+	b = append(b, "</ports>\n</host>\n"...)
+	return b, st.up
 }
 
 // xmlEscape escapes s for an XML attribute value.

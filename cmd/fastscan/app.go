@@ -83,7 +83,7 @@ func scanFlags() []cli.Flag {
 		nmapStyleBool{&cli.BoolFlag{Name: "udp", Aliases: []string{"sU"}, Usage: "scan UDP instead of TCP (ports in -p without T:/U: are UDP; --top-ports takes the UDP list)"}},
 		&cli.IntFlag{Name: "top-ports", Usage: "scan the `N` ports most often found open on the internet (with -p: both)"},
 		&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Value: engine.DefaultRate, Usage: "probes per second"},
-		nmapStyleString{&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments"}},
+		nmapStyleString{&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments (- for standard input)"}},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "never scan `LIST`: addresses, CIDR blocks, ranges, comma lists, like the targets; may be repeated"},
 		&cli.StringFlag{Name: "excludefile", Usage: "never scan the addresses listed in `FILE` (the -iL format: one per line, # comments)"},
 		&cli.BoolFlag{Name: "no-default-excludes", Usage: "also scan the reserved blocks (private, loopback, multicast, ...) inside larger targets; a reserved block named directly is always scanned"},
@@ -94,7 +94,7 @@ func scanFlags() []cli.Flag {
 		&cli.IntFlag{Name: "retries", Value: 1, Usage: "send a probe that got no answer this many more `TIMES`"},
 		&cli.DurationFlag{Name: "wait", Value: engine.DefaultWait, Usage: "longest cool-down after the last probe; ends sooner when replies stop"},
 		&cli.StringFlag{Name: "seed", Usage: "fix the scan order and cookie key with a `NUMBER` (default: random)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output (-: standard output)"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: " + orList(output.FormatNames())},
 	}
 	flags = append(flags, privilegeFlags()...)
@@ -119,7 +119,7 @@ func formatFileFlags() []cli.Flag {
 	var flags []cli.Flag
 	for _, f := range output.Formats() {
 		if f.Flag != "" {
-			flags = append(flags, nmapStyleString{&cli.StringFlag{Name: f.Flag, Usage: "also write " + f.Usage + " to `FILE`"}})
+			flags = append(flags, nmapStyleString{&cli.StringFlag{Name: f.Flag, Usage: "also write " + f.Usage + " to `FILE` (-: standard output, with -o FILE)"}})
 		}
 	}
 	return flags

@@ -39,7 +39,7 @@ func TestFormatFlagsFromTable(t *testing.T) {
 				continue
 			}
 			scan := scanInfo(&s)
-			w, closeFiles, err := openOutputsFor(&s, &bytes.Buffer{}, scan)
+			w, closeFiles, err := openOutputsFor(&s, &bytes.Buffer{}, scan, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

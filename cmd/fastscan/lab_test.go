@@ -309,16 +309,17 @@ func u32(a netip.Addr) uint32 {
 // String formats the range for test logs.
 func (r addrRange) String() string { return r.first.String() + "-" + r.last.String() }
 
-// TestLabInterrupt stops a scan with SIGINT halfway: the command must exit with status
-// 130, say it was interrupted, and have written every open port its summary counts.
+// TestLabInterrupt stops a scan with SIGINT, SIGTERM or SIGHUP halfway: the command
+// must exit with status 128 + the signal's number, say it was interrupted, and have
+// written every open port its summary counts.
 func TestLabInterrupt(t *testing.T) {
 	l := labtest.Start(t)
-	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) { testInterrupt(t, l, sig) })
 	}
 }
 
-// testInterrupt stops a scan with sig halfway: exit status 130, the summary says it
+// testInterrupt stops a scan with sig halfway: exit status 128 + sig, the summary says it
 // was interrupted, every open port it counts was written, and every output file is
 // complete: the XML valid, the pcap readable by tcpdump, the CSV whole.
 func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
@@ -336,14 +337,19 @@ func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(600 * time.Millisecond)
+	// Once the receive ring is open the scan is under way (on a loaded machine a
+	// fixed delay from the start may end before the first probe).
+	if err := waitForRing(l, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
 	// ip netns exec replaces itself with the command, so this is fastscan's process.
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
-		t.Fatalf("exit %d (%v), want %d\n%s", code, err, exitInterrupted, stderr.String())
+	if code, want := cmd.ProcessState.ExitCode(), 128+int(sig.(syscall.Signal)); code != want {
+		t.Fatalf("exit %d (%v), want %d\n%s", code, err, want, stderr.String())
 	}
 	out := scanOutput{stderr: stderr.String()}
 	if !strings.Contains(out.stderr, "interrupted") {
@@ -373,7 +379,7 @@ func testInterrupt(t *testing.T, l *lab.Lab, sig os.Signal) {
 		t.Errorf("runstats of the interrupted scan: up %d down %d total %d (%d open ports, 32,768 targets)", hs.Up, hs.Down, hs.Total, open)
 	}
 	// It says the scan did not finish, and why.
-	cause := map[os.Signal]string{os.Interrupt: "interrupt", syscall.SIGTERM: "terminated"}[sig]
+	cause := map[os.Signal]string{os.Interrupt: "interrupt", syscall.SIGTERM: "terminated", syscall.SIGHUP: "hangup"}[sig]
 	if want := ` exit="error" errormsg="interrupted: ` + cause + ` signal received"/>`; !strings.Contains(string(data), want) {
 		t.Errorf("XML of the interrupted scan lacks %q:\n%s", want, data[max(0, len(data)-600):])
 	}

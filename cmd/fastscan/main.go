@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -22,17 +20,14 @@ const (
 	exitOK          = 0
 	exitFailure     = 1
 	exitUsage       = 2
-	exitInterrupted = 130
+	exitInterrupted = 130 // SIGINT; other signals: 128 + their number (interruptedStatus)
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// A second Ctrl-C exits at once.
-		<-ctx.Done()
-		stop()
-	}()
-	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr, scan))
+	ctx, stop := notifySignals(context.Background())
+	code := run(ctx, os.Args, os.Stdout, os.Stderr, scan)
+	stop()
+	os.Exit(code)
 }
 
 // run runs the command line args and returns the exit status. scanFn performs a scan;

@@ -9,7 +9,6 @@ import (
 
 	"github.com/fastscan/fastscan/capture"
 	"github.com/fastscan/fastscan/engine"
-	"github.com/fastscan/fastscan/output"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -127,7 +126,7 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 		return usageError("%v", err)
 	}
 	defer src.Close()
-	w, closeFiles, err := openOutputs(&s, stdout)
+	w, closeFiles, err := openOutputs(&s, stdout, nil)
 	if err != nil {
 		return err
 	}
@@ -154,9 +153,7 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 	}
 	// A capture holds replies, not probes: the engine knows no hosts probed, so the
 	// writers count hosts from the results (End.HostUp stays nil).
-	if e, ok := w.(output.Ender); ok {
-		e.End(scanEnd(c.Context, sum, err))
-	}
+	w.End(scanEnd(c.Context, sum, err))
 	closeErr := w.Close()
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)

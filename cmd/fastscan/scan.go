@@ -44,7 +44,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	// asked for, or the machine, may refuse the scan here.
 	if err := scanner.Prepare(ctx); err != nil {
 		if ctx.Err() != nil {
-			return cli.Exit("", exitInterrupted)
+			return cli.Exit("", interruptedStatus(ctx))
 		}
 		return runError(err)
 	}
@@ -64,7 +64,11 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			return cli.Exit(err.Error(), exitFailure)
 		}
 	}
-	w, closeFiles, err := openOutputs(&s, stdout)
+	// A signal, or an output that fails, stops the scan the same orderly way:
+	// the replies still arriving are written to every output that works.
+	ctx, stopScan := context.WithCancelCause(ctx)
+	defer stopScan(nil)
+	w, closeFiles, err := openOutputs(&s, stdout, stopScan)
 	if err != nil {
 		return err
 	}
@@ -90,7 +94,10 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if !s.quiet && isTerminal(stderr) && s.status != "-" {
 		stopProgress = showProgress(stderr, scanner, s.cfg.Rate)
 	}
+	w.Flush() // the headers (nmap XML, grepable, CSV, list) before the first probe
+	stopFlush := w.flushEvery(flushInterval)
 	sum, runErr := scanner.Run(ctx, w.Write)
+	stopFlush()
 	if stopProgress != nil {
 		stopProgress()
 	}
@@ -100,9 +107,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	end := scanEnd(ctx, sum, runErr)
 	end.HostsProbed, end.HostsUp = sum.HostsProbed, sum.HostsUp
 	end.HostUp = scanner.HostStatus
-	if e, ok := w.(output.Ender); ok {
-		e.End(end)
-	}
+	w.End(end)
 	closeErr := w.Close()
 	if capture != nil {
 		if err := capture.Close(); err != nil && closeErr == nil {
@@ -120,15 +125,34 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "fastscan: %d of %d results could not be delivered to syslog %s\n", n, n+s.syslogWriter.Sent(), s.syslog)
 		}
 	}
-	if closeErr != nil {
-		return cli.Exit(closeErr.Error(), exitFailure)
-	}
-	interrupted := sum.Interrupted
+	interrupted := sum.Interrupted || closeErr != nil
 	if !s.quiet {
 		writeSummary(stderr, &s, sum, interrupted)
 	}
-	if interrupted {
-		return cli.Exit("", exitInterrupted)
+	return endStatus(ctx, closeErr, interrupted)
+}
+
+// endStatus is the exit of a scan that ran: a signal's status (128 + its number)
+// when a signal stopped it, even if an output failed after it (a terminal gone
+// with its SSH session); SIGPIPE's (141) for a broken standard output; 1 with
+// the failure (naming the file) for another output error; success otherwise.
+func endStatus(ctx context.Context, closeErr error, interrupted bool) error {
+	var sc signalCause
+	signalled := errors.As(context.Cause(ctx), &sc)
+	msg := ""
+	if closeErr != nil {
+		msg = closeErr.Error()
+	}
+	oe := outputFailure(closeErr)
+	switch {
+	case signalled:
+		return cli.Exit(msg, interruptedStatus(ctx))
+	case oe != nil && oe.brokenPipe():
+		return cli.Exit("", exitBrokenPipe)
+	case closeErr != nil:
+		return cli.Exit(msg, exitFailure)
+	case interrupted:
+		return cli.Exit("", interruptedStatus(ctx))
 	}
 	return nil
 }
@@ -150,7 +174,10 @@ func runError(err error) error {
 // stopped by runErr.
 func scanEnd(ctx context.Context, sum engine.Summary, runErr error) output.End {
 	end := output.End{Interrupted: sum.Interrupted}
-	if sum.Interrupted {
+	if oe := outputFailure(context.Cause(ctx)); oe != nil {
+		// An output that failed stopped the scan: not an interruption.
+		end.Interrupted, end.Err = false, oe.Error()
+	} else if sum.Interrupted {
 		// A signal's cause reads "interrupt signal received" (and errors.Is it
 		// context.Canceled, so compare the plain cancellation itself).
 		if cause := context.Cause(ctx); cause != nil && cause != context.Canceled {
@@ -164,10 +191,11 @@ func scanEnd(ctx context.Context, sum engine.Summary, runErr error) output.End {
 }
 
 // openOutputs creates the writers the settings ask for: the main format on standard
-// output or -o FILE, and each -oX FILE. Every file is created before anything is sent;
-// closeFiles closes them after the writers were closed.
-func openOutputs(s *settings, stdout io.Writer) (w output.Writer, closeFiles func(), err error) {
-	return openOutputsFor(s, stdout, scanInfo(s))
+// output or -o FILE, and each -oX FILE ("-": standard output). Every file is
+// created before anything is sent; closeFiles closes them after the writers were
+// closed. An output that fails calls fail (which stops the scan).
+func openOutputs(s *settings, stdout io.Writer, fail func(error)) (w *outputSet, closeFiles func(), err error) {
+	return openOutputsFor(s, stdout, scanInfo(s), fail)
 }
 
 // scanInfo describes the scan of the settings for the writers, starting now.
@@ -188,38 +216,43 @@ func scanInfo(s *settings) output.Scan {
 }
 
 // openOutputsFor is openOutputs for the scan described by scan.
-func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan) (w output.Writer, closeFiles func(), err error) {
+func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan, fail func(error)) (w *outputSet, closeFiles func(), err error) {
 	var files []*os.File
 	closeFiles = func() {
 		for _, f := range files {
 			f.Close()
 		}
 	}
-	open := func(format, name string) (output.Writer, error) {
+	set := &outputSet{fail: fail}
+	open := func(format, name string) error {
 		dst := stdout
+		if name == stdoutName {
+			name = ""
+		}
 		if name != "" {
 			f, err := os.Create(name)
 			if err != nil {
-				return nil, usageError("cannot write output file %q: %v", name, errors.Unwrap(err))
+				return usageError("cannot write output file %q: %v", name, errors.Unwrap(err))
 			}
 			files = append(files, f)
 			dst = f
 		}
-		return output.New(format, dst, output.Options{Services: s.services, Scan: scan})
+		x, err := output.New(format, dst, output.Options{Services: s.services, Scan: scan})
+		if err != nil {
+			return err
+		}
+		set.outs = append(set.outs, &namedOutput{file: name, w: x})
+		return nil
 	}
-	main, err := open(s.format, s.output)
-	if err != nil {
+	if err := open(s.format, s.output); err != nil {
 		closeFiles()
 		return nil, nil, err
 	}
-	writers := []output.Writer{main}
 	for _, o := range s.extra {
-		x, err := open(o.format, o.file)
-		if err != nil {
+		if err := open(o.format, o.file); err != nil {
 			closeFiles()
 			return nil, nil, err
 		}
-		writers = append(writers, x)
 	}
 	if s.syslog != "" {
 		sl, err := output.NewSyslog(s.syslog, output.Options{Services: s.services, Scan: scan}, s.syslogAs, scan.Hostname)
@@ -228,12 +261,9 @@ func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan) (w output.W
 			return nil, nil, usageError("%v", err)
 		}
 		s.syslogWriter = sl
-		writers = append(writers, sl)
+		set.outs = append(set.outs, &namedOutput{file: s.syslog, w: sl})
 	}
-	if len(writers) == 1 {
-		return main, closeFiles, nil
-	}
-	return output.Multi(writers...), closeFiles, nil
+	return set, closeFiles, nil
 }
 
 // newScanID returns a random id for this scan: 16 hex digits.

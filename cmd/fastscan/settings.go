@@ -164,6 +164,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 	s.cfg.TxRing = c.Bool("tx-ring")
 	s.privOptions = parsePrivOptions(c)
+	if err := checkOutputPaths(&s); err != nil {
+		return s, err
+	}
 	err = hosts.resolve(&s, specs)
 	return s, err
 }
@@ -229,6 +232,13 @@ func compactPorts(ports []uint16) string {
 }
 
 func readTargetFile(name string) ([]string, error) {
+	if name == "-" { // -iL -: standard input
+		specs, err := target.ReadTargetFile(os.Stdin)
+		if err != nil {
+			return nil, usageError("cannot read targets from standard input: %v", err)
+		}
+		return specs, nil
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, usageError("cannot read input file %q: %v", name, errors.Unwrap(err))

@@ -1,6 +1,7 @@
 package outputtest
 
 import (
+	"bytes"
 	"encoding/xml"
 	"os"
 	"os/exec"
@@ -125,4 +126,25 @@ func ParseNmapXML(tb testing.TB, doc []byte) NmapRun {
 		tb.Fatalf("reading nmap XML back: %v\ndocument:\n%s", err, doc)
 	}
 	return run
+}
+
+// nmapXMLTail is what closes a document cut after a whole host element.
+const nmapXMLTail = `<runstats><finished time="0" timestr="" summary="" elapsed="0" exit="error" errormsg="cut short"/><hosts up="0" down="0" total="0"/>
+</runstats>
+</nmaprun>
+`
+
+// ValidateNmapXMLPrefix fails the test unless doc, an nmap XML document cut short
+// (by SIGKILL, or read while it is written), ends after its header or a whole host
+// element, so that run statistics and the closing tag make it valid against nmap's
+// DTD. A complete document must be valid as it is. It returns the completed
+// document.
+func ValidateNmapXMLPrefix(tb testing.TB, doc []byte) []byte {
+	tb.Helper()
+	full := doc
+	if !bytes.HasSuffix(doc, []byte("</nmaprun>\n")) {
+		full = append(append([]byte(nil), doc...), nmapXMLTail...)
+	}
+	ValidateNmapXML(tb, full)
+	return full
 }
