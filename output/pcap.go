@@ -1,7 +1,7 @@
 package output
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"sync"
@@ -30,8 +30,9 @@ const (
 // goroutine writes the slots out. When the writer falls behind and every slot is
 // taken, the reply is not recorded and Dropped counts it.
 type Pcap struct {
-	bw      *bufio.Writer
-	pw      *pcapgo.Writer
+	sink    *sink          // whole packets only, as the other outputs write records
+	stage   bytes.Buffer   // one packet (record header and data) as pcapgo writes it
+	pw      *pcapgo.Writer // writes into stage
 	slots   [pcapSlots][PcapSnapLen]byte
 	free    chan int
 	full    chan pcapEntry
@@ -46,11 +47,20 @@ type pcapEntry struct {
 	ts              int64
 }
 
-// NewPcap writes the pcap file header to w and starts the writer.
+// pcapFlushInterval is how often the writer writes the packets it holds while
+// replies keep coming: at most this long after a reply, it is in the file.
+const pcapFlushInterval = 500 * time.Millisecond
+
+// NewPcap writes the pcap file header to w and starts the writer. Packets reach w
+// whole, in one write of whole packets each time (see sink), at least every half
+// second, so that after SIGKILL the file holds only whole packets.
 func NewPcap(w io.Writer) (*Pcap, error) {
-	p := &Pcap{bw: bufio.NewWriterSize(w, 256<<10), free: make(chan int, pcapSlots), full: make(chan pcapEntry, pcapSlots)}
-	p.pw = pcapgo.NewWriter(p.bw)
+	p := &Pcap{sink: newSink(w), free: make(chan int, pcapSlots), full: make(chan pcapEntry, pcapSlots)}
+	p.pw = pcapgo.NewWriter(&p.stage)
 	if err := p.pw.WriteFileHeader(PcapSnapLen, layers.LinkTypeEthernet); err != nil {
+		return nil, fmt.Errorf("writing pcap header: %w", err)
+	}
+	if err := p.commit(); err != nil {
 		return nil, fmt.Errorf("writing pcap header: %w", err)
 	}
 	for i := range pcapSlots {
@@ -75,16 +85,41 @@ func (p *Pcap) Capture(frame []byte, tsNanos int64) {
 // Dropped returns how many replies were not recorded because the writer fell behind.
 func (p *Pcap) Dropped() uint64 { return p.dropped.Load() }
 
+// commit hands the staged bytes to the sink as one record.
+func (p *Pcap) commit() error {
+	err := p.sink.record(p.stage.Bytes())
+	p.stage.Reset()
+	return err
+}
+
 func (p *Pcap) write() {
 	defer p.done.Done()
-	for e := range p.full {
-		if p.err == nil {
-			ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, e.ts), CaptureLength: e.n, Length: e.length}
-			if err := p.pw.WritePacket(ci, p.slots[e.slot][:e.n]); err != nil {
-				p.err = fmt.Errorf("writing pcap: %w", err)
+	tick := time.NewTicker(pcapFlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case e, ok := <-p.full:
+			if !ok {
+				return
+			}
+			if p.err == nil {
+				ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, e.ts), CaptureLength: e.n, Length: e.length}
+				err := p.pw.WritePacket(ci, p.slots[e.slot][:e.n])
+				if err == nil {
+					err = p.commit()
+				}
+				if err != nil {
+					p.err = fmt.Errorf("writing pcap: %w", err)
+				}
+			}
+			p.free <- e.slot
+		case <-tick.C:
+			if p.err == nil {
+				if err := p.sink.flush(); err != nil {
+					p.err = fmt.Errorf("writing pcap: %w", err)
+				}
 			}
 		}
-		p.free <- e.slot
 	}
 }
 
@@ -96,7 +131,7 @@ func (p *Pcap) Close() error {
 	if p.err != nil {
 		return p.err
 	}
-	if err := p.bw.Flush(); err != nil {
+	if err := p.sink.flush(); err != nil {
 		return fmt.Errorf("writing pcap: %w", err)
 	}
 	return nil
