@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 IS_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo yes)
 
-.PHONY: all build deps test fuzz bench demo lint clean testdata
+.PHONY: all build deps test fuzz bench demo compare lint clean testdata
 
 all: build
 
@@ -56,6 +56,12 @@ bench:
 ## demo: run fastscan inside a fresh lab against its ground truth (root)
 demo: deps build
 	$(BIN)/fastlab demo --scanner $(BIN)/fastscan
+
+## compare: install masscan, zmap and nmap if missing, then run them and fastscan on the
+## same workloads in a fresh lab, three rounds, and print one table (root; about 5 minutes)
+compare: build
+	./scripts/install-deps.sh --compare
+	$(BIN)/fastlab compare --scanner $(BIN)/fastscan
 
 ## testdata: re-record the replay captures and golden files in testdata/replay from
 ## live scans of a fresh lab, and the tcpdumps of nmap scanning it (root), then check

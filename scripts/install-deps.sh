@@ -5,7 +5,10 @@
 # DTD and stylesheet (nmap-common); tcpdump, which reads the pcap output back;
 # rsyslog, the collector of the SIEM pipeline test; setpriv (util-linux). Without root it only
 # reports what is missing. With --record it also installs nmap, which make testdata runs
-# to record captures of another scanner (the tests only read those captures).
+# to record captures of another scanner (the tests only read those captures). With
+# --compare it also installs the scanners make compare runs fastscan against: masscan,
+# zmap and nmap. While apt-get installs, /usr/sbin/policy-rc.d exits 101 so that no
+# package starts a system-wide service (an existing policy-rc.d is left as it is).
 set -euo pipefail
 
 # command -> Debian package
@@ -18,9 +21,16 @@ declare -A packages=(
 	[tcpdump]=tcpdump
 	[rsyslogd]=rsyslog
 )
-if [ "${1:-}" = "--record" ]; then
+case "${1:-}" in
+--record)
 	packages[nmap]=nmap
-fi
+	;;
+--compare)
+	packages[nmap]=nmap
+	packages[masscan]=masscan
+	packages[zmap]=zmap
+	;;
+esac
 
 # file -> Debian package
 declare -A files=(
@@ -52,6 +62,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "install-deps: installing ${missing[*]}"
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\n# written by fastscan scripts/install-deps.sh while installing\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/citest"
+	"github.com/fastscan/fastscan/lab"
+)
+
+func TestCompareInvocationsStayInTheLab(t *testing.T) {
+	tr := lab.DefaultTruth()
+	o := cmpOptions{Scanner: "/bin/fastscan", Rounds: 1, Rate: 300000, Timeout: time.Minute, Wait: 2}
+	if err := checkOptions(&o, tr); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range cmpWorkloads(tr) {
+		for _, tool := range cmpTools {
+			inv := invocation(tool, w, tr, o, "/tmp/x")
+			if inv.NA != "" {
+				continue
+			}
+			args := strings.Join(inv.Args, " ")
+			if !strings.Contains(args, w.Target) || !strings.Contains(args, "300000") {
+				t.Errorf("%s %s: %s lacks the target or the rate", tool, w.Name, args)
+			}
+			if tool == "nmap" || tool == "fastscan" {
+				if !strings.Contains(" "+args+" ", " -n ") {
+					t.Errorf("%s %s: %s may resolve names (no -n)", tool, w.Name, args)
+				}
+			}
+			if tool == "masscan" && !strings.Contains(args, "--router-mac") || tool == "zmap" && !strings.Contains(args, "-G") {
+				t.Errorf("%s %s: %s gives no next-hop MAC", tool, w.Name, args)
+			}
+		}
+	}
+	// zmap 2.x takes one port: only the /16 x 1 port workload.
+	for _, w := range cmpWorkloads(tr) {
+		inv := invocation("zmap", w, tr, o, "/tmp/x")
+		if (inv.NA == "") != (w.Name == "routed16x1") {
+			t.Errorf("zmap %s: NA %q", w.Name, inv.NA)
+		}
+	}
+	for _, bad := range []cmpOptions{{Rounds: 0, Rate: 1, Timeout: time.Second}, {Rounds: 1, Rate: 1, Timeout: time.Second, Tools: []string{"hping"}},
+		{Rounds: 1, Rate: 1, Timeout: time.Second, Workloads: []string{"/8"}}} {
+		if err := checkOptions(&bad, tr); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+// TestCompareHostFastscanNmap runs `fastlab compare --rounds 1 --workloads host`
+// for fastscan and nmap in a real lab.
+func TestCompareHostFastscanNmap(t *testing.T) {
+	citest.RequireRoot(t)
+	citest.RequireTool(t, "ip")
+	citest.RequireTool(t, "nft")
+	citest.RequireTool(t, "nmap")
+	bin := filepath.Join(t.TempDir(), "fastscan")
+	build := exec.Command("go", "build", "-o", bin, "../fastscan")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building fastscan: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := newApp(&out, io.Discard).RunContext(ctx, []string{"fastlab", "compare", "--scanner", bin,
+		"--rounds", "1", "--workloads", "host", "--tools", "fastscan,nmap", "--timeout", "60s"})
+	if err != nil {
+		t.Fatalf("compare: %v\n%s", err, out.String())
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if !strings.HasPrefix(line, "| host |") {
+			continue
+		}
+		cols := strings.Split(line, "|")
+		for i := range cols {
+			cols[i] = strings.TrimSpace(cols[i])
+		}
+		rows[cols[2]] = cols
+	}
+	for _, tool := range []string{"fastscan", "nmap"} {
+		if rows[tool] == nil {
+			t.Fatalf("no %s row:\n%s", tool, out.String())
+		}
+	}
+	// | workload | tool | median wall | vs | missed | extra | rss | runs | note |
+	if f := rows["fastscan"]; f[5] != "0" || f[6] != "0" || f[8] != "1/1" {
+		t.Errorf("fastscan missed %s, extra %s, runs %s:\n%s", f[5], f[6], f[8], out.String())
+	}
+	if !strings.Contains(out.String(), "nproc") || !strings.Contains(out.String(), "300000 packets/s") {
+		t.Errorf("header lacks the machine or the rate:\n%s", out.String())
+	}
+}
