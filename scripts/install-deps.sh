@@ -3,11 +3,11 @@
 # them is missing: the lab's ip (iproute2) and nft (nftables); the consumers the
 # nmap XML output is checked with: xmllint (libxml2-utils), xsltproc, and nmap's
 # DTD and stylesheet (nmap-common); tcpdump, which reads the pcap output back;
-# rsyslog, the collector of the SIEM pipeline test; setpriv (util-linux). Without root it only
-# reports what is missing. With --record it also installs nmap, which make testdata runs
-# to record captures of another scanner (the tests only read those captures). With
-# --compare it also installs the scanners make compare runs fastscan against: masscan,
-# zmap and nmap. While apt-get installs, /usr/sbin/policy-rc.d exits 101 so that no
+# rsyslog, the collector of the SIEM pipeline test; setpriv (util-linux); nmap, the
+# peer of the comparison test (fastlab compare, and make testdata's recordings of
+# another scanner). Without root it only reports what is missing. With --compare it
+# also installs the other scanners make compare runs fastscan against: masscan and
+# zmap. (--record is accepted as before; nmap is now installed anyway.) While apt-get installs, /usr/sbin/policy-rc.d exits 101 so that no
 # package starts a system-wide service (an existing policy-rc.d is left as it is).
 set -euo pipefail
 
@@ -20,6 +20,7 @@ declare -A packages=(
 	[setpriv]=util-linux
 	[tcpdump]=tcpdump
 	[rsyslogd]=rsyslog
+	[nmap]=nmap
 )
 case "${1:-}" in
 --record)
