@@ -69,6 +69,9 @@ type Config struct {
 	// included), on the receiver goroutine: it must copy frame, not keep it, and
 	// return at once.
 	Capture func(frame []byte, tsNanos int64)
+	// Resume, when set, continues a stopped scan of the same Config from its
+	// pass and position, with its answered targets decided (see Resume).
+	Resume *Resume
 	// Notice receives one-line messages for the user (skipped addresses and the like).
 	// Nil discards them.
 	Notice func(msg string)

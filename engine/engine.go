@@ -128,6 +128,11 @@ func New(cfg Config) (*Scanner, error) {
 	s.perm = permute.New(s.total, cfg.Seed)
 	s.key = cookie.NewKey(cfg.Seed)
 	s.hosts = newHostTable(s.cfg.Targets.Len())
+	if cfg.Resume != nil {
+		if err := s.resumeFrom(cfg.Resume); err != nil {
+			return nil, err
+		}
+	}
 	s.setPhase(PhaseStarting)
 	return s, nil
 }

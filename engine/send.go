@@ -13,19 +13,28 @@ import (
 // send runs the passes: the first over every target, then each retry pass over the
 // targets still unanswered, each followed by a cool-down. After an interruption or
 // an error it still waits a little for replies to the probes already sent.
+//
+// A resumed scan (Config.Resume) starts in the checkpoint's pass at its position.
 func (s *Scanner) send(ctx context.Context, lk link.Link, limiter *ratelimit.Limiter) error {
-	for pass := 0; pass <= s.cfg.Retries; pass++ {
+	first, start := 0, uint64(0)
+	if r := s.cfg.Resume; r != nil {
+		first, start = r.Pass, r.Position
+	}
+	for pass := first; pass <= s.cfg.Retries; pass++ {
 		if pass > 0 && s.answeredAll() {
 			break
 		}
+		if pass > first {
+			start = 0
+		}
 		s.pass.Store(int32(pass))
-		s.pos.Store(0)
+		s.pos.Store(start)
 		if pass == 0 {
 			s.setPhase(PhaseScanning)
 		} else {
 			s.setPhase(PhaseRetrying)
 		}
-		err := s.sendPass(ctx, pass, lk, limiter)
+		err := s.sendPass(ctx, pass, start, lk, limiter)
 		passEnd := time.Now()
 		if err != nil {
 			s.drain(passEnd)
@@ -42,11 +51,11 @@ func (s *Scanner) send(ctx context.Context, lk link.Link, limiter *ratelimit.Lim
 	return nil
 }
 
-// sendPass sends one probe to every target not yet answered, in permutation order,
-// in batches of the limiter's size at its rate. The send clock is stamped before
+// sendPass sends one probe to every target not yet answered, in permutation order
+// from position start (0 but for a resumed scan's first pass), in batches of the limiter's size at its rate. The send clock is stamped before
 // each batch leaves, so a reply that arrives while the send call is still running
 // has a round trip of at least 0.
-func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter *ratelimit.Limiter) error {
+func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.Link, limiter *ratelimit.Limiter) error {
 	var (
 		batch   = limiter.Batch()
 		pending = 0
@@ -54,6 +63,9 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter 
 		// batchHosts are the hosts of the first pass's pending batch, marked
 		// probed once the link took their frames.
 		batchHosts = make([]uint64, 0, batch)
+		// skipAnswered: retry passes, and a resumed scan's first pass (whose
+		// table holds the stopped scan's answers), probe only the unanswered.
+		skipAnswered = pass > 0 || s.cfg.Resume != nil
 	)
 	flush := func(pos uint64) error {
 		if err := limiter.Wait(ctx, pending); err != nil {
@@ -76,9 +88,9 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, lk link.Link, limiter 
 		}
 		return nil
 	}
-	for pos := uint64(0); pos < s.total; pos++ {
+	for pos := start; pos < s.total; pos++ {
 		idx := s.perm.At(pos)
-		if pass > 0 && s.table.Answered(idx) {
+		if skipAnswered && s.table.Answered(idx) {
 			continue
 		}
 		ip := s.cfg.Targets.At(idx / s.nports)

@@ -24,6 +24,7 @@ type sink struct {
 	buf []byte
 	f   truncater // a regular file: cut back after a partial write
 	err error
+	n   int64 // bytes of whole records written so far
 }
 
 // truncater is the part of *os.File that cuts a file back.
@@ -97,9 +98,14 @@ func (s *sink) flush() error {
 		s.err = err
 		return err
 	}
+	s.n += int64(len(s.buf))
 	s.buf = s.buf[:0]
 	return nil
 }
+
+// written is the number of bytes of whole records the sink has written: its
+// destination grew by exactly that much (a failed write was cut back).
+func (s *sink) written() int64 { return s.n }
 
 // writeError is the error of a failed write: the operating system's reason without
 // the file name, which the caller knows better (and which is "/dev/stdout" or
