@@ -64,6 +64,9 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("resume") {
+				return resumeScan(c, stdout, stderr, scanFn)
+			}
 			s, err := parseSettings(c)
 			if err != nil {
 				return err
@@ -98,6 +101,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: " + orList(output.FormatNames())},
 	}
 	flags = append(flags, privilegeFlags()...)
+	flags = append(flags, resumeFlags()...)
 	flags = append(flags, formatFileFlags()...)
 	return append(flags, []cli.Flag{
 		&cli.StringFlag{Name: "syslog", Usage: "also send every result to a syslog collector at `URL` (tcp://HOST:PORT or udp://HOST:PORT)"},

@@ -34,6 +34,9 @@ func main() {
 // tests pass their own to check what the command line asks for without sending.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, scanFn scanFunc) int {
 	app := newApp(stdout, stderr, scanFn)
+	if len(args) > 0 {
+		ctx = context.WithValue(ctx, argsKey{}, args[1:]) // for the checkpoint
+	}
 	err := app.RunContext(ctx, reorderArgs(helpArgs(args), app.Flags, app.Commands))
 	if err == nil {
 		return exitOK

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+
 	"github.com/fastscan/fastscan/output"
 	"github.com/fastscan/fastscan/result"
 )
@@ -54,6 +56,7 @@ func checkOutputPaths(s *settings) error {
 	if s.status != stdoutName { // --status-json - is standard error
 		add("--status-json", s.status)
 	}
+	add("--resume-file", s.resumeFile)
 	if onStdout > 1 {
 		return usageError("more than one output on standard output (%s): give all but one a file", orList(stdoutFlags))
 	}
@@ -102,6 +105,10 @@ type outputSet struct {
 	outs []*namedOutput
 	fail func(error)
 	err  *outputError // the first failure
+	// emitted, when not nil, collects the target index (index) of every result
+	// written: the answered set of the checkpoint (resume.go).
+	emitted *roaring64.Bitmap
+	index   func(*result.Result) (uint64, bool)
 }
 
 // namedOutput is one output and where it goes.
@@ -109,6 +116,12 @@ type namedOutput struct {
 	file   string // "" for standard output
 	w      output.Writer
 	failed bool
+	// For an output file a checkpoint records: its absolute path and format,
+	// the writer's Resumable side, and the length the file had when the writer
+	// started (a resumed scan's).
+	path, format string
+	res          output.Resumable
+	base         int64
 }
 
 // outputError is a failed output: the file (or standard output) and why.
@@ -158,6 +171,11 @@ func (s *outputSet) Write(r *result.Result) error {
 			if err := o.w.Write(r); err != nil {
 				s.failed(o, err)
 			}
+		}
+	}
+	if s.emitted != nil {
+		if idx, ok := s.index(r); ok {
+			s.emitted.Add(idx)
 		}
 	}
 	return nil

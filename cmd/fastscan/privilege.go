@@ -56,7 +56,11 @@ func planPrivilegeDrop(s *settings) (*privDrop, error) {
 		return nil, cli.Exit(fmt.Sprintf("cannot drop privileges: %v", err), exitFailure)
 	}
 	p := &privDrop{creds: creds}
-	for _, name := range outputFiles(s) {
+	names := outputFiles(s)
+	if s.resumeFile != "" && s.resume == nil {
+		names = append(names, s.resumeFile) // the checkpoint, created with the outputs
+	}
+	for _, name := range names {
 		if _, err := os.Lstat(name); os.IsNotExist(err) {
 			p.fresh = append(p.fresh, name)
 		}

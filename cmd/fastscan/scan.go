@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/result"
 )
 
 const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with sudo, or grant it once with: sudo setcap cap_net_raw+ep $(command -v fastscan)"
@@ -25,6 +27,9 @@ const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with 
 // scan runs the scan the settings describe, writing results and a summary.
 func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err := checkRawSocket(); err != nil {
+		return err
+	}
+	if err := checkResumeFiles(&s); err != nil { // before anything is changed
 		return err
 	}
 	s.cfg.Notice = func(msg string) {
@@ -35,6 +40,19 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	var capture *output.Pcap // set before Run, after Prepare
 	if s.pcap != "" {
 		s.cfg.Capture = func(frame []byte, tsNanos int64) { capture.Capture(frame, tsNanos) }
+	}
+	if rs := s.resume; rs != nil {
+		answered, err := rs.ck.answered()
+		if err != nil {
+			return usageError("cannot resume from %q: %v", rs.path, err)
+		}
+		s.cfg.Resume = &engine.Resume{Pass: rs.ck.Pass, Position: rs.ck.Position, Answered: func(yield func(uint64) bool) {
+			for it := answered.Iterator(); it.HasNext(); {
+				if !yield(it.Next()) {
+					return
+				}
+			}
+		}}
 	}
 	scanner, err := engine.New(s.cfg)
 	if err != nil {
@@ -73,6 +91,18 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeFiles()
+	// The checkpoint, opened before privileges are dropped.
+	ckFile, ckPath, err := openCheckpoint(&s, s.cfg.Notice)
+	if err != nil {
+		return err
+	}
+	var ck *checkpointer
+	if ckFile != nil {
+		if ck, err = newCheckpointer(ckFile, ckPath, &s, scanner, w, s.cfg.Notice); err != nil {
+			ckFile.f.Close()
+			return usageError("cannot resume: %v", err)
+		}
+	}
 
 	var stopStatus func(engine.Summary)
 	if s.status != "" {
@@ -96,8 +126,20 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	w.Flush() // the headers (nmap XML, grepable, CSV, list) before the first probe
 	stopFlush := w.flushEvery(flushInterval)
+	stopCheckpoints := func() {}
+	if ck != nil {
+		ck.write(false) // before the first probe
+		stopCheckpoints = ck.every()
+	}
 	sum, runErr := scanner.Run(ctx, w.Write)
 	stopFlush()
+	stopCheckpoints()
+	completed := runErr == nil && !sum.Interrupted
+	if ck != nil {
+		// The last checkpoint, before the writers' footers: a resumed scan cuts
+		// them off and continues.
+		ck.write(completed)
+	}
 	if stopProgress != nil {
 		stopProgress()
 	}
@@ -109,6 +151,13 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	end.HostUp = scanner.HostStatus
 	w.End(end)
 	closeErr := w.Close()
+	if ck != nil {
+		if completed && closeErr == nil {
+			ck.remove()
+		} else {
+			ck.close()
+		}
+	}
 	if capture != nil {
 		if err := capture.Close(); err != nil && closeErr == nil {
 			closeErr = err
@@ -229,19 +278,30 @@ func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan, fail func(e
 		if name == stdoutName {
 			name = ""
 		}
+		no := &namedOutput{file: name, format: format}
+		var kept []result.Result
 		if name != "" {
-			f, err := os.Create(name)
+			f, rec, err := createOutput(s, name)
 			if err != nil {
-				return usageError("cannot write output file %q: %v", name, errors.Unwrap(err))
+				return err
 			}
 			files = append(files, f)
 			dst = f
+			no.path, _ = filepath.Abs(name)
+			no.base, kept = rec.Length, keptOf(rec)
 		}
 		x, err := output.New(format, dst, output.Options{Services: s.services, Scan: scan})
 		if err != nil {
 			return err
 		}
-		set.outs = append(set.outs, &namedOutput{file: name, w: x})
+		no.w = x
+		if r, ok := x.(output.Resumable); ok && name != "" {
+			no.res = r
+			if s.resume != nil {
+				r.Continue(kept)
+			}
+		}
+		set.outs = append(set.outs, no)
 		return nil
 	}
 	if err := open(s.format, s.output); err != nil {
@@ -264,6 +324,35 @@ func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan, fail func(e
 		set.outs = append(set.outs, &namedOutput{file: s.syslog, w: sl})
 	}
 	return set, closeFiles, nil
+}
+
+// createOutput creates the output file name, or for a resumed scan opens it cut
+// back to the length its checkpoint recorded (rec), positioned at its end.
+func createOutput(s *settings, name string) (*os.File, checkpointFile, error) {
+	if s.resume == nil {
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, checkpointFile{}, usageError("cannot write output file %q: %v", name, errors.Unwrap(err))
+		}
+		return f, checkpointFile{}, nil
+	}
+	rec, ok := s.resume.file(name)
+	if !ok {
+		return nil, rec, usageError("cannot resume from %q: it does not record the output file %q", s.resume.path, name)
+	}
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err == nil {
+		if err = f.Truncate(rec.Length); err == nil {
+			_, err = f.Seek(rec.Length, io.SeekStart)
+		}
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		return nil, rec, usageError("cannot continue output file %q: %v", name, errors.Unwrap(err))
+	}
+	return f, rec, nil
 }
 
 // newScanID returns a random id for this scan: 16 hex digits.

@@ -41,6 +41,13 @@ type settings struct {
 	privOptions                     // -n, --keep-privileges (privilege.go)
 	scope        target.Scope       // the targets named, and what was excluded from them
 	dryRun       bool               // --dry-run: print the plan, send nothing
+	// args is the command line a checkpoint records (with the seed), resumeFile
+	// the checkpoint file (--resume-file; resumeFileSet when given), resume the
+	// checkpoint a resumed scan continues (resume.go).
+	args          []string
+	resumeFile    string
+	resumeFileSet bool
+	resume        *resumeState
 }
 
 // extraOutput is one more output format written to its own file.
@@ -164,10 +171,14 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 	s.cfg.TxRing = c.Bool("tx-ring")
 	s.privOptions = parsePrivOptions(c)
+	s.resumeFile = c.String("resume-file")
 	if err := checkOutputPaths(&s); err != nil {
 		return s, err
 	}
-	err = hosts.resolve(&s, specs)
+	if err := hosts.resolve(&s, specs); err != nil {
+		return s, err
+	}
+	err = applyResume(c, &s)
 	return s, err
 }
 

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/output/outputtest"
+)
+
+// TestLabResume interrupts a scan of every kind of answer (open and closed
+// ports, ICMP-prohibited and blackholed addresses) at random moments, with
+// SIGKILL, SIGINT, SIGTERM or SIGHUP, and resumes it from its checkpoint each
+// time until it completes: the files then hold exactly the lab's ground truth,
+// no line twice in JSON lines, CSV and list, valid nmap XML with the same ports,
+// and the checkpoint is gone.
+func TestLabResume(t *testing.T) {
+	l := labtest.Start(t)
+	for _, tc := range []struct {
+		sig   syscall.Signal
+		times int
+	}{{syscall.SIGKILL, 5}, {syscall.SIGINT, 2}, {syscall.SIGTERM, 2}, {syscall.SIGHUP, 2}} {
+		t.Run(tc.sig.String(), func(t *testing.T) { testResume(t, l, tc.sig, tc.times) })
+	}
+}
+
+func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
+	dir := t.TempDir()
+	files, outArgs := labOutputFiles(dir)
+	ck := filepath.Join(dir, "scan.resume")
+	ports := []uint16{1, 7, 9, 21, 22, 23, 25, 80, 110, 135, 139, 443, 445, 3389, 5432, 8080}
+	var portList []string
+	for _, p := range ports {
+		portList = append(portList, fmt.Sprint(p))
+	}
+	// 4096 addresses x 16 ports at 15,000 probes/s: about 4.4 s for the first
+	// pass, and a retry pass over the blackholed part.
+	args := append([]string{"198.19.120.0/21,198.19.128.0/22,198.19.192.0/22", "-p", strings.Join(portList, ","),
+		"-r", "15000", "--show", "all", "--resume-file", ck}, outArgs...)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(sig)))
+	var stderr bytes.Buffer
+	run := func(args []string, stopAfter time.Duration) (code int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := labCommand(ctx, l, args...)
+		stderr.Reset()
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		if stopAfter > 0 {
+			if err := waitForRing(l, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-exited:
+			case <-time.After(stopAfter):
+				cmd.Process.Signal(sig)
+			}
+		}
+		<-exited
+		return cmd.ProcessState.ExitCode()
+	}
+	stops := 0
+	code := run(args, time.Duration(600+rng.IntN(4000))*time.Millisecond)
+	for code != 0 {
+		if sig == syscall.SIGKILL && code != -1 || sig != syscall.SIGKILL && code != 128+int(sig) {
+			t.Fatalf("exit %d after %v\n%s", code, sig, stderr.String())
+		}
+		stops++
+		if _, err := os.Stat(ck); err != nil {
+			t.Fatalf("after %v: no checkpoint: %v", sig, err)
+		}
+		stopAfter := time.Duration(300+rng.IntN(4000)) * time.Millisecond
+		if stops >= times {
+			stopAfter = 0 // the last run completes
+		}
+		code = run([]string{"--resume", ck}, stopAfter)
+	}
+	t.Logf("%v: stopped %d times, then completed", sig, stops)
+	if stops == 0 {
+		t.Errorf("the scan completed before the first %v", sig)
+	}
+	if _, err := os.Stat(ck); !os.IsNotExist(err) {
+		t.Errorf("a completed scan left its checkpoint: %v", err)
+	}
+
+	// Exactly the truth, nothing twice (compareRangesWithTruth fails duplicates).
+	out := scanOutput{stderr: stderr.String()}
+	data, err := os.ReadFile(files["jsonl"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputtest.NewValidator(t).ValidateLines(t, data)
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		var f finding
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatalf("JSON line %q: %v", line, err)
+		}
+		out.findings = append(out.findings, f)
+	}
+	a := netip.MustParseAddr
+	compareRangesWithTruth(t, l.Truth(), out, []addrRange{
+		{a("198.19.120.0"), a("198.19.127.255")}, {a("198.19.128.0"), a("198.19.131.255")}, {a("198.19.192.0"), a("198.19.195.255")},
+	}, ports, true)
+	results := len(out.findings)
+	for _, format := range []string{"csv", "list"} {
+		data, _ := os.ReadFile(files[format])
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		seen := map[string]bool{}
+		n := 0
+		for _, line := range lines {
+			if strings.HasPrefix(line, "#") || strings.HasPrefix(line, "ip,") {
+				continue
+			}
+			if seen[line] {
+				t.Errorf("%s: line %q twice", format, line)
+			}
+			seen[line] = true
+			n++
+		}
+		if n != results {
+			t.Errorf("%s holds %d results, JSON lines %d", format, n, results)
+		}
+		if strings.Count(string(data), lines[0]+"\n") != 1 && strings.Count(string(data), lines[0]+"\r\n") != 1 {
+			t.Errorf("%s: header %q more than once", format, lines[0])
+		}
+	}
+	xml, _ := os.ReadFile(files["xml"])
+	outputtest.ValidateNmapXML(t, xml)
+	if n := strings.Count(string(xml), "<port "); n != results {
+		t.Errorf("XML holds %d ports, JSON lines %d", n, results)
+	}
+	if n := strings.Count(string(xml), "<nmaprun "); n != 1 {
+		t.Errorf("XML has %d nmaprun elements", n)
+	}
+	gnmap, _ := os.ReadFile(files["grepable"])
+	if n := strings.Count(string(gnmap), "# fastscan done"); n != 1 || !strings.HasPrefix(string(gnmap), "# fastscan ") {
+		t.Errorf("grepable output has %d closing comments", n)
+	}
+}

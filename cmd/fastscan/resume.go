@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+	"github.com/urfave/cli/v2"
+
+	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/result"
+)
+
+// defaultResumeFile is where a scan keeps its checkpoint without --resume-file.
+const defaultResumeFile = "fastscan.resume"
+
+// checkpointEvery is how often a running scan replaces its checkpoint, and
+// sampleEvery how often it notes its progress.
+const (
+	checkpointEvery = time.Second
+	sampleEvery     = 250 * time.Millisecond
+)
+
+// resumeFlags are the flags of checkpoints and resuming.
+func resumeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "resume-file", Value: defaultResumeFile, Usage: "keep the scan's checkpoint in `FILE` while it runs (removed when the scan completes)"},
+		&cli.StringFlag{Name: "resume", Usage: "continue the scan whose checkpoint is `FILE`, with its settings (no other flag or target may be given)"},
+	}
+}
+
+// argsKey and resumeKey are the context keys of the command line run gives the
+// app, and of the checkpoint a resumed scan continues.
+type (
+	argsKey   struct{}
+	resumeKey struct{}
+)
+
+// resumeState is the checkpoint a resumed scan continues, and where it is.
+type resumeState struct {
+	path   string // absolute
+	ck     *checkpoint
+	off, n int64 // its record in the file
+}
+
+// file returns the checkpoint's record of the output file name.
+func (r *resumeState) file(name string) (checkpointFile, bool) {
+	key := pathKey(name)
+	for _, f := range r.ck.Files {
+		if pathKey(f.Path) == key {
+			return f, true
+		}
+	}
+	return checkpointFile{}, false
+}
+
+// resumeScan is fastscan --resume FILE: it reads the checkpoint and runs the
+// command line it holds, from its working directory, as the continuation of it.
+func resumeScan(c *cli.Context, stdout, stderr io.Writer, scanFn scanFunc) error {
+	for _, name := range c.LocalFlagNames() {
+		if name != "resume" {
+			return usageError("--resume takes every setting from the checkpoint: give no other flag (got --%s)", name)
+		}
+	}
+	if c.Args().Len() > 0 {
+		return usageError("--resume takes every setting from the checkpoint: give no target (got %q)", c.Args().First())
+	}
+	name := c.String("resume")
+	path, err := filepath.Abs(name)
+	if err != nil {
+		return usageError("cannot resume from %q: %v", name, err)
+	}
+	ck, off, n, err := readCheckpoint(path)
+	if err != nil {
+		return usageError("cannot resume from %q: %v", name, err)
+	}
+	if err := os.Chdir(ck.Dir); err != nil {
+		return usageError("cannot resume from %q: its working directory: %v", name, errors.Unwrap(err))
+	}
+	ctx := context.WithValue(c.Context, resumeKey{}, &resumeState{path: path, ck: ck, off: off, n: n})
+	ctx = context.WithValue(ctx, argsKey{}, ck.Args)
+	app := newApp(stdout, stderr, scanFn)
+	return app.RunContext(ctx, reorderArgs(append([]string{"fastscan"}, ck.Args...), app.Flags, app.Commands))
+}
+
+// applyResume sets the checkpoint and command line parts of s: the arguments to
+// record (the seed made explicit), the checkpoint file, and for a resumed scan the
+// checkpoint it continues, refused when its settings no longer come out the same.
+func applyResume(c *cli.Context, s *settings) error {
+	args, _ := c.Context.Value(argsKey{}).([]string)
+	s.args = slices.Clone(args)
+	if !c.IsSet("seed") {
+		s.args = append(s.args, "--seed", strconv.FormatUint(s.cfg.Seed, 10))
+	}
+	s.resumeFile, s.resumeFileSet = c.String("resume-file"), c.IsSet("resume-file")
+	rs, _ := c.Context.Value(resumeKey{}).(*resumeState)
+	if rs == nil {
+		return nil
+	}
+	s.args = rs.ck.Args
+	s.resumeFile, s.resumeFileSet, s.resume = rs.path, true, rs
+	if scanIdentity(s) != rs.ck.Identity || s.cfg.Targets.Len()*uint64(s.cfg.Ports.Len()+s.cfg.UDPPorts.Len()) != rs.ck.Targets {
+		return usageError("cannot resume from %q: the scan's settings differ from the checkpoint's (a target, exclusion or port file changed, or a host name resolves differently)", rs.path)
+	}
+	return nil
+}
+
+// scanIdentity is a hash of everything that decides which target a position or
+// an index means, the probes and cookies, and what goes into which file: a
+// resumed scan must come out the same.
+func scanIdentity(s *settings) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "seed %d\n", s.cfg.Seed)
+	for _, r := range s.cfg.Targets.Ranges() {
+		fmt.Fprintf(h, "target %v-%v\n", r.First, r.Last)
+	}
+	fmt.Fprintf(h, "tcp %v\nudp %v\n", s.cfg.Ports.List(), s.cfg.UDPPorts.List())
+	fmt.Fprintf(h, "source ports %d-%d\nretries %d\nshow %d\n", s.cfg.SourcePortLo, s.cfg.SourcePortHi, s.cfg.Retries, s.cfg.Show)
+	fmt.Fprintf(h, "output %s %q\n", s.format, s.output)
+	for _, x := range s.extra {
+		fmt.Fprintf(h, "output %s %q\n", x.format, x.file)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fileOutputs are the output files of s (standard output and syslog excluded):
+// the files a checkpoint records.
+func fileOutputs(s *settings) []string {
+	var names []string
+	if s.output != "" && s.output != stdoutName {
+		names = append(names, s.output)
+	}
+	for _, x := range s.extra {
+		if x.file != "" && x.file != stdoutName {
+			names = append(names, x.file)
+		}
+	}
+	return names
+}
+
+// checkResumeFiles refuses to resume when an output file the checkpoint records
+// is missing or shorter than recorded. Nothing is changed.
+func checkResumeFiles(s *settings) error {
+	rs := s.resume
+	if rs == nil {
+		return nil
+	}
+	names := fileOutputs(s)
+	if len(names) != len(rs.ck.Files) {
+		return usageError("cannot resume from %q: it records %d output files, the scan writes %d", rs.path, len(rs.ck.Files), len(names))
+	}
+	for _, name := range names {
+		f, ok := rs.file(name)
+		if !ok {
+			return usageError("cannot resume from %q: it does not record the output file %q", rs.path, name)
+		}
+		st, err := os.Stat(name)
+		if err != nil {
+			return usageError("cannot resume from %q: output file %q: %v", rs.path, name, errors.Unwrap(err))
+		}
+		if !st.Mode().IsRegular() || st.Size() < f.Length {
+			return usageError("cannot resume from %q: output file %q holds %d bytes, fewer than the %d recorded: it changed", rs.path, name, st.Size(), f.Length)
+		}
+	}
+	return nil
+}
+
+// openCheckpoint opens the scan's checkpoint file for writing, before privileges
+// are dropped: the file of the checkpoint a resumed scan continues, else a new
+// one (an old file there is emptied). Without --resume-file, a checkpoint that
+// cannot be created only costs a notice.
+func openCheckpoint(s *settings, notice func(string)) (*checkpointFileWriter, string, error) {
+	if rs := s.resume; rs != nil {
+		f, err := os.OpenFile(rs.path, os.O_RDWR, 0)
+		if err != nil {
+			return nil, "", usageError("cannot write checkpoint file %q: %v", rs.path, errors.Unwrap(err))
+		}
+		return &checkpointFileWriter{f: f, off: rs.off, n: rs.n, seq: rs.ck.Seq}, rs.path, nil
+	}
+	path, err := filepath.Abs(s.resumeFile)
+	if err == nil {
+		var f *os.File
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600); err == nil {
+			return &checkpointFileWriter{f: f}, path, nil
+		}
+	}
+	if s.resumeFileSet {
+		return nil, "", usageError("cannot write checkpoint file %q: %v", s.resumeFile, errors.Unwrap(err))
+	}
+	notice(fmt.Sprintf("no checkpoint (cannot write %s: %v): this scan cannot be resumed", s.resumeFile, errors.Unwrap(err)))
+	return nil, "", nil
+}
+
+// checkpointer keeps a running scan's checkpoint: every checkpointEvery, and
+// once more when the scan stops. The position it records is the scan's progress
+// of at least hold (the longest wait for a reply, plus a margin) earlier, so
+// that every reply to a probe before it has had time to arrive and be written;
+// the answered set and the files' lengths are taken together, after a flush,
+// under the outputs' lock (outputSet.snapshot).
+type checkpointer struct {
+	mu       sync.Mutex
+	w        *checkpointFileWriter
+	path     string
+	base     checkpoint
+	set      *outputSet
+	progress func() engine.Progress
+	hold     time.Duration
+	samples  []progressSample
+	safe     progressSample // the newest sample at least hold old
+	notice   func(string)
+	failed   bool
+}
+
+type progressSample struct {
+	at   time.Time
+	pass int
+	pos  uint64
+}
+
+// newCheckpointer makes the checkpointer of a scan whose outputs are set; it
+// starts recording the answered targets in set.
+func newCheckpointer(w *checkpointFileWriter, path string, s *settings, sc *engine.Scanner, set *outputSet, notice func(string)) (*checkpointer, error) {
+	emitted := roaring64.New()
+	start := progressSample{}
+	if rs := s.resume; rs != nil {
+		b, err := rs.ck.answered()
+		if err != nil {
+			return nil, err
+		}
+		emitted = b
+		start.pass, start.pos = rs.ck.Pass, rs.ck.Position
+	}
+	dir, _ := os.Getwd()
+	set.mu.Lock()
+	set.emitted, set.index = emitted, sc.TargetIndex
+	set.mu.Unlock()
+	return &checkpointer{
+		w: w, path: path, set: set, progress: sc.Progress, hold: s.cfg.Wait + time.Second, safe: start, notice: notice,
+		base: checkpoint{Identity: scanIdentity(s), Dir: dir, Args: s.args,
+			Targets: s.cfg.Targets.Len() * uint64(s.cfg.Ports.Len()+s.cfg.UDPPorts.Len())},
+	}, nil
+}
+
+// sample notes the scan's progress now. Called with k.mu held.
+func (k *checkpointer) sample(now time.Time) {
+	p := k.progress()
+	k.samples = append(k.samples, progressSample{now, p.Pass, p.Position})
+	i := 0
+	for i < len(k.samples) && now.Sub(k.samples[i].at) >= k.hold {
+		k.safe = k.samples[i]
+		i++
+	}
+	k.samples = k.samples[i:]
+}
+
+// write replaces the checkpoint. done: the scan finished every pass, its
+// position is the end. Nothing is written once an output failed: the last
+// checkpoint before the failure stays (the resumed scan cuts the files back to it).
+func (k *checkpointer) write(done bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sample(time.Now())
+	at := k.safe
+	if done {
+		p := k.progress()
+		at.pass, at.pos = p.Pass, p.Position
+	}
+	answered, files, ok := k.set.snapshot()
+	if !ok {
+		return
+	}
+	c := k.base
+	c.Pass, c.Position, c.Answered, c.Files = at.pass, at.pos, answered, files
+	if err := k.w.write(&c); err != nil && !k.failed {
+		k.failed = true
+		k.notice(fmt.Sprintf("cannot write checkpoint file %s: %v (the last one written stays)", k.path, errors.Unwrap(err)))
+	}
+}
+
+// every samples the progress every sampleEvery and writes the checkpoint every
+// checkpointEvery until the returned stop is called.
+func (k *checkpointer) every() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(sampleEvery)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				if now.Sub(last) >= checkpointEvery {
+					last = now
+					k.write(false)
+				} else {
+					k.mu.Lock()
+					k.sample(now)
+					k.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// remove deletes the checkpoint of a completed scan; where the directory may no
+// longer be written (privileges dropped), it empties the file instead, which
+// --resume reads as a completed scan.
+func (k *checkpointer) remove() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := os.Remove(k.path); err != nil {
+		if err := k.w.f.Truncate(0); err == nil {
+			k.w.f.Sync()
+		}
+	}
+	k.w.f.Close()
+}
+
+// close closes the checkpoint file, which stays.
+func (k *checkpointer) close() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.w.f.Close()
+}
+
+// snapshot flushes every output and returns, taken together under the lock, the
+// answered targets whose results the outputs hold and each output file's length
+// of whole records and kept results; ok is false once an output failed.
+func (s *outputSet) snapshot() (answered []byte, files []checkpointFile, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.outs {
+		if !o.failed {
+			if err := o.w.Flush(); err != nil {
+				s.failed(o, err)
+			}
+		}
+	}
+	if s.err != nil || s.emitted == nil {
+		return nil, nil, false
+	}
+	for _, o := range s.outs {
+		if o.res != nil {
+			files = append(files, checkpointFile{Path: o.path, Format: o.format, Length: o.base + o.res.Written(), Kept: keepResults(o.res.Kept())})
+		}
+	}
+	answered, err := s.emitted.MarshalBinary()
+	return answered, files, err == nil
+}
+
+// keptOf returns the kept results of a checkpoint's file record.
+func keptOf(f checkpointFile) []result.Result {
+	var rs []result.Result
+	for _, k := range f.Kept {
+		rs = append(rs, k.result())
+	}
+	return rs
+}
