@@ -49,7 +49,6 @@ func (x *XML) Continue(kept []result.Result) {
 	x.started = true
 	for i := range kept {
 		x.hosts.add(&kept[i])
-		x.pending++
 	}
 }
 
@@ -65,7 +64,6 @@ func (g *Grepable) Continue(kept []result.Result) {
 	g.started = true
 	for i := range kept {
 		g.hosts.add(&kept[i])
-		g.pending++
 	}
 }
 

@@ -67,7 +67,7 @@ type XML struct {
 	services *registry.Registry
 	scan     Scan
 	hosts    hostResults // results not yet written
-	pending  int         // how many
+	pending  int         // how many written since the last drain
 	upHosts  map[netip.Addr]struct{}
 	started  bool
 	end      *End
@@ -115,13 +115,15 @@ func answeredItself(results []result.Result) bool {
 }
 
 // drain calls write for every kept host that can be written now (all of them when
-// final), in order, and forgets those, counting the results still kept in pending.
+// final), in order, and forgets those. It sets pending, the results written since
+// the last drain, to 0: the hosts still kept (filtered only) do not count, or a
+// scan keeping more than xmlBatch of them would drain, and sort them all, at every
+// result.
 func (h hostResults) drain(final bool, pending *int, write func(ip netip.Addr, results []result.Result) error) error {
 	var err error
 	*pending = 0
 	h.each(func(ip netip.Addr, results []result.Result) {
 		if err != nil || !final && !answeredItself(results) {
-			*pending += len(results)
 			return
 		}
 		if err = write(ip, results); err == nil {

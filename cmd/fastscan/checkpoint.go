@@ -69,33 +69,48 @@ type checkpointFile struct {
 	Length int64  `json:"length"`
 	// Kept are results the writer had not written yet (nmap XML and grepable:
 	// hosts known only from filtered ports): the resumed writer keeps them again.
-	Kept []keptResult `json:"kept,omitempty"`
+	// keptSize bytes each (keepResults).
+	Kept []byte `json:"kept,omitempty"`
 }
 
-// keptResult is a result.Result in a checkpoint.
-type keptResult struct {
-	IP         netip.Addr `json:"ip"`
-	Port       uint16     `json:"port"`
-	Proto      uint8      `json:"proto"`
-	State      uint8      `json:"state"`
-	Reason     uint8      `json:"reason"`
-	TTL        uint8      `json:"ttl"`
-	Time       int64      `json:"time"`
-	SourceIP   netip.Addr `json:"src"`
-	SourcePort uint16     `json:"sport"`
-}
+// keptSize is the size of one kept result in a checkpoint: IPv4 address, port,
+// protocol, state, reason, TTL, time (nanoseconds), source address and port, all
+// big endian.
+const keptSize = 4 + 2 + 4 + 8 + 4 + 2
 
-func keepResults(rs []result.Result) []keptResult {
-	var out []keptResult
+// keepResults encodes kept results for a checkpoint (IPv4 only, as the scan).
+func keepResults(rs []result.Result) []byte {
+	b := make([]byte, 0, len(rs)*keptSize)
 	for _, r := range rs {
-		out = append(out, keptResult{r.IP, r.Port, uint8(r.Proto), uint8(r.State), uint8(r.Reason), r.TTL, r.TimeNanos, r.SourceIP, r.SourcePort})
+		ip, src := r.IP.As4(), r.SourceIP.As4()
+		if !r.SourceIP.Is4() {
+			src = [4]byte{}
+		}
+		b = append(b, ip[:]...)
+		b = binary.BigEndian.AppendUint16(b, r.Port)
+		b = append(b, uint8(r.Proto), uint8(r.State), uint8(r.Reason), r.TTL)
+		b = binary.BigEndian.AppendUint64(b, uint64(r.TimeNanos))
+		b = append(b, src[:]...)
+		b = binary.BigEndian.AppendUint16(b, r.SourcePort)
 	}
-	return out
+	return b
 }
 
-func (k keptResult) result() result.Result {
-	return result.Result{IP: k.IP, Port: k.Port, Proto: result.Proto(k.Proto), State: result.State(k.State), Reason: result.Reason(k.Reason),
-		TTL: k.TTL, TimeNanos: k.Time, SourceIP: k.SourceIP, SourcePort: k.SourcePort}
+// keptResults decodes what keepResults encoded.
+func keptResults(b []byte) []result.Result {
+	var rs []result.Result
+	for ; len(b) >= keptSize; b = b[keptSize:] {
+		r := result.Result{
+			IP: netip.AddrFrom4([4]byte(b[0:4])), Port: binary.BigEndian.Uint16(b[4:]),
+			Proto: result.Proto(b[6]), State: result.State(b[7]), Reason: result.Reason(b[8]), TTL: b[9],
+			TimeNanos: int64(binary.BigEndian.Uint64(b[10:])), SourcePort: binary.BigEndian.Uint16(b[22:]),
+		}
+		if src := [4]byte(b[18:22]); src != [4]byte{} {
+			r.SourceIP = netip.AddrFrom4(src)
+		}
+		rs = append(rs, r)
+	}
+	return rs
 }
 
 // answered returns the checkpoint's answered set.
@@ -127,7 +142,7 @@ func encodeCheckpoint(c *checkpoint) ([]byte, error) {
 }
 
 // errNoCheckpoint: the file is empty, the scan it belonged to completed.
-var errNoCheckpoint = errors.New("it holds no checkpoint: its scan completed")
+var errNoCheckpoint = errors.New("it holds no checkpoint: its scan completed (or was stopped before it began)")
 
 // decodeCheckpoint returns the newest valid record of a checkpoint file's data,
 // and where it lies in data.

@@ -364,10 +364,4 @@ func (s *outputSet) snapshot() (answered []byte, files []checkpointFile, ok bool
 }
 
 // keptOf returns the kept results of a checkpoint's file record.
-func keptOf(f checkpointFile) []result.Result {
-	var rs []result.Result
-	for _, k := range f.Kept {
-		rs = append(rs, k.result())
-	}
-	return rs
-}
+func keptOf(f checkpointFile) []result.Result { return keptResults(f.Kept) }
