@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/output/outputtest"
@@ -39,14 +41,14 @@ func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
 	dir := t.TempDir()
 	files, outArgs := labOutputFiles(dir)
 	ck := filepath.Join(dir, "scan.resume")
-	ports := []uint16{1, 7, 9, 21, 22, 23, 25, 80, 110, 135, 139, 443, 445, 3389, 5432, 8080}
+	ports := resumePorts
 	var portList []string
 	for _, p := range ports {
 		portList = append(portList, fmt.Sprint(p))
 	}
 	// 4096 addresses x 16 ports at 12,000 probes/s: about 5.5 s for the first
 	// pass, then a retry pass over the blackholed part and the cool-downs.
-	args := append([]string{"198.19.120.0/21,198.19.128.0/22,198.19.192.0/22", "-p", strings.Join(portList, ","),
+	args := append([]string{resumeTargets, "-p", strings.Join(portList, ","),
 		"-r", "12000", "--show", "all", "--resume-file", ck}, outArgs...)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(sig)))
 	var stderr bytes.Buffer
@@ -104,8 +106,23 @@ func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
 		t.Errorf("a completed scan left its checkpoint")
 	}
 
+	checkResumed(t, l, files, ports, stderr.String())
+}
+
+// resumePorts are the ports of the resume tests, and resumeTargets their
+// addresses: open and closed ports, ICMP-prohibited and blackholed addresses.
+var (
+	resumePorts   = []uint16{1, 7, 9, 21, 22, 23, 25, 80, 110, 135, 139, 443, 445, 3389, 5432, 8080}
+	resumeTargets = "198.19.120.0/21,198.19.128.0/22,198.19.192.0/22"
+)
+
+// checkResumed checks the files of a scan that was stopped and resumed until it
+// completed (stderr is the last run's): exactly the lab's truth, no line twice
+// in JSON lines, CSV and list, one header, valid nmap XML with the same ports.
+func checkResumed(t *testing.T, l *lab.Lab, files map[string]string, ports []uint16, stderr string) {
+	t.Helper()
 	// Exactly the truth, nothing twice (compareRangesWithTruth fails duplicates).
-	out := scanOutput{stderr: stderr.String()}
+	out := scanOutput{stderr: stderr}
 	data, err := os.ReadFile(files["jsonl"])
 	if err != nil {
 		t.Fatal(err)
@@ -157,4 +174,61 @@ func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
 	if n := strings.Count(string(gnmap), "# fastscan done"); n != 1 || !strings.HasPrefix(string(gnmap), "# fastscan ") {
 		t.Errorf("grepable output has %d closing comments", n)
 	}
+}
+
+// TestLabResumeDiskFull: the JSON lines file is on a disk that fills during the
+// scan: the scan stops (exit 1) and keeps its last checkpoint; once there is room
+// again, --resume finishes it with the ground truth in every file.
+func TestLabResumeDiskFull(t *testing.T) {
+	l := labtest.Start(t)
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full")
+	if err := os.Mkdir(full, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", full, "tmpfs", 0, "size=24m"); err != nil {
+		t.Fatalf("mounting a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(full, 0); err != nil {
+			t.Errorf("unmounting %s: %v", full, err)
+		}
+	})
+	// All but 2 MiB taken: the JSON lines (about 13 MB) do not fit until it goes.
+	filler := filepath.Join(full, "filler")
+	if err := os.WriteFile(filler, make([]byte, 22<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, outArgs := labOutputFiles(dir)
+	files["jsonl"] = filepath.Join(full, "r.jsonl")
+	for i := 1; i < len(outArgs); i++ {
+		if outArgs[i-1] == "-oJ" {
+			outArgs[i] = files["jsonl"]
+		}
+	}
+	ck := filepath.Join(dir, "scan.resume")
+	var portList []string
+	for _, p := range resumePorts {
+		portList = append(portList, fmt.Sprint(p))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := labCommand(ctx, l, append([]string{resumeTargets, "-p", strings.Join(portList, ","), "-r", "30000", "--show", "all", "--resume-file", ck}, outArgs...)...)
+	cmd.Stderr = &stderr
+	cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitFailure || !strings.Contains(stderr.String(), "no space left on device") {
+		t.Fatalf("exit %d, want %d with no space left\n%s", code, exitFailure, stderr.String())
+	}
+	if st, err := os.Stat(ck); err != nil || st.Size() == 0 {
+		t.Fatalf("no checkpoint after the disk filled: %v", err)
+	}
+	os.Remove(filler)
+	stderr.Reset()
+	cmd = labCommand(ctx, l, "--resume", ck)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, stderr.String())
+	}
+	checkResumed(t, l, files, resumePorts, stderr.String())
 }
