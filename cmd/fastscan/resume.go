@@ -219,6 +219,7 @@ type checkpointer struct {
 	safe     progressSample // the newest sample at least hold old
 	notice   func(string)
 	failed   bool
+	written  bool // a checkpoint was written (or the file is left to --resume)
 }
 
 type progressSample struct {
@@ -281,6 +282,7 @@ func (k *checkpointer) write(done bool) {
 	}
 	c := k.base
 	c.Pass, c.Position, c.Answered, c.Files = at.pass, at.pos, answered, files
+	k.written = true
 	if err := k.w.write(&c); err != nil && !k.failed {
 		k.failed = true
 		k.notice(fmt.Sprintf("cannot write checkpoint file %s: %v (the last one written stays)", k.path, errors.Unwrap(err)))

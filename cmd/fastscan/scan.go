@@ -102,6 +102,13 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			ckFile.f.Close()
 			return usageError("cannot resume: %v", err)
 		}
+		// A new scan that stops before its first checkpoint leaves no empty file.
+		defer func() {
+			if s.resume == nil && !ck.written {
+				os.Remove(ckPath)
+				ckFile.f.Close()
+			}
+		}()
 	}
 
 	var stopStatus func(engine.Summary)
