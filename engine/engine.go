@@ -24,7 +24,6 @@ import (
 	"github.com/fastscan/fastscan/packet"
 	"github.com/fastscan/fastscan/permute"
 	"github.com/fastscan/fastscan/ratelimit"
-	"github.com/fastscan/fastscan/result"
 )
 
 // resultQueue is how many verdicts may wait for the caller's emit function.
@@ -98,7 +97,7 @@ type Scanner struct {
 	link    link.Link
 	limiter *ratelimit.Limiter
 
-	results chan result.Result
+	results chan queued
 	// abort is closed when the scan fails: the receiver then stops handing results
 	// to a collector that may no longer take them.
 	abort <-chan struct{}
@@ -110,7 +109,7 @@ func New(cfg Config) (*Scanner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Scanner{cfg: cfg, results: make(chan result.Result, resultQueue)}
+	s := &Scanner{cfg: cfg, results: make(chan queued, resultQueue)}
 	for _, k := range probeKinds() {
 		ports := k.ports(&s.cfg)
 		if ports.Len() == 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -579,5 +580,57 @@ func TestFakeNoResultForUnsentProbe(t *testing.T) {
 	}
 	if sum.Invalid < 50 {
 		t.Errorf("invalid %d, want the 50 forged answers counted", sum.Invalid)
+	}
+}
+
+// TestFakeResumeHiddenVerdicts: a scan with --show hiding closed ports (open and
+// filtered shown), stopped before its silence verdicts and resumed from the set of
+// targets that answered - shown (emit) and hidden (Config.Decided) - ends with the
+// truth: a hidden closed port answered before the stop is not given a silence
+// verdict by the resumed scan.
+func TestFakeResumeHiddenVerdicts(t *testing.T) {
+	nw := linktest.New(linktest.Options{Model: mixedModel})
+	cfg := fakeConfig(t, nw, "198.19.0.0/28", "1-20", "")
+	cfg.Retries = 0
+	cfg.Show = result.StateSet(0).With(result.Open).With(result.Filtered).With(result.OpenFiltered)
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idxs []uint64
+	answered := func(r *result.Result) {
+		idx, ok := s.TargetIndex(r)
+		if !ok {
+			t.Fatalf("no index for %v", r)
+		}
+		idxs = append(idxs, idx)
+	}
+	s.cfg.Decided = answered
+	if _, err := s.Run(context.Background(), func(r *result.Result) error {
+		if r.Reason != result.ReasonNoResponse { // the silence verdicts never get written
+			answered(r)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(idxs)
+	cfg.Show = result.StateSet(0).With(result.Closed).With(result.Filtered).With(result.OpenFiltered)
+	cfg.Resume = &Resume{Pass: 0, Position: s.total, Answered: slices.Values(idxs)}
+	nw2 := linktest.New(linktest.Options{Model: mixedModel})
+	cfg.Link = nw2.Open
+	got, _, _, err := runFake(t, context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range got {
+		if v.reason == result.ReasonNoResponse {
+			if truth := truthOf(packet.ProtocolTCP, mixedModel(k.addr, packet.ProtocolTCP, k.port), k.addr); truth != v {
+				t.Errorf("%v: the resumed scan says %v/%v, truth %v/%v", k, v.state, v.reason, truth.state, truth.reason)
+			}
+		}
+	}
+	if nw2.Sent() != 0 {
+		t.Errorf("the resumed scan sent %d probes; its position was the end", nw2.Sent())
 	}
 }

@@ -14,6 +14,14 @@ import (
 // parseScope parses the target specifications and applies the exclusions of the
 // command line. Every error is a usage error of one line.
 func parseScope(c *cli.Context, specs []string, lookup target.LookupFunc) (target.Scope, error) {
+	return parseScopeDeferred(c, specs, lookup, nil)
+}
+
+// parseScopeDeferred is parseScope for the first parse, whose lookup stands host
+// names in with placeholders: when deferred reports that it did, exclusions that
+// leave nothing are not an error yet (they may match the placeholder, not the
+// names' real addresses, which the second parse checks).
+func parseScopeDeferred(c *cli.Context, specs []string, lookup target.LookupFunc, deferred func() bool) (target.Scope, error) {
 	exclude := c.StringSlice("exclude")
 	file := c.String("excludefile")
 	if file != "" {
@@ -29,6 +37,8 @@ func parseScope(c *cli.Context, specs []string, lookup target.LookupFunc) (targe
 		Lookup:            lookup,
 	})
 	switch {
+	case errors.Is(err, target.ErrAllExcluded) && deferred != nil && deferred():
+		return sc, nil
 	case errors.Is(err, target.ErrAllExcluded):
 		return sc, usageError("%s", allExcludedMessage(sc, specs, c.StringSlice("exclude"), file))
 	case err != nil:

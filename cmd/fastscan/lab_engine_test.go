@@ -364,3 +364,35 @@ func TestLabRefusedScanTouchesNoFile(t *testing.T) {
 		}
 	}
 }
+
+// TestLabUnwritableDestinationTouchesNoFile: a scan whose checkpoint or status file
+// cannot be written is refused (exit 2, naming it) before any output file is
+// created or truncated.
+func TestLabUnwritableDestinationTouchesNoFile(t *testing.T) {
+	l := labtest.Start(t)
+	dst := l.Truth().AnyIPPrefix.Addr().Next()
+	for _, bad := range [][]string{{"--resume-file", "/nonexistent/x.resume"}, {"--status-json", "/nonexistent/s.json"}, {"--pcap", "/nonexistent/r.pcap"}} {
+		t.Run(bad[0], func(t *testing.T) {
+			dir := t.TempDir()
+			precious, fresh := filepath.Join(dir, "p.json"), filepath.Join(dir, "new.xml")
+			if err := os.WriteFile(precious, []byte("precious\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			args := append([]string{dst.String(), "-p", "22", "-oJ", precious, "-oX", fresh}, bad...)
+			cmd := l.Command(ctx, os.Args[0], args...)
+			cmd.Env = append(os.Environ(), runMainEnv+"=1")
+			msg, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != exitUsage || !strings.Contains(string(msg), bad[1]) {
+				t.Errorf("exit %d, want %d naming %s:\n%s", code, exitUsage, bad[1], msg)
+			}
+			if data, err := os.ReadFile(precious); err != nil || string(data) != "precious\n" {
+				t.Errorf("the existing output file now holds %q (%v)", data, err)
+			}
+			if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+				t.Errorf("%s was created (%v)", fresh, err)
+			}
+		})
+	}
+}

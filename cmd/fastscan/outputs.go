@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
+	"golang.org/x/sys/unix"
 
 	"github.com/fastscan/fastscan/output"
 	"github.com/fastscan/fastscan/result"
@@ -121,6 +123,7 @@ type namedOutput struct {
 	// started (a resumed scan's).
 	path, format string
 	res          output.Resumable
+	f            *os.File // the file, synced before a checkpoint records its length
 	base         int64
 }
 
@@ -179,6 +182,18 @@ func (s *outputSet) Write(r *result.Result) error {
 		}
 	}
 	return nil
+}
+
+// Decided records a verdict --show hides: nothing is written, but a checkpoint
+// must count its target as answered (engine.Config.Decided).
+func (s *outputSet) Decided(r *result.Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.emitted != nil {
+		if idx, ok := s.index(r); ok {
+			s.emitted.Add(idx)
+		}
+	}
 }
 
 // Flush flushes every output that has not failed.
@@ -250,6 +265,54 @@ func outputFailure(err error) *outputError {
 	var oe *outputError
 	if errors.As(err, &oe) {
 		return oe
+	}
+	return nil
+}
+
+// checkDestinations checks, before any file is created or truncated, that every
+// file the scan will write can be written: an existing one is opened for writing
+// (without truncating it), a new one needs a writable directory. One that cannot
+// is a usage error naming it, and no other file has been touched yet.
+func checkDestinations(s *settings) error {
+	type dest struct{ what, path string }
+	dests := []dest{{"pcap file", s.pcap}, {"status file", s.status}}
+	if s.output != "" {
+		dests = append(dests, dest{"output file", s.output})
+	}
+	for _, x := range s.extra {
+		dests = append(dests, dest{"output file", x.file})
+	}
+	if s.resume == nil && s.resumeFileSet {
+		dests = append(dests, dest{"checkpoint file", s.resumeFile})
+	}
+	for _, d := range dests {
+		if d.path == "" || d.path == "-" {
+			continue
+		}
+		if err := writable(d.path); err != nil {
+			return usageError("cannot write %s %q: %v", d.what, d.path, err)
+		}
+	}
+	return nil
+}
+
+// writable reports why path cannot be written, or nil.
+func writable(path string) error {
+	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+		return f.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return errors.Unwrap(err)
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return errors.Unwrap(err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := unix.Access(dir, unix.W_OK); err != nil {
+		return err
 	}
 	return nil
 }

@@ -190,3 +190,20 @@ func TestExclusionsAfterResolution(t *testing.T) {
 		t.Errorf("targets %v, want only 198.18.0.98", got.cfg.Targets.Ranges())
 	}
 }
+
+// TestExclusionOfPlaceholder: an exclusion covering 0.0.0.0 (what host names
+// stand for before they resolve) does not refuse a host name target: it resolves,
+// and only its real addresses meet the exclusions.
+func TestExclusionOfPlaceholder(t *testing.T) {
+	var calls []string
+	ctx := withLookup(context.Background(), countingLookup(&calls))
+	var got settings
+	scanFn := func(_ context.Context, s settings, _, _ io.Writer) error { got = s; return nil }
+	var stderr bytes.Buffer
+	if code := run(ctx, []string{"fastscan", "example.test", "-p", "22", "--exclude", "0.0.0.0/8"}, &bytes.Buffer{}, &stderr, scanFn); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if got.cfg.Targets.Len() == 0 || got.cfg.Targets.Contains(netip.MustParseAddr("0.0.0.0")) {
+		t.Errorf("targets %v", got.cfg.Targets.Ranges())
+	}
+}

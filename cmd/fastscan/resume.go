@@ -356,6 +356,16 @@ func (s *outputSet) snapshot() (answered []byte, files []checkpointFile, ok bool
 	if s.err != nil || s.emitted == nil {
 		return nil, nil, false
 	}
+	// On disk before the checkpoint says so: a power cut must not leave a
+	// checkpoint that claims more than the files hold.
+	for _, o := range s.outs {
+		if o.f != nil && !o.failed {
+			if err := o.f.Sync(); err != nil {
+				s.failed(o, err)
+				return nil, nil, false
+			}
+		}
+	}
 	for _, o := range s.outs {
 		if o.res != nil {
 			files = append(files, checkpointFile{Path: o.path, Format: o.format, Length: o.base + o.res.Written(), Kept: keepResults(o.res.Kept())})

@@ -41,6 +41,12 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if s.pcap != "" {
 		s.cfg.Capture = func(frame []byte, tsNanos int64) { capture.Capture(frame, tsNanos) }
 	}
+	var outputs *outputSet // set before Run: the checkpoint counts hidden verdicts too
+	s.cfg.Decided = func(r *result.Result) {
+		if outputs != nil {
+			outputs.Decided(r)
+		}
+	}
 	if rs := s.resume; rs != nil {
 		answered, err := rs.ck.answered()
 		if err != nil {
@@ -72,6 +78,10 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Every destination can be written, or nothing is touched.
+	if err := checkDestinations(&s); err != nil {
+		return err
+	}
 	if s.pcap != "" {
 		f, err := os.Create(s.pcap)
 		if err != nil {
@@ -91,6 +101,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeFiles()
+	outputs = w
 	// The checkpoint, opened before privileges are dropped.
 	ckFile, ckPath, err := openCheckpoint(&s, s.cfg.Notice)
 	if err != nil {
@@ -294,6 +305,7 @@ func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan, fail func(e
 			}
 			files = append(files, f)
 			dst = f
+			no.f = f
 			no.path, _ = filepath.Abs(name)
 			no.base, kept = rec.Length, keptOf(rec)
 		}

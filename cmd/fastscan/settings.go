@@ -78,7 +78,7 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		return s, usageError("no targets: give addresses, CIDR blocks or ranges, or -iL FILE (see fastscan --help)")
 	}
 	hosts := newHostNames(c) // host names are looked up last, in hosts.resolve
-	scope, err := parseScope(c, specs, hosts.check)
+	scope, err := parseScopeDeferred(c, specs, hosts.check, func() bool { return len(hosts.names) > 0 })
 	if err != nil {
 		return s, err
 	}
