@@ -107,6 +107,14 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, scanner string, scan
 		}
 	}()
 	fmt.Fprintf(stdout, "lab %s is up; scanner namespace %s\n", l.ID(), l.ScannerNS())
+	workDir, err := os.MkdirTemp("", "fastlab-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(workDir)
+	if err := os.Chmod(workDir, 0o777); err != nil { // the scan drops root: it must still write there
+		return fmt.Errorf("demo: %w", err)
+	}
 	var failed []string
 	for i, s := range scans {
 		if ctx.Err() != nil {
@@ -118,6 +126,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, scanner string, scan
 		}
 		fmt.Fprintf(stdout, "$ ip netns exec %s %s %s\n", l.ScannerNS(), scanner, strings.Join(s.args(), " "))
 		cmd := l.Command(ctx, scanner, s.args()...)
+		cmd.Dir = workDir // the scan's checkpoint goes there, not into the caller's directory
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 		cmd.WaitDelay = scanGrace

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net/netip"
 	"os"
+	"path/filepath"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 
@@ -199,8 +201,28 @@ func readCheckpoint(name string) (*checkpoint, int64, int64, error) {
 // checkpointFileWriter updates a checkpoint file in place (see checkpointMagic).
 type checkpointFileWriter struct {
 	f      *os.File
-	off, n int64  // the newest valid record
-	seq    uint64 // its sequence number
+	dir    *os.File // the file's directory, opened with it: unlinkat needs no path to it
+	off, n int64    // the newest valid record
+	seq    uint64   // its sequence number
+}
+
+// unlink removes the checkpoint file named path through its directory, opened
+// before privileges were dropped: an unprivileged scan may not look up the
+// directory's path (a parent only root may enter), but may still remove a file in
+// a directory it can write.
+func (w *checkpointFileWriter) unlink(path string) error {
+	if w.dir == nil {
+		return os.Remove(path)
+	}
+	return unix.Unlinkat(int(w.dir.Fd()), filepath.Base(path), 0)
+}
+
+// close closes the file and its directory.
+func (w *checkpointFileWriter) close() {
+	w.f.Close()
+	if w.dir != nil {
+		w.dir.Close()
+	}
 }
 
 // write writes c as the new checkpoint, syncs it, and only then counts it as the

@@ -185,13 +185,13 @@ func openCheckpoint(s *settings, notice func(string)) (*checkpointFileWriter, st
 		if err != nil {
 			return nil, "", usageError("cannot write checkpoint file %q: %v", rs.path, errors.Unwrap(err))
 		}
-		return &checkpointFileWriter{f: f, off: rs.off, n: rs.n, seq: rs.ck.Seq}, rs.path, nil
+		return &checkpointFileWriter{f: f, dir: openDir(rs.path), off: rs.off, n: rs.n, seq: rs.ck.Seq}, rs.path, nil
 	}
 	path, err := filepath.Abs(s.resumeFile)
 	if err == nil {
 		var f *os.File
 		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600); err == nil {
-			return &checkpointFileWriter{f: f}, path, nil
+			return &checkpointFileWriter{f: f, dir: openDir(path)}, path, nil
 		}
 	}
 	if s.resumeFileSet {
@@ -325,19 +325,28 @@ func (k *checkpointer) every() (stop func()) {
 func (k *checkpointer) remove() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := os.Remove(k.path); err != nil {
+	if err := k.w.unlink(k.path); err != nil {
 		if err := k.w.f.Truncate(0); err == nil {
 			k.w.f.Sync()
 		}
 	}
-	k.w.f.Close()
+	k.w.close()
+}
+
+// openDir opens the directory of path, or returns nil.
+func openDir(path string) *os.File {
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil
+	}
+	return d
 }
 
 // close closes the checkpoint file, which stays.
 func (k *checkpointer) close() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.w.f.Close()
+	k.w.close()
 }
 
 // snapshot flushes every output and returns, taken together under the lock, the

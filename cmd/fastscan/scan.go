@@ -110,14 +110,14 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	var ck *checkpointer
 	if ckFile != nil {
 		if ck, err = newCheckpointer(ckFile, ckPath, &s, scanner, w, s.cfg.Notice); err != nil {
-			ckFile.f.Close()
+			ckFile.close()
 			return usageError("cannot resume: %v", err)
 		}
 		// A new scan that stops before its first checkpoint leaves no empty file.
 		defer func() {
 			if s.resume == nil && !ck.written {
-				os.Remove(ckPath)
-				ckFile.f.Close()
+				ckFile.unlink(ckPath)
+				ckFile.close()
 			}
 		}()
 	}
@@ -305,7 +305,9 @@ func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan, fail func(e
 			}
 			files = append(files, f)
 			dst = f
-			no.f = f
+			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+				no.f = f // /dev/null and pipes have nothing to sync
+			}
 			no.path, _ = filepath.Abs(name)
 			no.base, kept = rec.Length, keptOf(rec)
 		}
