@@ -57,11 +57,11 @@ type Config struct {
 	ARPWait time.Duration
 	// Show selects the verdicts handed to the caller; open ports are always shown.
 	Show result.StateSet
-	// Decided, when set, receives every verdict Show hides, from the goroutine
-	// that calls emit and in order with it: a resume checkpoint must know every
-	// target that answered, shown or not, or a resumed scan would give a hidden
-	// closed port the silence verdict.
-	Decided func(*result.Result)
+	// TrackHidden keeps a set of the targets whose verdict Show hides (one bit per
+	// target, set by the receiver), read with EachHidden: a resume checkpoint
+	// must know every target that answered, shown or not, or a resumed scan would
+	// give a hidden closed port the silence verdict.
+	TrackHidden bool
 	// Link opens the link probes leave by and replies arrive on; nil is AF_PACKET
 	// (link.OpenAFPacket).
 	Link link.Opener

@@ -24,6 +24,7 @@ import (
 	"github.com/fastscan/fastscan/packet"
 	"github.com/fastscan/fastscan/permute"
 	"github.com/fastscan/fastscan/ratelimit"
+	"github.com/fastscan/fastscan/result"
 )
 
 // resultQueue is how many verdicts may wait for the caller's emit function.
@@ -66,8 +67,10 @@ type Scanner struct {
 	perm  permute.Permutation
 	key   cookie.Key
 	table *Table
-	plan  *plan
-	hosts hostTable
+	// hidden marks the targets whose verdict Show hid (Config.TrackHidden).
+	hidden *Table
+	plan   *plan
+	hosts  hostTable
 
 	phase      atomic.Uint32 // Phase
 	pass       atomic.Int32
@@ -97,7 +100,7 @@ type Scanner struct {
 	link    link.Link
 	limiter *ratelimit.Limiter
 
-	results chan queued
+	results chan result.Result
 	// abort is closed when the scan fails: the receiver then stops handing results
 	// to a collector that may no longer take them.
 	abort <-chan struct{}
@@ -109,7 +112,7 @@ func New(cfg Config) (*Scanner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Scanner{cfg: cfg, results: make(chan queued, resultQueue)}
+	s := &Scanner{cfg: cfg, results: make(chan result.Result, resultQueue)}
 	for _, k := range probeKinds() {
 		ports := k.ports(&s.cfg)
 		if ports.Len() == 0 {
@@ -124,6 +127,11 @@ func New(cfg Config) (*Scanner, error) {
 		return nil, err
 	}
 	s.table = table
+	if s.cfg.TrackHidden {
+		if s.hidden, err = NewTable(s.total); err != nil {
+			return nil, err
+		}
+	}
 	s.perm = permute.New(s.total, cfg.Seed)
 	s.key = cookie.NewKey(cfg.Seed)
 	s.hosts = newHostTable(s.cfg.Targets.Len())

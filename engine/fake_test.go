@@ -585,7 +585,7 @@ func TestFakeNoResultForUnsentProbe(t *testing.T) {
 
 // TestFakeResumeHiddenVerdicts: a scan with --show hiding closed ports (open and
 // filtered shown), stopped before its silence verdicts and resumed from the set of
-// targets that answered - shown (emit) and hidden (Config.Decided) - ends with the
+// targets that answered - shown (emit) and hidden (EachHidden) - ends with the
 // truth: a hidden closed port answered before the stop is not given a silence
 // verdict by the resumed scan.
 func TestFakeResumeHiddenVerdicts(t *testing.T) {
@@ -593,6 +593,7 @@ func TestFakeResumeHiddenVerdicts(t *testing.T) {
 	cfg := fakeConfig(t, nw, "198.19.0.0/28", "1-20", "")
 	cfg.Retries = 0
 	cfg.Show = result.StateSet(0).With(result.Open).With(result.Filtered).With(result.OpenFiltered)
+	cfg.TrackHidden = true
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -605,7 +606,6 @@ func TestFakeResumeHiddenVerdicts(t *testing.T) {
 		}
 		idxs = append(idxs, idx)
 	}
-	s.cfg.Decided = answered
 	if _, err := s.Run(context.Background(), func(r *result.Result) error {
 		if r.Reason != result.ReasonNoResponse { // the silence verdicts never get written
 			answered(r)
@@ -614,7 +614,9 @@ func TestFakeResumeHiddenVerdicts(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	s.EachHidden(func(idx uint64) { idxs = append(idxs, idx) })
 	slices.Sort(idxs)
+	cfg.TrackHidden = false
 	cfg.Show = result.StateSet(0).With(result.Closed).With(result.Filtered).With(result.OpenFiltered)
 	cfg.Resume = &Resume{Pass: 0, Position: s.total, Answered: slices.Values(idxs)}
 	nw2 := linktest.New(linktest.Options{Model: mixedModel})

@@ -57,7 +57,7 @@ func received(s *Scanner) []result.Result {
 	for {
 		select {
 		case r := <-s.results:
-			out = append(out, r.Result)
+			out = append(out, r)
 		default:
 			return out
 		}

@@ -108,34 +108,30 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	case result.Filtered:
 		s.filtered.Add(1)
 	}
-	shown := s.cfg.Show.Has(state)
-	if shown || s.cfg.Decided != nil {
-		v := queued{Result: result.Result{
-			IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: g.probe.Proto(),
-			State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
-			SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
-		}, hidden: !shown}
-		select {
-		case s.results <- v:
-		case <-s.abort:
+	if !s.cfg.Show.Has(state) {
+		if s.hidden != nil {
+			s.hidden.Mark(idx)
 		}
+		return
+	}
+	res := result.Result{
+		IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: g.probe.Proto(),
+		State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
+		SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
+	}
+	select {
+	case s.results <- res:
+	case <-s.abort:
 	}
 }
 
-// queued is what the receiver hands the collector: a result, and whether Show
-// hides it (then it goes to Config.Decided, not to emit).
-type queued struct {
-	result.Result
-	hidden bool
-}
-
-// collect passes v to emit, or a hidden verdict to Config.Decided.
-func (s *Scanner) collect(v *queued, emit func(*result.Result) error) error {
-	if v.hidden {
-		s.cfg.Decided(&v.Result)
-		return nil
+// EachHidden calls fn with the index (TargetIndex) of every target answered so far
+// whose verdict Show hid, when Config.TrackHidden is set. It may run while the scan
+// does: a target marked during the call may or may not be seen.
+func (s *Scanner) EachHidden(fn func(idx uint64)) {
+	if s.hidden != nil {
+		s.hidden.Each(fn)
 	}
-	return emit(&v.Result)
 }
 
 // probeLeft reports whether the probe of target idx (to ip) was handed to the link:

@@ -41,9 +41,9 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 	var emitFailed atomic.Bool
 	go func() {
 		var err error
-		for v := range s.results {
+		for r := range s.results {
 			if err == nil {
-				if err = s.collect(&v, emit); err != nil {
+				if err = emit(&r); err != nil {
 					emitFailed.Store(true)
 				}
 			}

@@ -64,8 +64,8 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 		return s.receive(lk, sent, gctx.Done())
 	})
 	g.Go(func() error {
-		for v := range s.results {
-			if err := s.collect(&v, emit); err != nil {
+		for r := range s.results {
+			if err := emit(&r); err != nil {
 				return err
 			}
 		}

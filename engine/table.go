@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 )
 
@@ -60,6 +61,19 @@ func (t *Table) Unanswered(fn func(i uint64) bool) {
 			if word&(1<<b) == 0 && !fn(i) {
 				return
 			}
+		}
+	}
+}
+
+// Each calls fn for every answered target, in index order. It may run while
+// targets are marked: one marked during the call may or may not be seen.
+func (t *Table) Each(fn func(i uint64)) {
+	for w := range t.words {
+		word := atomic.LoadUint64(&t.words[w])
+		for word != 0 {
+			b := uint64(bits.TrailingZeros64(word))
+			fn(uint64(w)*64 + b)
+			word &= word - 1
 		}
 	}
 }

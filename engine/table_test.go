@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,5 +69,22 @@ func TestTableConcurrentMark(t *testing.T) {
 func TestTableTooLarge(t *testing.T) {
 	if _, err := NewTable(MaxTargets + 1); err == nil {
 		t.Fatal("NewTable accepted more than MaxTargets")
+	}
+}
+
+// TestTableEach: Each yields exactly the marked targets, in order.
+func TestTableEach(t *testing.T) {
+	tab, err := NewTable(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{0, 1, 63, 64, 65, 500, 999}
+	for _, i := range want {
+		tab.Mark(i)
+	}
+	var got []uint64
+	tab.Each(func(i uint64) { got = append(got, i) })
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Each gave %v, want %v", got, want)
 	}
 }

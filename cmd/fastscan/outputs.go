@@ -111,6 +111,9 @@ type outputSet struct {
 	// written: the answered set of the checkpoint (resume.go).
 	emitted *roaring64.Bitmap
 	index   func(*result.Result) (uint64, bool)
+	// hidden, when not nil, yields the targets whose verdict --show hid
+	// (engine.Scanner.EachHidden): answered too, as far as a checkpoint goes.
+	hidden func(fn func(idx uint64))
 }
 
 // namedOutput is one output and where it goes.
@@ -182,18 +185,6 @@ func (s *outputSet) Write(r *result.Result) error {
 		}
 	}
 	return nil
-}
-
-// Decided records a verdict --show hides: nothing is written, but a checkpoint
-// must count its target as answered (engine.Config.Decided).
-func (s *outputSet) Decided(r *result.Result) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.emitted != nil {
-		if idx, ok := s.index(r); ok {
-			s.emitted.Add(idx)
-		}
-	}
 }
 
 // Flush flushes every output that has not failed.

@@ -243,7 +243,7 @@ func newCheckpointer(w *checkpointFileWriter, path string, s *settings, sc *engi
 	}
 	dir, _ := os.Getwd()
 	set.mu.Lock()
-	set.emitted, set.index = emitted, sc.TargetIndex
+	set.emitted, set.index, set.hidden = emitted, sc.TargetIndex, sc.EachHidden
 	set.mu.Unlock()
 	return &checkpointer{
 		w: w, path: path, set: set, progress: sc.Progress, hold: s.cfg.Wait + time.Second, safe: start, notice: notice,
@@ -380,7 +380,14 @@ func (s *outputSet) snapshot() (answered []byte, files []checkpointFile, ok bool
 			files = append(files, checkpointFile{Path: o.path, Format: o.format, Length: o.base + o.res.Written(), Kept: keepResults(o.res.Kept())})
 		}
 	}
-	answered, err := s.emitted.MarshalBinary()
+	// The answered set: the targets whose results are written, and those whose
+	// verdict --show hid (nothing to write, so they can be claimed at any time).
+	all := s.emitted
+	if s.hidden != nil {
+		all = s.emitted.Clone()
+		s.hidden(func(idx uint64) { all.Add(idx) })
+	}
+	answered, err := all.MarshalBinary()
 	return answered, files, err == nil
 }
 

@@ -41,12 +41,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if s.pcap != "" {
 		s.cfg.Capture = func(frame []byte, tsNanos int64) { capture.Capture(frame, tsNanos) }
 	}
-	var outputs *outputSet // set before Run: the checkpoint counts hidden verdicts too
-	s.cfg.Decided = func(r *result.Result) {
-		if outputs != nil {
-			outputs.Decided(r)
-		}
-	}
+	s.cfg.TrackHidden = true // the checkpoint counts targets whose verdict --show hides
 	if rs := s.resume; rs != nil {
 		answered, err := rs.ck.answered()
 		if err != nil {
@@ -101,7 +96,6 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer closeFiles()
-	outputs = w
 	// The checkpoint, opened before privileges are dropped.
 	ckFile, ckPath, err := openCheckpoint(&s, s.cfg.Notice)
 	if err != nil {
