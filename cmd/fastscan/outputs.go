@@ -232,23 +232,7 @@ func (s *outputSet) Close() error {
 
 // flushEvery flushes every interval until the returned stop is called.
 func (s *outputSet) flushEvery(interval time.Duration) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				s.Flush()
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+	return runEvery(interval, func(time.Time) { s.Flush() })
 }
 
 // outputFailure returns err as an output failure, or nil if it is none.

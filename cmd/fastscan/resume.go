@@ -292,31 +292,17 @@ func (k *checkpointer) write(done bool) {
 // every samples the progress every sampleEvery and writes the checkpoint every
 // checkpointEvery until the returned stop is called.
 func (k *checkpointer) every() (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(sampleEvery)
-		defer tick.Stop()
-		last := time.Now()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-tick.C:
-				if now.Sub(last) >= checkpointEvery {
-					last = now
-					k.write(false)
-				} else {
-					k.mu.Lock()
-					k.sample(now)
-					k.mu.Unlock()
-				}
-			}
+	last := time.Now()
+	return runEvery(sampleEvery, func(now time.Time) {
+		if now.Sub(last) >= checkpointEvery {
+			last = now
+			k.write(false)
+			return
 		}
-	}()
-	return func() { close(done); wg.Wait() }
+		k.mu.Lock()
+		k.sample(now)
+		k.mu.Unlock()
+	})
 }
 
 // remove deletes the checkpoint of a completed scan; where the directory may no

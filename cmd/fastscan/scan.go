@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -403,29 +402,18 @@ func isTerminal(w io.Writer) bool {
 
 // showProgress redraws one progress line on w until the returned stop is called.
 func showProgress(w io.Writer, sc *engine.Scanner, rate float64) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(progressInterval)
-		defer tick.Stop()
-		var lastSent uint64
-		last := time.Now()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(w, "\r\033[K")
-				return
-			case now := <-tick.C:
-				p := sc.Progress()
-				pps := float64(p.Sent-lastSent) / now.Sub(last).Seconds()
-				lastSent, last = p.Sent, now
-				fmt.Fprint(w, "\r\033[K"+progressLine(p, pps, rate))
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+	var lastSent uint64
+	last := time.Now()
+	stopTicks := runEvery(progressInterval, func(now time.Time) {
+		p := sc.Progress()
+		pps := float64(p.Sent-lastSent) / now.Sub(last).Seconds()
+		lastSent, last = p.Sent, now
+		fmt.Fprint(w, "\r\033[K"+progressLine(p, pps, rate))
+	})
+	return func() {
+		stopTicks()
+		fmt.Fprint(w, "\r\033[K")
+	}
 }
 
 // progressLine formats one progress line: phase, rate, percentage, ETA, found so far.

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/fastscan/fastscan/engine"
@@ -49,9 +48,6 @@ func newStatusLine(now time.Time, p engine.Progress, pps, rate float64) statusLi
 // phase "done", or "interrupted" for a scan stopped early.
 func writeStatus(w io.Writer, progress func() engine.Progress, rate float64) (stop func(final engine.Summary)) {
 	enc := json.NewEncoder(w)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
 	var lastSent uint64
 	last := time.Now()
 	measure := func(now time.Time, p engine.Progress) float64 {
@@ -59,23 +55,12 @@ func writeStatus(w io.Writer, progress func() engine.Progress, rate float64) (st
 		lastSent, last = p.Sent, now
 		return pps
 	}
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(statusInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-tick.C:
-				p := progress()
-				enc.Encode(newStatusLine(now, p, measure(now, p), rate))
-			}
-		}
-	}()
+	stopTicks := runEvery(statusInterval, func(now time.Time) {
+		p := progress()
+		enc.Encode(newStatusLine(now, p, measure(now, p), rate))
+	})
 	return func(final engine.Summary) {
-		close(done)
-		wg.Wait()
+		stopTicks()
 		now := time.Now()
 		p := final.Progress
 		if final.Interrupted {
