@@ -110,6 +110,7 @@ func benchScan(b *testing.B, l *lab.Lab, bin string, args []string) (map[netip.A
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := l.Command(ctx, bin, append(args, "--format", "jsonl")...)
+	cmd.Dir = b.TempDir() // its checkpoint goes there, not into bench/
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

@@ -568,3 +568,67 @@ func TestGrepableWithAwk(t *testing.T) {
 		t.Fatalf("awk found %q", got)
 	}
 }
+
+// TestPcapContinue: a pcap cut in the middle of a packet (a killed writer, a full
+// disk) is cut back by PcapWholeLength to its whole packets, and ContinuePcap
+// appends after them: gopacket's reader reads every packet of both runs.
+func TestPcapContinue(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "r.pcap")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPcap(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		p.Capture(bytes.Repeat([]byte{byte(i + 1)}, 60+i), int64(i+1)*1e9)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := f.Seek(0, io.SeekEnd)
+	f.Write([]byte{0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0, 9, 9}) // a cut packet
+	f.Close()
+	for _, bad := range [][]byte{nil, []byte("not a pcap file at all, longer than a header"), make([]byte, 24)} {
+		if _, err := PcapWholeLength(bytes.NewReader(bad)); err == nil {
+			t.Errorf("%q: accepted as a pcap", bad)
+		}
+	}
+	rf, _ := os.OpenFile(name, os.O_RDWR, 0)
+	n, err := PcapWholeLength(rf)
+	if err != nil || n != whole {
+		t.Fatalf("whole length %d, %v; want %d", n, err, whole)
+	}
+	rf.Truncate(n)
+	rf.Seek(n, io.SeekStart)
+	p = ContinuePcap(rf)
+	p.Capture(bytes.Repeat([]byte{4}, 70), 4e9)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rf.Seek(0, io.SeekStart)
+	r, err := pcapgo.NewReader(rf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d packets: %v", len(got), err)
+		}
+		if ci.Timestamp.Unix() != int64(data[0]) {
+			t.Errorf("packet %d stamped %v", data[0], ci.Timestamp)
+		}
+		got = append(got, data[0])
+	}
+	if !bytes.Equal(got, []byte{1, 2, 3, 4}) {
+		t.Errorf("packets %v, want 1 2 3 4", got)
+	}
+	rf.Close()
+}

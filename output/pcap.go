@@ -1,7 +1,10 @@
 package output
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -55,20 +58,79 @@ const pcapFlushInterval = 500 * time.Millisecond
 // whole, in one write of whole packets each time (see sink), at least every half
 // second, so that after SIGKILL the file holds only whole packets.
 func NewPcap(w io.Writer) (*Pcap, error) {
-	p := &Pcap{sink: newSink(w), free: make(chan int, pcapSlots), full: make(chan pcapEntry, pcapSlots)}
-	p.pw = pcapgo.NewWriter(&p.stage)
+	p := newPcap(w)
 	if err := p.pw.WriteFileHeader(PcapSnapLen, layers.LinkTypeEthernet); err != nil {
 		return nil, fmt.Errorf("writing pcap header: %w", err)
 	}
 	if err := p.commit(); err != nil {
 		return nil, fmt.Errorf("writing pcap header: %w", err)
 	}
+	p.start()
+	return p, nil
+}
+
+// ContinuePcap is NewPcap for a file that already holds a pcap header and whole
+// packets (a resumed scan's, cut back with PcapWholeLength): it writes no header.
+func ContinuePcap(w io.Writer) *Pcap {
+	p := newPcap(w)
+	p.start()
+	return p
+}
+
+// newPcap makes a Pcap writing to w, not started.
+func newPcap(w io.Writer) *Pcap {
+	p := &Pcap{sink: newSink(w), free: make(chan int, pcapSlots), full: make(chan pcapEntry, pcapSlots)}
+	p.pw = pcapgo.NewWriter(&p.stage)
+	return p
+}
+
+// start starts the writer.
+func (p *Pcap) start() {
 	for i := range pcapSlots {
 		p.free <- i
 	}
 	p.done.Add(1)
 	go p.write()
-	return p, nil
+}
+
+// PcapWholeLength reads a pcap file as Pcap writes it (Ethernet, microsecond
+// timestamps, either byte order) and returns the length of its header and whole
+// packets: what is left of a file whose writer was killed or ran out of space
+// once cut back to that length. A file that is not such a pcap is an error.
+func PcapWholeLength(r io.Reader) (int64, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var hdr [24]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return 0, fmt.Errorf("not a pcap file: %w", err)
+	}
+	var order binary.ByteOrder
+	switch {
+	case binary.LittleEndian.Uint32(hdr[:]) == 0xa1b2c3d4:
+		order = binary.LittleEndian
+	case binary.BigEndian.Uint32(hdr[:]) == 0xa1b2c3d4:
+		order = binary.BigEndian
+	default:
+		return 0, errors.New("not a pcap file (or not one with microsecond timestamps)")
+	}
+	if lt := order.Uint32(hdr[20:]); lt != uint32(layers.LinkTypeEthernet) {
+		return 0, fmt.Errorf("a pcap file of link type %d, not Ethernet", lt)
+	}
+	snap := order.Uint32(hdr[16:])
+	n := int64(len(hdr))
+	var rec [16]byte
+	for {
+		if _, err := io.ReadFull(br, rec[:]); err != nil {
+			return n, nil // the end, or a cut record header
+		}
+		incl := order.Uint32(rec[8:])
+		if incl > snap || incl > order.Uint32(rec[12:]) {
+			return n, nil // not a record Pcap wrote: what follows is cut off
+		}
+		if _, err := br.Discard(int(incl)); err != nil {
+			return n, nil // a cut packet
+		}
+		n += int64(len(rec)) + int64(incl)
+	}
 }
 
 // Capture records one frame received at tsNanos. It does not keep frame.

@@ -19,7 +19,7 @@ import (
 
 // checkpointVersion is the layout of the checkpoint body; a checkpoint of another
 // version is refused.
-const checkpointVersion = 1
+const checkpointVersion = 2
 
 // checkpointMagic starts every checkpoint record.
 const checkpointMagic = "FASTSCAN-RESUME\n"
@@ -69,6 +69,9 @@ type checkpointFile struct {
 	Path   string `json:"path"` // absolute
 	Format string `json:"format"`
 	Length int64  `json:"length"`
+	// SHA256 is the hex SHA-256 of those Length bytes: a file changed since
+	// (not only shortened) is refused.
+	SHA256 string `json:"sha256"`
 	// Kept are results the writer had not written yet (nmap XML and grepable:
 	// hosts known only from filtered ports): the resumed writer keeps them again.
 	// keptSize bytes each (keepResults).

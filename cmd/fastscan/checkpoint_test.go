@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -185,7 +187,8 @@ func TestResumeFiles(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "r.jsonl")
 	s := settings{format: "text", extra: []extraOutput{{flag: "oJ", format: "jsonl", file: out}}}
-	s.resume = &resumeState{path: "ck", ck: &checkpoint{Files: []checkpointFile{{Path: out, Format: "jsonl", Length: 10}}}}
+	sum := sha256.Sum256([]byte("1234567890"))
+	s.resume = &resumeState{path: "ck", ck: &checkpoint{Files: []checkpointFile{{Path: out, Format: "jsonl", Length: 10, SHA256: hex.EncodeToString(sum[:])}}}}
 	if err := checkResumeFiles(&s); err == nil || !strings.Contains(err.Error(), "r.jsonl") {
 		t.Errorf("missing file: %v", err)
 	}
@@ -197,8 +200,90 @@ func TestResumeFiles(t *testing.T) {
 	if err := checkResumeFiles(&s); err != nil {
 		t.Errorf("longer file (cut back when resuming): %v", err)
 	}
+	if d := s.resume.digests[pathKey(out)]; d == nil || !bytes.Equal(d.Sum(nil), sum[:]) {
+		t.Errorf("the digest the resumed writer continues is not the recorded prefix's")
+	}
+	os.WriteFile(out, []byte("1234567899abc"), 0o644)
+	if err := checkResumeFiles(&s); err == nil || !strings.Contains(err.Error(), "changed since the checkpoint") {
+		t.Errorf("a byte of the recorded prefix changed: %v", err)
+	}
+	os.WriteFile(out, []byte("1234567890"), 0o644)
 	s.extra = nil
 	if err := checkResumeFiles(&s); err == nil {
 		t.Errorf("a recorded file the scan does not write: accepted")
 	}
+}
+
+// TestCheckpointFree: a new scan refuses a checkpoint file that holds an
+// unfinished scan's checkpoint or something else, and leaves it as it was; an
+// empty file (a completed scan's) or none is fine.
+func TestCheckpointFree(t *testing.T) {
+	dir := t.TempDir()
+	name := writeTestCheckpoint(t, dir, "198.19.0.0/24", "-p", "22")
+	before, _ := os.ReadFile(name)
+	s := settings{resumeFile: name}
+	if err := checkCheckpointFree(&s); err == nil || !strings.Contains(err.Error(), "unfinished scan") || !strings.Contains(err.Error(), "--resume "+name) {
+		t.Errorf("an unfinished scan's checkpoint: %v", err)
+	}
+	if after, _ := os.ReadFile(name); !bytes.Equal(before, after) {
+		t.Errorf("the checkpoint changed")
+	}
+	other := filepath.Join(dir, "notes.txt")
+	os.WriteFile(other, []byte("precious\n"), 0o644)
+	s.resumeFile = other
+	if err := checkCheckpointFree(&s); err == nil || !strings.Contains(err.Error(), "not a fastscan checkpoint") {
+		t.Errorf("a file that is no checkpoint: %v", err)
+	}
+	for _, ok := range []string{filepath.Join(dir, "new.resume"), filepath.Join(dir, "empty.resume")} {
+		if strings.HasSuffix(ok, "empty.resume") {
+			os.WriteFile(ok, nil, 0o600)
+		}
+		s.resumeFile = ok
+		if err := checkCheckpointFree(&s); err != nil {
+			t.Errorf("%s: %v", filepath.Base(ok), err)
+		}
+	}
+	s.resumeFile, s.resume = name, &resumeState{path: name}
+	if err := checkCheckpointFree(&s); err != nil {
+		t.Errorf("--resume of that checkpoint: %v", err)
+	}
+}
+
+// withStdin runs fn with standard input reading data.
+func withStdin(t *testing.T, data string, fn func()) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { w.WriteString(data); w.Close() }()
+	old := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = old; r.Close() }()
+	fn()
+}
+
+// TestResumeTargetsFromStdin: a scan that read its targets from standard input
+// (-iL -) resumes with the same list given again; another list is refused with a
+// line that says so.
+func TestResumeTargetsFromStdin(t *testing.T) {
+	for args, want := range map[string]bool{"-iL -": true, "--iL -": true, "-iL=-": true, "--input-file -": true,
+		"-iL list.txt": false, "198.19.0.1 -p -": false, "-iL": false} {
+		if got := targetsFromStdin(strings.Fields(args)); got != want {
+			t.Errorf("%q: from standard input %v, want %v", args, got, want)
+		}
+	}
+	dir := t.TempDir()
+	var name string
+	withStdin(t, "198.19.0.0/24\n", func() { name = writeTestCheckpoint(t, dir, "-iL", "-", "-p", "22") })
+	withStdin(t, "198.19.0.0/24\n", func() {
+		if s, code, stderr := captured(t, "--resume", name); code != exitOK || s.cfg.Targets.Len() != 256 {
+			t.Errorf("the same list again: exit %d: %s", code, stderr)
+		}
+	})
+	withStdin(t, "198.19.1.0/24\n", func() {
+		if _, code, stderr := captured(t, "--resume", name); code != exitUsage || !strings.Contains(stderr, "standard input differ") {
+			t.Errorf("another list: exit %d: %s", code, stderr)
+		}
+	})
 }

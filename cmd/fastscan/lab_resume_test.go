@@ -5,15 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 
 	"github.com/fastscan/fastscan/lab"
@@ -21,35 +24,72 @@ import (
 	"github.com/fastscan/fastscan/output/outputtest"
 )
 
+// resumeCase is one scan the resume tests stop and resume: its targets (and the
+// same as address ranges), ports, rate and extra flags.
+type resumeCase struct {
+	targets string
+	ranges  []addrRange
+	ports   []uint16
+	rate    int
+	flags   []string
+	// stopBy is the latest random moment of a stop (after the receive ring is
+	// up): about the first pass's length.
+	stopBy time.Duration
+	pcap   bool
+}
+
 // TestLabResume interrupts a scan of every kind of answer (open and closed
 // ports, ICMP-prohibited and blackholed addresses) at random moments, with
 // SIGKILL, SIGINT, SIGTERM or SIGHUP, and resumes it from its checkpoint each
-// time until it completes: the files then hold exactly the lab's ground truth,
-// no line twice in JSON lines, CSV and list, valid nmap XML with the same ports,
-// and the checkpoint is gone.
+// time until it completes: the files then hold exactly the lab's ground truth
+// (every verdict: --show all), no line twice in JSON lines, CSV and list, valid
+// nmap XML with the same ports, a pcap of whole packets, and the checkpoint is
+// gone.
 func TestLabResume(t *testing.T) {
 	l := labtest.Start(t)
+	a := netip.MustParseAddr
+	// 4096 addresses x 16 ports at 12,000 probes/s: about 5.5 s for the first
+	// pass, then a retry pass over the blackholed part and the cool-downs.
+	c := resumeCase{targets: resumeTargets, ports: resumePorts, rate: 12000, flags: []string{"--show", "all"}, stopBy: 5 * time.Second, pcap: true,
+		ranges: []addrRange{{a("198.19.120.0"), a("198.19.127.255")}, {a("198.19.128.0"), a("198.19.131.255")}, {a("198.19.192.0"), a("198.19.195.255")}}}
 	for _, tc := range []struct {
 		sig   syscall.Signal
 		times int
-	}{{syscall.SIGKILL, 5}, {syscall.SIGINT, 2}, {syscall.SIGTERM, 2}, {syscall.SIGHUP, 2}} {
-		t.Run(tc.sig.String(), func(t *testing.T) { testResume(t, l, tc.sig, tc.times) })
+	}{{syscall.SIGKILL, 3}, {syscall.SIGINT, 1}, {syscall.SIGTERM, 1}, {syscall.SIGHUP, 1}} {
+		t.Run(tc.sig.String(), func(t *testing.T) { testResume(t, l, c, tc.sig, tc.times) })
 	}
 }
 
-func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
+// TestLabResumeSlash16 is the test: a /16 x 16-port scan (1,048,576
+// probes: a quarter of the addresses blackholed, a quarter refused by ICMP, the
+// rest open and closed ports) stopped five times at random moments with each
+// signal and resumed each time ends with the open ports of the ground truth,
+// nothing twice, valid XML.
+func TestLabResumeSlash16(t *testing.T) {
+	l := labtest.Start(t)
+	a := netip.MustParseAddr
+	c := resumeCase{targets: "198.19.0.0/16", ports: resumePorts, rate: 250000, stopBy: 4500 * time.Millisecond,
+		ranges: []addrRange{{a("198.19.0.0"), a("198.19.255.255")}}}
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) { testResume(t, l, c, sig, 5) })
+	}
+}
+
+func testResume(t *testing.T, l *lab.Lab, c resumeCase, sig syscall.Signal, times int) {
 	dir := t.TempDir()
 	files, outArgs := labOutputFiles(dir)
 	ck := filepath.Join(dir, "scan.resume")
-	ports := resumePorts
 	var portList []string
-	for _, p := range ports {
+	for _, p := range c.ports {
 		portList = append(portList, fmt.Sprint(p))
 	}
-	// 4096 addresses x 16 ports at 12,000 probes/s: about 5.5 s for the first
-	// pass, then a retry pass over the blackholed part and the cool-downs.
-	args := append([]string{resumeTargets, "-p", strings.Join(portList, ","),
-		"-r", "12000", "--show", "all", "--resume-file", ck}, outArgs...)
+	args := append([]string{c.targets, "-p", strings.Join(portList, ","),
+		"-r", fmt.Sprint(c.rate), "--resume-file", ck}, c.flags...)
+	args = append(args, outArgs...)
+	if c.pcap {
+		files["pcap"] = filepath.Join(dir, "r.pcap")
+		args = append(args, "--pcap", files["pcap"])
+	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(sig)))
 	var stderr bytes.Buffer
 	run := func(args []string, stopAfter time.Duration) (code int) {
@@ -82,8 +122,14 @@ func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
 		st, err := os.Stat(ck)
 		return os.IsNotExist(err) || err == nil && st.Size() == 0
 	}
+	// Each resumed run has less left to do: its stop comes earlier, so that
+	// all the stops land before the scan completes.
+	stopAt := func(run int) time.Duration {
+		by := c.stopBy * 2 / time.Duration(run+2)
+		return 300*time.Millisecond + time.Duration(rng.Int64N(int64(by)))
+	}
 	stops := 0
-	code := run(args, time.Duration(600+rng.IntN(4400))*time.Millisecond)
+	code := run(args, stopAt(0))
 	for code != 0 {
 		if sig == syscall.SIGKILL && code != -1 || sig != syscall.SIGKILL && code != 128+int(sig) {
 			t.Fatalf("exit %d after %v\n%s", code, sig, stderr.String())
@@ -92,7 +138,17 @@ func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
 			break
 		}
 		stops++
-		stopAfter := time.Duration(300+rng.IntN(4700)) * time.Millisecond
+		if stops == 1 {
+			// A new scan must not destroy the stopped one's checkpoint.
+			before, _ := os.ReadFile(ck)
+			if code := run(args, 0); code != exitUsage || !strings.Contains(stderr.String(), "unfinished scan") {
+				t.Fatalf("a new scan over the checkpoint: exit %d: %s", code, stderr.String())
+			}
+			if after, _ := os.ReadFile(ck); !bytes.Equal(before, after) {
+				t.Fatalf("a refused new scan changed the checkpoint")
+			}
+		}
+		stopAfter := stopAt(stops)
 		if stops >= times {
 			stopAfter = 0 // the last run completes
 		}
@@ -106,7 +162,7 @@ func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
 		t.Errorf("a completed scan left its checkpoint")
 	}
 
-	checkResumed(t, l, files, ports, stderr.String())
+	checkResumed(t, l, files, c.ranges, c.ports, slices.Contains(c.flags, "all"), stderr.String())
 }
 
 // resumePorts are the ports of the resume tests, and resumeTargets their
@@ -119,7 +175,7 @@ var (
 // checkResumed checks the files of a scan that was stopped and resumed until it
 // completed (stderr is the last run's): exactly the lab's truth, no line twice
 // in JSON lines, CSV and list, one header, valid nmap XML with the same ports.
-func checkResumed(t *testing.T, l *lab.Lab, files map[string]string, ports []uint16, stderr string) {
+func checkResumed(t *testing.T, l *lab.Lab, files map[string]string, ranges []addrRange, ports []uint16, all bool, stderr string) {
 	t.Helper()
 	// Exactly the truth, nothing twice (compareRangesWithTruth fails duplicates).
 	out := scanOutput{stderr: stderr}
@@ -135,10 +191,7 @@ func checkResumed(t *testing.T, l *lab.Lab, files map[string]string, ports []uin
 		}
 		out.findings = append(out.findings, f)
 	}
-	a := netip.MustParseAddr
-	compareRangesWithTruth(t, l.Truth(), out, []addrRange{
-		{a("198.19.120.0"), a("198.19.127.255")}, {a("198.19.128.0"), a("198.19.131.255")}, {a("198.19.192.0"), a("198.19.195.255")},
-	}, ports, true)
+	compareRangesWithTruth(t, l.Truth(), out, ranges, ports, all)
 	results := len(out.findings)
 	for _, format := range []string{"csv", "list"} {
 		data, _ := os.ReadFile(files[format])
@@ -169,6 +222,33 @@ func checkResumed(t *testing.T, l *lab.Lab, files map[string]string, ports []uin
 	}
 	if n := strings.Count(string(xml), "<nmaprun "); n != 1 {
 		t.Errorf("XML has %d nmaprun elements", n)
+	}
+	if name := files["pcap"]; name != "" {
+		// Whole packets only, the replies of every run one after another
+		// (a SIGKILL may lose the last half second's).
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		r, err := pcapgo.NewReader(f)
+		if err != nil {
+			t.Fatalf("pcap: %v", err)
+		}
+		packets := 0
+		for {
+			_, _, err := r.ReadPacketData()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("pcap after %d packets: %v", packets, err)
+			}
+			packets++
+		}
+		if packets == 0 {
+			t.Errorf("pcap holds no packet")
+		}
 	}
 	gnmap, _ := os.ReadFile(files["grepable"])
 	if n := strings.Count(string(gnmap), "# fastscan done"); n != 1 || !strings.HasPrefix(string(gnmap), "# fastscan ") {
@@ -230,5 +310,7 @@ func TestLabResumeDiskFull(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("resume: %v\n%s", err, stderr.String())
 	}
-	checkResumed(t, l, files, resumePorts, stderr.String())
+	a := netip.MustParseAddr
+	checkResumed(t, l, files, []addrRange{{a("198.19.120.0"), a("198.19.127.255")}, {a("198.19.128.0"), a("198.19.131.255")}, {a("198.19.192.0"), a("198.19.195.255")}},
+		resumePorts, true, stderr.String())
 }

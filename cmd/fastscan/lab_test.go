@@ -39,11 +39,39 @@ const runMainEnv = "FASTSCAN_TEST_RUN_MAIN"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
+		// The scans of the tests keep their default checkpoint (fastscan.resume)
+		// in a directory of their own inside the test run's, not in the
+		// package's source directory (where a killed scan's would stop the next).
+		if dir := os.Getenv(testCwdEnv); dir != "" {
+			own, err := os.MkdirTemp(dir, "scan-")
+			if err == nil {
+				err = os.Chdir(own)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(exitFailure)
+			}
+		}
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "fastscan-test-cwd-")
+	if err == nil {
+		err = os.Chmod(dir, 0o1777) // scans run as nobody make their directory in it too
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(exitFailure)
+	}
+	os.Setenv(testCwdEnv, dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
+
+// testCwdEnv names the working directory of the scans the tests run as
+// subprocesses (TestMain).
+const testCwdEnv = "FASTSCAN_TEST_CWD"
 
 // finding is one JSON line of fastscan's output.
 type finding struct {

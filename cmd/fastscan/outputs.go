@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -128,6 +130,22 @@ type namedOutput struct {
 	res          output.Resumable
 	f            *os.File // the file, synced before a checkpoint records its length
 	base         int64
+	digest       *digestWriter // what the writer wrote to f, hashed (regular files only)
+}
+
+// digestWriter writes to w and keeps the SHA-256 and length of everything
+// written to it (a resumed file's: of its prefix too).
+type digestWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (d *digestWriter) Write(p []byte) (int, error) {
+	n, err := d.w.Write(p)
+	d.h.Write(p[:n])
+	d.n += int64(n)
+	return n, err
 }
 
 // outputError is a failed output: the file (or standard output) and why.

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/output"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -51,6 +54,13 @@ type resumeState struct {
 	path   string // absolute
 	ck     *checkpoint
 	off, n int64 // its record in the file
+	// digests are the SHA-256 states of the output files' recorded prefixes
+	// (by pathKey), checked by checkResumeFiles: the resumed writers go on
+	// from them.
+	digests map[string]hash.Hash
+	// pcapLength is the length of the pcap file's whole packets, 0 when there
+	// is none to continue.
+	pcapLength int64
 }
 
 // file returns the checkpoint's record of the output file name.
@@ -84,6 +94,9 @@ func resumeScan(c *cli.Context, stdout, stderr io.Writer, scanFn scanFunc) error
 	if err != nil {
 		return usageError("cannot resume from %q: %v", name, err)
 	}
+	if targetsFromStdin(ck.Args) && isTerminal(os.Stdin) {
+		return usageError("cannot resume from %q: the scan read its targets from standard input: give the same list again (fastscan --resume %s < LIST)", name, name)
+	}
 	if err := os.Chdir(ck.Dir); err != nil {
 		return usageError("cannot resume from %q: its working directory: %v", name, errors.Unwrap(err))
 	}
@@ -110,6 +123,9 @@ func applyResume(c *cli.Context, s *settings) error {
 	s.args = rs.ck.Args
 	s.resumeFile, s.resumeFileSet, s.resume = rs.path, true, rs
 	if scanIdentity(s) != rs.ck.Identity || s.cfg.Targets.Len()*uint64(s.cfg.Ports.Len()+s.cfg.UDPPorts.Len()) != rs.ck.Targets {
+		if targetsFromStdin(rs.ck.Args) {
+			return usageError("cannot resume from %q: the targets on standard input differ from the stopped scan's: give the same list again", rs.path)
+		}
 		return usageError("cannot resume from %q: the scan's settings differ from the checkpoint's (a target, exclusion or port file changed, or a host name resolves differently)", rs.path)
 	}
 	return nil
@@ -171,8 +187,93 @@ func checkResumeFiles(s *settings) error {
 		if !st.Mode().IsRegular() || st.Size() < f.Length {
 			return usageError("cannot resume from %q: output file %q holds %d bytes, fewer than the %d recorded: it changed", rs.path, name, st.Size(), f.Length)
 		}
+		d, err := digestPrefix(name, f.Length)
+		if err != nil {
+			return usageError("cannot resume from %q: output file %q: %v", rs.path, name, err)
+		}
+		if hex.EncodeToString(d.Sum(nil)) != f.SHA256 {
+			return usageError("cannot resume from %q: output file %q changed since the checkpoint (its first %d bytes are not what the scan wrote)", rs.path, name, f.Length)
+		}
+		if rs.digests == nil {
+			rs.digests = map[string]hash.Hash{}
+		}
+		rs.digests[pathKey(name)] = d
+	}
+	if s.pcap != "" {
+		f, err := os.Open(s.pcap)
+		if err != nil {
+			return nil // a new capture is made
+		}
+		defer f.Close()
+		n, err := output.PcapWholeLength(f)
+		if err != nil {
+			return usageError("cannot resume from %q: pcap file %q: %v", rs.path, s.pcap, err)
+		}
+		rs.pcapLength = n
 	}
 	return nil
+}
+
+// openPcap creates the pcap file of s, or for a resumed scan continues the one
+// its stopped run wrote, cut back to its whole packets.
+func openPcap(s *settings) (*os.File, *output.Pcap, error) {
+	if rs := s.resume; rs != nil && rs.pcapLength > 0 {
+		f, err := os.OpenFile(s.pcap, os.O_WRONLY, 0)
+		if err == nil {
+			if err = f.Truncate(rs.pcapLength); err == nil {
+				_, err = f.Seek(rs.pcapLength, io.SeekStart)
+			}
+			if err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			return nil, nil, usageError("cannot continue pcap file %q: %v", s.pcap, errors.Unwrap(err))
+		}
+		return f, output.ContinuePcap(f), nil
+	}
+	f, err := os.Create(s.pcap)
+	if err != nil {
+		return nil, nil, usageError("cannot write pcap file %q: %v", s.pcap, errors.Unwrap(err))
+	}
+	p, err := output.NewPcap(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, cli.Exit(err.Error(), exitFailure)
+	}
+	return f, p, nil
+}
+
+// digestPrefix returns the SHA-256 state after the first n bytes of the file name.
+func digestPrefix(name string, n int64) (hash.Hash, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, errors.Unwrap(err)
+	}
+	defer f.Close()
+	d := sha256.New()
+	if _, err := io.CopyN(d, f, n); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkCheckpointFree refuses a new scan whose checkpoint file holds another
+// scan's checkpoint (one that did not complete) or something that is not a
+// checkpoint at all: starting would destroy it. An empty file (a completed scan's)
+// is fine. Nothing is changed.
+func checkCheckpointFree(s *settings) error {
+	if s.resume != nil || s.resumeFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(s.resumeFile)
+	if err != nil || len(data) == 0 {
+		return nil // a missing file is created; one that cannot be read fails later, named
+	}
+	if _, _, _, err := decodeCheckpoint(data); err != nil {
+		return usageError("checkpoint file %q exists and is not a fastscan checkpoint: refusing to overwrite it (give --resume-file another file)", s.resumeFile)
+	}
+	return usageError("checkpoint file %q holds an unfinished scan: continue it with 'fastscan --resume %s', or remove the file (or give this scan another --resume-file)", s.resumeFile, s.resumeFile)
 }
 
 // openCheckpoint opens the scan's checkpoint file for writing, before privileges
@@ -363,7 +464,17 @@ func (s *outputSet) snapshot() (answered []byte, files []checkpointFile, ok bool
 	}
 	for _, o := range s.outs {
 		if o.res != nil {
-			files = append(files, checkpointFile{Path: o.path, Format: o.format, Length: o.base + o.res.Written(), Kept: keepResults(o.res.Kept())})
+			rec := checkpointFile{Path: o.path, Format: o.format, Length: o.base + o.res.Written(), Kept: keepResults(o.res.Kept())}
+			if o.digest != nil {
+				if o.digest.n != rec.Length {
+					// Cannot happen after a flush of whole records; a
+					// checkpoint that could not be checked is not written.
+					s.failed(o, fmt.Errorf("%d bytes written, %d recorded", o.digest.n, rec.Length))
+					return nil, nil, false
+				}
+				rec.SHA256 = hex.EncodeToString(o.digest.h.Sum(nil))
+			}
+			files = append(files, rec)
 		}
 	}
 	// The answered set: the targets whose results are written, and those whose
@@ -379,3 +490,21 @@ func (s *outputSet) snapshot() (answered []byte, files []checkpointFile, ok bool
 
 // keptOf returns the kept results of a checkpoint's file record.
 func keptOf(f checkpointFile) []result.Result { return keptResults(f.Kept) }
+
+// targetsFromStdin reports whether the command line args reads its targets from
+// standard input (-iL -): a resumed scan must be given them again.
+func targetsFromStdin(args []string) bool {
+	for i, a := range args {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "iL" && name != "input-file" {
+			continue
+		}
+		if !hasValue && i+1 < len(args) {
+			value = args[i+1]
+		}
+		if value == "-" {
+			return true
+		}
+	}
+	return false
+}

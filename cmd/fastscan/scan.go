@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,9 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := checkResumeFiles(&s); err != nil { // before anything is changed
+		return err
+	}
+	if err := checkCheckpointFree(&s); err != nil {
 		return err
 	}
 	s.cfg.Notice = func(msg string) {
@@ -77,14 +81,12 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		return err
 	}
 	if s.pcap != "" {
-		f, err := os.Create(s.pcap)
+		f, p, err := openPcap(&s)
 		if err != nil {
-			return usageError("cannot write pcap file %q: %v", s.pcap, errors.Unwrap(err))
+			return err
 		}
 		defer f.Close()
-		if capture, err = output.NewPcap(f); err != nil {
-			return cli.Exit(err.Error(), exitFailure)
-		}
+		capture = p
 	}
 	// A signal, or an output that fails, stops the scan the same orderly way:
 	// the replies still arriving are written to every output that works.
@@ -300,6 +302,12 @@ func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan, fail func(e
 			dst = f
 			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 				no.f = f // /dev/null and pipes have nothing to sync
+				// The checkpoint records a digest of what the file holds.
+				no.digest = &digestWriter{w: f, h: sha256.New()}
+				if s.resume != nil {
+					no.digest.h, no.digest.n = s.resume.digests[pathKey(name)], rec.Length
+				}
+				dst = no.digest
 			}
 			no.path, _ = filepath.Abs(name)
 			no.base, kept = rec.Length, keptOf(rec)
