@@ -137,6 +137,9 @@ func testResume(t *testing.T, l *lab.Lab, c resumeCase, sig syscall.Signal, time
 		if completed() { // the signal came as the scan ended
 			break
 		}
+		if sig != syscall.SIGKILL && !strings.Contains(stderr.String(), "to finish this scan later: fastscan --resume "+ck) {
+			t.Errorf("a stopped scan does not say how to finish it:\n%s", stderr.String())
+		}
 		stops++
 		if stops == 1 {
 			// A new scan must not destroy the stopped one's checkpoint.

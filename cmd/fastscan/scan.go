@@ -179,6 +179,9 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "fastscan: %d replies were not written to %s: the disk was slower than the replies\n", n, s.pcap)
 		}
 	}
+	if ck != nil && !(completed && closeErr == nil) && ck.written && !s.quiet {
+		defer fmt.Fprintf(stderr, "fastscan: to finish this scan later: fastscan --resume %s\n", shellQuote(s.resumeFile))
+	}
 	if runErr != nil {
 		return runError(runErr)
 	}
@@ -462,4 +465,15 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d, waited for replies %.2fs\n",
 		sum.RingDrops, sum.Invalid, sum.Duplicates, sum.CoolDown.Seconds())
 	io.WriteString(w, b.String())
+}
+
+// shellQuote quotes name for a shell command line when it needs it.
+func shellQuote(name string) string {
+	if name != "" && strings.IndexFunc(name, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == '+' || r == ',' || r == ':' || r == '@' ||
+			'0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
+	}) < 0 {
+		return name
+	}
+	return "'" + strings.ReplaceAll(name, "'", `'\''`) + "'"
 }
