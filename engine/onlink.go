@@ -250,8 +250,7 @@ func (s *Scanner) takeFound(w *arpWork) {
 		if !ok {
 			continue
 		}
-		h := s.plan.setHop(f.ip, f.mac, true)
-		h.host, h.rot = host, host%s.nports
+		h := s.plan.setHop(f.ip, f.mac, true, func(h *hop) { h.host, h.rot = host, host%s.nports })
 		w.active = append(w.active, h)
 	}
 	w.spare = found[:0]

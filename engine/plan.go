@@ -80,11 +80,15 @@ func (p *plan) hop(ip uint32) *hop {
 }
 
 // setHop records mac as the next hop of the on-link address ip and returns the
-// new hop; late marks a MAC learned by ARP while the scan runs. Only one goroutine
-// adds hops (makePlan, then the sender).
-func (p *plan) setHop(ip uint32, mac [6]byte, late bool) *hop {
+// new hop, published (for the receiver) once init has set its other fields; late
+// marks a MAC learned by ARP while the scan runs. Only one goroutine adds hops
+// (makePlan, then the sender).
+func (p *plan) setHop(ip uint32, mac [6]byte, late bool, init func(h *hop)) *hop {
 	id, h := p.hops.add()
 	h.mac, h.late, h.ip = mac, late, ip
+	if init != nil {
+		init(h)
+	}
 	p.hopID[ip-p.onFirst].Store(id)
 	return h
 }
@@ -370,7 +374,7 @@ func (p *plan) prepareOnLink(cfg *Config, onLink []span) error {
 		if cfg.Resume != nil {
 			w.found = append(w.found, arpFound{ip: addrToUint32(ip), mac: mac})
 		} else {
-			p.setHop(addrToUint32(ip), mac, false)
+			p.setHop(addrToUint32(ip), mac, false, nil)
 		}
 	}
 	if len(todo) == 0 && len(w.found) == 0 {

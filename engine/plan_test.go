@@ -27,7 +27,7 @@ func TestSplitByPrefixes(t *testing.T) {
 func TestNextHop(t *testing.T) {
 	macA := [6]byte{2, 0, 0, 0, 0, 0xa}
 	p := &plan{srcIP: 0xC6120101, onFirst: 0xC6120100, onLast: 0xC61201FF, hopID: make([]atomic.Uint32, 256), hops: newHopTable(256)}
-	p.setHop(0xC612010a, macA, false)
+	p.setHop(0xC612010a, macA, false, nil)
 	if mac, up := p.nextHop(0xC612010a); !up || *mac != macA {
 		t.Fatalf("on-link host with ARP answer: %v %v", mac, up)
 	}
@@ -41,7 +41,7 @@ func TestNextHop(t *testing.T) {
 	// with a hop that never moves while more are added.
 	first := p.hop(0xC612010a)
 	for i := uint32(0x20); i < 0xff; i++ {
-		p.setHop(0xC6120100+i, [6]byte{2, 0, 0, 0, 1, byte(i)}, true)
+		p.setHop(0xC6120100+i, [6]byte{2, 0, 0, 0, 1, byte(i)}, true, nil)
 	}
 	if mac, up := p.nextHop(0xC61201fe); !up || *mac != [6]byte{2, 0, 0, 0, 1, 0xfe} || p.hop(0xC612010a) != first || !p.hop(0xC61201fe).late {
 		t.Fatalf("late host: %v %v", mac, up)
