@@ -9,6 +9,7 @@ import (
 
 	"github.com/fastscan/fastscan/link"
 	"github.com/fastscan/fastscan/result"
+	"github.com/fastscan/fastscan/route"
 	"github.com/fastscan/fastscan/target"
 )
 
@@ -52,9 +53,14 @@ type Config struct {
 	// accepted only on these ports. The default 61000-65535 lies above Linux's
 	// ephemeral range, so the kernel's own connections do not collide with the scan.
 	SourcePortLo, SourcePortHi uint16
-	// ARPWait is how long to wait for ARP replies after the last ARP request for
-	// on-link targets.
+	// ARPWait is the longest timeout of one ARP request (the router's, on-link
+	// targets'): the timeout adapts to the ARP round trips measured, from 20 ms up
+	// (route.ResolveARP), and doubles with each of the two retries, up to ARPWait.
 	ARPWait time.Duration
+	// ARP opens the conn ARP requests and replies go through (and whose neighbour
+	// table is asked first); nil is an AF_PACKET socket on the plan's interface
+	// (route.OpenARP).
+	ARP func(ifc net.Interface) (route.ARPConn, error)
 	// Show selects the verdicts handed to the caller; open ports are always shown.
 	Show result.StateSet
 	// TrackHidden keeps a set of the targets whose verdict Show hides (one bit per
@@ -133,4 +139,7 @@ type Path struct {
 	RouterMAC [6]byte
 	// Loopback says that the targets are this host's own addresses.
 	Loopback bool
+	// OnLink, when valid, is the subnet on the link: targets inside it are resolved
+	// by ARP through Config.ARP, each probed at its own MAC, as on a LAN.
+	OnLink netip.Prefix
 }

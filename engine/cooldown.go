@@ -103,11 +103,17 @@ func (e *rttEstimator) add(rtt time.Duration) time.Duration {
 // stamped before that (the kernel timestamped it while the send call that carried
 // its probe was still running: veth, loopback, a fast LAN) is a round trip of 0,
 // not a sample to throw away. The resulting timeout sizes cool-downs.
-func (s *Scanner) sampleRTT(idx uint64, tsNanos int64) {
+func (s *Scanner) sampleRTT(idx uint64, ip uint32, tsNanos int64) {
 	if s.pass.Load() != 0 {
 		return
 	}
-	sent, ok := s.clock.sentAt(s.perm.Inverse(idx))
+	var sent int64
+	var ok bool
+	if h := s.plan.hop(ip); h != nil && h.late {
+		sent, ok = s.lateSentAt(h, idx) // sent by the catch-up (onlink.go)
+	} else {
+		sent, ok = s.clock.sentAt(s.perm.Inverse(idx))
+	}
 	if !ok {
 		return
 	}

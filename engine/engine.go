@@ -71,6 +71,8 @@ type Scanner struct {
 	hidden *Table
 	plan   *plan
 	hosts  hostTable
+	// firstPass is the pass the sender starts in: 0, or a resumed scan's.
+	firstPass int
 
 	phase      atomic.Uint32 // Phase
 	pass       atomic.Int32
@@ -136,6 +138,7 @@ func New(cfg Config) (*Scanner, error) {
 	s.key = cookie.NewKey(cfg.Seed)
 	s.hosts = newHostTable(s.cfg.Targets.Len())
 	if cfg.Resume != nil {
+		s.firstPass = cfg.Resume.Pass
 		if err := s.resumeFrom(cfg.Resume); err != nil {
 			return nil, err
 		}

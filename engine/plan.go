@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/fastscan/fastscan/route"
 	"github.com/fastscan/fastscan/target"
@@ -27,26 +29,36 @@ type plan struct {
 	routerMAC [6]byte
 	router    uint32 // the gateway's address; 0 when no target is off-link
 
-	// On-link targets in [onFirst, onLast] each have their own MAC: macID[ip-onFirst]
-	// is 0 for a host that did not answer ARP (down) and otherwise index+1 in macs.
+	// On-link targets in [onFirst, onLast] each have their own MAC: hopID[ip-onFirst]
+	// is 0 while the address has no MAC (ARP under way, or no answer: down) and
+	// otherwise its hop's id in hops. Ids are published with an atomic store after
+	// the hop is written, so the receiver may read them while the sender adds more.
 	onFirst, onLast uint32
-	macID           []uint32
-	macs            [][6]byte
+	hopID           []atomic.Uint32
+	hops            hopTable
 
 	// hostsDown counts target addresses that were not probed: on-link addresses
-	// without an ARP answer, and our own address.
+	// without an ARP answer (added by the sender once ARP has ended), and our own
+	// address.
 	hostsDown uint64
+
+	// arp is the on-link resolution that runs beside the sender (onlink.go); nil
+	// when every on-link MAC is known (or there is no on-link target).
+	arp *arpWork
+	// arpConn is the ARP conn opened by makePlan, closed once (closeARP).
+	arpConn   route.ARPConn
+	arpClosed sync.Once
 }
 
 // nextHop returns the destination MAC for a probe to ip (nil: the template's, which is
-// the router's) and whether the address is to be probed at all.
+// the router's) and whether the address is to be probed at all: false for an on-link
+// address without a MAC (yet).
 func (p *plan) nextHop(ip uint32) (*[6]byte, bool) {
-	if ip-p.onFirst <= p.onLast-p.onFirst && p.macID != nil {
-		id := p.macID[ip-p.onFirst]
-		if id == 0 {
-			return nil, false
-		}
-		return &p.macs[id-1], true
+	if h := p.hop(ip); h != nil {
+		return &h.mac, true
+	}
+	if ip-p.onFirst <= p.onLast-p.onFirst && p.hopID != nil {
+		return nil, false
 	}
 	if ip == p.srcIP && !p.loopback {
 		return nil, false
@@ -54,11 +66,49 @@ func (p *plan) nextHop(ip uint32) (*[6]byte, bool) {
 	return nil, true
 }
 
+// hop returns the hop of the on-link address ip, nil when ip is not on-link or
+// has no MAC (yet).
+func (p *plan) hop(ip uint32) *hop {
+	if ip-p.onFirst > p.onLast-p.onFirst || p.hopID == nil {
+		return nil
+	}
+	id := p.hopID[ip-p.onFirst].Load()
+	if id == 0 {
+		return nil
+	}
+	return p.hops.get(id)
+}
+
+// setHop records mac as the next hop of the on-link address ip and returns the
+// new hop, published (for the receiver) once init has set its other fields; late
+// marks a MAC learned by ARP while the scan runs. Only one goroutine adds hops
+// (makePlan, then the sender).
+func (p *plan) setHop(ip uint32, mac [6]byte, late bool, init func(h *hop)) *hop {
+	id, h := p.hops.add()
+	h.mac, h.late, h.ip = mac, late, ip
+	if init != nil {
+		init(h)
+	}
+	p.hopID[ip-p.onFirst].Store(id)
+	return h
+}
+
+// closeARP closes the plan's ARP conn, once.
+func (p *plan) closeARP() error {
+	var err error
+	p.arpClosed.Do(func() {
+		if p.arpConn != nil {
+			err = p.arpConn.Close()
+		}
+	})
+	return err
+}
+
 // makePlan asks the kernel's routing table where the targets are, resolves the
 // router's MAC and the MAC of every on-link target by ARP.
 func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	if cfg.Path != nil {
-		return fixedPlan(cfg), nil
+		return fixedPlan(cfg)
 	}
 	ranges := spansOf(cfg.Targets.Ranges())
 	first, err := firstRoute(ranges, cfg.Interface)
@@ -91,16 +141,9 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	if p.router != 0 {
 		if cfg.RouterMAC != nil {
 			p.routerMAC = *cfg.RouterMAC
-		} else {
-			macs, err := route.Resolve(ctx, p.iface, uint32ToAddr(p.srcIP), []netip.Addr{uint32ToAddr(p.router)}, arpRate(cfg), cfg.ARPWait)
-			if err != nil {
-				return nil, fmt.Errorf("resolving router %v: %w", ipString(p.router), err)
-			}
-			mac, ok := macs[uint32ToAddr(p.router)]
-			if !ok {
-				return nil, fmt.Errorf("router %v on %s did not answer ARP: pass --router-mac", ipString(p.router), p.iface.Name)
-			}
-			p.routerMAC = mac
+		} else if err := p.resolveRouter(ctx, cfg); err != nil {
+			p.closeARP()
+			return nil, err
 		}
 	} else if cfg.RouterMAC != nil {
 		p.routerMAC = *cfg.RouterMAC
@@ -112,15 +155,64 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 		p.hostsDown++
 	}
 	if len(onLink) > 0 {
-		if err := p.resolveOnLink(ctx, cfg, onLink); err != nil {
+		if err := p.prepareOnLink(cfg, onLink); err != nil {
+			p.closeARP()
 			return nil, err
 		}
 	}
 	return p, nil
 }
 
-// fixedPlan is the plan of a scan with a fixed Path.
-func fixedPlan(cfg *Config) *plan {
+// openARP opens the plan's ARP conn (cfg.ARP, or an AF_PACKET socket) if it is
+// not open yet.
+func (p *plan) openARP(cfg *Config) (route.ARPConn, error) {
+	if p.arpConn != nil {
+		return p.arpConn, nil
+	}
+	open := cfg.ARP
+	if open == nil {
+		open = route.OpenARP
+	}
+	c, err := open(p.iface)
+	if err != nil {
+		return nil, fmt.Errorf("opening an ARP socket on %s: %w", p.iface.Name, err)
+	}
+	p.arpConn = c
+	return c, nil
+}
+
+// arpOptions are the ARP settings of the scan.
+func (p *plan) arpOptions(cfg *Config) route.ARPOptions {
+	return route.ARPOptions{SrcMAC: p.srcMAC, SrcIP: uint32ToAddr(p.srcIP), Rate: arpRate(cfg), MaxTimeout: cfg.ARPWait}
+}
+
+// resolveRouter finds the gateway's MAC: the neighbour table, else ARP (before
+// any probe: every off-link probe needs it).
+func (p *plan) resolveRouter(ctx context.Context, cfg *Config) error {
+	c, err := p.openARP(cfg)
+	if err != nil {
+		return err
+	}
+	router := uint32ToAddr(p.router)
+	found := map[netip.Addr][6]byte{}
+	todo, err := route.Known(c, []netip.Addr{router}, found)
+	if err == nil && len(todo) > 0 {
+		_, err = route.ResolveARP(ctx, c, todo, p.arpOptions(cfg), func(ip netip.Addr, mac [6]byte) { found[ip] = mac })
+	}
+	if err != nil {
+		return fmt.Errorf("resolving router %v: %w", ipString(p.router), err)
+	}
+	mac, ok := found[router]
+	if !ok {
+		return fmt.Errorf("router %v on %s did not answer ARP: pass --router-mac", ipString(p.router), p.iface.Name)
+	}
+	p.routerMAC = mac
+	return nil
+}
+
+// fixedPlan is the plan of a scan with a fixed Path: targets inside Path.OnLink
+// get their MACs by ARP (cfg.ARP), every other one goes to Path.RouterMAC.
+func fixedPlan(cfg *Config) (*plan, error) {
 	path := cfg.Path
 	p := &plan{
 		iface: path.Interface, srcIP: addrToUint32(path.SourceIP), srcMAC: path.SourceMAC,
@@ -130,7 +222,22 @@ func fixedPlan(cfg *Config) *plan {
 		cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
 		p.hostsDown++
 	}
-	return p
+	if pfx := path.OnLink.Masked(); pfx.IsValid() && pfx.Addr().Is4() && !p.loopback {
+		first := addrToUint32(pfx.Addr())
+		subnet := []span{{First: first, Last: first | uint32(uint64(1)<<(32-pfx.Bits())-1)}}
+		var onLink []span
+		for _, r := range spansOf(cfg.Targets.Ranges()) {
+			in, _ := splitByPrefixes(r, subnet)
+			onLink = append(onLink, in...)
+		}
+		if len(onLink) > 0 {
+			if err := p.prepareOnLink(cfg, onLink); err != nil {
+				p.closeARP()
+				return nil, err
+			}
+		}
+	}
+	return p, nil
 }
 
 // probeEnv is what the probes of the scan s need to know of the plan.
@@ -227,8 +334,12 @@ func (p *plan) addOffLink(cfg *Config, r span) error {
 	return nil
 }
 
-// resolveOnLink ARPs every on-link target and records its MAC.
-func (p *plan) resolveOnLink(ctx context.Context, cfg *Config, onLink []span) error {
+// prepareOnLink sets up the next hops of the on-link targets: those the neighbour
+// table knows get their hop now; the others are left to the ARP resolution that
+// runs beside the sender (p.arp, onlink.go). A resumed scan takes even the known
+// ones through the sender's catch-up (all their unanswered targets): the stopped
+// scan may have left some of them unprobed behind its checkpoint's position.
+func (p *plan) prepareOnLink(cfg *Config, onLink []span) error {
 	lo, hi := onLink[0].First, onLink[len(onLink)-1].Last
 	if uint64(hi-lo)+1 > maxOnLinkSpan {
 		return fmt.Errorf("on-link targets %v-%v span more than %d addresses", ipString(lo), ipString(hi), maxOnLinkSpan)
@@ -242,21 +353,35 @@ func (p *plan) resolveOnLink(ctx context.Context, cfg *Config, onLink []span) er
 			ips = append(ips, uint32ToAddr(uint32(ip)))
 		}
 	}
-	found, err := route.Resolve(ctx, p.iface, uint32ToAddr(p.srcIP), ips, arpRate(cfg), cfg.ARPWait)
+	c, err := p.openARP(cfg)
 	if err != nil {
-		return fmt.Errorf("resolving on-link targets on %s: %w", p.iface.Name, err)
+		return err
 	}
 	p.onFirst, p.onLast = lo, hi
-	p.macID = make([]uint32, uint64(hi-lo)+1)
+	p.hopID = make([]atomic.Uint32, uint64(hi-lo)+1)
+	p.hops = newHopTable(len(ips))
+	known := map[netip.Addr][6]byte{}
+	todo, err := route.Known(c, ips, known)
+	if err != nil {
+		return fmt.Errorf("reading the neighbour table of %s: %w", p.iface.Name, err)
+	}
+	w := &arpWork{todo: todo, opts: p.arpOptions(cfg), signal: make(chan struct{}, 1), done: make(chan struct{})}
 	for _, ip := range ips {
-		mac, ok := found[ip]
+		mac, ok := known[ip]
 		if !ok {
-			p.hostsDown++
 			continue
 		}
-		p.macs = append(p.macs, mac)
-		p.macID[addrToUint32(ip)-lo] = uint32(len(p.macs))
+		if cfg.Resume != nil {
+			w.found = append(w.found, arpFound{ip: addrToUint32(ip), mac: mac})
+		} else {
+			p.setHop(addrToUint32(ip), mac, false, nil)
+		}
 	}
+	if len(todo) == 0 && len(w.found) == 0 {
+		return p.closeARP()
+	}
+	w.more.Store(len(w.found) > 0)
+	p.arp = w
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync/atomic"
 	"testing"
 )
 
@@ -25,8 +26,8 @@ func TestSplitByPrefixes(t *testing.T) {
 
 func TestNextHop(t *testing.T) {
 	macA := [6]byte{2, 0, 0, 0, 0, 0xa}
-	p := &plan{srcIP: 0xC6120101, onFirst: 0xC6120100, onLast: 0xC61201FF, macID: make([]uint32, 256), macs: [][6]byte{macA}}
-	p.macID[0x0a] = 1
+	p := &plan{srcIP: 0xC6120101, onFirst: 0xC6120100, onLast: 0xC61201FF, hopID: make([]atomic.Uint32, 256), hops: newHopTable(256)}
+	p.setHop(0xC612010a, macA, false, nil)
 	if mac, up := p.nextHop(0xC612010a); !up || *mac != macA {
 		t.Fatalf("on-link host with ARP answer: %v %v", mac, up)
 	}
@@ -35,5 +36,14 @@ func TestNextHop(t *testing.T) {
 	}
 	if mac, up := p.nextHop(0xC6130001); !up || mac != nil {
 		t.Fatalf("off-link host: %v %v, want the router (nil) and up", mac, up)
+	}
+	// A host whose MAC comes later (ARP beside the sender) is up from then on,
+	// with a hop that never moves while more are added.
+	first := p.hop(0xC612010a)
+	for i := uint32(0x20); i < 0xff; i++ {
+		p.setHop(0xC6120100+i, [6]byte{2, 0, 0, 0, 1, byte(i)}, true, nil)
+	}
+	if mac, up := p.nextHop(0xC61201fe); !up || *mac != [6]byte{2, 0, 0, 0, 1, 0xfe} || p.hop(0xC612010a) != first || !p.hop(0xC61201fe).late {
+		t.Fatalf("late host: %v %v", mac, up)
 	}
 }

@@ -99,7 +99,7 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 	s.answered.Add(1)
 	g.answered.Add(1)
-	s.sampleRTT(idx, tsNanos)
+	s.sampleRTT(idx, r.TargetIP, tsNanos)
 	switch state {
 	case result.Open:
 		s.open.Add(1)
@@ -138,6 +138,9 @@ func (s *Scanner) EachHidden(fn func(idx uint64)) {
 // its host is probed at all, and the first pass has reached its position (later
 // passes only follow a complete first pass).
 func (s *Scanner) probeLeft(idx uint64, ip uint32) bool {
+	if h := s.plan.hop(ip); h != nil && h.late {
+		return s.lateLeft(h, idx) // on-link, probed by the catch-up (onlink.go)
+	}
 	if _, up := s.plan.nextHop(ip); !up {
 		return false
 	}

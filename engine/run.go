@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fastscan/fastscan/link"
+	"github.com/fastscan/fastscan/permute"
 	"github.com/fastscan/fastscan/ratelimit"
 	"github.com/fastscan/fastscan/result"
 )
@@ -50,6 +51,10 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	sent := make(chan struct{}) // closed when the sender is done
 	s.abort = gctx.Done()
 	var interrupted atomic.Bool // the caller's ctx stopped the sender
+	if s.plan.arp != nil {
+		// On-link MACs are found while the sender probes those already known.
+		g.Go(func() error { return s.resolveOnLink(sendCtx) })
+	}
 	g.Go(func() error {
 		defer close(sent)
 		err := s.send(sendCtx, lk, limiter)
@@ -100,10 +105,14 @@ func (s *Scanner) Prepare(ctx context.Context) error {
 // Close releases the link a Prepare opened; Run closes it itself. Close may be
 // called more than once.
 func (s *Scanner) Close() error {
-	if s.link == nil {
-		return nil
+	var err error
+	if s.plan != nil {
+		err = s.plan.closeARP()
 	}
-	err := s.link.Close()
+	if s.link == nil {
+		return err
+	}
+	err = errors.Join(s.link.Close(), err)
 	s.link = nil
 	return err
 }
@@ -115,20 +124,30 @@ func (s *Scanner) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.buildProbes(p.probeEnv(s)); err != nil {
+	fail := func(err error) error {
+		p.closeARP()
 		return err
 	}
+	if p.arp != nil {
+		p.arp.order = portOrderKey{perm: permute.New(s.nports, s.cfg.Seed^catchUpSeed)}
+	}
+	if err := s.buildProbes(p.probeEnv(s)); err != nil {
+		return fail(err)
+	}
 	if mtu := p.iface.MTU; mtu > 0 && s.frameLen > mtu+ethernetHeaderLen {
-		return fmt.Errorf("probes of %d bytes do not fit the MTU %d of %s", s.frameLen, mtu, p.iface.Name)
+		return fail(fmt.Errorf("probes of %d bytes do not fit the MTU %d of %s", s.frameLen, mtu, p.iface.Name))
 	}
 	limiter := ratelimit.New(s.cfg.Rate) // its schedule starts at the first Wait
 	lk, err := s.openLink(p, limiter.Batch())
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	s.plan, s.link, s.limiter = p, lk, limiter
 	return nil
 }
+
+// catchUpSeed separates the catch-up's port order from the scan order.
+const catchUpSeed = 0x6361746368757021
 
 // openLink opens the scan's link: cfg.Link, or AF_PACKET on the plan's interface.
 func (s *Scanner) openLink(p *plan, batch int) (link.Link, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/fastscan/fastscan/link"
@@ -67,14 +68,17 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.
 		// table holds the stopped scan's answers), probe only the unanswered.
 		skipAnswered = pass > 0 || s.cfg.Resume != nil
 	)
+	late := s.lateWork(pass) // on-link hosts found by ARP during this pass
 	flush := func(pos uint64) error {
 		if err := limiter.Wait(ctx, pending); err != nil {
 			return err
 		}
+		now := time.Now().UnixNano()
 		if pass == 0 {
-			s.clock.record(pos, time.Now().UnixNano())
+			s.clock.record(pos, now)
 			s.sentPos.Store(pos)
 		}
+		late.flushing(now) // before the frames leave, as sentPos: a reply can come back during the call
 		n, err := lk.Flush()
 		for _, h := range batchHosts[:min(n, len(batchHosts))] {
 			s.hosts.markSent(h)
@@ -88,19 +92,12 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.
 		}
 		return nil
 	}
-	for pos := start; pos < s.total; pos++ {
-		idx := s.perm.At(pos)
-		if skipAnswered && s.table.Answered(idx) {
-			continue
-		}
-		ip := s.cfg.Targets.At(idx / s.nports)
-		mac, up := s.plan.nextHop(addrToUint32(ip))
-		if !up {
-			continue
-		}
+	// put writes the probe of target idx (position tpos) into the batch, flushing
+	// the batch (the permutation having reached before, then after) when full.
+	put := func(idx, tpos, before, after uint64, ip netip.Addr, mac *[6]byte, h *hop) error {
 		buf := lk.Next()
 		if buf == nil {
-			if err := flush(pos); err != nil {
+			if err := flush(before); err != nil {
 				return err
 			}
 			if buf = lk.Next(); buf == nil {
@@ -109,20 +106,53 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.
 		}
 		pi := idx % s.nports
 		g := s.groupOf(pi)
-		t.DstMAC, t.Addr, t.PortIndex, t.Pos = mac, ip, int(pi-g.offset), pos
+		t.DstMAC, t.Addr, t.PortIndex, t.Pos = mac, ip, int(pi-g.offset), tpos
 		n := g.probe.Put(buf, &t)
 		if n <= 0 {
 			return fmt.Errorf("writing the %s probe to %v port index %d: no frame", g.kind.name, t.Addr, t.PortIndex)
 		}
 		lk.Commit(n)
+		if h != nil {
+			late.committed(h)
+		}
 		if pass == 0 {
 			batchHosts = append(batchHosts, idx/s.nports)
 		}
 		pending++
 		if pending >= batch {
-			if err := flush(pos + 1); err != nil {
+			return flush(after)
+		}
+		return nil
+	}
+	skip := func(idx uint64) bool { return skipAnswered && s.table.Answered(idx) }
+	for pos := start; pos < s.total; pos++ {
+		if late != nil && late.more.Load() {
+			if err := s.sendLate(ctx, late, pos, false, skip, put, nil); err != nil {
 				return err
 			}
+		}
+		idx := s.perm.At(pos)
+		if skip(idx) {
+			continue
+		}
+		ip := s.cfg.Targets.At(idx / s.nports)
+		mac, up := s.sendHop(addrToUint32(ip), pass)
+		if !up {
+			continue
+		}
+		if err := put(idx, pos, pos, pos+1, ip, mac, nil); err != nil {
+			return err
+		}
+	}
+	if late != nil {
+		// The rest of the on-link hosts, as ARP finds them, until it has ended.
+		if err := s.sendLate(ctx, late, s.total, true, skip, put, func() error {
+			if pending > 0 {
+				return flush(s.total)
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
 	}
 	if pending > 0 {

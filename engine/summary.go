@@ -6,6 +6,7 @@ import (
 
 	"github.com/fastscan/fastscan/link"
 	"github.com/fastscan/fastscan/result"
+	"github.com/fastscan/fastscan/route"
 )
 
 // Summary is what a finished scan reports.
@@ -37,6 +38,9 @@ type Summary struct {
 	// Interface and SourceIP say where the probes came from.
 	Interface string
 	SourceIP  netip.Addr
+	// ARP is what the on-link ARP resolution that ran beside the sender did (zero
+	// when there was none: no on-link target, or every MAC in the neighbour table).
+	ARP route.ARPStats
 	// CoolDown is the time spent waiting for replies after the passes: it ends as
 	// soon as every target has answered, or after a retransmission timeout of
 	// silence sized by the round trips seen, and is at most Wait per pass.
@@ -65,6 +69,13 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		return sum
 	}
 	sum.HostsDown = s.plan.hostsDown
+	if w := s.plan.arp; w != nil && lk != nil {
+		select {
+		case <-w.done: // the stats are written before done closes
+			sum.ARP = w.stats
+		default:
+		}
+	}
 	sum.Interface = s.plan.iface.Name
 	sum.SourceIP = uint32ToAddr(s.plan.srcIP)
 	sum.HostsProbed = s.hosts.probed

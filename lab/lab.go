@@ -8,7 +8,8 @@
 //	     │        route 198.19.0.0/16 via 198.18.0.2            198.19.0.0/17   AnyIP (local route on lo)
 //	     │                                                     198.19.128.0/18 blackhole: silence
 //	     │                                                     198.19.192.0/18 nftables reject: ICMP 3/13
-//	     └─ lan0 198.18.1.1/24 ── switch W (br0) ── H1 198.18.1.10, H2 .20, H3 .30
+//	     └─ lan0 198.18.1.1/24 ── switch W (br0) ── H1 198.18.1.10, H2 .20, H3 .30, H4 .50
+//	                                                 (H4 answers ARP 50 ms late)
 //
 // Nothing is connected to the host's own namespace and no namespace has a
 // default route, so no packet can leave the lab. Listening sockets are
@@ -83,7 +84,8 @@ type Lab struct {
 	udp       []*net.UDPConn // UDP responder sockets
 	down      bool
 
-	serving sync.WaitGroup // the goroutines serving the UDP responders
+	stopARP chan struct{}  // closed by Down: the late ARP responders return
+	serving sync.WaitGroup // the goroutines serving the UDP and late ARP responders
 }
 
 // upOptions are knobs for tests of the lab itself.
@@ -153,6 +155,7 @@ func (l *Lab) steps() []buildStep {
 		{"firewall", l.addFirewall},
 		{"listeners", l.startListeners},
 		{"responders", l.startResponders},
+		{"late-arp", l.startLateARP},
 	}
 }
 
@@ -219,6 +222,9 @@ func (l *Lab) Down() error {
 		}
 	}
 	l.udp = nil
+	if l.stopARP != nil {
+		close(l.stopARP)
+	}
 	l.serving.Wait() // every serving goroutine returns once its socket is closed
 	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
 	defer cancel()
@@ -359,8 +365,15 @@ func (l *Lab) setSysctls(ctx context.Context) error {
 	if err := set(l.RemoteNS(), answering, router); err != nil {
 		return err
 	}
-	for i := range l.truth.Hosts {
-		if err := set(l.HostNS(i), answering); err != nil {
+	// A host that answers ARP late leaves answering to the lab's responder
+	// (latearp.go): its kernel answers no request (8: for no local address).
+	lateARP := map[string]string{"net.ipv4.conf.all.arp_ignore": "8", "net.ipv4.conf." + HostIface + ".arp_ignore": "8"}
+	for i, h := range l.truth.Hosts {
+		kvs := []map[string]string{answering}
+		if h.ARPDelay > 0 {
+			kvs = append(kvs, lateARP)
+		}
+		if err := set(l.HostNS(i), kvs...); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package lab
 import (
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // State is what a scan from the scanner namespace must conclude about one
@@ -56,6 +57,11 @@ type Host struct {
 	// Addr, see [UDPService]), ascending; every other UDP port is closed
 	// (ICMP port unreachable).
 	UDPPorts []uint16
+	// ARPDelay, when not zero, is how late the host answers each ARP request:
+	// its kernel answers none, a responder of the lab's answers after ARPDelay
+	// (a busy or sleeping host). It is up like any other host: a scanner that
+	// waits long enough for ARP finds its ports.
+	ARPDelay time.Duration
 }
 
 // Truth is the exact layout of a lab and, through its methods, the ground
@@ -127,6 +133,9 @@ type Truth struct {
 	ProhibitedPrefix netip.Prefix
 }
 
+// LateARPDelay is how late the lab's slow LAN host (198.18.1.50) answers ARP.
+const LateARPDelay = 50 * time.Millisecond
+
 // ICMPProhibitedCode is the ICMP destination-unreachable code the remote
 // router answers with for ProhibitedPrefix.
 const ICMPProhibitedCode = 13
@@ -148,6 +157,7 @@ func DefaultTruth() Truth {
 			{Addr: netip.MustParseAddr("198.18.1.10"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x0a}, Ports: []uint16{22, 80, 8080, 50000, 65535}, UDPPorts: []uint16{53, 123}},
 			{Addr: netip.MustParseAddr("198.18.1.20"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x14}, Ports: []uint16{443, 631, 3306}, UDPPorts: []uint16{161}},
 			{Addr: netip.MustParseAddr("198.18.1.30"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x1e}, Ports: []uint16{25, 53, 1000, 49152}},
+			{Addr: netip.MustParseAddr("198.18.1.50"), MAC: [6]byte{0x02, 0xfa, 0x00, 0x00, 0x01, 0x32}, Ports: []uint16{21, 139, 445, 8443}, ARPDelay: LateARPDelay},
 		},
 
 		RoutedRange: netip.MustParsePrefix("198.19.0.0/16"),

@@ -147,17 +147,17 @@ func TestCountWholeRangeAllPorts(t *testing.T) {
 	}
 
 	o, c, f, d = tr.Count(addr("198.18.1.0"), addr("198.18.1.255"), all)
-	if want := uint64(5 + 3 + 4); o != want {
+	if want := uint64(5 + 3 + 4 + 4); o != want {
 		t.Errorf("LAN open = %d, want %d", o, want)
 	}
-	if want := uint64(3*65535 - 12); c != want || f != 0 {
+	if want := uint64(4*65535 - 16); c != want || f != 0 {
 		t.Errorf("LAN closed/filtered = %d/%d, want %d/0", c, f, want)
 	}
-	if want := uint64(253 * 65535); d != want {
+	if want := uint64(252 * 65535); d != want {
 		t.Errorf("LAN down = %d, want %d", d, want)
 	}
-	if got := len(tr.Open(addr("198.18.1.0"), addr("198.18.1.255"), all)); got != 12 {
-		t.Errorf("LAN Open has %d endpoints, want 12", got)
+	if got := len(tr.Open(addr("198.18.1.0"), addr("198.18.1.255"), all)); got != 16 {
+		t.Errorf("LAN Open has %d endpoints, want 16", got)
 	}
 }
 

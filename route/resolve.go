@@ -8,13 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/fastscan/fastscan/packet"
 )
-
-// resolvePollInterval bounds how long Resolve sleeps between checks of its
-// context.
-const resolvePollInterval = 50 * time.Millisecond
 
 // maxFramesPerReceive bounds the frames one receive call drains, so a flood
 // of ARP traffic cannot stall the request schedule.
@@ -23,100 +17,76 @@ const maxFramesPerReceive = 256
 // Resolve finds the MAC addresses of ips on the interface ifc. Addresses in
 // the kernel's neighbour table are taken from there; for the others Resolve
 // broadcasts its own ARP requests from srcIP (and ifc's MAC), at most rate
-// per second (rate <= 0: no limit), and collects the replies until all
-// addresses are known or wait has passed since the last request.
+// per second (rate <= 0: no limit), with ResolveARP's retries on timeouts
+// adapted to the round trips measured, each at most maxWait (0: the default).
 //
 // The map holds the addresses found; the others are absent. Only IPv4 is
 // supported: srcIP must be an IPv4 address, and other addresses in ips are
 // never found. When ctx ends first, Resolve returns what it found so far
 // together with ctx's error.
-func Resolve(ctx context.Context, ifc net.Interface, srcIP netip.Addr, ips []netip.Addr, rate int, wait time.Duration) (map[netip.Addr][6]byte, error) {
+func Resolve(ctx context.Context, ifc net.Interface, srcIP netip.Addr, ips []netip.Addr, rate int, maxWait time.Duration) (map[netip.Addr][6]byte, error) {
 	found := make(map[netip.Addr][6]byte, len(ips))
-	table, err := neighbors(ifc.Index)
+	c, err := OpenARP(ifc)
 	if err != nil {
 		return found, err
 	}
-	wanted := make(map[netip.Addr]bool, len(ips))
+	defer c.Close()
+	todo, err := Known(c, ips, found)
+	if err != nil || len(todo) == 0 {
+		return found, err
+	}
+	o := ARPOptions{SrcIP: srcIP, Rate: rate, MaxTimeout: maxWait}
+	copy(o.SrcMAC[:], ifc.HardwareAddr)
+	_, err = ResolveARP(ctx, c, todo, o, func(ip netip.Addr, mac [6]byte) { found[ip] = mac })
+	if err != nil {
+		return found, fmt.Errorf("route: resolving on %q: %w", ifc.Name, err)
+	}
+	return found, nil
+}
+
+// Known puts the addresses of ips that c's neighbour table knows into found and
+// returns the others (IPv4 only, each once), in their order.
+func Known(c ARPConn, ips []netip.Addr, found map[netip.Addr][6]byte) ([]netip.Addr, error) {
+	table, err := c.Neighbors()
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[netip.Addr]bool, len(ips))
 	var todo []netip.Addr
 	for _, ip := range ips {
-		if !ip.Is4() {
+		if !ip.Is4() || seen[ip] {
 			continue
 		}
-		if mac, ok := table[addrToUint32(ip)]; ok {
+		seen[ip] = true
+		if mac, ok := table[ip]; ok {
 			found[ip] = mac
-		} else if !wanted[ip] {
-			wanted[ip] = true
+		} else {
 			todo = append(todo, ip)
 		}
 	}
-	if len(todo) == 0 {
-		return found, nil
-	}
-	if !srcIP.Is4() {
-		return found, fmt.Errorf("route: ARP on %q from %v: only IPv4 is supported", ifc.Name, srcIP)
-	}
-	if len(ifc.HardwareAddr) != 6 {
-		return found, fmt.Errorf("route: interface %q has no Ethernet address to ARP from", ifc.Name)
-	}
-	var srcMAC [6]byte
-	copy(srcMAC[:], ifc.HardwareAddr)
+	return todo, nil
+}
 
+// OpenARP opens an AF_PACKET socket that sends and receives ARP frames on ifc
+// (CAP_NET_RAW), for ResolveARP; its Neighbors reads the kernel's neighbour table
+// of ifc.
+func OpenARP(ifc net.Interface) (ARPConn, error) {
+	if len(ifc.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("route: interface %q has no Ethernet address to ARP from", ifc.Name)
+	}
 	a, err := openARPSocket(ifc.Index)
 	if err != nil {
-		return found, err
+		return nil, err
 	}
-	defer a.close()
-
-	var interval time.Duration
-	if rate > 0 {
-		interval = time.Second / time.Duration(rate)
-	}
-	frame := make([]byte, packet.ARPFrameLen)
-	next := 0              // index into todo of the next request
-	nextSend := time.Now() // when it may go out
-	var lastSent time.Time // when the latest request went out
-	for len(wanted) > 0 {
-		if err := ctx.Err(); err != nil {
-			return found, fmt.Errorf("route: resolving on %q: %w", ifc.Name, err)
-		}
-		now := time.Now()
-		for next < len(todo) && !now.Before(nextSend) {
-			ip := todo[next]
-			next++
-			if !wanted[ip] {
-				continue
-			}
-			n := packet.PutARPRequest(frame, srcMAC, addrToUint32(srcIP), addrToUint32(ip))
-			if err := a.send(frame[:n]); err != nil {
-				return found, fmt.Errorf("route: ARP request for %v on %q: %w", ip, ifc.Name, err)
-			}
-			lastSent = now
-			nextSend = nextSend.Add(interval)
-		}
-		until := nextSend
-		if next == len(todo) {
-			until = lastSent.Add(wait)
-			if !now.Before(until) {
-				break
-			}
-		}
-		if err := a.receive(min(until.Sub(now), resolvePollInterval), func(v uint32, mac [6]byte) {
-			if ip := uint32ToAddr(v); wanted[ip] {
-				delete(wanted, ip)
-				found[ip] = mac
-			}
-		}); err != nil {
-			return found, fmt.Errorf("route: ARP replies on %q: %w", ifc.Name, err)
-		}
-	}
-	return found, nil
+	return a, nil
 }
 
 // arpSocket is an AF_PACKET socket that sends and receives ARP frames on one
 // interface.
 type arpSocket struct {
-	fd  int
-	buf []byte
+	fd      int
+	ifindex int
+	buf     []byte
 }
 
 func openARPSocket(ifindex int) (*arpSocket, error) {
@@ -134,12 +104,30 @@ func openARPSocket(ifindex int) (*arpSocket, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("route: bind ARP socket to interface %d: %w", ifindex, err)
 	}
-	return &arpSocket{fd: fd, buf: make([]byte, 1600)}, nil
+	return &arpSocket{fd: fd, ifindex: ifindex, buf: make([]byte, 1600)}, nil
 }
 
-func (a *arpSocket) close() { unix.Close(a.fd) }
+// Close implements ARPConn.
+func (a *arpSocket) Close() error { return unix.Close(a.fd) }
 
-func (a *arpSocket) send(frame []byte) error {
+// Now implements ARPConn: the wall clock.
+func (a *arpSocket) Now() time.Time { return time.Now() }
+
+// Neighbors implements ARPConn: the kernel's neighbour table of the interface.
+func (a *arpSocket) Neighbors() (map[netip.Addr][6]byte, error) {
+	table, err := neighbors(a.ifindex)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[netip.Addr][6]byte, len(table))
+	for ip, mac := range table {
+		out[uint32ToAddr(ip)] = mac
+	}
+	return out, nil
+}
+
+// Send implements ARPConn, retrying briefly while the socket's buffer is full.
+func (a *arpSocket) Send(frame []byte) error {
 	for range 100 {
 		_, err := unix.Write(a.fd, frame)
 		if err != unix.EINTR && err != unix.EAGAIN && err != unix.ENOBUFS {
@@ -150,12 +138,12 @@ func (a *arpSocket) send(frame []byte) error {
 	return unix.ENOBUFS
 }
 
-// receive waits up to timeout for frames and calls fn for every ARP reply
-// among those queued.
-func (a *arpSocket) receive(timeout time.Duration, fn func(ip uint32, mac [6]byte)) error {
-	ms := int((timeout + time.Millisecond - 1) / time.Millisecond)
+// Receive implements ARPConn: it waits up to timeout (ppoll, to the
+// microsecond) and drains the ARP frames queued.
+func (a *arpSocket) Receive(timeout time.Duration, fn func(frame []byte)) error {
+	ts := unix.NsecToTimespec(max(timeout, 0).Nanoseconds())
 	pfd := [1]unix.PollFd{{Fd: int32(a.fd), Events: unix.POLLIN}}
-	if _, err := unix.Poll(pfd[:], max(ms, 0)); err != nil && err != unix.EINTR {
+	if _, err := unix.Ppoll(pfd[:], &ts, nil); err != nil && err != unix.EINTR {
 		return err
 	}
 	for range maxFramesPerReceive {
@@ -166,9 +154,7 @@ func (a *arpSocket) receive(timeout time.Duration, fn func(ip uint32, mac [6]byt
 		if err != nil {
 			return err
 		}
-		if ip, mac, ok := packet.ParseARPReply(a.buf[:n]); ok {
-			fn(ip, mac)
-		}
+		fn(a.buf[:n])
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func TestPrintExpectedCountsAndLists(t *testing.T) {
 	}
 	out := b.String()
 	// H1 22,80; H2 443,631; H3 25,53,1000.
-	for _, w := range []string{"7 open", "3065 closed", "0 filtered", "259072 down", "198.18.1.20:631", "198.18.1.30:1000"} {
+	for _, w := range []string{"10 open", "4086 closed", "0 filtered", "258048 down", "198.18.1.20:631", "198.18.1.30:1000", "198.18.1.50:445"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("expected-results text lacks %q:\n%s", w, out)
 		}

@@ -55,7 +55,11 @@ func printLayout(w io.Writer, id, scannerNS, remoteNS string, t lab.Truth) {
 	fmt.Fprintf(&b, "  %-20s filtered: ICMP destination unreachable, code %d, from %s\n", t.ProhibitedPrefix, lab.ICMPProhibitedCode, t.RemoteWANAddr)
 	fmt.Fprintf(&b, "\nLAN hosts (every other LAN address is down):\n")
 	for _, h := range t.Hosts {
-		fmt.Fprintf(&b, "  %-15s %s  open %s, UDP %s\n", h.Addr, macString(h.MAC), portList(h.Ports), portList(h.UDPPorts))
+		late := ""
+		if h.ARPDelay > 0 {
+			late = fmt.Sprintf("; answers ARP %v late", h.ARPDelay)
+		}
+		fmt.Fprintf(&b, "  %-15s %s  open %s, UDP %s%s\n", h.Addr, macString(h.MAC), portList(h.Ports), portList(h.UDPPorts), late)
 	}
 	fmt.Fprintf(&b, "\nrun the scanner inside the lab, e.g.:\n")
 	fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan -r 100000 %s -p 22,80,443,5432,8080\n", scannerNS, t.RoutedRange)

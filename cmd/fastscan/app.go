@@ -113,7 +113,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "status-json", Usage: "write a JSON status line every second to `FILE` (- for standard error)"},
 		registryFileFlag(),
 		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},
-		&cli.DurationFlag{Name: "arp-wait", Value: engine.DefaultARPWait, Usage: "how long to wait for ARP replies from on-link targets", Hidden: true},
+		&cli.DurationFlag{Name: "arp-wait", Value: engine.DefaultARPWait, Usage: "the longest timeout of one ARP request (the router's, on-link targets'); timeouts adapt to the ARP round trips measured, from 20 ms up", Hidden: true},
 	}...)
 }
 

@@ -157,6 +157,8 @@ const defaultRecord = 1 << 16
 type Probe struct {
 	// Dst is the probed address.
 	Dst netip.Addr
+	// DstMAC is the frame's Ethernet destination: the next hop it was sent to.
+	DstMAC [6]byte
 	// Proto is the IP protocol: 6 TCP, 17 UDP.
 	Proto uint8
 	// DstPort is the probed port, SrcPort the scanner's.
@@ -316,7 +318,7 @@ func parseProbe(frame []byte) (Probe, bool) {
 	if !ip.IsValid() || ip.IsFragment() {
 		return Probe{}, false
 	}
-	p := Probe{Dst: netip.AddrFrom4(u32Bytes(ip.DestinationAddress())), Proto: ip.Protocol()}
+	p := Probe{Dst: netip.AddrFrom4(u32Bytes(ip.DestinationAddress())), DstMAC: packet.Ethernet(frame).DestinationAddress(), Proto: ip.Protocol()}
 	switch p.Proto {
 	case packet.ProtocolTCP:
 		t := packet.TCP(ip.Payload())
