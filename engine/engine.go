@@ -70,7 +70,7 @@ type Scanner struct {
 	// hidden marks the targets whose verdict Show hid (Config.TrackHidden).
 	hidden *Table
 	plan   *plan
-	hosts  hostTable
+	hosts  *hostTable
 	// firstPass is the pass the sender starts in: 0, or a resumed scan's.
 	firstPass int
 
@@ -136,7 +136,9 @@ func New(cfg Config) (*Scanner, error) {
 	}
 	s.perm = permute.New(s.total, cfg.Seed)
 	s.key = cookie.NewKey(cfg.Seed)
-	s.hosts = newHostTable(s.cfg.Targets.Len())
+	if s.hosts, err = newHostTable(s.cfg.Targets.Len()); err != nil {
+		return nil, err
+	}
 	if cfg.Resume != nil {
 		s.firstPass = cfg.Resume.Pass
 		if err := s.resumeFrom(cfg.Resume); err != nil {
