@@ -14,7 +14,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/route"
 	"github.com/fastscan/fastscan/target"
 )
@@ -76,9 +75,6 @@ func dryRunPlan(s *settings, blocks uint64, lookup routeLookup) string {
 		fmt.Fprintf(&b, ", at most %d with %d %s of the unanswered", probes*uint64(1+s.cfg.Retries), s.cfg.Retries, plural(uint64(s.cfg.Retries), "retry pass", "retry passes"))
 	}
 	b.WriteString("\n")
-	if probes > engine.MaxTargets {
-		fmt.Fprintf(&b, "warning: a scan would refuse this: %d probe targets are more than the %d fastscan can track; split it\n", probes, uint64(engine.MaxTargets))
-	}
 	for _, x := range s.scope.Excluded {
 		b.WriteString(exclusionLine(x, s.scope.Excluded))
 	}
