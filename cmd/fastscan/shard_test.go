@@ -151,18 +151,19 @@ func TestScanIDAndIdentity(t *testing.T) {
 	}
 }
 
-// TestDefaultSenders: one sender up to the rate one sender keeps up with, every
-// usable CPU above it; --senders wins.
+// TestDefaultSenders: one sender up to the rate one sender keeps up with and on
+// fewer than 3 CPUs, every usable CPU but one above it; --senders wins.
 func TestDefaultSenders(t *testing.T) {
 	clearSchedulerEnv(t)
-	if got := defaultSenders(oneSenderRate, 8); got != 1 {
-		t.Errorf("default senders at %d pps on 8 CPUs = %d, want 1", oneSenderRate, got)
-	}
-	if got := defaultSenders(oneSenderRate+1, 8); got != 8 {
-		t.Errorf("default senders above %d pps on 8 CPUs = %d, want 8", oneSenderRate, got)
-	}
-	if got := defaultSenders(100e6, 1); got != 1 {
-		t.Errorf("default senders on 1 CPU = %d, want 1", got)
+	for _, c := range []struct {
+		rate       float64
+		cpus, want int
+	}{
+		{oneSenderRate, 8, 1}, {oneSenderRate + 1, 8, 7}, {100e6, 2, 1}, {100e6, 1, 1}, {100e6, 3, 2}, {10, 64, 1},
+	} {
+		if got := defaultSenders(c.rate, c.cpus); got != c.want {
+			t.Errorf("default senders at %v pps on %d CPUs = %d, want %d", c.rate, c.cpus, got, c.want)
+		}
 	}
 	s, _, _ := captured(t, "198.19.0.0/24", "-p", "80", "--senders", "3")
 	if s.cfg.Senders != 3 {
