@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/fastscan/fastscan/link/linktest"
 	"github.com/fastscan/fastscan/packet/packettest"
