@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -333,5 +334,18 @@ func TestFakeRateSenders(t *testing.T) {
 		} else {
 			t.Logf("rate %v with %d senders: %.2f probes/s", c.rate, c.senders, best)
 		}
+	}
+}
+
+// TestDefaultSenders: the CPUs the process may use: at most GOMAXPROCS and the
+// affinity mask's count, at least 1.
+func TestDefaultSenders(t *testing.T) {
+	n := DefaultSenders()
+	if n < 1 || n > runtime.GOMAXPROCS(0) || (affinityCPUs() > 0 && n > affinityCPUs()) {
+		t.Errorf("DefaultSenders() = %d with GOMAXPROCS %d and %d CPUs in the affinity mask", n, runtime.GOMAXPROCS(0), affinityCPUs())
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if n := DefaultSenders(); n != 1 {
+		t.Errorf("DefaultSenders() = %d with GOMAXPROCS 1", n)
 	}
 }
