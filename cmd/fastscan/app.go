@@ -100,6 +100,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output (-: standard output)"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: " + orList(output.FormatNames())},
 	}
+	flags = append(flags, shardFlags()...)
 	flags = append(flags, privilegeFlags()...)
 	flags = append(flags, resumeFlags()...)
 	flags = append(flags, formatFileFlags()...)

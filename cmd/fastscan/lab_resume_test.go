@@ -58,6 +58,10 @@ func TestLabResume(t *testing.T) {
 	}{{syscall.SIGKILL, 3}, {syscall.SIGINT, 1}, {syscall.SIGTERM, 1}, {syscall.SIGHUP, 1}} {
 		t.Run(tc.sig.String(), func(t *testing.T) { testResume(t, l, c, tc.sig, tc.times) })
 	}
+	// Two senders: the checkpoint's position is safe for both.
+	c2 := c
+	c2.flags = append([]string{"--senders", "2"}, c.flags...)
+	t.Run("killed--senders2", func(t *testing.T) { testResume(t, l, c2, syscall.SIGKILL, 3) })
 }
 
 // TestLabResumeSlash16 is the test: a /16 x 16-port scan (1,048,576
