@@ -116,6 +116,12 @@ type Scanner struct {
 	link link.Link
 
 	results chan result.Result
+	// delivery: how far the receiver and the collector have got (DeliveredUntil).
+	// handledUntil is the receiver's (a time before which every frame the link
+	// received has been handled), pushed the results it queued; delivered counts
+	// the results emit returned from, deliveredTs the reply time of the last.
+	handledUntil, deliveredTs atomic.Int64
+	pushed, delivered         atomic.Uint64
 	// abort is closed when the scan fails: the receiver then stops handing results
 	// to a collector that may no longer take them.
 	abort <-chan struct{}
