@@ -53,26 +53,21 @@ type Duplicate struct {
 
 // Merged is the whole scan put together from its shards.
 type Merged struct {
-	// ScanID is the id every line carries ("" for output without one).
+	// ScanID is the scan records' id ("" for output without a scan record).
 	ScanID string
 	// Count is N, the number of shards the scan was split into; 0 when no file
-	// holds a single result (nothing tells N then).
+	// holds a line.
 	Count int
 	// Results holds one result per address, port and protocol, ascending by
 	// address, then port, then protocol (TCP first).
 	Results []result.Result
-	// Start and End are the earliest and the latest result's time (zero
-	// without results).
+	// Start is when the earliest shard started (its scan record), else the
+	// earliest result's time; End is the latest result's time (else Start).
 	Start, End time.Time
-	// Missing are the shards of Count that no file holds a result of, when
-	// there are more of them than Empty files (else see EmptyShards).
+	// Missing are the shards of Count that no file holds.
 	Missing []Shard
-	// Empty are the files that hold no result at all: which shard each is
-	// cannot be told from its content (a shard may find nothing).
+	// Empty are the files that hold nothing at all, not even a scan record.
 	Empty []string
-	// EmptyShards are the shards no file holds a result of, taken to be the
-	// Empty files' (there are at least as many empty files as such shards).
-	EmptyShards []Shard
 	// Duplicated are the shards found in more than one file.
 	Duplicated []Duplicate
 	// Removed counts the lines dropped because another line had the same
@@ -92,12 +87,12 @@ type key struct {
 // only one file needs to be open at once.
 type Merger struct {
 	m       Merged
-	first   *origin // the first line's origin, and where it was
+	first   *origin // the first origin read, and where
 	firstAt string
 	index   map[key]int        // result -> its position in m.Results
 	files   map[Shard][]string // shard -> the files holding it
 	order   []Shard            // shards in the order first seen
-	seen    map[Shard]bool     // shards seen in the current file
+	start   time.Time          // the earliest scan record's start
 }
 
 // New returns a Merger with nothing read yet.
@@ -121,63 +116,67 @@ const maxLine = 64 << 10
 
 // Read merges the file name, whose content r is: fastscan's JSON lines, a shard's
 // output or any concatenation of shards' outputs. An *InputError says which line
-// is bad input: a line that is not a result, a line cut short (no line break at its
-// end), a line of another scan than the lines read before, or of the same scan
-// split a different way. After an error the Merger must not be used.
+// is bad input: a line that is neither a result nor a scan record, a line cut
+// short (no line break at its end), a scan record of another scan than those read
+// before, or of the same scan split a different way. After an error the Merger
+// must not be used.
 func (g *Merger) Read(name string, r io.Reader) error {
-	in := Input{Name: name, R: r}
 	br := bufio.NewReaderSize(r, maxLine)
-	g.seen = map[Shard]bool{}
-	lines := 0
+	f := fileState{name: name, cur: unrecorded, seen: map[Shard]bool{}}
 	for n := 1; ; n++ {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
-			return &InputError{in.Name, n, fmt.Errorf("line longer than %d bytes: not fastscan's JSON lines", maxLine)}
+			return &InputError{name, n, fmt.Errorf("line longer than %d bytes: not fastscan's JSON lines", maxLine)}
 		case err == io.EOF && len(line) > 0:
-			return &InputError{in.Name, n, errors.New("cut short: no line break at its end (was the scan writing it killed?)")}
+			return &InputError{name, n, errors.New("cut short: no line break at its end (was the scan writing it killed?)")}
 		case err == io.EOF:
-			if lines == 0 {
-				g.m.Empty = append(g.m.Empty, in.Name)
+			if f.lines == 0 {
+				g.m.Empty = append(g.m.Empty, name)
 			}
 			return nil
 		case err != nil:
-			return &InputError{in.Name, 0, err}
+			return &InputError{name, 0, err}
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		lines++
-		if err := g.add(in.Name, n, line); err != nil {
-			return &InputError{in.Name, n, err}
+		f.lines++
+		if err := g.add(&f, n, line); err != nil {
+			return &InputError{name, n, err}
 		}
 	}
 }
 
-// add merges one line of file.
-func (g *Merger) add(file string, n int, line []byte) error {
+// fileState is what Read knows of the file it reads.
+type fileState struct {
+	name       string
+	lines      int
+	cur        origin // the origin of the results that follow
+	registered bool   // cur is counted for this file
+	seen       map[Shard]bool
+}
+
+// add merges one line of file f.
+func (g *Merger) add(f *fileState, n int, line []byte) error {
 	var l jsonLine
-	r, o, err := l.parse(line)
+	r, isRecord, err := l.parse(line)
 	if err != nil {
 		return err
 	}
-	if g.first == nil {
-		g.first, g.firstAt = &o, fmt.Sprintf("%s line %d", file, n)
-		g.m.ScanID, g.m.Count = o.scanID, o.shard.Count
-	} else {
-		if o.scanID != g.first.scanID {
-			return fmt.Errorf("scan id %s, but %s has %s: not shards of one scan", idName(o.scanID), g.firstAt, idName(g.first.scanID))
+	if isRecord {
+		if f.cur, err = l.origin(); err != nil {
+			return err
 		}
-		if o.shard.Count != g.first.shard.Count {
-			return fmt.Errorf("shard %s, but %s is shard %s: one scan split two ways", o.shard, g.firstAt, g.first.shard)
+		f.registered = false
+	}
+	if !f.registered {
+		if err := g.register(f, n); err != nil {
+			return err
 		}
 	}
-	if !g.seen[o.shard] {
-		g.seen[o.shard] = true
-		if len(g.files[o.shard]) == 0 {
-			g.order = append(g.order, o.shard)
-		}
-		g.files[o.shard] = append(g.files[o.shard], file)
+	if isRecord {
+		return nil
 	}
 	k := key{r.IP, r.Port, r.Proto}
 	i, dup := g.index[k]
@@ -193,6 +192,34 @@ func (g *Merger) add(file string, n int, line []byte) error {
 	}
 	if better(&r, kept) {
 		*kept = r
+	}
+	return nil
+}
+
+// register counts f.cur, read at line n of f: one scan only, split one way.
+func (g *Merger) register(f *fileState, n int) error {
+	o := f.cur
+	if g.first == nil {
+		g.first, g.firstAt = &o, fmt.Sprintf("%s line %d", f.name, n)
+		g.m.ScanID, g.m.Count = o.scanID, o.shard.Count
+	} else {
+		if o.scanID != g.first.scanID {
+			return fmt.Errorf("scan id %s, but %s has %s: not shards of one scan", idName(o.scanID), g.firstAt, idName(g.first.scanID))
+		}
+		if o.shard.Count != g.first.shard.Count {
+			return fmt.Errorf("shard %s, but %s is shard %s: one scan split two ways", o.shard, g.firstAt, g.first.shard)
+		}
+	}
+	f.registered = true
+	if !o.start.IsZero() && (g.start.IsZero() || o.start.Before(g.start)) {
+		g.start = o.start
+	}
+	if !f.seen[o.shard] {
+		f.seen[o.shard] = true
+		if len(g.files[o.shard]) == 0 {
+			g.order = append(g.order, o.shard)
+		}
+		g.files[o.shard] = append(g.files[o.shard], f.name)
 	}
 	return nil
 }
@@ -222,13 +249,18 @@ func (g *Merger) Result() *Merged {
 	slices.SortFunc(m.Results, func(a, b result.Result) int {
 		return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 	})
+	m.Start = g.start
 	for _, r := range m.Results {
-		if t := time.Unix(0, r.TimeNanos); m.Start.IsZero() || t.Before(m.Start) {
+		t := time.Unix(0, r.TimeNanos)
+		if g.start.IsZero() && (m.Start.IsZero() || t.Before(m.Start)) {
 			m.Start = t
 		}
-		if t := time.Unix(0, r.TimeNanos); t.After(m.End) {
+		if t.After(m.End) {
 			m.End = t
 		}
+	}
+	if m.End.IsZero() {
+		m.End = m.Start
 	}
 	for _, s := range g.order {
 		if f := g.files[s]; len(f) > 1 {
@@ -236,23 +268,18 @@ func (g *Merger) Result() *Merged {
 		}
 	}
 	slices.SortFunc(m.Duplicated, func(a, b Duplicate) int { return cmp.Compare(a.Shard.Index, b.Shard.Index) })
-	var missing []Shard
 	for i := range m.Count {
 		if s := (Shard{Index: i, Count: m.Count}); len(g.files[s]) == 0 {
-			missing = append(missing, s)
+			m.Missing = append(m.Missing, s)
 		}
-	}
-	if len(missing) <= len(m.Empty) {
-		m.EmptyShards = missing
-	} else {
-		m.Missing = missing
 	}
 	g.index = nil
 	return m
 }
 
-// jsonLine is one line of fastscan's JSON lines output, as far as merging reads it
-// (output.JSONL writes it; service and port_class follow from the port).
+// jsonLine is one line of fastscan's JSON lines output, a result or a record, as
+// far as merging reads it (output.JSONL writes it; a result's service and
+// port_class follow from its port).
 type jsonLine struct {
 	SchemaVersion *int    `json:"schema_version"`
 	IP            *string `json:"ip"`
@@ -262,57 +289,60 @@ type jsonLine struct {
 	Reason        *string `json:"reason"`
 	TTL           *int    `json:"ttl"`
 	Timestamp     *string `json:"timestamp"`
-	originFields
+	recordFields
 }
 
-// parse decodes line into a result and its origin.
-func (l *jsonLine) parse(line []byte) (result.Result, origin, error) {
-	var r result.Result
+// parse decodes line: a record (isRecord; recordFields says which), or a result.
+func (l *jsonLine) parse(line []byte) (r result.Result, isRecord bool, err error) {
 	if err := json.Unmarshal(line, l); err != nil {
-		return r, origin{}, fmt.Errorf("not a JSON object: %v", err)
+		return r, false, fmt.Errorf("not a JSON object: %v", err)
+	}
+	if l.SchemaVersion == nil {
+		return r, false, fmt.Errorf("no \"schema_version\": not fastscan's JSON lines")
+	}
+	if *l.SchemaVersion != output.SchemaVersion {
+		return r, false, fmt.Errorf("schema_version %d: this fastscan reads version %d", *l.SchemaVersion, output.SchemaVersion)
+	}
+	if l.isRecord() {
+		return r, true, nil
 	}
 	for _, f := range []struct {
 		name    string
 		missing bool
 	}{
-		{"schema_version", l.SchemaVersion == nil}, {"ip", l.IP == nil}, {"port", l.Port == nil},
-		{"proto", l.Proto == nil}, {"state", l.State == nil}, {"reason", l.Reason == nil},
-		{"ttl", l.TTL == nil}, {"timestamp", l.Timestamp == nil},
+		{"ip", l.IP == nil}, {"port", l.Port == nil}, {"proto", l.Proto == nil}, {"state", l.State == nil},
+		{"reason", l.Reason == nil}, {"ttl", l.TTL == nil}, {"timestamp", l.Timestamp == nil},
 	} {
 		if f.missing {
-			return r, origin{}, fmt.Errorf("no %q: not a result of fastscan's JSON lines", f.name)
+			return r, false, fmt.Errorf("no %q: not a result of fastscan's JSON lines", f.name)
 		}
-	}
-	if *l.SchemaVersion != output.SchemaVersion {
-		return r, origin{}, fmt.Errorf("schema_version %d: this fastscan reads version %d", *l.SchemaVersion, output.SchemaVersion)
 	}
 	ip, err := netip.ParseAddr(*l.IP)
 	if err != nil || !ip.Is4() {
-		return r, origin{}, fmt.Errorf("invalid ip %q: not an IPv4 address", *l.IP)
+		return r, false, fmt.Errorf("invalid ip %q: not an IPv4 address", *l.IP)
 	}
 	if *l.Port < 1 || *l.Port > 65535 {
-		return r, origin{}, fmt.Errorf("invalid port %d", *l.Port)
+		return r, false, fmt.Errorf("invalid port %d", *l.Port)
 	}
 	if *l.TTL < 0 || *l.TTL > 255 {
-		return r, origin{}, fmt.Errorf("invalid ttl %d", *l.TTL)
+		return r, false, fmt.Errorf("invalid ttl %d", *l.TTL)
 	}
 	t, err := time.Parse(time.RFC3339Nano, *l.Timestamp)
 	if err != nil {
-		return r, origin{}, fmt.Errorf("invalid timestamp %q", *l.Timestamp)
+		return r, false, fmt.Errorf("invalid timestamp %q", *l.Timestamp)
 	}
 	r = result.Result{IP: ip, Port: uint16(*l.Port), TTL: uint8(*l.TTL), TimeNanos: t.UnixNano()}
 	var ok bool
 	if r.Proto, ok = lookup(*l.Proto, func(p result.Proto) string { return p.String() }); !ok {
-		return r, origin{}, fmt.Errorf("invalid proto %q", *l.Proto)
+		return r, false, fmt.Errorf("invalid proto %q", *l.Proto)
 	}
 	if r.State, ok = lookup(*l.State, func(s result.State) string { return s.String() }); !ok {
-		return r, origin{}, fmt.Errorf("invalid state %q", *l.State)
+		return r, false, fmt.Errorf("invalid state %q", *l.State)
 	}
 	if r.Reason, ok = lookup(*l.Reason, func(x result.Reason) string { return x.String() }); !ok {
-		return r, origin{}, fmt.Errorf("invalid reason %q", *l.Reason)
+		return r, false, fmt.Errorf("invalid reason %q", *l.Reason)
 	}
-	o, err := l.origin()
-	return r, o, err
+	return r, false, nil
 }
 
 // lookup finds the value of a result enumeration (1, 2, ... up to the first whose

@@ -15,11 +15,23 @@ import (
 	"github.com/fastscan/fastscan/result"
 )
 
-// jsonl writes results with fastscan's own JSON lines writer and gives every line
-// the scan id and shard (none when shard is the zero Shard).
+// start is when the test scans started.
+var start = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+// record is the scan record of a shard, as fastscan writes it first in a file.
+func record(scanID string, shard Shard, started time.Time) string {
+	return fmt.Sprintf(`{"schema_version":1,"record":"scan","scan_id":%q,"shard":%d,"shards":%d,"fastscan_version":"0.1.0","start":%q}`+"\n",
+		scanID, shard.Index, shard.Count, started.UTC().Format(time.RFC3339Nano))
+}
+
+// jsonl writes results with fastscan's own JSON lines writer after the scan
+// record of scanID and shard (no record when shard is the zero Shard).
 func jsonl(t *testing.T, results []result.Result, scanID string, shard Shard) []byte {
 	t.Helper()
 	var buf bytes.Buffer
+	if shard != (Shard{}) {
+		buf.WriteString(record(scanID, shard, start))
+	}
 	w := output.NewJSONL(&buf, nil)
 	for i := range results {
 		if err := w.Write(&results[i]); err != nil {
@@ -29,11 +41,7 @@ func jsonl(t *testing.T, results []result.Result, scanID string, shard Shard) []
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if shard == (Shard{}) {
-		return buf.Bytes()
-	}
-	extra := fmt.Sprintf(`,"scan_id":%q,"shard":%q}`, scanID, shard)
-	return bytes.ReplaceAll(buf.Bytes(), []byte("}\n"), []byte(extra+"\n"))
+	return buf.Bytes()
 }
 
 // scanResults makes n distinct results on 198.19.0.0/24, ports 1-64, both
@@ -49,7 +57,7 @@ func scanResults(rng *rand.Rand, n int) []result.Result {
 			State:     result.Open,
 			Reason:    result.ReasonSYNACK,
 			TTL:       64,
-			TimeNanos: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC).UnixNano() + int64(rng.IntN(1e9)),
+			TimeNanos: start.UnixNano() + int64(rng.IntN(1e9)),
 		}
 		if r.Proto == result.UDP {
 			r.Reason = result.ReasonUDPResponse
@@ -120,12 +128,12 @@ func TestMergeShards(t *testing.T) {
 		t.Errorf("complete disjoint shards: missing %v, duplicated %v, empty %v, removed %d, conflicts %d",
 			m.Missing, m.Duplicated, m.Empty, m.Removed, m.Conflicts)
 	}
-	first := all[0].TimeNanos
+	last := all[0].TimeNanos
 	for _, r := range all {
-		first = min(first, r.TimeNanos)
+		last = max(last, r.TimeNanos)
 	}
-	if !m.Start.Equal(time.Unix(0, first)) {
-		t.Errorf("start %v, want the earliest result's time %v", m.Start, time.Unix(0, first))
+	if !m.Start.Equal(start) || !m.End.Equal(time.Unix(0, last)) {
+		t.Errorf("start %v, end %v; want the scan records' start %v and the latest result's time %v", m.Start, m.End, start, time.Unix(0, last))
 	}
 
 	t.Run("concatenated", func(t *testing.T) {
@@ -169,22 +177,26 @@ func TestMergeShards(t *testing.T) {
 		checkResults(t, m.Results, sorted(all))
 	})
 
-	t.Run("empty shard", func(t *testing.T) {
-		files := map[string][]byte{"a": files["shard0.jsonl"], "b": files["shard1.jsonl"], "c": files["shard3.jsonl"], "empty": nil}
-		m, err := Merge(inputs(files, "a", "empty", "b", "c"))
+	t.Run("shard without results", func(t *testing.T) {
+		files := map[string][]byte{"a": files["shard0.jsonl"], "b": files["shard1.jsonl"], "d": files["shard3.jsonl"],
+			"c": []byte(record("5eed", Shard{2, 4}, start.Add(-time.Second))), "empty": nil}
+		m, err := Merge(inputs(files, "a", "c", "b", "d"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(m.Missing) != 0 || Describe(m.EmptyShards) != "2/4" || !slices.Equal(m.Empty, []string{"empty"}) {
-			t.Errorf("missing %v, empty shards %v, empty files %v; want none, 2/4, [empty]", m.Missing, m.EmptyShards, m.Empty)
+		if len(m.Missing)+len(m.Empty) != 0 {
+			t.Errorf("a shard with its scan record only: missing %v, empty files %v", m.Missing, m.Empty)
 		}
-		// Two shards without results, one empty file: both are missing.
-		m, err = Merge(inputs(files, "a", "empty", "b"))
+		if !m.Start.Equal(start.Add(-time.Second)) {
+			t.Errorf("start %v, want the earliest scan record's %v", m.Start, start.Add(-time.Second))
+		}
+		// An empty file is not a shard: it is named, and the shard is missing.
+		m, err = Merge(inputs(files, "a", "empty", "b", "d"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if Describe(m.Missing) != "2/4, 3/4" || len(m.EmptyShards) != 0 {
-			t.Errorf("missing %v, empty shards %v; want 2/4, 3/4 and none", m.Missing, m.EmptyShards)
+		if Describe(m.Missing) != "2/4" || !slices.Equal(m.Empty, []string{"empty"}) {
+			t.Errorf("missing %v, empty files %v; want 2/4 and [empty]", m.Missing, m.Empty)
 		}
 	})
 }
@@ -220,7 +232,7 @@ func TestMergeConflicts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var in []Input
 			for i, rs := range tc.files {
-				in = append(in, Input{Name: fmt.Sprint(i), R: bytes.NewReader(jsonl(t, rs, "x", Shard{0, 1}))})
+				in = append(in, Input{Name: fmt.Sprint(i), R: bytes.NewReader(jsonl(t, rs, "x", Whole))})
 			}
 			m, err := Merge(in)
 			if err != nil {
@@ -242,27 +254,32 @@ func TestMergeRefusesBadInput(t *testing.T) {
 	rs := scanResults(rng, 3)
 	rs[0].Proto, rs[0].Reason = result.TCP, result.ReasonSYNACK
 	good := jsonl(t, rs, "aaaa", Shard{0, 2})
-	line := string(bytes.SplitAfter(good, []byte("\n"))[0])
+	lines := strings.SplitAfter(string(good), "\n")
+	rec, line := lines[0], lines[1]
 	for _, tc := range []struct {
 		name   string
 		second string
 		want   string // the error, after "second line N: "
 	}{
 		{"other scan", string(jsonl(t, rs, "bbbb", Shard{1, 2})), `second line 1: scan id bbbb, but first line 1 has aaaa: not shards of one scan`},
-		{"no scan id", string(jsonl(t, rs, "", Shard{})), `second line 1: scan id none, but first line 1 has aaaa`},
+		{"no scan record", string(jsonl(t, rs, "", Shard{})), `second line 1: scan id none, but first line 1 has aaaa`},
 		{"split otherwise", string(jsonl(t, rs, "aaaa", Shard{1, 3})), `second line 1: shard 1/3, but first line 1 is shard 0/2: one scan split two ways`},
-		{"bad shard", strings.Replace(line, `"0/2"`, `"2/2"`, 1), `second line 1: invalid shard "2/2": want I/N with 0 <= I < N`},
-		{"empty scan id", strings.Replace(line, `"aaaa"`, `""`, 1), `second line 1: empty scan_id`},
-		{"cut short", line + strings.TrimSuffix(line, "\n")[:40], `second line 2: cut short: no line break at its end`},
-		{"not json", line + "open tcp 80 198.19.0.1\n", `second line 2: not a JSON object`},
-		{"no state", strings.Replace(line, `"state":"open",`, "", 1), `second line 1: no "state"`},
-		{"bad state", strings.Replace(line, `"open"`, `"opened"`, 1), `second line 1: invalid state "opened"`},
-		{"bad reason", strings.Replace(line, `"syn-ack"`, `"synack"`, 1), `second line 1: invalid reason "synack"`},
-		{"bad proto", strings.Replace(line, `"proto":"tcp"`, `"proto":"sctp"`, 1), `second line 1: invalid proto "sctp"`},
-		{"ipv6", strings.Replace(line, `"198.19.`, `"::ffff:198.19.`, 1), `second line 1: invalid ip "::ffff:198.19.`},
-		{"port 0", strings.Replace(line, `"port":`, `"port":0,"x":`, 1), `second line 1: invalid port 0`},
-		{"new schema", strings.Replace(line, `"schema_version":1`, `"schema_version":2`, 1), `second line 1: schema_version 2: this fastscan reads version 1`},
-		{"bad time", strings.Replace(line, `"timestamp":"2026`, `"timestamp":"26`, 1), `second line 1: invalid timestamp "26`},
+		{"bad shard", strings.Replace(rec, `"shard":0`, `"shard":2`, 1), `second line 1: scan record of shard 2 of 2: want 0 <= shard < shards`},
+		{"no shards", strings.Replace(rec, `"shards":2,`, ``, 1), `second line 1: scan record without shard and shards`},
+		{"empty scan id", strings.Replace(rec, `"aaaa"`, `""`, 1), `second line 1: scan record without a scan_id`},
+		{"unknown record", strings.Replace(rec, `"record":"scan"`, `"record":"end"`, 1), `second line 1: unknown record "end"`},
+		{"bad start", strings.Replace(rec, `"start":"2026`, `"start":"26`, 1), `second line 1: scan record: invalid start "26`},
+		{"cut short", rec + strings.TrimSuffix(line, "\n")[:40], `second line 2: cut short: no line break at its end`},
+		{"not json", rec + "open tcp 80 198.19.0.1\n", `second line 2: not a JSON object`},
+		{"no schema", rec + strings.Replace(line, `"schema_version":1,`, "", 1), `second line 2: no "schema_version"`},
+		{"no state", rec + strings.Replace(line, `"state":"open",`, "", 1), `second line 2: no "state"`},
+		{"bad state", rec + strings.Replace(line, `"open"`, `"opened"`, 1), `second line 2: invalid state "opened"`},
+		{"bad reason", rec + strings.Replace(line, `"syn-ack"`, `"synack"`, 1), `second line 2: invalid reason "synack"`},
+		{"bad proto", rec + strings.Replace(line, `"proto":"tcp"`, `"proto":"sctp"`, 1), `second line 2: invalid proto "sctp"`},
+		{"ipv6", rec + strings.Replace(line, `"198.19.`, `"::ffff:198.19.`, 1), `second line 2: invalid ip "::ffff:198.19.`},
+		{"port 0", rec + strings.Replace(line, `"port":`, `"port":0,"x":`, 1), `second line 2: invalid port 0`},
+		{"new schema", rec + strings.Replace(line, `"schema_version":1`, `"schema_version":2`, 1), `second line 2: schema_version 2: this fastscan reads version 1`},
+		{"bad time", rec + strings.Replace(line, `"timestamp":"2026`, `"timestamp":"26`, 1), `second line 2: invalid timestamp "26`},
 		{"long line", strings.Repeat(" ", maxLine+1) + "\n", `second line 1: line longer than`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,6 +309,21 @@ func TestMergeUnsharded(t *testing.T) {
 	}
 	if m.Count != 0 || len(m.Results) != 0 || !slices.Equal(m.Empty, []string{"a", "b"}) {
 		t.Errorf("empty files: count %d, %d results, empty %v", m.Count, len(m.Results), m.Empty)
+	}
+
+	// Files joined with cat: each scan record starts its shard's results.
+	all := scanResults(rand.New(rand.NewPCG(7, 8)), 30)
+	var cat []byte
+	for i, part := range split(all, 3) {
+		cat = append(cat, jsonl(t, part, "c4t", Shard{i, 3})...)
+	}
+	m, err = Merge([]Input{{"cat", bytes.NewReader(cat)}, {"again", bytes.NewReader(jsonl(t, split(all, 3)[1], "c4t", Shard{1, 3}))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, m.Results, sorted(all))
+	if len(m.Missing) != 0 || len(m.Duplicated) != 1 || m.Duplicated[0].Shard != (Shard{1, 3}) || !slices.Equal(m.Duplicated[0].Files, []string{"cat", "again"}) {
+		t.Errorf("missing %v, duplicated %v; want none and 1/3 in cat and again", m.Missing, m.Duplicated)
 	}
 }
 

@@ -4,17 +4,18 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// This file is the one place that knows how a JSON line says which scan and which
-// shard it comes from. Every line of a shard's output carries two members besides
-// the result's:
+// This file is the one place that knows how fastscan's JSON lines say which scan
+// and which shard their results come from. A file fastscan writes starts with one
+// scan record, the only kind of line with a "record" member:
 //
-//	"scan_id":"<id>"  the same for every shard of one scan
-//	"shard":"I/N"     this process's shard: I of N, 0-based (0 <= I < N)
+//	{"schema_version":1,"record":"scan","scan_id":"3f6c…","shard":2,"shards":4,"fastscan_version":"0.1.0","start":"2026-12-01T10:00:00Z"}
 //
-// A line without "shard" comes from a scan that was not split: shard 0/1. A line
-// without "scan_id" has the empty id, which matches only other lines without one.
+// Every result line after it, up to the next scan record (files joined with cat),
+// belongs to that scan and shard. Result lines before any scan record (output
+// written without one) belong to a scan without an id that was not split: 0/1.
 
 // Shard is one part of a scan split N ways: Index of Count, 0-based.
 type Shard struct {
@@ -35,41 +36,65 @@ func ParseShard(v string) (Shard, error) {
 	a, b, ok := strings.Cut(v, "/")
 	i, err1 := strconv.Atoi(a)
 	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || n > maxShards || i < 0 || i >= n {
+	if !ok || err1 != nil || err2 != nil || !(Shard{i, n}).valid() {
 		return Shard{}, fmt.Errorf("invalid shard %q: want I/N with 0 <= I < N", v)
 	}
 	return Shard{Index: i, Count: n}, nil
 }
 
-// origin is where one JSON line says it comes from.
+// valid reports whether 0 <= Index < Count <= maxShards.
+func (s Shard) valid() bool {
+	return s.Count >= 1 && s.Count <= maxShards && s.Index >= 0 && s.Index < s.Count
+}
+
+// origin is the scan and shard the results of a file come from.
 type origin struct {
 	scanID string
 	shard  Shard
+	start  time.Time // when the shard's run started; zero if unknown
 }
 
-// originFields are the JSON members that name the scan and shard of a line;
-// jsonLine embeds them, so one decoding reads them with the result.
-type originFields struct {
+// unrecorded is the origin of results before any scan record.
+var unrecorded = origin{shard: Whole}
+
+// scanRecord is the value of "record" in a scan record.
+const scanRecord = "scan"
+
+// recordFields are the JSON members of a scan record besides schema_version;
+// jsonLine embeds them, so that one decoding reads any line.
+type recordFields struct {
+	Record *string `json:"record"`
 	ScanID *string `json:"scan_id"`
-	Shard  *string `json:"shard"`
+	Shard  *int    `json:"shard"`
+	Shards *int    `json:"shards"`
+	Start  *string `json:"start"`
 }
 
-// origin reads the scan id and shard of a decoded line.
-func (f *originFields) origin() (origin, error) {
+// isRecord reports whether the line is a record (has "record"), not a result.
+func (f *recordFields) isRecord() bool { return f.Record != nil }
+
+// origin reads a scan record.
+func (f *recordFields) origin() (origin, error) {
 	var o origin
-	if f.ScanID != nil {
-		if *f.ScanID == "" {
-			return o, fmt.Errorf("empty scan_id")
-		}
-		o.scanID = *f.ScanID
+	if *f.Record != scanRecord {
+		return o, fmt.Errorf("unknown record %q: this fastscan reads scan records and results", *f.Record)
 	}
-	o.shard = Whole
-	if f.Shard != nil {
-		s, err := ParseShard(*f.Shard)
+	switch {
+	case f.ScanID == nil || *f.ScanID == "":
+		return o, fmt.Errorf("scan record without a scan_id")
+	case f.Shard == nil || f.Shards == nil:
+		return o, fmt.Errorf("scan record without shard and shards")
+	}
+	o.scanID, o.shard = *f.ScanID, Shard{Index: *f.Shard, Count: *f.Shards}
+	if !o.shard.valid() {
+		return o, fmt.Errorf("scan record of shard %d of %d: want 0 <= shard < shards", *f.Shard, *f.Shards)
+	}
+	if f.Start != nil {
+		t, err := time.Parse(time.RFC3339Nano, *f.Start)
 		if err != nil {
-			return o, err
+			return o, fmt.Errorf("scan record: invalid start %q", *f.Start)
 		}
-		o.shard = s
+		o.start = t
 	}
 	return o, nil
 }

@@ -29,14 +29,12 @@ const mergeExamples = `Examples:
         standard input too (- once), here as text
 
 Each shard of a scan (fastscan --shard I/N, or --shards N under a Kubernetes Indexed
-Job or a Slurm job array) writes JSON lines (--format jsonl or -oJ FILE) that carry
-the scan's id and the shard. merge reads them all, refuses files of different scans,
-says which shards are missing or given twice (one line each), keeps one result per
-address, port and protocol (a reply's verdict over silence, else the newer), and
-writes the whole scan in any format, with the scan's own output flags. Files may be
-given in any order; one file may hold several shards (cat). A shard that found
-nothing writes an empty file: which shard that is cannot be told from it, so empty
-files stand for as many shards without results.
+Job or a Slurm job array) writes JSON lines (--format jsonl or -oJ FILE) that start
+with a scan record: the scan's id and the shard. merge reads them all, refuses files
+of different scans, says which shards are missing or given twice (one line each),
+keeps one result per address, port and protocol (a reply's verdict over silence,
+else the newer), and writes the whole scan in any format, with the scan's own output
+flags. Files may be given in any order; one file may hold several shards (cat).
 Needs no privileges.
 
 Exit status: 0 merged, every shard present; 3 merged, but shards are missing (the
@@ -240,9 +238,8 @@ func reportMerge(w io.Writer, m *merge.Merged, files []string, quiet bool) {
 	for _, d := range m.Duplicated {
 		fmt.Fprintf(w, "fastscan merge: shard %s is in more than one file (%s): its results are kept once\n", d.Shard, strings.Join(d.Files, ", "))
 	}
-	if len(m.EmptyShards) > 0 {
-		fmt.Fprintf(w, "fastscan merge: no results of shard %s in any file: taken to be the empty file %s\n",
-			merge.Describe(m.EmptyShards), strings.Join(m.Empty, ", "))
+	for _, f := range m.Empty {
+		fmt.Fprintf(w, "fastscan merge: %s is empty, without even a scan record: not a shard's output (did its task start?)\n", f)
 	}
 	if m.Conflicts > 0 {
 		fmt.Fprintf(w, "fastscan merge: %d ports have different verdicts in different lines: kept a reply's verdict over silence, else the newer\n", m.Conflicts)

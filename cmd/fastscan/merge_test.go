@@ -32,10 +32,13 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 }
 
 // writeShardFile writes results as fastscan's JSON lines of the given scan and
-// shard into dir/name and returns its path.
+// shard ("I/N"), after its scan record, into dir/name and returns its path.
 func writeShardFile(t *testing.T, dir, name string, results []result.Result, scanID, shard string) string {
 	t.Helper()
 	var buf bytes.Buffer
+	var i, n int
+	fmt.Sscanf(shard, "%d/%d", &i, &n)
+	fmt.Fprintf(&buf, `{"schema_version":1,"record":"scan","scan_id":%q,"shard":%d,"shards":%d,"fastscan_version":"0.1.0","start":"2026-12-01T10:00:00Z"}`+"\n", scanID, i, n)
 	w := output.NewJSONL(&buf, nil)
 	for i := range results {
 		w.Write(&results[i])
@@ -43,9 +46,8 @@ func writeShardFile(t *testing.T, dir, name string, results []result.Result, sca
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	doc := bytes.ReplaceAll(buf.Bytes(), []byte("}\n"), fmt.Appendf(nil, `,"scan_id":%q,"shard":%q}`+"\n", scanID, shard))
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, doc, 0o644); err != nil {
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -255,14 +257,22 @@ func TestMergeShardsMissingOrTwice(t *testing.T) {
 		t.Errorf("merge with a shard twice: %d results, want %d", len(got), len(want))
 	}
 
-	// A shard that found nothing wrote an empty file.
+	// A shard that found nothing writes its scan record only; an empty file is
+	// no shard's output.
+	nothing := writeShardFile(t, dir, "nothing.jsonl", nil, "77", "1/3")
+	code, stdout, stderr = runCmd(t, "merge", "-q", files[0], nothing, files[2])
+	if code != exitOK || stderr != "" || stdout == "" {
+		t.Errorf("a shard without results: exit %d, stderr %q", code, stderr)
+	}
 	empty := filepath.Join(dir, "empty.jsonl")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr = runCmd(t, "merge", "-q", files[0], empty, files[2])
-	if code != exitOK || stderr != "fastscan merge: no results of shard 1/3 in any file: taken to be the empty file "+empty+"\n" {
-		t.Errorf("an empty file for the shard without results: exit %d, stderr %q", code, stderr)
+	want := "fastscan merge: shard 1/3 of scan 77 is missing: no file holds its results\n" +
+		"fastscan merge: " + empty + " is empty, without even a scan record: not a shard's output (did its task start?)\n"
+	if code != exitIncomplete || stderr != want {
+		t.Errorf("an empty file: exit %d, stderr %q; want %d, %q", code, stderr, exitIncomplete, want)
 	}
 }
 
