@@ -185,9 +185,10 @@ func mergeInputError(err error) error {
 	return usageError("%v", err)
 }
 
-// mergedScan describes the merged scan for the writers: its id, the earliest
-// result's time, and the ports and hosts found in the results (the files hold
-// results, not the scan's targets and port list).
+// mergedScan describes the merged scan for the writers: its id ("" for files
+// without a scan record), when it started and ended, and the ports and hosts
+// found in the results (the files hold results, not the scan's targets and port
+// list). It is the whole scan: shard 0 of 1.
 func mergedScan(m *merge.Merged) output.Scan {
 	var tcp, udp []uint16
 	hosts := map[[4]byte]struct{}{}
@@ -217,9 +218,6 @@ func mergedScan(m *merge.Merged) output.Scan {
 	if scan.Start.IsZero() {
 		scan.Start = time.Now()
 		scan.Finished = scan.Start
-	}
-	if scan.ID == "" {
-		scan.ID = newScanID()
 	}
 	scan.Hostname, _ = os.Hostname()
 	return scan
