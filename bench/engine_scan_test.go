@@ -33,6 +33,9 @@ func (l *nullLink) Commit(int)                     { l.pending++ }
 func (l *nullLink) Flush() (int, error)            { n := l.pending; l.pending = 0; return n, nil }
 func (l *nullLink) Stats() (uint64, uint64, error) { return 0, 0, nil }
 func (l *nullLink) Close() error                   { return nil }
+func (l *nullLink) NewTransmitter() (link.Transmitter, error) {
+	return &nullLink{buf: make([]byte, len(l.buf)), batch: l.batch}, nil
+}
 func (l *nullLink) Poll(timeout time.Duration, _ func([]byte, int64)) error {
 	time.Sleep(timeout)
 	return nil

@@ -523,8 +523,15 @@ func TestFakeFailures(t *testing.T) {
 // TestFakeNoResultForUnsentProbe: datagrams that would pass the UDP check (not the
 // protocol's message, to the cookie's source port) from targets whose probes never
 // left - the scan is interrupted long before their positions - are invalid, never a
-// result, and do not make their hosts up.
+// result, and do not make their hosts up; with one sender or several (each with its
+// own send clock).
 func TestFakeNoResultForUnsentProbe(t *testing.T) {
+	for _, senders := range []int{1, 4} {
+		t.Run(fmt.Sprint(senders), func(t *testing.T) { testFakeNoResultForUnsentProbe(t, senders) })
+	}
+}
+
+func testFakeNoResultForUnsentProbe(t *testing.T, senders int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var n atomic.Uint64
@@ -536,7 +543,7 @@ func TestFakeNoResultForUnsentProbe(t *testing.T) {
 	}
 	nw := linktest.New(linktest.Options{Model: model})
 	cfg := fakeConfig(t, nw, "198.19.0.0/22", "", "53")
-	cfg.Rate = 20000
+	cfg.Rate, cfg.Senders = 20000, senders
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -79,7 +79,15 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		return
 	}
 	idx := host*s.nports + g.offset + uint64(pi)
-	if !s.probeLeft(idx, r.TargetIP) {
+	p := s.perm.Inverse(idx)
+	k, ours := s.dom.local(p)
+	if !ours {
+		// Another shard's target: the shards of a scan on one machine all see
+		// every reply. Not ours to report, and no forgery either.
+		return
+	}
+	j, m := s.dom.owner(k)
+	if !s.probeLeft(r.TargetIP, j, m) {
 		// An answer to a probe we never sent (a forgery, or a stray datagram that
 		// passed a weak check): no result may come of it.
 		s.invalid.Add(1)
@@ -99,7 +107,7 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 	s.answered.Add(1)
 	g.answered.Add(1)
-	s.sampleRTT(idx, tsNanos)
+	s.sampleRTT(j, m, tsNanos)
 	switch state {
 	case result.Open:
 		s.open.Add(1)
@@ -134,12 +142,12 @@ func (s *Scanner) EachHidden(fn func(idx uint64)) {
 	}
 }
 
-// probeLeft reports whether the probe of target idx (to ip) was handed to the link:
-// its host is probed at all, and the first pass has reached its position (later
-// passes only follow a complete first pass).
-func (s *Scanner) probeLeft(idx uint64, ip uint32) bool {
+// probeLeft reports whether the probe to ip of sender j's own position m was
+// handed to the link: its host is probed at all, and the first pass has reached
+// the position in that sender (later passes only follow a complete first pass).
+func (s *Scanner) probeLeft(ip uint32, j int, m uint64) bool {
 	if _, up := s.plan.nextHop(ip); !up {
 		return false
 	}
-	return s.pass.Load() > 0 || s.perm.Inverse(idx) < s.sentPos.Load()
+	return s.allLeft.Load() || m < s.senders[j].left.Load()
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/fastscan/fastscan/link"
@@ -67,11 +68,12 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 	sum.HostsDown = s.plan.hostsDown
 	sum.Interface = s.plan.iface.Name
 	sum.SourceIP = uint32ToAddr(s.plan.srcIP)
-	sum.HostsProbed = s.hosts.probed
+	for _, sd := range s.senders {
+		sum.HostsProbed += sd.probed
+	}
 	if phase == PhaseDone && lk != nil {
-		hosts := s.cfg.Targets.Len() - s.plan.hostsDown
 		for _, g := range s.groups {
-			silent := hosts*uint64(g.ports.Len()) - g.answered.Load()
+			silent := s.silent(g)
 			if st, _ := g.probe.Silence(); st == result.OpenFiltered {
 				sum.OpenFiltered += silent
 			} else {
@@ -80,6 +82,47 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		}
 	}
 	return sum
+}
+
+// silent counts the probed targets of group g that never answered. A shard
+// counts its own: it walks its positions (as a send pass does, without sending).
+func (s *Scanner) silent(g *portGroup) uint64 {
+	if s.dom.shards <= 1 {
+		hosts := s.cfg.Targets.Len() - s.plan.hostsDown
+		return hosts*uint64(g.ports.Len()) - g.answered.Load()
+	}
+	var n uint64
+	s.eachSilent(func(_ uint64, h *portGroup) bool {
+		if h == g {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// eachSilent calls fn with every probed target of the scan (of a shard: of its
+// share) that never answered, and its group, until fn returns false: in index
+// order for a whole scan, in the shard's position order for a shard.
+func (s *Scanner) eachSilent(fn func(idx uint64, g *portGroup) bool) {
+	visit := func(idx uint64) bool {
+		ip := s.cfg.Targets.At(idx / s.nports)
+		if _, up := s.plan.nextHop(addrToUint32(ip)); !up {
+			return true
+		}
+		return fn(idx, s.groupOf(idx%s.nports))
+	}
+	if s.dom.shards <= 1 {
+		s.table.Unanswered(visit)
+		return
+	}
+	d := &s.dom
+	for k := uint64(0); k < d.n; k++ {
+		idx := s.perm.At(d.global(k))
+		if !s.table.Answered(idx) && !visit(idx) {
+			return
+		}
+	}
 }
 
 // HostStatus tells whether the address a answered at least one probe itself, and
@@ -110,20 +153,15 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 	now := time.Now().UnixNano()
 	var err error
 	t := ProbeTarget{}
-	s.table.Unanswered(func(idx uint64) bool {
-		ip := s.cfg.Targets.At(idx / s.nports)
-		if _, up := s.plan.nextHop(addrToUint32(ip)); !up {
-			return true
-		}
-		pi := idx % s.nports
-		g := s.groupOf(pi)
+	s.eachSilent(func(idx uint64, g *portGroup) bool {
 		state, reason := g.probe.Silence()
 		if !s.cfg.Show.Has(state) {
 			return true
 		}
-		t.Addr, t.PortIndex, t.Pos = ip, int(pi-g.offset), s.perm.Inverse(idx)
+		pi := idx % s.nports
+		t.Addr, t.PortIndex, t.Pos = s.cfg.Targets.At(idx/s.nports), int(pi-g.offset), s.perm.Inverse(idx)
 		r := result.Result{
-			IP: ip, Port: g.ports.At(t.PortIndex), Proto: g.probe.Proto(), State: state, Reason: reason,
+			IP: t.Addr, Port: g.ports.At(t.PortIndex), Proto: g.probe.Proto(), State: state, Reason: reason,
 			TimeNanos: now, SourceIP: uint32ToAddr(s.plan.srcIP), SourcePort: g.probe.SourcePort(&t),
 		}
 		err = emit(&r)
@@ -133,15 +171,15 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 }
 
 // hostTable keeps, for every target address, whether a probe was sent to it and
-// the reason of its first own answer: one bit (probed) written by the sender and
-// four bits (the reason, 0 for none yet; every Reason fits) written by the receiver,
-// in separate arrays so that each has one writer. They are read after the scan.
-// Memory is addresses x 5/8 bytes (pages of addresses never probed or never
-// answering are never touched): 2.5 GiB for 0.0.0.0/0, 40 MiB for a /8.
+// the reason of its first own answer: one bit (probed) set by the senders (an
+// atomic OR: two senders may probe one host) and four bits (the reason, 0 for none
+// yet; every Reason fits) written by the receiver, in separate arrays. They are
+// read after the scan. Memory is addresses x 5/8 bytes (pages of addresses never
+// probed or never answering are never touched): 2.5 GiB for 0.0.0.0/0, 40 MiB
+// for a /8.
 type hostTable struct {
 	sent    []uint64 // bit per address: a probe to it was handed to the link
 	reasons []uint8  // 4 bits per address: low nibble even addresses, high odd
-	probed  uint64   // addresses with their sent bit set (the sender's count)
 	up      uint64   // addresses with a reason (the receiver's count)
 }
 
@@ -149,13 +187,14 @@ func newHostTable(n uint64) hostTable {
 	return hostTable{sent: make([]uint64, (n+63)/64), reasons: make([]uint8, (n+1)/2)}
 }
 
-// markSent records that a probe to host is about to leave. Sender only.
-func (h *hostTable) markSent(host uint64) {
-	w, bit := host/64, uint64(1)<<(host%64)
-	if h.sent[w]&bit == 0 {
-		h.sent[w] |= bit
-		h.probed++
+// markSent records that a probe to host left, and reports whether it is the
+// first (the caller counts it). Any sender.
+func (h *hostTable) markSent(host uint64) bool {
+	w, bit := &h.sent[host/64], uint64(1)<<(host%64)
+	if atomic.LoadUint64(w)&bit != 0 {
+		return false
 	}
+	return atomic.OrUint64(w, bit)&bit == 0
 }
 
 // answered records an answer of host itself with reason. Receiver only.

@@ -33,8 +33,14 @@ type Scan struct {
 	Hosts uint64
 	// Version is fastscan's version.
 	Version string
-	// ID names this scan (ECS fastscan.scan_id, and the seed of event ids).
+	// ID names this scan (JSON lines' scan record, ECS fastscan.scan_id, and the
+	// seed of event ids): fastscan gives every shard and every run of one scan
+	// the same ID (a hash of seed, targets, ports and source ports).
 	ID string
+	// Shard and Shards say which part of the scan this run probes: shard Shard
+	// (0-based) of Shards; Shards 0 means the scan is not sharded (JSON lines
+	// then have no scan record).
+	Shard, Shards int
 	// Hostname is the scanner's host name (ECS observer.hostname).
 	Hostname string
 	// Finished is when the scan ended, for the run statistics of nmap XML and

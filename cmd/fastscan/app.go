@@ -100,6 +100,7 @@ func scanFlags() []cli.Flag {
 		outputFlag(),
 		formatFlag(),
 	}
+	flags = append(flags, shardFlags()...)
 	flags = append(flags, privilegeFlags()...)
 	flags = append(flags, resumeFlags()...)
 	flags = append(flags, formatFileFlags()...)

@@ -102,6 +102,10 @@ func applyResume(c *cli.Context, s *settings) error {
 	if !c.IsSet("seed") {
 		s.args = append(s.args, "--seed", strconv.FormatUint(s.cfg.Seed, 10))
 	}
+	if f := s.shard.from; f != "" && f != "--shard" {
+		// A shard from the scheduler's environment: --resume runs anywhere.
+		s.args = append(s.args, "--shard", fmt.Sprintf("%d/%d", s.shard.shard, s.shard.shards))
+	}
 	s.resumeFile, s.resumeFileSet = c.String("resume-file"), c.IsSet("resume-file")
 	rs, _ := c.Context.Value(resumeKey{}).(*resumeState)
 	if rs == nil {
@@ -116,8 +120,9 @@ func applyResume(c *cli.Context, s *settings) error {
 }
 
 // scanIdentity is a hash of everything that decides which target a position or
-// an index means, the probes and cookies, and what goes into which file: a
-// resumed scan must come out the same.
+// an index means (the shard included: a checkpoint's position is in the shard's
+// own order), the probes and cookies, and what goes into which file: a resumed
+// scan must come out the same. (scanID, shared by the shards, is another hash.)
 func scanIdentity(s *settings) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "seed %d\n", s.cfg.Seed)
@@ -126,6 +131,9 @@ func scanIdentity(s *settings) string {
 	}
 	fmt.Fprintf(h, "tcp %v\nudp %v\n", s.cfg.Ports.List(), s.cfg.UDPPorts.List())
 	fmt.Fprintf(h, "source ports %d-%d\nretries %d\nshow %d\n", s.cfg.SourcePortLo, s.cfg.SourcePortHi, s.cfg.Retries, s.cfg.Show)
+	if s.cfg.Shards > 1 { // unsharded: the identity of checkpoints made before shards
+		fmt.Fprintf(h, "shard %d/%d\n", s.cfg.Shard, s.cfg.Shards)
+	}
 	fmt.Fprintf(h, "output %s %q\n", s.format, s.output)
 	for _, x := range s.extra {
 		fmt.Fprintf(h, "output %s %q\n", x.format, x.file)

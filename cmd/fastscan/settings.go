@@ -41,6 +41,7 @@ type settings struct {
 	privOptions                     // -n, --keep-privileges (privilege.go)
 	scope        target.Scope       // the targets named, and what was excluded from them
 	dryRun       bool               // --dry-run: print the plan, send nothing
+	shard        shardSpec          // --shard, --shards or the scheduler's environment (shard.go)
 	// args is the command line a checkpoint records (with the seed), resumeFile
 	// the checkpoint file (--resume-file; resumeFileSet when given), resume the
 	// checkpoint a resumed scan continues (resume.go).
@@ -143,6 +144,13 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 			return s, fmt.Errorf("choosing a random seed: %w", err)
 		}
 		s.cfg.Seed = binary.LittleEndian.Uint64(b[:])
+	}
+	if s.shard, err = parseShard(c, os.Getenv); err != nil {
+		return s, err
+	}
+	s.cfg.Shard, s.cfg.Shards = s.shard.shard, s.shard.shards
+	if s.cfg.Senders, err = parseSenders(c, s.cfg.Rate); err != nil {
+		return s, err
 	}
 	if s.cfg.Show, err = parseShow(c.String("show")); err != nil {
 		return s, err
