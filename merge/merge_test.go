@@ -18,21 +18,18 @@ import (
 // start is when the test scans started.
 var start = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
-// record is the scan record of a shard, as fastscan writes it first in a file.
+// record is the scan record of a shard, written by fastscan's own writer.
 func record(scanID string, shard Shard, started time.Time) string {
-	return fmt.Sprintf(`{"schema_version":1,"record":"scan","scan_id":%q,"shard":%d,"shards":%d,"fastscan_version":"0.1.0","start":%q}`+"\n",
-		scanID, shard.Index, shard.Count, started.UTC().Format(time.RFC3339Nano))
+	return string(output.AppendScanRecord(nil, output.Scan{ID: scanID, Shard: shard.Index, Shards: shard.Count, Version: "0.1.0", Start: started}))
 }
 
-// jsonl writes results with fastscan's own JSON lines writer after the scan
-// record of scanID and shard (no record when shard is the zero Shard).
+// jsonl writes results with fastscan's own JSON lines writer, as a shard of
+// scanID writes them (its scan record first), or as an unsharded scan (no record)
+// when shard is the zero Shard.
 func jsonl(t *testing.T, results []result.Result, scanID string, shard Shard) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if shard != (Shard{}) {
-		buf.WriteString(record(scanID, shard, start))
-	}
-	w := output.NewJSONL(&buf, nil)
+	w := output.NewJSONLScan(&buf, nil, output.Scan{ID: scanID, Shard: shard.Index, Shards: shard.Count, Version: "0.1.0", Start: start})
 	for i := range results {
 		if err := w.Write(&results[i]); err != nil {
 			t.Fatal(err)

@@ -38,8 +38,7 @@ func writeShardFile(t *testing.T, dir, name string, results []result.Result, sca
 	var buf bytes.Buffer
 	var i, n int
 	fmt.Sscanf(shard, "%d/%d", &i, &n)
-	fmt.Fprintf(&buf, `{"schema_version":1,"record":"scan","scan_id":%q,"shard":%d,"shards":%d,"fastscan_version":"0.1.0","start":"2026-12-01T10:00:00Z"}`+"\n", scanID, i, n)
-	w := output.NewJSONL(&buf, nil)
+	w := output.NewJSONLScan(&buf, nil, output.Scan{ID: scanID, Shard: i, Shards: n, Version: version, Start: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)})
 	for i := range results {
 		w.Write(&results[i])
 	}
