@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stops the private Slurm cluster scripts/slurm-up.sh started in DIR: cancels its
-# jobs, then stops slurmd, slurmctld and munged through the pid files in DIR (each
+# Stops the private Slurm cluster scripts/slurm-up.sh started in DIR: stops its
+# watchdog, cancels its jobs, then stops slurmd, slurmctld and munged through the pid files in DIR (each
 # pid checked to be that daemon: a stale file never kills another process), SIGTERM
 # first, SIGKILL after 10 s. Safe to run more than once and after a half-finished
 # slurm-up.sh. Exits non-zero if a daemon is still running at the end.
@@ -27,6 +27,13 @@ alive() {
 	state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" || return 1
 	[ -n "$state" ] && [ "$state" != Z ]
 }
+
+# The watchdog of slurm-up.sh OWNER (a copy of that script's shell: its command
+# line names the script and DIR), unless it is the one running this.
+if pid="$(cat "$dir/run/watchdog.pid" 2>/dev/null)" && [[ "$pid" =~ ^[0-9]+$ ]] && [ "$pid" != "$PPID" ] &&
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "slurm-up.sh $dir"; then
+	kill -TERM "$pid" 2>/dev/null
+fi
 
 # Jobs first, so that no task is left behind the daemons.
 if pid_of slurmctld "$dir/run/slurmctld.pid" >/dev/null && command -v squeue >/dev/null; then

@@ -6,10 +6,14 @@
 # written, and no system-wide munge or Slurm is used or disturbed: the packages
 # (scripts/install-deps.sh installs them) are only the programs.
 #
-#   scripts/slurm-up.sh DIR      # DIR: an empty private directory (mktemp -d)
+#   scripts/slurm-up.sh DIR [OWNER]   # DIR: an empty private directory (mktemp -d)
 #   export SLURM_CONF=DIR/slurm.conf
 #   sbatch --array=0-3 --wait job.sh
-#   scripts/slurm-down.sh DIR    # always, also after a failure
+#   scripts/slurm-down.sh DIR           # always, also after a failure
+#
+# With OWNER (a pid: the test process), a watchdog runs slurm-down.sh as soon as
+# that process is gone, so that a test killed before its cleanup (go test's
+# -timeout) leaves no daemon behind either.
 #
 # It returns once the node accepts jobs (sinfo says idle), at most about 30 s. If
 # any step fails it stops what it started (slurm-down.sh) and exits non-zero with
@@ -17,8 +21,9 @@
 set -euo pipefail
 PATH="/usr/sbin:/sbin:$PATH"
 
-dir="${1:?usage: slurm-up.sh DIR}"
+dir="${1:?usage: slurm-up.sh DIR [OWNER]}"
 dir="$(cd "$dir" && pwd)"
+owner="${2:-}"
 here="$(cd "$(dirname "$0")" && pwd)"
 
 for tool in munged slurmctld slurmd sbatch sinfo; do
@@ -119,6 +124,18 @@ export SLURM_CONF="$dir/slurm.conf"
 
 slurmctld -f "$SLURM_CONF" -i || fail "slurmctld did not start"
 slurmd -f "$SLURM_CONF" || fail "slurmd did not start"
+
+if [ -n "$owner" ]; then
+	# The watchdog: its output goes nowhere, so that whoever reads ours does not
+	# wait for it.
+	(
+		while kill -0 "$owner" 2>/dev/null && [ -d "$dir/run" ]; do
+			sleep 1
+		done
+		"$here/slurm-down.sh" "$dir"
+	) </dev/null >/dev/null 2>&1 &
+	echo $! >"$dir/run/watchdog.pid"
+fi
 
 for _ in $(seq 60); do
 	if [ "$(sinfo -h -o %T 2>/dev/null)" = "idle" ]; then

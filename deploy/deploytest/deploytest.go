@@ -95,7 +95,9 @@ func StartSlurm(t *testing.T) *Cluster {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(Root(t), "scripts", "slurm-up.sh"), dir)
+	// This process owns the cluster: if it dies before its cleanup, the
+	// script's watchdog stops the daemons.
+	cmd := exec.CommandContext(ctx, filepath.Join(Root(t), "scripts", "slurm-up.sh"), dir, strconv.Itoa(os.Getpid()))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("slurm-up.sh: %v\n%s", err, out)
 	}
@@ -189,6 +191,15 @@ func SystemState(tb testing.TB) string {
 		}
 	}
 	return b.String()
+}
+
+// WithoutShardEnv is env without the variables fastscan takes a shard from
+// (Slurm's and Kubernetes'), so that a test run under a scheduler gives its
+// processes only what the test sets.
+func WithoutShardEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, "SLURM_") || strings.HasPrefix(kv, "JOB_COMPLETION_INDEX=")
+	})
 }
 
 // Finding is one result of fastscan's JSON lines.
