@@ -33,6 +33,12 @@ const examples = `Examples:
    fastscan 0.0.0.0/0 -p 80 --dry-run > blocks.txt
         the plan only, nothing sent, no root needed: the CIDR blocks to blocks.txt, the
         counts, exclusions, route and duration on standard error
+   sudo fastscan 10.0.0.0/16 -p 1-1024 --seed 7 --shard 2/4 -oJ shard-2.jsonl
+        the third of four shards of one scan (run the others anywhere, same --seed);
+        --shards 4 takes the index from a Kubernetes Indexed Job, a Slurm job array
+        task is a shard by itself
+   fastscan merge shard-*.jsonl -oX scan.xml
+        the shards' JSON lines as one scan, in any format (see fastscan merge --help)
    fastscan registry 5432
         what runs on a port (see fastscan registry --help; no root needed)
 
