@@ -213,6 +213,15 @@ func TestMergeCommand(t *testing.T) {
 	if n := countLines("grepable", func(l string) bool { return strings.Contains(l, "Ports: ") }); n == 0 {
 		t.Error("grepable: no Ports line")
 	}
+	// The merged JSON lines are an unsharded scan's: no scan record. ECS keeps
+	// the scan's id.
+	if bytes.Contains(doc, []byte(`"record"`)) {
+		t.Error("merged JSON lines hold a scan record")
+	}
+	code, stdout, stderr = runCmd(t, append([]string{"merge", "-q", "--format", "ecs"}, files...)...)
+	if n := strings.Count(stdout, `"scan_id":"c0ffee"`); code != exitOK || n != len(all) {
+		t.Errorf("--format ecs: exit %d, %d of %d documents with the scan id: %s", code, n, len(all), stderr)
+	}
 }
 
 // TestMergeShardsMissingOrTwice: a missing shard is one line and exit status 3,

@@ -85,9 +85,11 @@ type container struct {
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	SecurityContext struct {
-		RunAsUser    *int  `yaml:"runAsUser"`
-		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
-		Capabilities struct {
+		RunAsUser                *int  `yaml:"runAsUser"`
+		RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
+		AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+		ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
+		Capabilities             struct {
 			Add  []string `yaml:"add"`
 			Drop []string `yaml:"drop"`
 		} `yaml:"capabilities"`
@@ -202,8 +204,12 @@ func readRecipe(t *testing.T) recipe {
 		t.Errorf("scan command %q: --format %q, want jsonl (what merge reads)", cmd, f)
 	}
 	for _, flag := range []string{"-o", "--resume-file"} {
-		if v, _ := flagValue(cmd, flag); !strings.Contains(v, "$(JOB_COMPLETION_INDEX)") {
+		v, _ := flagValue(cmd, flag)
+		if !strings.Contains(v, "$(JOB_COMPLETION_INDEX)") {
 			t.Errorf("scan command: %s %q: want a file per index ($(JOB_COMPLETION_INDEX) in it)", flag, v)
+		}
+		if !onWritableMount(r.scanC, v) {
+			t.Errorf("scan command: %s %q is not on a writable volume of the pod", flag, v)
 		}
 	}
 	idx := false
@@ -260,10 +266,26 @@ func readRecipe(t *testing.T) recipe {
 		}
 		got = append(got, a)
 	}
+	for _, flag := range []string{"-o", "-oX"} {
+		if v, _ := flagValue(r.mergeC.Command, flag); !onWritableMount(r.mergeC, v) {
+			t.Errorf("merge command: %s %q is not on a writable volume of the pod", flag, v)
+		}
+	}
 	if slices.Sort(got); !slices.Equal(got, want) {
 		t.Errorf("merge Job reads %q, the scan's pods write %q", got, want)
 	}
 	return r
+}
+
+// onWritableMount reports whether path lies on a volume c mounts read-write (the
+// containers' root file systems are read-only).
+func onWritableMount(c container, path string) bool {
+	for _, m := range c.VolumeMounts {
+		if !m.ReadOnly && strings.HasPrefix(path, m.MountPath+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // expand replaces $(NAME) in s by env[NAME] as Kubernetes does in a container's
