@@ -167,9 +167,11 @@ func (s *Scanner) Progress() Progress {
 	if start := s.began.Load(); start != 0 {
 		elapsed = time.Duration(time.Now().UnixNano() - start)
 	}
+	// The pass before the positions (send stores them the other way round).
+	pass := int(s.pass.Load())
 	return Progress{
 		Phase:     Phase(s.phase.Load()),
-		Pass:      int(s.pass.Load()),
+		Pass:      pass,
 		Position:  s.position(),
 		Targets:   s.dom.n,
 		Sent:      s.sentTotal(),

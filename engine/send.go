@@ -30,10 +30,13 @@ func (s *Scanner) send(ctx context.Context) error {
 		if pass > 0 {
 			s.allLeft.Store(true)
 		}
-		s.pass.Store(int32(pass))
+		// Positions before the pass: Progress reads the pass first, so it never
+		// sees the new pass with the old pass's (later) positions, which a
+		// checkpoint would take as this pass's progress.
 		for _, sd := range s.senders {
 			sd.pos.Store(s.dom.firstFrom(sd.id, start))
 		}
+		s.pass.Store(int32(pass))
 		if pass == 0 {
 			s.setPhase(PhaseScanning)
 		} else {

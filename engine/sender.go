@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/cpu"
-	"golang.org/x/sys/unix"
 
 	"github.com/fastscan/fastscan/link"
 	"github.com/fastscan/fastscan/ratelimit"
@@ -19,11 +18,8 @@ const MaxSenders = 256
 // cpusets, a Slurm or Kubernetes CPU allocation).
 func DefaultSenders() int {
 	n := runtime.GOMAXPROCS(0)
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err == nil {
-		if c := set.Count(); c > 0 {
-			n = min(n, c)
-		}
+	if c := affinityCPUs(); c > 0 {
+		n = min(n, c)
 	}
 	return max(1, min(n, MaxSenders))
 }

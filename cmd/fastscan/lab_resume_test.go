@@ -32,12 +32,19 @@ func TestLabResume(t *testing.T) {
 	for _, tc := range []struct {
 		sig   syscall.Signal
 		times int
-	}{{syscall.SIGKILL, 5}, {syscall.SIGINT, 2}, {syscall.SIGTERM, 2}, {syscall.SIGHUP, 2}} {
-		t.Run(tc.sig.String(), func(t *testing.T) { testResume(t, l, tc.sig, tc.times) })
+		extra []string
+	}{{syscall.SIGKILL, 5, nil}, {syscall.SIGINT, 2, nil}, {syscall.SIGTERM, 2, nil}, {syscall.SIGHUP, 2, nil},
+		// Two senders: the checkpoint's position is safe for both.
+		{syscall.SIGKILL, 3, []string{"--senders", "2"}}} {
+		name := tc.sig.String()
+		if tc.extra != nil {
+			name += strings.Join(tc.extra, "")
+		}
+		t.Run(name, func(t *testing.T) { testResume(t, l, tc.sig, tc.times, tc.extra...) })
 	}
 }
 
-func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
+func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int, extra ...string) {
 	dir := t.TempDir()
 	files, outArgs := labOutputFiles(dir)
 	ck := filepath.Join(dir, "scan.resume")
@@ -50,6 +57,7 @@ func testResume(t *testing.T, l *lab.Lab, sig syscall.Signal, times int) {
 	// pass, then a retry pass over the blackholed part and the cool-downs.
 	args := append([]string{resumeTargets, "-p", strings.Join(portList, ","),
 		"-r", "12000", "--show", "all", "--resume-file", ck}, outArgs...)
+	args = append(args, extra...)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(sig)))
 	var stderr bytes.Buffer
 	run := func(args []string, stopAfter time.Duration) (code int) {

@@ -28,7 +28,7 @@ const (
 // shardFlags are the flags of senders and shards.
 func shardFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "senders", Usage: "send from `N` goroutines, each with its own socket and rate/N (default: one where one is fastest, see README \"Senders\")"},
+		&cli.IntFlag{Name: "senders", Usage: "send from `N` goroutines, each with its own socket and rate/N (default: 1 up to 150000 probes/s or below 3 CPUs, else CPUs - 1)"},
 		&cli.StringFlag{Name: "shard", Usage: "scan only shard `I/N` (0-based, as zmap) of the scan: the N shards of one --seed are disjoint and cover it all"},
 		&cli.IntFlag{Name: "shards", Usage: "split the scan into `N` shards, this process's index from the scheduler: JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID"},
 	}
@@ -137,17 +137,20 @@ func parseSenders(c *cli.Context, rate float64) (int, error) {
 }
 
 // oneSenderRate is the rate up to which one sender is the default: one sender
-// reaches it with room to spare, and more would only split the batches (see
-// README "Senders" for the figures).
-const oneSenderRate = 1_000_000
+// reaches it with room to spare (about 190,000 probes/s into a veth that drops
+// everything, on a loaded 2-vCPU VM: README "Senders"), and more would only split
+// the batches.
+const oneSenderRate = 150_000
 
-// defaultSenders is --senders unset: one where one sender keeps up with the rate,
-// else one per CPU the process may use (cpus).
+// defaultSenders is --senders unset: one where one sender keeps up with the rate;
+// above it one per CPU the process may use (cpus) but one, which the receiver and
+// the kernel's softirqs need: with 2 CPUs that is one sender, as measured (a
+// second sender took the receiver's CPU and doubled the replies missed).
 func defaultSenders(rate float64, cpus int) int {
-	if rate <= oneSenderRate {
+	if rate <= oneSenderRate || cpus < 3 {
 		return 1
 	}
-	return max(cpus, 1)
+	return cpus - 1
 }
 
 // scanID is the stable id of a scan: the same for every shard and every run (a

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/route"
 )
 
 // clearSchedulerEnv unsets the schedulers' variables for the test, so that a test
@@ -151,18 +155,19 @@ func TestScanIDAndIdentity(t *testing.T) {
 	}
 }
 
-// TestDefaultSenders: one sender up to the rate one sender keeps up with, every
-// usable CPU above it; --senders wins.
+// TestDefaultSenders: one sender up to the rate one sender keeps up with and on
+// fewer than 3 CPUs, every usable CPU but one above it; --senders wins.
 func TestDefaultSenders(t *testing.T) {
 	clearSchedulerEnv(t)
-	if got := defaultSenders(oneSenderRate, 8); got != 1 {
-		t.Errorf("default senders at %d pps on 8 CPUs = %d, want 1", oneSenderRate, got)
-	}
-	if got := defaultSenders(oneSenderRate+1, 8); got != 8 {
-		t.Errorf("default senders above %d pps on 8 CPUs = %d, want 8", oneSenderRate, got)
-	}
-	if got := defaultSenders(100e6, 1); got != 1 {
-		t.Errorf("default senders on 1 CPU = %d, want 1", got)
+	for _, c := range []struct {
+		rate       float64
+		cpus, want int
+	}{
+		{oneSenderRate, 8, 1}, {oneSenderRate + 1, 8, 7}, {100e6, 2, 1}, {100e6, 1, 1}, {100e6, 3, 2}, {10, 64, 1},
+	} {
+		if got := defaultSenders(c.rate, c.cpus); got != c.want {
+			t.Errorf("default senders at %v pps on %d CPUs = %d, want %d", c.rate, c.cpus, got, c.want)
+		}
 	}
 	s, _, _ := captured(t, "198.19.0.0/24", "-p", "80", "--senders", "3")
 	if s.cfg.Senders != 3 {
@@ -171,5 +176,39 @@ func TestDefaultSenders(t *testing.T) {
 	s, _, _ = captured(t, "198.19.0.0/24", "-p", "80", "-r", "100000000")
 	if want := defaultSenders(100e6, engine.DefaultSenders()); s.cfg.Senders != want {
 		t.Errorf("-r 100000000: %d senders, want %d", s.cfg.Senders, want)
+	}
+}
+
+// TestDryRunShard: a dry run of a shard shows its share, where it came from, the
+// scan id and the duration of the share; an unsharded one shows no shard line.
+func TestDryRunShard(t *testing.T) {
+	clearSchedulerEnv(t)
+	lookup := func(netip.Addr, string) (route.Route, error) {
+		return route.Route{Iface: net.Interface{Index: 2, Name: "eth9"}, SrcIP: netip.MustParseAddr("198.18.0.2"), Gateway: netip.MustParseAddr("198.18.0.1")}, nil
+	}
+	plan := func(args ...string) string {
+		t.Helper()
+		s, code, stderr := captured(t, append([]string{"198.19.0.0/16", "-p", "1-16", "-r", "1000", "--retries", "0"}, args...)...)
+		if code != exitOK {
+			t.Fatalf("%q: exit %d: %s", args, code, stderr)
+		}
+		var out, errOut bytes.Buffer
+		if err := dryRunWith(s, &out, &errOut, lookup); err != nil {
+			t.Fatal(err)
+		}
+		return errOut.String()
+	}
+	got := plan("--seed", "3", "--shard", "3/4", "--senders", "2")
+	for _, want := range []string{
+		"shard 3/4 (from --shard): 262144 of the 1048576 probes (every 4th position of the scan order, from position 3), scan id ",
+		"senders 2, each at 500 probes/s\n",
+		"estimated duration 4m22s at -r 1000 probes/s",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("dry run of shard 3/4 lacks %q:\n%s", want, got)
+		}
+	}
+	if got := plan(); strings.Contains(got, "shard") || !strings.Contains(got, "estimated duration 17m29s") {
+		t.Errorf("dry run of the whole scan:\n%s", got)
 	}
 }
