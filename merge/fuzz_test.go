@@ -57,3 +57,23 @@ func FuzzMerge(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastLine: a line the fast parser takes is a result line encoding/json reads
+// as the same result.
+func FuzzFastLine(f *testing.F) {
+	for _, line := range bytes.SplitAfter(jsonl(scanResults(rand.New(rand.NewPCG(11, 12)), 8), "id", Shard{0, 2}), []byte("\n")) {
+		f.Add(line)
+	}
+	f.Add([]byte(`{"schema_version":1,"ip":"198.19.0.1","port":80,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"h\"ttp","port_class":"system","timestamp":"2026-12-01T10:00:00Z"}` + "\n"))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		r, ok := parseFast(line)
+		if !ok {
+			return
+		}
+		var l jsonLine
+		want, isRecord, err := l.parse(line)
+		if err != nil || isRecord || want != r {
+			t.Fatalf("%q: fast %+v; encoding/json %+v, record %v, %v", line, r, want, isRecord, err)
+		}
+	})
+}

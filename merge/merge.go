@@ -160,15 +160,20 @@ type fileState struct {
 // add merges one line of file f.
 func (g *Merger) add(f *fileState, n int, line []byte) error {
 	var l jsonLine
-	r, isRecord, err := l.parse(line)
-	if err != nil {
-		return err
-	}
-	if isRecord {
-		if f.cur, err = l.origin(); err != nil {
+	r, fast := parseFast(line) // fastscan's own layout, most lines
+	isRecord := false
+	if !fast {
+		var err error
+		if r, isRecord, err = l.parse(line); err != nil {
 			return err
 		}
-		f.registered = false
+	}
+	if isRecord {
+		o, err := l.origin()
+		if err != nil {
+			return err
+		}
+		f.cur, f.registered = o, false
 	}
 	if !f.registered {
 		if err := g.register(f, n); err != nil {

@@ -331,3 +331,25 @@ func TestParseShard(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseLine reads one result line with the fast parser and with
+// encoding/json, side by side.
+func BenchmarkParseLine(b *testing.B) {
+	lines := bytes.SplitAfter(jsonl(scanResults(rand.New(rand.NewPCG(13, 14)), 1000), "", Shard{}), []byte("\n"))
+	lines = lines[:len(lines)-1] // the empty rest after the last line break
+	b.Run("fast", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, ok := parseFast(lines[i%len(lines)]); !ok {
+				b.Fatal("not parsed")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			var l jsonLine
+			if _, _, err := l.parse(lines[i%len(lines)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
