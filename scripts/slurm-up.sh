@@ -72,9 +72,11 @@ head -c 1024 /dev/urandom >"$dir/munge/munge.key"
 chmod 400 "$dir/munge/munge.key"
 munged --key-file="$dir/munge/munge.key" --socket="$dir/run/munge.socket" \
 	--pid-file="$dir/run/munged.pid" --log-file="$dir/log/munged.log" \
-	--seed-file="$dir/munge/munged.seed" --num-threads=2 ||
+	--seed-file="$dir/munge/munged.seed" --num-threads=2 --origin=127.0.0.1 ||
 	fail "munged did not start"
 
+# The daemons talk over loopback only; every address is given, so that no name
+# is looked up (the node's name is only matched against gethostname).
 node="$(hostname -s)"
 ctld_port="$(free_port)"
 slurmd_port="$(free_port "$ctld_port")"
@@ -84,7 +86,7 @@ cpus=4
 cat >"$dir/slurm.conf" <<EOF
 # Written by fastscan scripts/slurm-up.sh: a private single-node cluster.
 ClusterName=fastscanlab
-SlurmctldHost=$node
+SlurmctldHost=$node(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=$ctld_port
@@ -116,7 +118,7 @@ MinJobAge=4
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
-NodeName=$node CPUs=$cpus State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 NodeHostname=$node CPUs=$cpus State=UNKNOWN
 PartitionName=lab Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
 : >"$dir/plugstack.conf"
