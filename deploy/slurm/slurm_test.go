@@ -99,7 +99,7 @@ func TestSlurmJobArray(t *testing.T) {
 	sbatch := cluster.Command(ctx, "sbatch", fmt.Sprintf("--array=0-%d", shards-1), "--wait",
 		"--chdir", dir, "--output", filepath.Join(dir, "task-%a.log"),
 		filepath.Join(deploytest.Root(t), "deploy", "slurm", "fastscan-array.sbatch"))
-	sbatch.Env = append(deploytest.WithoutShardEnv(os.Environ()), "SLURM_CONF="+cluster.Conf, "TARGETS="+targets, "PORTS="+ports, "RATE=20000",
+	sbatch.Env = append(deploytest.WithoutShardEnv(os.Environ()), "SLURM_CONF="+cluster.Conf, "TARGETS="+targets, "PORTS="+ports, "RATE=5000",
 		"RESULTS="+results, "FASTSCAN="+wrapper, "FASTSCAN_ARGS=--show closed")
 	out, err := sbatch.CombinedOutput()
 	elapsed := time.Since(start)
@@ -137,13 +137,18 @@ func TestSlurmJobArray(t *testing.T) {
 
 	// The same scan in one process, unsharded.
 	single := filepath.Join(dir, "single.jsonl")
-	one := l.Command(ctx, bin, "-iL", targets, "-p", ports, "-r", "20000", "--show", "closed", "--quiet",
+	// (Without --quiet: its summary says what went wrong if it differs.)
+	one := l.Command(ctx, bin, "-iL", targets, "-p", ports, "-r", "5000", "--show", "closed",
 		"--format", "jsonl", "-o", single, "--resume-file", filepath.Join(dir, "single.resume"))
 	one.Env = deploytest.WithoutShardEnv(os.Environ())
-	if out, err := one.CombinedOutput(); err != nil {
+	out, err = one.CombinedOutput()
+	if err != nil {
 		t.Fatalf("unsharded scan: %v\n%s", err, out)
 	}
 	deploytest.SameFindings(t, "merged shards", found, "unsharded scan", deploytest.ReadFindings(t, single))
+	if t.Failed() {
+		t.Logf("unsharded scan: %s", out)
+	}
 }
 
 // taskLogs returns the array tasks' logs.
