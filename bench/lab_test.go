@@ -142,8 +142,9 @@ func benchScan(b *testing.B, l *lab.Lab, bin string, args []string) (map[netip.A
 	return found, sent, elapsed
 }
 
-// BenchmarkLabSenders runs the 1,048,576-probe lab scan (a /16 x 16 ports, no
-// retries) with the real binary at a rate no single sender reaches, once with
+// BenchmarkLabSenders runs the 1,048,576-probe lab scan (a /16 x 16 ports,
+// without retries and with the default one) with the real binary at a rate no
+// single sender reaches, once with
 // --senders 1 and once with --senders N (every CPU the process may use, 2 at
 // least), alternating which goes first, and reports each one's probe rate, wall
 // time and missed open ports, and the ratio: figures side by side from one run.
@@ -161,9 +162,18 @@ func BenchmarkLabSenders(b *testing.B) {
 	sixteen := []uint16{20, 21, 22, 23, 25, 53, 79, 80, 81, 442, 443, 444, 3306, 5432, 8080, 8443}
 	want := l.Truth().Open(netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.255.255"), sixteen)
 	many := max(engine.DefaultSenders(), 2)
+	for _, retries := range []string{"0", "1"} {
+		b.Run("Retries"+retries, func(b *testing.B) {
+			benchLabSenders(b, l, bin, want, many, retries)
+		})
+	}
+}
+
+// benchLabSenders is one part of BenchmarkLabSenders: --retries retries.
+func benchLabSenders(b *testing.B, l *lab.Lab, bin string, want []netip.AddrPort, many int, retries string) {
 	args := func(senders int) []string {
 		return []string{"198.19.0.0/16", "-p", "20-23,25,53,79-81,442-444,3306,5432,8080,8443", "-r", "2000000",
-			"--retries", "0", "--senders", strconv.Itoa(senders)}
+			"--retries", retries, "--senders", strconv.Itoa(senders)}
 	}
 	type tally struct {
 		pps, secs, missed float64
