@@ -6,7 +6,31 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastscan/fastscan/registry/internal/ianatest"
 )
+
+// TestCommittedTableIsGenerated regenerates the table from the shared copy of
+// IANA's file and requires the committed registry/services.tsv to be identical.
+func TestCommittedTableIsGenerated(t *testing.T) {
+	got, err := generateFile(ianatest.Path(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := os.ReadFile(filepath.Join("..", "..", "services.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, committed) {
+		gl, cl := strings.Split(string(got), "\n"), strings.Split(string(committed), "\n")
+		for i := 0; i < min(len(gl), len(cl)); i++ {
+			if gl[i] != cl[i] {
+				t.Fatalf("registry/services.tsv differs from the table generated from IANA's file at line %d:\ncommitted %q\ngenerated %q\nrun go generate ./registry/", i+1, cl[i], gl[i])
+			}
+		}
+		t.Fatalf("registry/services.tsv has %d lines, the generated table %d: run go generate ./registry/", len(cl), len(gl))
+	}
+}
 
 const header = "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,Registration Date,Modification Date,Reference,Service Code,Unauthorized Use Reported,Assignment Notes\n"
 
