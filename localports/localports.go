@@ -75,8 +75,8 @@ type Socket struct {
 	Local  netip.AddrPort
 	Remote netip.AddrPort // the unspecified address and port 0 when not connected
 	State  State
-	UID    uint32 // the socket's owner as the kernel records it
-	Inode  uint64 // 0 for a socket no file descriptor refers to (time-wait, not yet accepted)
+	UID    uint32  // the socket's owner as the kernel records it
+	Inode  uint64  // 0 for a socket no file descriptor refers to (time-wait, not yet accepted)
 	Owners []Owner // sorted by PID
 	// Hidden reports that the socket's processes could not be seen: it has
 	// an inode but no owner was found while some processes' file

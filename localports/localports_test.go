@@ -90,7 +90,7 @@ func (d denyFS) Open(name string) (fs.File, error) {
 	return d.FS.Open(name)
 }
 
-func (d denyFS) ReadLink(name string) (string, error) { return fs.ReadLink(d.FS, name) }
+func (d denyFS) ReadLink(name string) (string, error)   { return fs.ReadLink(d.FS, name) }
 func (d denyFS) Lstat(name string) (fs.FileInfo, error) { return fs.Lstat(d.FS, name) }
 
 func TestReadWithoutPrivilegesHidesOwners(t *testing.T) {
