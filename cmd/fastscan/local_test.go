@@ -168,6 +168,10 @@ func TestLocalPortAnswer(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 4 || !strings.Contains(out, "python3") {
 		t.Errorf("a port list: exit %d, output:\n%s", code, out)
 	}
+	out, code, _ = runLocalCmd(t, "-p2200-", "--listening", "--format", "jsonl")
+	if code != 0 || strings.Count(out, "\n") != 3 {
+		t.Errorf("-p2200-: exit %d, output:\n%s\nwant 2200/tcp, 5353/udp and 8080/tcp", code, out)
+	}
 	out, code, _ = runLocalCmd(t, "--port", "1-10", "--format", "jsonl")
 	if code != 1 || out != "" {
 		t.Errorf("no socket on 1-10 in JSON lines: exit %d, output %q; want 1 and nothing", code, out)
