@@ -41,6 +41,8 @@ const examples = `Examples:
         the shards' JSON lines as one scan, in any format (see fastscan merge --help)
    fastscan registry 5432
         what runs on a port (see fastscan registry --help; no root needed)
+   fastscan local --port 2200
+        is port 2200 free on this machine, or who holds it (see fastscan local --help)
 
 Targets: addresses (10.0.0.1), CIDR blocks (10.0.0.0/24), ranges (10.0.0.1-10.0.0.50
 or 10.0.0.1-50), comma lists, and host names (resolved once, before sending).
@@ -58,13 +60,13 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 		Name:            "fastscan",
 		Version:         version,
 		Usage:           "fast, accurate TCP SYN port scanner",
-		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...\n   fastscan replay --seed S [flags] [TARGET...] CAPTURE\n   fastscan merge [flags] FILE...",
+		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...\n   fastscan replay --seed S [flags] [TARGET...] CAPTURE\n   fastscan merge [flags] FILE...\n   fastscan local [flags]",
 		Description:     examples,
 		HideHelpCommand: true,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags:           scanFlags(),
-		Commands:        []*cli.Command{registryCommand(), replayCommand(), mergeCommand()},
+		Commands:        []*cli.Command{registryCommand(), replayCommand(), mergeCommand(), localCommand()},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError("%v (see fastscan --help)", err)
 		},
