@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"runtime"
@@ -17,7 +18,7 @@ import (
 )
 
 // reflectLink is a Link that answers one TCP SYN probe in every `every` with a reset
-// (a closed port), at once: Flush turns the probes into replies in a queue of fixed
+// (a closed port), at once, for one sender: Flush turns the probes into replies in a queue of fixed
 // size (waiting while it is full), Poll hands them to the receiver. Nothing is
 // allocated per frame.
 type reflectLink struct {
@@ -108,7 +109,12 @@ func (l *reflectLink) Poll(timeout time.Duration, fn func([]byte, int64)) error 
 }
 
 func (l *reflectLink) Stats() (uint64, uint64, error) { return 0, 0, nil }
-func (l *reflectLink) Close() error                   { return nil }
+
+// NewTransmitter refuses: the benchmark runs one sender (Config.Senders 1).
+func (l *reflectLink) NewTransmitter() (link.Transmitter, error) {
+	return nil, errors.New("reflectLink: one sender only")
+}
+func (l *reflectLink) Close() error { return nil }
 
 // BenchmarkEngineReplies runs whole scans of a /16 x 16 ports (1,048,576 targets)
 // through a link that answers probes at once with resets, and reports the engine's
@@ -129,7 +135,7 @@ func benchmarkEngineReplies(b *testing.B, every, retries int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := engine.Config{Targets: targets, Rate: 1e9, Wait: 50 * time.Millisecond, Retries: retries,
+	cfg := engine.Config{Targets: targets, Rate: 1e9, Wait: 50 * time.Millisecond, Retries: retries, Senders: 1,
 		Path: &engine.Path{Interface: net.Interface{Index: 1, Name: "null0", MTU: 1500},
 			SourceIP: netip.MustParseAddr("198.18.0.1")}}
 	cfg.Ports, _ = target.ParsePorts("1-16")

@@ -33,6 +33,9 @@ func (l *nullLink) Commit(int)                     { l.pending++ }
 func (l *nullLink) Flush() (int, error)            { n := l.pending; l.pending = 0; return n, nil }
 func (l *nullLink) Stats() (uint64, uint64, error) { return 0, 0, nil }
 func (l *nullLink) Close() error                   { return nil }
+func (l *nullLink) NewTransmitter() (link.Transmitter, error) {
+	return &nullLink{buf: make([]byte, len(l.buf)), batch: l.batch}, nil
+}
 func (l *nullLink) Poll(timeout time.Duration, _ func([]byte, int64)) error {
 	time.Sleep(timeout)
 	return nil
@@ -42,19 +45,23 @@ func (l *nullLink) Poll(timeout time.Duration, _ func([]byte, int64)) error {
 // scan (a /16 x 16 ports, 1,048,576 probes, no retries) into a link that drops
 // everything, at an unreachable rate, and report the engine's CPU time per probe.
 // The send loop must not allocate per probe: allocs/op is per scan.
-func BenchmarkEngineSendTCP(b *testing.B) { benchmarkEngineSend(b, "1-16", "") }
+func BenchmarkEngineSendTCP(b *testing.B) { benchmarkEngineSend(b, "1-16", "", 1) }
 
 // BenchmarkEngineSendUDP is BenchmarkEngineSendTCP with UDP service probes.
 func BenchmarkEngineSendUDP(b *testing.B) {
-	benchmarkEngineSend(b, "", "53,123,161,500,1900,5060,9,10,11,12,13,14,15,16,17,18")
+	benchmarkEngineSend(b, "", "53,123,161,500,1900,5060,9,10,11,12,13,14,15,16,17,18", 1)
 }
 
-func benchmarkEngineSend(b *testing.B, tcp, udp string) {
+// BenchmarkEngineSendTCP4Senders is BenchmarkEngineSendTCP with four senders,
+// each with its own null transmitter: allocs/op stays per scan, not per probe.
+func BenchmarkEngineSendTCP4Senders(b *testing.B) { benchmarkEngineSend(b, "1-16", "", 4) }
+
+func benchmarkEngineSend(b *testing.B, tcp, udp string, senders int) {
 	targets, err := target.ParseTargets([]string{"198.19.0.0/16"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := engine.Config{Targets: targets, Rate: 1e9, Wait: time.Millisecond,
+	cfg := engine.Config{Targets: targets, Rate: 1e9, Wait: time.Millisecond, Senders: senders,
 		Path: &engine.Path{Interface: net.Interface{Index: 1, Name: "null0", MTU: 1500},
 			SourceIP: netip.MustParseAddr("198.18.0.1")}}
 	if tcp != "" {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fastscan/fastscan/citest"
+	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 )
@@ -139,4 +141,72 @@ func benchScan(b *testing.B, l *lab.Lab, bin string, args []string) (map[netip.A
 	}
 	sent, _ := strconv.ParseUint(m[1], 10, 64)
 	return found, sent, elapsed
+}
+
+// BenchmarkLabSenders runs the 1,048,576-probe lab scan (a /16 x 16 ports,
+// without retries and with the default one) with the real binary at a rate no
+// single sender reaches, once with
+// --senders 1 and once with --senders N (every CPU the process may use, 2 at
+// least), alternating which goes first, and reports each one's probe rate, wall
+// time and missed open ports, and the ratio: figures side by side from one run.
+//
+//	sudo go test -run '^$' -bench LabSenders -benchtime=3x ./bench/
+func BenchmarkLabSenders(b *testing.B) {
+	citest.RequireRoot(b)
+	bin := filepath.Join(b.TempDir(), "fastscan")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/fastscan")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building fastscan: %v\n%s", err, out)
+	}
+	l := labtest.Start(b)
+	sixteen := []uint16{20, 21, 22, 23, 25, 53, 79, 80, 81, 442, 443, 444, 3306, 5432, 8080, 8443}
+	want := l.Truth().Open(netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.255.255"), sixteen)
+	many := max(engine.DefaultSenders(), 2)
+	for _, retries := range []string{"0", "1"} {
+		b.Run("Retries"+retries, func(b *testing.B) {
+			benchLabSenders(b, l, bin, want, many, retries)
+		})
+	}
+}
+
+// benchLabSenders is one part of BenchmarkLabSenders: --retries retries.
+func benchLabSenders(b *testing.B, l *lab.Lab, bin string, want []netip.AddrPort, many int, retries string) {
+	args := func(senders int) []string {
+		return []string{"198.19.0.0/16", "-p", "20-23,25,53,79-81,442-444,3306,5432,8080,8443", "-r", "2000000",
+			"--retries", retries, "--senders", strconv.Itoa(senders)}
+	}
+	type tally struct {
+		pps, secs, missed float64
+	}
+	got := map[int]*tally{1: {}, many: {}}
+	i := 0
+	for b.Loop() {
+		order := []int{1, many}
+		if i%2 == 1 {
+			order = []int{many, 1}
+		}
+		i++
+		for _, senders := range order {
+			found, sent, elapsed := benchScan(b, l, bin, args(senders))
+			missed := 0
+			for _, ap := range want {
+				if !found[ap] {
+					missed++
+				}
+			}
+			t := got[senders]
+			t.pps += float64(sent) / elapsed.Seconds()
+			t.secs += elapsed.Seconds()
+			t.missed += float64(missed)
+		}
+	}
+	n := float64(i)
+	for _, senders := range []int{1, many} {
+		t := got[senders]
+		b.ReportMetric(t.pps/n, fmt.Sprintf("probes/s-%d", senders))
+		b.ReportMetric(t.secs/n, fmt.Sprintf("s/scan-%d", senders))
+		b.ReportMetric(t.missed/n, fmt.Sprintf("missed-open-%d", senders))
+	}
+	b.ReportMetric(got[1].secs/got[many].secs, fmt.Sprintf("speedup-%d/1", many))
 }

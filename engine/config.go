@@ -76,6 +76,18 @@ type Config struct {
 	Path *Path
 	// TxRing selects the PACKET_TX_RING transmitter instead of sendmmsg.
 	TxRing bool
+	// Senders is the number of sending goroutines, each with its own transmitter
+	// (Link.NewTransmitter), batch, rate limiter (Rate/Senders) and send clock,
+	// each owning every Senders-th position of the scan's share (see Shard).
+	// 0 means 1; DefaultSenders is what the machine allows.
+	Senders int
+	// Shard and Shards split one scan over several processes or machines:
+	// shard Shard (0-based) of Shards probes only the permutation positions p
+	// with p mod Shards == Shard, and reports only its own targets (replies to
+	// the other shards' probes, which one machine's shards all see, are ignored).
+	// The shards of one scan need the same Seed, targets and ports; together
+	// they probe every target once per pass. Shards 0 means 1.
+	Shard, Shards int
 	// Capture, if set, receives every reply that passed validation (duplicates
 	// included), on the receiver goroutine: it must copy frame, not keep it, and
 	// return at once.
@@ -102,6 +114,12 @@ func (c *Config) setDefaults() {
 	if c.Notice == nil {
 		c.Notice = func(string) {}
 	}
+	if c.Senders == 0 {
+		c.Senders = 1
+	}
+	if c.Shards == 0 {
+		c.Shards = 1
+	}
 }
 
 func (c *Config) validate() error {
@@ -119,6 +137,12 @@ func (c *Config) validate() error {
 	}
 	if c.Wait < 0 {
 		return fmt.Errorf("wait %v: must not be negative", c.Wait)
+	}
+	if c.Senders < 1 || c.Senders > MaxSenders {
+		return fmt.Errorf("senders %d: must be 1 to %d", c.Senders, MaxSenders)
+	}
+	if c.Shards < 1 || c.Shard < 0 || c.Shard >= c.Shards {
+		return fmt.Errorf("shard %d of %d: want 0 <= shard < shards", c.Shard, c.Shards)
 	}
 	if c.SourcePortLo == 0 || c.SourcePortHi < c.SourcePortLo {
 		return fmt.Errorf("source ports %d-%d: not a valid range", c.SourcePortLo, c.SourcePortHi)

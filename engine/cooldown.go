@@ -14,9 +14,22 @@ const (
 	initialRTO = time.Second
 )
 
-// probedTargets is the number of targets that are probed: all but those of down hosts.
+// probedTargets is the number of targets that are probed: all but those of down
+// hosts. A shard knows how many of its own targets are on down hosts only once
+// its senders went through a whole first pass; before, its whole share is an
+// upper bound (cool-downs then end by silence, not by everything answered).
 func (s *Scanner) probedTargets() uint64 {
-	return s.total - s.plan.hostsDown*s.nports
+	if s.dom.shards <= 1 {
+		return s.total - s.plan.hostsDown*s.nports
+	}
+	if !s.downKnown.Load() {
+		return s.dom.n
+	}
+	var down uint64
+	for _, sd := range s.senders {
+		down += sd.down
+	}
+	return s.dom.n - down
 }
 
 func (s *Scanner) answeredAll() bool { return s.answered.Load() >= s.probedTargets() }
@@ -99,11 +112,12 @@ func (e *rttEstimator) add(rtt time.Duration) time.Duration {
 }
 
 // sampleRTT measures the round-trip time of a first-pass answer that arrived at
-// tsNanos: the send clock says when its probe's batch started to leave. A reply
+// tsNanos to the probe of sender j's own position m: j's send clock says when its
+// batch started to leave. A reply
 // stamped before that (the kernel timestamped it while the send call that carried
 // its probe was still running: veth, loopback, a fast LAN) is a round trip of 0,
 // not a sample to throw away. The resulting timeout sizes cool-downs.
-func (s *Scanner) sampleRTT(idx uint64, ip uint32, tsNanos int64) {
+func (s *Scanner) sampleRTT(j int, m, idx uint64, ip uint32, tsNanos int64) {
 	if s.pass.Load() != 0 {
 		return
 	}
@@ -112,7 +126,7 @@ func (s *Scanner) sampleRTT(idx uint64, ip uint32, tsNanos int64) {
 	if h := s.plan.hop(ip); h != nil && h.late {
 		sent, ok = s.lateSentAt(h, idx) // sent by the catch-up (onlink.go)
 	} else {
-		sent, ok = s.clock.sentAt(s.perm.Inverse(idx))
+		sent, ok = s.senders[j].clock.sentAt(m)
 	}
 	if !ok {
 		return

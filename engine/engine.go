@@ -1,6 +1,6 @@
 // Package engine runs a scan: it plans where packets go (interface, source address,
-// next-hop MACs, ARP for on-link hosts), sends probes from one goroutine at a precise
-// rate in a keyed pseudo-random order, matches replies in another goroutine against
+// next-hop MACs, ARP for on-link hosts), sends probes from one or more goroutines at
+// a precise rate in a keyed pseudo-random order, matches replies in another goroutine against
 // stateless cookies and a lock-free target table, retries what got no answer, and
 // hands every verdict to the caller.
 //
@@ -9,7 +9,8 @@
 // network in tests. The scheduler never asks which kind of probe or link it has.
 //
 // Files by job: engine.go (the Scanner and its counters), run.go (a scan from start
-// to end), send.go (passes), receive.go (replies to verdicts), cooldown.go (waiting
+// to end), send.go (passes), sender.go (senders, shards: who owns which
+// positions), receive.go (replies to verdicts), cooldown.go (waiting
 // for replies, round-trip times), summary.go (what a scan reports), plan.go (routes
 // and next hops), table.go (the target table), replay.go (recorded replies).
 package engine
@@ -19,11 +20,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/fastscan/fastscan/cookie"
 	"github.com/fastscan/fastscan/link"
 	"github.com/fastscan/fastscan/packet"
 	"github.com/fastscan/fastscan/permute"
-	"github.com/fastscan/fastscan/ratelimit"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -36,7 +38,10 @@ type Progress struct {
 	Phase Phase
 	// Pass is the send pass: 0 for the first, 1.. for retries.
 	Pass int
-	// Position is how many targets the current pass has gone through, of Targets.
+	// Position is how many targets the current pass has gone through, of Targets:
+	// with several senders, the position below which every sender went through
+	// every target. Targets is the scan's size, or of a shard (Config.Shards) its
+	// share; positions count in the shard's own order (see Resume).
 	Position, Targets uint64
 	// Sent counts probes sent, Replies valid replies (duplicates included).
 	Sent, Replies uint64
@@ -74,10 +79,19 @@ type Scanner struct {
 	// firstPass is the pass the sender starts in: 0, or a resumed scan's.
 	firstPass int
 
-	phase      atomic.Uint32 // Phase
-	pass       atomic.Int32
-	pos        atomic.Uint64
-	sent       atomic.Uint64
+	// dom is the part of the permutation this scan (shard) owns; senders split it.
+	dom     domain
+	senders []*sender
+
+	phase atomic.Uint32 // Phase
+	pass  atomic.Int32
+	// allLeft says that every probe of the first pass left (a later pass, a
+	// replay): a valid reply to any of the scan's targets is ours.
+	allLeft atomic.Bool
+
+	// The receiver's counters, on cache lines of their own (the senders write theirs
+	// in their own sender).
+	_          cpu.CacheLinePad
 	replies    atomic.Uint64
 	answered   atomic.Uint64
 	open       atomic.Uint64
@@ -87,22 +101,27 @@ type Scanner struct {
 	invalid    atomic.Uint64
 	ringDrops  atomic.Uint64
 	lastReply  atomic.Int64
-	// coolDownNanos is the time spent in cool-downs so far.
-	coolDownNanos atomic.Int64
 	// rto is the retransmission timeout from the round trips seen (0: none yet).
 	rto atomic.Int64
-	// sentPos is the first pass's position the link has been handed everything
-	// below: a reply for a target at or beyond it answers no probe of ours.
-	sentPos atomic.Uint64
-	clock   sendClock
-	rtt     rttEstimator // receiver-only
-	reply   packet.Reply // receiver-only scratch
+	_   cpu.CacheLinePad
+	// coolDownNanos is the time spent in cool-downs so far.
+	coolDownNanos atomic.Int64
+	// downKnown says that the senders' down counts cover the whole first pass.
+	downKnown atomic.Bool
+	rtt       rttEstimator // receiver-only
+	reply     packet.Reply // receiver-only scratch
 
-	// link and limiter are opened by Prepare for Run.
-	link    link.Link
-	limiter *ratelimit.Limiter
+	// link is opened by Prepare for Run; sender 0 sends on it, the others on
+	// their own transmitters.
+	link link.Link
 
 	results chan result.Result
+	// delivery: how far the receiver and the collector have got (DeliveredUntil).
+	// handledUntil is the receiver's (a time before which every frame the link
+	// received has been handled), pushed the results it queued; delivered counts
+	// the results emit returned from, deliveredTs the reply time of the last.
+	handledUntil, deliveredTs atomic.Int64
+	pushed, delivered         atomic.Uint64
 	// abort is closed when the scan fails: the receiver then stops handing results
 	// to a collector that may no longer take them.
 	abort <-chan struct{}
@@ -139,6 +158,8 @@ func New(cfg Config) (*Scanner, error) {
 	if s.hosts, err = newHostTable(s.cfg.Targets.Len()); err != nil {
 		return nil, err
 	}
+	s.dom = newDomain(s.total, s.cfg.Shard, s.cfg.Shards, s.cfg.Senders)
+	s.senders = newSenders(s.cfg.Senders)
 	if cfg.Resume != nil {
 		s.firstPass = cfg.Resume.Pass
 		if err := s.resumeFrom(cfg.Resume); err != nil {
@@ -157,12 +178,14 @@ func (s *Scanner) Progress() Progress {
 	if start := s.began.Load(); start != 0 {
 		elapsed = time.Duration(time.Now().UnixNano() - start)
 	}
+	// The pass before the positions (send stores them the other way round).
+	pass := int(s.pass.Load())
 	return Progress{
 		Phase:     Phase(s.phase.Load()),
-		Pass:      int(s.pass.Load()),
-		Position:  s.pos.Load(),
-		Targets:   s.total,
-		Sent:      s.sent.Load(),
+		Pass:      pass,
+		Position:  s.position(),
+		Targets:   s.dom.n,
+		Sent:      s.sentTotal(),
 		Replies:   s.replies.Load(),
 		Open:      s.open.Load(),
 		Closed:    s.closed.Load(),

@@ -54,15 +54,20 @@ func TestHostTable(t *testing.T) {
 	reasons := []result.Reason{result.ReasonSYNACK, result.ReasonReset, result.ReasonPortUnreachable, result.ReasonUDPResponse}
 	const hosts = 5000
 	host := func(k uint64) uint64 { return (k * 858993459) % (1 << 32) } // spread over the space
+	probed := 0
 	for k := uint64(0); k < hosts; k++ {
-		h.markSent(host(k))
-		h.markSent(host(k)) // another port of it
+		if h.markSent(host(k)) {
+			probed++
+		}
+		if h.markSent(host(k)) { // another port of it
+			t.Fatalf("host %d probed for the first time twice", host(k))
+		}
 		if k%2 == 0 {
 			h.answered(host(k), reasons[k/2%4])
 			h.answered(host(k), result.ReasonHostUnreachable) // later answers do not change it
 		}
 	}
-	if got := h.probed.Load(); got != hosts {
+	if got := probed; got != hosts {
 		t.Errorf("probed %d, want %d", got, hosts)
 	}
 	if got := h.upCount.Load(); got != hosts/2 {

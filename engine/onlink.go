@@ -160,13 +160,22 @@ func (s *Scanner) lateWork(pass int) *arpWork {
 	return s.plan.arp
 }
 
-// sendHop is the next hop of the sender's permutation loop for ip in pass: a
-// late host is left to the catch-up in the first pass.
-func (s *Scanner) sendHop(ip uint32, pass int) (*[6]byte, bool) {
+// sendHop is the next hop of the sender's permutation loop for ip in pass, and
+// whether to probe it there; deferred says that the address is left to the
+// catch-up (a late host, or an on-link address ARP is still resolving, in the
+// first pass), not down.
+func (s *Scanner) sendHop(ip uint32, pass int) (mac *[6]byte, up, deferred bool) {
 	if h := s.plan.hop(ip); h != nil {
-		return &h.mac, !h.late || pass != s.firstPass
+		if h.late && pass == s.firstPass {
+			return nil, false, true
+		}
+		return &h.mac, true, false
 	}
-	return s.plan.nextHop(ip)
+	mac, up = s.plan.nextHop(ip)
+	if !up && pass == s.firstPass && s.plan.arp != nil && s.plan.onLink(ip) {
+		deferred = true
+	}
+	return mac, up, deferred
 }
 
 // putFunc writes the probe of target idx (scan order position tpos, to ip via mac)

@@ -66,6 +66,11 @@ func (p *plan) nextHop(ip uint32) (*[6]byte, bool) {
 	return nil, true
 }
 
+// onLink reports whether ip is in the on-link range whose MACs ARP finds.
+func (p *plan) onLink(ip uint32) bool {
+	return p.hopID != nil && ip-p.onFirst <= p.onLast-p.onFirst
+}
+
 // hop returns the hop of the on-link address ip, nil when ip is not on-link or
 // has no MAC (yet).
 func (p *plan) hop(ip uint32) *hop {

@@ -18,8 +18,10 @@ import (
 // receiver and the summaries never ask which kind a target is.
 //
 // A Probe is built once per scan by its kind's constructor (see probeKinds), after
-// the plan knows the addresses; Put runs on the sender goroutine and Classify on the
-// receiver goroutine, so state they write must be their own. Neither may allocate.
+// the plan knows the addresses; Put runs on the sender goroutines (several at once
+// with Config.Senders > 1) and Classify on the receiver goroutine, so Put must not
+// write any state of the Probe, and Classify only state of its own. Neither may
+// allocate.
 type Probe interface {
 	// Proto is the transport protocol the probe tests.
 	Proto() result.Proto

@@ -89,7 +89,7 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 // addresses and the key matter, no frame is sent.
 func (s *Scanner) prepareReplay() error {
 	s.abort = make(chan struct{})
-	s.sentPos.Store(s.total) // a capture's replies answer probes that left
+	s.allLeft.Store(true) // a capture's replies answer probes that left
 	return s.buildProbes(s.plan.probeEnv(s))
 }
 

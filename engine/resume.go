@@ -8,7 +8,8 @@ import (
 )
 
 // Resume continues a scan that was stopped (a checkpoint of the caller's): the
-// scan starts in pass Pass at permutation position Position, with the targets of
+// scan starts in pass Pass at permutation position Position (Progress.Position:
+// of a shard, a position in its own share; any number of senders), with the targets of
 // Answered already decided. The same Config (seed, targets, ports) must be given
 // as to the stopped scan, or positions and indexes mean other targets.
 //
@@ -32,8 +33,8 @@ func (s *Scanner) resumeFrom(r *Resume) error {
 	if r.Pass < 0 || r.Pass > s.cfg.Retries {
 		return fmt.Errorf("resuming in pass %d: the scan has passes 0 to %d", r.Pass, s.cfg.Retries)
 	}
-	if r.Position > s.total {
-		return fmt.Errorf("resuming at position %d: the scan has %d targets", r.Position, s.total)
+	if r.Position > s.dom.n {
+		return fmt.Errorf("resuming at position %d: the scan has %d targets", r.Position, s.dom.n)
 	}
 	if r.Answered != nil {
 		for idx := range r.Answered {
@@ -47,9 +48,11 @@ func (s *Scanner) resumeFrom(r *Resume) error {
 		}
 	}
 	s.pass.Store(int32(r.Pass))
-	s.pos.Store(r.Position)
+	for _, sd := range s.senders {
+		sd.pos.Store(s.dom.firstFrom(sd.id, r.Position))
+	}
 	if r.Pass > 0 {
-		s.sentPos.Store(s.total) // the first pass is over: its replies are ours
+		s.allLeft.Store(true) // the first pass is over: its replies are ours
 	}
 	return nil
 }

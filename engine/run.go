@@ -21,8 +21,9 @@ import (
 // error (Summary.Interrupted says so). An error from emit stops the scan. Run may be
 // called once.
 //
-// Three goroutines share one errgroup: the sender (passes and cool-downs), the
-// receiver (link -> verdicts) and the collector (verdicts -> emit). The first error
+// Three goroutines share one errgroup: the sender (passes and cool-downs; it runs
+// each pass on Config.Senders goroutines), the receiver (link -> verdicts) and the
+// collector (verdicts -> emit). The first error
 // of any of them cancels the group's context, which stops the other two; the
 // caller's ctx stops only the sender, so that replies to probes already sent are
 // still received and emitted.
@@ -39,7 +40,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 			return s.finish(PhaseFailed, nil), err
 		}
 	}
-	lk, limiter := s.link, s.limiter
+	lk := s.link
 	defer s.Close()
 
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
@@ -57,7 +58,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	}
 	g.Go(func() error {
 		defer close(sent)
-		err := s.send(sendCtx, lk, limiter)
+		err := s.send(sendCtx)
 		if errors.Is(err, context.Canceled) && gctx.Err() == nil {
 			interrupted.Store(true)
 			return nil // the caller interrupted the scan: not an error
@@ -73,6 +74,8 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 			if err := emit(&r); err != nil {
 				return err
 			}
+			s.deliveredTs.Store(r.TimeNanos)
+			s.delivered.Add(1)
 		}
 		return nil
 	})
@@ -102,19 +105,24 @@ func (s *Scanner) Prepare(ctx context.Context) error {
 	return s.prepare(ctx)
 }
 
-// Close releases the link a Prepare opened; Run closes it itself. Close may be
-// called more than once.
+// Close releases the link and transmitters a Prepare opened; Run closes them
+// itself. Close may be called more than once.
 func (s *Scanner) Close() error {
-	var err error
+	var errs []error
 	if s.plan != nil {
-		err = s.plan.closeARP()
+		errs = append(errs, s.plan.closeARP())
 	}
-	if s.link == nil {
-		return err
+	for _, sd := range s.senders[1:] {
+		if sd.tx != nil {
+			errs = append(errs, sd.tx.Close())
+			sd.tx = nil
+		}
 	}
-	err = errors.Join(s.link.Close(), err)
+	if s.link != nil {
+		errs = append(errs, s.link.Close())
+	}
 	s.link = nil
-	return err
+	return errors.Join(errs...)
 }
 
 func (s *Scanner) prepare(ctx context.Context) error {
@@ -137,12 +145,25 @@ func (s *Scanner) prepare(ctx context.Context) error {
 	if mtu := p.iface.MTU; mtu > 0 && s.frameLen > mtu+ethernetHeaderLen {
 		return fail(fmt.Errorf("probes of %d bytes do not fit the MTU %d of %s", s.frameLen, mtu, p.iface.Name))
 	}
-	limiter := ratelimit.New(s.cfg.Rate) // its schedule starts at the first Wait
-	lk, err := s.openLink(p, limiter.Batch())
+	// Each sender its share of the rate; a limiter's schedule starts at its
+	// first Wait.
+	for _, sd := range s.senders {
+		sd.limiter = ratelimit.New(s.cfg.Rate / float64(len(s.senders)))
+		sd.hosts = make([]uint64, 0, sd.limiter.Batch())
+	}
+	lk, err := s.openLink(p, s.senders[0].limiter.Batch())
 	if err != nil {
 		return fail(err)
 	}
-	s.plan, s.link, s.limiter = p, lk, limiter
+	s.link = lk
+	s.senders[0].tx = lk
+	for _, sd := range s.senders[1:] {
+		if sd.tx, err = lk.NewTransmitter(); err != nil {
+			s.Close()
+			return fail(fmt.Errorf("opening the transmitter of sender %d on %s: %w", sd.id, p.iface.Name, err))
+		}
+	}
+	s.plan = p
 	return nil
 }
 

@@ -7,16 +7,16 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/fastscan/fastscan/link"
-	"github.com/fastscan/fastscan/ratelimit"
+	"golang.org/x/sync/errgroup"
 )
 
 // send runs the passes: the first over every target, then each retry pass over the
 // targets still unanswered, each followed by a cool-down. After an interruption or
-// an error it still waits a little for replies to the probes already sent.
+// an error it still waits a little for replies to the probes already sent. Each
+// pass runs on every sender at once (sendPass); the cool-down follows the last.
 //
 // A resumed scan (Config.Resume) starts in the checkpoint's pass at its position.
-func (s *Scanner) send(ctx context.Context, lk link.Link, limiter *ratelimit.Limiter) error {
+func (s *Scanner) send(ctx context.Context) error {
 	first, start := 0, uint64(0)
 	if r := s.cfg.Resume; r != nil {
 		first, start = r.Pass, r.Position
@@ -28,18 +28,29 @@ func (s *Scanner) send(ctx context.Context, lk link.Link, limiter *ratelimit.Lim
 		if pass > first {
 			start = 0
 		}
+		if pass > 0 {
+			s.allLeft.Store(true)
+		}
+		// Positions before the pass: Progress reads the pass first, so it never
+		// sees the new pass with the old pass's (later) positions, which a
+		// checkpoint would take as this pass's progress.
+		for _, sd := range s.senders {
+			sd.pos.Store(s.dom.firstFrom(sd.id, start))
+		}
 		s.pass.Store(int32(pass))
-		s.pos.Store(start)
 		if pass == 0 {
 			s.setPhase(PhaseScanning)
 		} else {
 			s.setPhase(PhaseRetrying)
 		}
-		err := s.sendPass(ctx, pass, start, lk, limiter)
+		err := s.sendAll(ctx, pass, start)
 		passEnd := time.Now()
 		if err != nil {
 			s.drain(passEnd)
 			return err
+		}
+		if pass == 0 && start == 0 {
+			s.downKnown.Store(true)
 		}
 		s.setPhase(PhaseCoolingDown)
 		s.coolDown(ctx, passEnd)
@@ -52,55 +63,91 @@ func (s *Scanner) send(ctx context.Context, lk link.Link, limiter *ratelimit.Lim
 	return nil
 }
 
-// sendPass sends one probe to every target not yet answered, in permutation order
-// from position start (0 but for a resumed scan's first pass), in batches of the limiter's size at its rate. The send clock is stamped before
-// each batch leaves, so a reply that arrives while the send call is still running
-// has a round trip of at least 0.
-func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.Link, limiter *ratelimit.Limiter) error {
+// sendAll runs one pass on every sender, each on its own goroutine (the calling
+// one for a single sender), and returns when all are done: the first error
+// stops the others.
+func (s *Scanner) sendAll(ctx context.Context, pass int, start uint64) error {
+	if len(s.senders) == 1 {
+		return s.sendPass(ctx, s.senders[0], pass, start)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, sd := range s.senders {
+		g.Go(func() error { return s.sendPass(gctx, sd, pass, start) })
+	}
+	err := g.Wait()
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return ctx.Err()
+	}
+	return err
+}
+
+// sendPass sends sender sd's share of one pass: one probe to every target of its
+// own positions not yet answered, in permutation order from local position
+// start (0 but for a resumed scan's first pass), in batches of its limiter's
+// size at its rate. Its send clock is stamped before each batch leaves, so a
+// reply that arrives while the send call is still running has a round trip of
+// at least 0.
+func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint64) error {
 	var (
+		d       = &s.dom
+		tx      = sd.tx
+		limiter = sd.limiter
 		batch   = limiter.Batch()
 		pending = 0
 		t       = ProbeTarget{Pass: pass}
-		// batchHosts are the hosts of the first pass's pending batch, marked
-		// probed once the link took their frames.
-		batchHosts = make([]uint64, 0, batch)
+		// hosts are the hosts of the first pass's pending batch, marked probed
+		// once the link took their frames.
+		hosts = sd.hosts[:0]
 		// skipAnswered: retry passes, and a resumed scan's first pass (whose
 		// table holds the stopped scan's answers), probe only the unanswered.
 		skipAnswered = pass > 0 || s.cfg.Resume != nil
+		// The sender's own positions m map to scan positions pos = first +
+		// step*m (sender.go, domain).
+		step = d.shards * d.senders
+		end  = d.count(sd.id)
+		m    = d.firstFrom(sd.id, start)
+		pos  = d.global(uint64(sd.id) + d.senders*m)
 	)
-	late := s.lateWork(pass) // on-link hosts found by ARP during this pass
-	flush := func(pos uint64) error {
+	// On-link hosts found by ARP during this pass are caught up by sender 0.
+	var late *arpWork
+	if sd.id == 0 {
+		late = s.lateWork(pass)
+	}
+	flush := func(next uint64) error {
 		if err := limiter.Wait(ctx, pending); err != nil {
 			return err
 		}
 		now := time.Now().UnixNano()
 		if pass == 0 {
-			s.clock.record(pos, now)
-			s.sentPos.Store(pos)
+			sd.clock.record(next, now)
+			sd.left.Store(next)
 		}
-		late.flushing(now) // before the frames leave, as sentPos: a reply can come back during the call
-		n, err := lk.Flush()
-		for _, h := range batchHosts[:min(n, len(batchHosts))] {
-			s.hosts.markSent(h)
+		late.flushing(now) // before the frames leave, as left: a reply can come back during the call
+		n, err := tx.Flush()
+		for _, h := range hosts[:min(n, len(hosts))] {
+			if s.hosts.markSent(h) {
+				sd.probed++
+			}
 		}
-		batchHosts = batchHosts[:0]
-		s.sent.Add(uint64(n))
-		s.pos.Store(pos)
+		hosts = hosts[:0]
+		sd.sent.Add(uint64(n))
+		sd.pos.Store(next)
 		pending = 0
 		if err != nil {
 			return fmt.Errorf("sending probes: %w", err)
 		}
 		return nil
 	}
-	// put writes the probe of target idx (position tpos) into the batch, flushing
-	// the batch (the permutation having reached before, then after) when full.
+	// put writes the probe of target idx (scan position tpos) into the batch,
+	// flushing the batch (the sender's own positions having reached before, then
+	// after) when full.
 	put := func(idx, tpos, before, after uint64, ip netip.Addr, mac *[6]byte, h *hop) error {
-		buf := lk.Next()
+		buf := tx.Next()
 		if buf == nil {
 			if err := flush(before); err != nil {
 				return err
 			}
-			if buf = lk.Next(); buf == nil {
+			if buf = tx.Next(); buf == nil {
 				return errors.New("sending probes: the link has no buffer free after a flush")
 			}
 		}
@@ -111,12 +158,12 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.
 		if n <= 0 {
 			return fmt.Errorf("writing the %s probe to %v port index %d: no frame", g.kind.name, t.Addr, t.PortIndex)
 		}
-		lk.Commit(n)
+		tx.Commit(n)
 		if h != nil {
 			late.committed(h)
 		}
 		if pass == 0 {
-			batchHosts = append(batchHosts, idx/s.nports)
+			hosts = append(hosts, idx/s.nports)
 		}
 		pending++
 		if pending >= batch {
@@ -125,9 +172,18 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.
 		return nil
 	}
 	skip := func(idx uint64) bool { return skipAnswered && s.table.Answered(idx) }
-	for pos := start; pos < s.total; pos++ {
+	// The catch-up goes host by host: it skips another shard's targets too.
+	lateSkip := func(idx uint64) bool {
+		if d.shards > 1 {
+			if _, ours := d.local(s.perm.Inverse(idx)); !ours {
+				return true
+			}
+		}
+		return skip(idx)
+	}
+	for ; m < end; m, pos = m+1, pos+step {
 		if late != nil && late.more.Load() {
-			if err := s.sendLate(ctx, late, pos, false, skip, put, nil); err != nil {
+			if err := s.sendLate(ctx, late, m, false, lateSkip, put, nil); err != nil {
 				return err
 			}
 		}
@@ -136,19 +192,22 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.
 			continue
 		}
 		ip := s.cfg.Targets.At(idx / s.nports)
-		mac, up := s.sendHop(addrToUint32(ip), pass)
+		mac, up, deferred := s.sendHop(addrToUint32(ip), pass)
 		if !up {
+			if pass == 0 && !deferred {
+				sd.down++
+			}
 			continue
 		}
-		if err := put(idx, pos, pos, pos+1, ip, mac, nil); err != nil {
+		if err := put(idx, pos, m, m+1, ip, mac, nil); err != nil {
 			return err
 		}
 	}
 	if late != nil {
 		// The rest of the on-link hosts, as ARP finds them, until it has ended.
-		if err := s.sendLate(ctx, late, s.total, true, skip, put, func() error {
+		if err := s.sendLate(ctx, late, end, true, lateSkip, put, func() error {
 			if pending > 0 {
-				return flush(s.total)
+				return flush(end)
 			}
 			return nil
 		}); err != nil {
@@ -156,8 +215,8 @@ func (s *Scanner) sendPass(ctx context.Context, pass int, start uint64, lk link.
 		}
 	}
 	if pending > 0 {
-		return flush(s.total)
+		return flush(end)
 	}
-	s.pos.Store(s.total)
+	sd.pos.Store(end)
 	return nil
 }

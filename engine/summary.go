@@ -79,11 +79,12 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 	}
 	sum.Interface = s.plan.iface.Name
 	sum.SourceIP = uint32ToAddr(s.plan.srcIP)
-	sum.HostsProbed = s.hosts.probed.Load()
+	for _, sd := range s.senders {
+		sum.HostsProbed += sd.probed
+	}
 	if phase == PhaseDone && lk != nil {
-		hosts := s.cfg.Targets.Len() - s.plan.hostsDown
 		for _, g := range s.groups {
-			silent := hosts*uint64(g.ports.Len()) - g.answered.Load()
+			silent := s.silent(g)
 			if st, _ := g.probe.Silence(); st == result.OpenFiltered {
 				sum.OpenFiltered += silent
 			} else {
@@ -92,6 +93,47 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		}
 	}
 	return sum
+}
+
+// silent counts the probed targets of group g that never answered. A shard
+// counts its own: it walks its positions (as a send pass does, without sending).
+func (s *Scanner) silent(g *portGroup) uint64 {
+	if s.dom.shards <= 1 {
+		hosts := s.cfg.Targets.Len() - s.plan.hostsDown
+		return hosts*uint64(g.ports.Len()) - g.answered.Load()
+	}
+	var n uint64
+	s.eachSilent(func(_ uint64, h *portGroup) bool {
+		if h == g {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// eachSilent calls fn with every probed target of the scan (of a shard: of its
+// share) that never answered, and its group, until fn returns false: in index
+// order for a whole scan, in the shard's position order for a shard.
+func (s *Scanner) eachSilent(fn func(idx uint64, g *portGroup) bool) {
+	visit := func(idx uint64) bool {
+		ip := s.cfg.Targets.At(idx / s.nports)
+		if _, up := s.plan.nextHop(addrToUint32(ip)); !up {
+			return true
+		}
+		return fn(idx, s.groupOf(idx%s.nports))
+	}
+	if s.dom.shards <= 1 {
+		s.table.Unanswered(visit)
+		return
+	}
+	d := &s.dom
+	for k := uint64(0); k < d.n; k++ {
+		idx := s.perm.At(d.global(k))
+		if !s.table.Answered(idx) && !visit(idx) {
+			return
+		}
+	}
 }
 
 // HostStatus tells whether the address a answered at least one probe itself, and
@@ -122,20 +164,15 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 	now := time.Now().UnixNano()
 	var err error
 	t := ProbeTarget{}
-	s.table.Unanswered(func(idx uint64) bool {
-		ip := s.cfg.Targets.At(idx / s.nports)
-		if _, up := s.plan.nextHop(addrToUint32(ip)); !up {
-			return true
-		}
-		pi := idx % s.nports
-		g := s.groupOf(pi)
+	s.eachSilent(func(idx uint64, g *portGroup) bool {
 		state, reason := g.probe.Silence()
 		if !s.cfg.Show.Has(state) {
 			return true
 		}
-		t.Addr, t.PortIndex, t.Pos = ip, int(pi-g.offset), s.perm.Inverse(idx)
+		pi := idx % s.nports
+		t.Addr, t.PortIndex, t.Pos = s.cfg.Targets.At(idx/s.nports), int(pi-g.offset), s.perm.Inverse(idx)
 		r := result.Result{
-			IP: ip, Port: g.ports.At(t.PortIndex), Proto: g.probe.Proto(), State: state, Reason: reason,
+			IP: t.Addr, Port: g.ports.At(t.PortIndex), Proto: g.probe.Proto(), State: state, Reason: reason,
 			TimeNanos: now, SourceIP: uint32ToAddr(s.plan.srcIP), SourcePort: g.probe.SourcePort(&t),
 		}
 		err = emit(&r)
@@ -147,7 +184,7 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 // hostTable keeps, for every target address, whether a probe was sent to it and
 // the reason of its first own answer, in sets of host indexes (Tables) whose memory
 // follows the hosts probed and the hosts that answered, not the address space: sent
-// (probed hosts, written by the sender), up (hosts that answered themselves, written
+// (probed hosts, written by the senders), up (hosts that answered themselves, written
 // by the receiver) and one set per reason of a first own answer, made when a host
 // first answers with that reason. Each host of up is in exactly one reason set.
 // Every set holds at most a bit per address of its leaves (65,535 consecutive
@@ -161,7 +198,6 @@ type hostTable struct {
 	sent    *Table
 	up      *Table
 	reasons [16]atomic.Pointer[Table]
-	probed  atomic.Uint64 // members of sent
 	upCount atomic.Uint64 // members of up
 }
 
@@ -177,11 +213,10 @@ func newHostTable(n uint64) (*hostTable, error) {
 	return &hostTable{n: n, sent: sent, up: up}, nil
 }
 
-// markSent records that a probe to host is about to leave. Sender.
-func (h *hostTable) markSent(host uint64) {
-	if !h.sent.Answered(host) && h.sent.Mark(host) {
-		h.probed.Add(1)
-	}
+// markSent records that a probe to host left, and reports whether it is the
+// first (the caller counts it). Any sender.
+func (h *hostTable) markSent(host uint64) bool {
+	return !h.sent.Answered(host) && h.sent.Mark(host)
 }
 
 // answered records an answer of host itself with reason. Receiver.

@@ -50,7 +50,21 @@ func OpenAFPacket(cfg Config) (Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the receive ring on %s: %w", name, err)
 	}
-	var tx afpacket.Transmitter
+	tx, err := openTransmitter(cfg)
+	if err != nil {
+		ring.Close()
+		return nil, err
+	}
+	return &afpacketLink{boundedTx: tx, cfg: cfg, ring: ring}, nil
+}
+
+// openTransmitter opens the transmitter cfg asks for: a raw IP socket for
+// loopback, PACKET_TX_RING when cfg.TxRing, sendmmsg otherwise.
+func openTransmitter(cfg Config) (*boundedTx, error) {
+	var (
+		tx  afpacket.Transmitter
+		err error
+	)
 	switch {
 	case cfg.Loopback:
 		tx, err = afpacket.NewIPTransmitter(cfg.Batch, cfg.FrameLen)
@@ -60,27 +74,32 @@ func OpenAFPacket(cfg Config) (Link, error) {
 		tx, err = afpacket.NewMmsgTransmitter(cfg.Interface.Index, cfg.Batch, cfg.FrameLen)
 	}
 	if err != nil {
-		ring.Close()
-		return nil, fmt.Errorf("opening the transmit socket on %s: %w", name, err)
+		return nil, fmt.Errorf("opening the transmit socket on %s: %w", cfg.Interface.Name, err)
 	}
-	return &afpacketLink{name: name, ring: ring, tx: tx, batch: cfg.Batch}, nil
+	return &boundedTx{name: cfg.Interface.Name, tx: tx, batch: cfg.Batch}, nil
 }
 
-// afpacketLink is the Link OpenAFPacket returns: an afpacket Ring and Transmitter,
-// with the batch bounded at Config.Batch frames whatever the transmitter holds (a
-// PACKET_TX_RING holds txRingFrames). A Commit without a buffer lent by Next is
-// ignored. Nothing on the send path allocates, errors aside.
+// afpacketLink is the Link OpenAFPacket returns: an afpacket Ring and a
+// transmitter. Nothing on the send path allocates, errors aside.
 type afpacketLink struct {
+	*boundedTx
+	cfg  Config
+	ring *afpacket.Ring
+}
+
+// boundedTx is a Transmitter on an afpacket.Transmitter, with the batch bounded
+// at Config.Batch frames whatever the transmitter holds (a PACKET_TX_RING holds
+// txRingFrames). A Commit without a buffer lent by Next is ignored.
+type boundedTx struct {
 	name      string // the interface, for errors
-	ring      *afpacket.Ring
 	tx        afpacket.Transmitter
 	batch     int
 	committed int  // frames committed since the last Flush
 	lent      bool // Next returned a buffer that Commit has not taken yet
 }
 
-// Next implements Link.
-func (l *afpacketLink) Next() []byte {
+// Next implements Transmitter.
+func (l *boundedTx) Next() []byte {
 	if l.committed >= l.batch {
 		return nil
 	}
@@ -89,8 +108,8 @@ func (l *afpacketLink) Next() []byte {
 	return buf
 }
 
-// Commit implements Link. It panics if n is not above 0 or longer than the buffer.
-func (l *afpacketLink) Commit(n int) {
+// Commit implements Transmitter. It panics if n is not above 0 or longer than the buffer.
+func (l *boundedTx) Commit(n int) {
 	if n <= 0 {
 		panic(fmt.Sprintf("link: Commit(%d): a frame is at least one byte long", n))
 	}
@@ -102,14 +121,29 @@ func (l *afpacketLink) Commit(n int) {
 	l.committed++
 }
 
-// Flush implements Link.
-func (l *afpacketLink) Flush() (int, error) {
+// Flush implements Transmitter.
+func (l *boundedTx) Flush() (int, error) {
 	l.committed, l.lent = 0, false
 	sent, err := l.tx.Flush()
 	if err != nil {
 		return sent, fmt.Errorf("sending on %s: %w", l.name, err)
 	}
 	return sent, nil
+}
+
+// Close implements Transmitter.
+func (l *boundedTx) Close() error {
+	if err := l.tx.Close(); err != nil {
+		return fmt.Errorf("closing the transmit socket on %s: %w", l.name, err)
+	}
+	return nil
+}
+
+// NewTransmitter implements Link: another socket of the link's kind on its
+// interface. Its frames leave like the link's own, so the replies reach the
+// link's receive ring.
+func (l *afpacketLink) NewTransmitter() (Transmitter, error) {
+	return openTransmitter(l.cfg)
 }
 
 // Poll implements Link.
@@ -125,13 +159,13 @@ func (l *afpacketLink) Stats() (packets, drops uint64, err error) {
 // Close implements Link: it closes the transmitter and the ring and returns the
 // first error.
 func (l *afpacketLink) Close() error {
-	txErr := l.tx.Close()
+	txErr := l.boundedTx.Close()
 	ringErr := l.ring.Close()
 	if txErr != nil {
-		return fmt.Errorf("closing the transmit socket on %s: %w", l.name, txErr)
+		return txErr
 	}
 	if ringErr != nil {
-		return fmt.Errorf("closing the receive ring on %s: %w", l.name, ringErr)
+		return fmt.Errorf("closing the receive ring on %s: %w", l.cfg.Interface.Name, ringErr)
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func openLink(t *testing.T, n *afpackettest.Netns, cfg link.Config) link.Link {
 
 // sendAll sends frames through l in batches, checking that a batch holds
 // exactly batch frames, and returns how many batches it took.
-func sendAll(t *testing.T, l link.Link, batch int, frames [][]byte) int {
+func sendAll(t *testing.T, l link.Transmitter, batch int, frames [][]byte) int {
 	t.Helper()
 	batches := 0
 	for len(frames) > 0 {
@@ -230,6 +230,24 @@ func TestAFPacketSendsAndReceivesThroughVeth(t *testing.T) {
 				t.Errorf("a batch allocates %v times, want 0", allocs)
 			}
 			receive(t, peer.Poll, 21*batch, 20*time.Millisecond) // drain the peer's ring
+
+			// Another transmitter of the link (a second sender's) sends on its own.
+			var tx link.Transmitter
+			if err := pair.A.Netns.Run(func() (err error) { tx, err = l.NewTransmitter(); return err }); err != nil {
+				t.Fatalf("NewTransmitter: %v", err)
+			}
+			var more [][]byte
+			for i := range batch + 2 {
+				more = append(more, frame{srcMAC: pair.A.MAC, dstMAC: pair.B.MAC, srcIP: scannerIP, dstIP: targetIP,
+					proto: layers.IPProtocolTCP, srcPort: portLo + uint16(i), dstPort: 81, seq: uint32(5000 + i), syn: true}.bytes(t))
+			}
+			if n := sendAll(t, tx, batch, more); n != 2 {
+				t.Errorf("%d frames took %d batches of %d on the extra transmitter", len(more), n, batch)
+			}
+			sameFrames(t, "peer received from the extra transmitter", receive(t, peer.Poll, len(more), 50*time.Millisecond), more)
+			if err := tx.Close(); err != nil {
+				t.Errorf("closing the extra transmitter: %v", err)
+			}
 
 			// Replies: only those to the scanner's address and ports, and ICMP, pass.
 			reply := func(seq uint32, edit func(*frame)) []byte {

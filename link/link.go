@@ -15,12 +15,9 @@ import (
 	"time"
 )
 
-// Link sends frames in batches and delivers received frames.
-//
-// The send side (Next, Commit, Flush) is used by one goroutine and Poll by one
-// other; Stats may be called from any goroutine; Close is called once, after both
-// sides stopped.
-type Link interface {
+// Transmitter is the send side of a link: frames written into the buffers it
+// lends, sent in batches. It is used by one goroutine.
+type Transmitter interface {
 	// Next returns a buffer of at least Config.FrameLen bytes for the next frame of
 	// the batch, or nil when the batch is full and must be flushed first.
 	Next() []byte
@@ -30,6 +27,21 @@ type Link interface {
 	// Flush sends the frames committed since the last Flush and returns how many
 	// left. Frames not sent are dropped from the batch and reported by the error.
 	Flush() (sent int, err error)
+	// Close releases the transmitter's socket and buffers.
+	Close() error
+}
+
+// Link sends frames in batches and delivers received frames.
+//
+// The send side (Next, Commit, Flush) is used by one goroutine and Poll by one
+// other; each Transmitter opened by NewTransmitter is one more send side, used by
+// a goroutine of its own. Stats may be called from any goroutine; Close is called
+// once, after every side stopped and every extra Transmitter was closed.
+type Link interface {
+	// Next, Commit and Flush are the link's own send side, as a Transmitter's.
+	Next() []byte
+	Commit(n int)
+	Flush() (sent int, err error)
 	// Poll waits up to timeout for received frames and calls fn for each, with its
 	// arrival time in Unix nanoseconds (the kernel's timestamp where there is one).
 	// fn must not keep frame after it returns. Poll returns nil when the timeout
@@ -38,6 +50,12 @@ type Link interface {
 	// Stats returns how many frames the receive side accepted and how many it had
 	// to drop for lack of room, since the link was opened.
 	Stats() (packets, drops uint64, err error)
+	// NewTransmitter opens one more send side on the link's interface, of the same
+	// kind, batch and frame length as the link's own, for another sending
+	// goroutine: it shares no buffer or socket with the link's send side or with
+	// other transmitters, and the replies to its frames arrive on this link's
+	// Poll. The caller closes it before the link.
+	NewTransmitter() (Transmitter, error)
 	// Close releases the link's sockets and buffers.
 	Close() error
 }

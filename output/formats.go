@@ -29,7 +29,7 @@ func Formats() []FormatInfo {
 		{Name: "text", Usage: "aligned text, one line per port",
 			New: func(w io.Writer, o Options) Writer { return NewText(w, o.Services) }},
 		{Name: "jsonl", Flag: "oJ", Usage: "JSON lines",
-			New: func(w io.Writer, o Options) Writer { return NewJSONL(w, o.Services) }},
+			New: func(w io.Writer, o Options) Writer { return NewJSONLScan(w, o.Services, o.Scan) }},
 		{Name: "ecs", Usage: "Elastic Common Schema documents",
 			New: func(w io.Writer, o Options) Writer { return NewECS(w, o.Services, o.Scan) }},
 		{Name: "csv", Flag: "oC", Usage: "CSV",

@@ -18,16 +18,54 @@ const SchemaVersion = 1
 //	{"schema_version":1,"ip":"198.19.0.5","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","timestamp":"2026-11-22T11:00:00.123456789Z"}
 //
 // The service is the port's first assigned name in the registry ("unknown" where it
-// has none); port_class is its RFC 6335 class: system, user or dynamic. The layout is
-// described by the JSON Schema in output/schema/jsonl.schema.json.
+// has none); port_class is its RFC 6335 class: system, user or dynamic.
+//
+// A writer made for a shard of a scan (NewJSONLScan with Scan.Shards set, as
+// fastscan's outputs are when --shard, --shards or a scheduler's environment
+// shards the scan) starts with one scan record, the only line with a "record" key:
+//
+//	{"schema_version":1,"record":"scan","scan_id":"3f6c0e9a1b2d4c5e8f7a6b5c4d3e2f10","shard":0,"shards":4,"fastscan_version":"0.1.0","start":"2026-11-22T11:00:00Z"}
+//
+// scan_id is the same in every shard (and run) of one scan; shard/shards say which
+// part of it the file holds, so that fastscan merge can refuse files of different
+// scans and find missing or repeated shards, also of shards with no result. An
+// unsharded scan writes results only, as before shards existed. The layout is described by the JSON Schema in
+// output/schema/jsonl.schema.json.
 type JSONL struct {
 	lineWriter
 }
 
 // NewJSONL returns a JSONL writer on w that names services from services (nil: the
-// built-in registry).
+// built-in registry), with no scan record.
 func NewJSONL(w io.Writer, services *registry.Registry) *JSONL {
 	return &JSONL{newLineWriter(w, services)}
+}
+
+// NewJSONLScan is NewJSONL with the scan record of scan as its first line when
+// scan is a shard (scan.Shards above 0).
+func NewJSONLScan(w io.Writer, services *registry.Registry, scan Scan) *JSONL {
+	j := NewJSONL(w, services)
+	if scan.Shards > 0 {
+		j.header = string(AppendScanRecord(nil, scan))
+	}
+	return j
+}
+
+// AppendScanRecord appends the JSON lines scan record of scan, with its line break.
+func AppendScanRecord(b []byte, scan Scan) []byte {
+	b = append(b, `{"schema_version":`...)
+	b = strconv.AppendInt(b, SchemaVersion, 10)
+	b = append(b, `,"record":"scan","scan_id":`...)
+	b = appendJSONString(b, scan.ID)
+	b = append(b, `,"shard":`...)
+	b = strconv.AppendInt(b, int64(scan.Shard), 10)
+	b = append(b, `,"shards":`...)
+	b = strconv.AppendInt(b, int64(max(scan.Shards, 1)), 10)
+	b = append(b, `,"fastscan_version":`...)
+	b = appendJSONString(b, scan.Version)
+	b = append(b, `,"start":"`...)
+	b = scan.Start.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, "\"}\n"...)
 }
 
 // Write writes r as one JSON line.

@@ -632,3 +632,65 @@ func TestPcapContinue(t *testing.T) {
 	}
 	rf.Close()
 }
+
+// TestJSONLScanRecord: a JSON lines writer made for a shard of a scan starts with
+// its scan record (valid against the schema, even with no result), a resumed
+// writer (Continue) does not write it again, an unsharded scan writes none, and
+// the schema refuses broken records.
+func TestJSONLScanRecord(t *testing.T) {
+	v := outputtest.NewValidator(t)
+	scan := Scan{ID: "00112233445566778899aabbccddeeff", Shard: 2, Shards: 4, Version: "test", Start: time.Unix(1795345200, 5).UTC()}
+	var buf bytes.Buffer
+	w, err := New("jsonl", &buf, Options{Scan: scan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"schema_version":1,"record":"scan","scan_id":"00112233445566778899aabbccddeeff","shard":2,"shards":4,"fastscan_version":"test","start":"2026-11-22T11:00:00.000000005Z"}` + "\n"
+	if buf.String() != want {
+		t.Fatalf("a scan with no result wrote\n%s\nwant\n%s", buf.String(), want)
+	}
+	if n := v.ValidateLines(t, buf.Bytes()); n != 1 {
+		t.Fatalf("validated %d lines, want 1", n)
+	}
+	buf.Reset()
+	w, _ = New("jsonl", &buf, Options{Scan: scan})
+	r := sample()
+	w.Write(&r)
+	w.Close()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || lines[0]+"\n" != want || !strings.Contains(lines[1], `"ip":"198.19.0.5"`) {
+		t.Fatalf("got\n%s\nwant the scan record, then the result", buf.String())
+	}
+	v.ValidateLines(t, buf.Bytes())
+
+	buf.Reset()
+	w, _ = New("jsonl", &buf, Options{Scan: scan})
+	w.(Resumable).Continue(nil)
+	w.Write(&r)
+	w.Close()
+	if strings.Contains(buf.String(), `"record"`) {
+		t.Errorf("a resumed writer wrote the scan record again:\n%s", buf.String())
+	}
+	buf.Reset()
+	w, _ = New("jsonl", &buf, Options{Scan: Scan{ID: scan.ID, Version: "test"}})
+	w.Write(&r)
+	w.Close()
+	if strings.Contains(buf.String(), `"record"`) || strings.Count(buf.String(), "\n") != 1 {
+		t.Errorf("an unsharded scan wrote a scan record:\n%s", buf.String())
+	}
+	good := strings.TrimSpace(want)
+	for name, bad := range map[string]string{
+		"short id":     strings.Replace(good, `ff"`, `"`, 1),
+		"no shards":    strings.Replace(good, `"shards":4,`, ``, 1),
+		"zero shards":  strings.Replace(good, `"shards":4`, `"shards":0`, 1),
+		"other record": strings.Replace(good, `"record":"scan"`, `"record":"summary"`, 1),
+		"result keys":  strings.Replace(good, `"shard":2,`, `"shard":2,"ip":"198.19.0.5",`, 1),
+	} {
+		if err := v.ValidateLine([]byte(bad)); err == nil {
+			t.Errorf("%s: %s accepted", name, bad)
+		}
+	}
+}

@@ -33,10 +33,28 @@ type Scan struct {
 	Hosts uint64
 	// Version is fastscan's version.
 	Version string
-	// ID names this scan (ECS fastscan.scan_id, and the seed of event ids).
+	// ID names this scan (JSON lines' scan record, ECS fastscan.scan_id, and the
+	// seed of event ids): fastscan gives every shard and every run of one scan
+	// the same ID (a hash of seed, targets, ports and source ports).
 	ID string
+	// Shard and Shards say which part of the scan this run probes: shard Shard
+	// (0-based) of Shards; Shards 0 means the scan is not sharded (JSON lines
+	// then have no scan record).
+	Shard, Shards int
 	// Hostname is the scanner's host name (ECS observer.hostname).
 	Hostname string
+	// Finished is when the scan ended, for the run statistics of nmap XML and
+	// grepable; zero (a live scan): when the writer is closed. fastscan merge
+	// sets it to its latest result's time.
+	Finished time.Time
+}
+
+// finished is when the scan ended: Finished, else now.
+func (s *Scan) finished() time.Time {
+	if s.Finished.IsZero() {
+		return time.Now()
+	}
+	return s.Finished
 }
 
 // XML writes nmap's XML layout (valid against nmap's DTD, so nmap's stylesheet and
@@ -219,7 +237,7 @@ func (x *XML) Close() error {
 	if err := x.writeHosts(true); err != nil {
 		return err
 	}
-	end := time.Now()
+	end := x.scan.finished()
 	up, down, total := x.end.hostCounts(x.scan.Hosts, uint64(len(x.upHosts)))
 	elapsed := end.Sub(x.scan.Start).Seconds()
 	verb, exit := "done", `exit="success"`

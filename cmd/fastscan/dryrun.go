@@ -75,6 +75,17 @@ func dryRunPlan(s *settings, blocks uint64, lookup routeLookup) string {
 		fmt.Fprintf(&b, ", at most %d with %d %s of the unanswered", probes*uint64(1+s.cfg.Retries), s.cfg.Retries, plural(uint64(s.cfg.Retries), "retry pass", "retry passes"))
 	}
 	b.WriteString("\n")
+	if n := uint64(max(s.cfg.Shards, 1)); n > 1 {
+		i := uint64(s.cfg.Shard)
+		share := uint64(0)
+		if i < probes {
+			share = (probes - i + n - 1) / n
+		}
+		fmt.Fprintf(&b, "shard %d/%d (from %s): %d of the %d probes (every %d%s position of the scan order, from position %d), scan id %s\n",
+			i, n, s.shard.from, share, probes, n, ordinalSuffix(n), i, scanID(s))
+		probes = share
+	}
+	fmt.Fprintf(&b, "senders %d, each at %s probes/s\n", s.cfg.Senders, strconv.FormatFloat(s.cfg.Rate/float64(max(s.cfg.Senders, 1)), 'f', -1, 64))
 	for _, x := range s.scope.Excluded {
 		b.WriteString(exclusionLine(x, s.scope.Excluded))
 	}
@@ -199,4 +210,19 @@ func plural(n uint64, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// ordinalSuffix is the English suffix of the ordinal n: st, nd, rd or th.
+func ordinalSuffix(n uint64) string {
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+		return "th"
+	case n%10 == 1:
+		return "st"
+	case n%10 == 2:
+		return "nd"
+	case n%10 == 3:
+		return "rd"
+	}
+	return "th"
 }

@@ -58,6 +58,10 @@ func TestLabResume(t *testing.T) {
 	}{{syscall.SIGKILL, 3}, {syscall.SIGINT, 1}, {syscall.SIGTERM, 1}, {syscall.SIGHUP, 1}} {
 		t.Run(tc.sig.String(), func(t *testing.T) { testResume(t, l, c, tc.sig, tc.times) })
 	}
+	// Two senders: the checkpoint's position is safe for both.
+	c2 := c
+	c2.flags = append([]string{"--senders", "2"}, c.flags...)
+	t.Run("killed--senders2", func(t *testing.T) { testResume(t, l, c2, syscall.SIGKILL, 3) })
 }
 
 // TestLabResumeSlash16 is the test: a /16 x 16-port scan (1,048,576
@@ -195,6 +199,9 @@ func checkResumed(t *testing.T, l *lab.Lab, files map[string]string, ranges []ad
 		out.findings = append(out.findings, f)
 	}
 	compareRangesWithTruth(t, l.Truth(), out, ranges, ports, all)
+	if t.Failed() {
+		t.Logf("the last run's standard error:\n%s", stderr)
+	}
 	results := len(out.findings)
 	for _, format := range []string{"csv", "list"} {
 		data, _ := os.ReadFile(files[format])

@@ -84,11 +84,17 @@ type finding struct {
 	Service   string `json:"service"`
 	PortClass string `json:"port_class"`
 	Timestamp string `json:"timestamp"`
+	// The scan record of a sharded scan (its first line) has these instead.
+	Record string `json:"record"`
+	ScanID string `json:"scan_id"`
+	Shard  int    `json:"shard"`
+	Shards int    `json:"shards"`
 }
 
 // scanOutput is what one fastscan run in the lab produced.
 type scanOutput struct {
 	findings []finding
+	records  []finding // scan records (a sharded scan's first line)
 	stderr   string
 	elapsed  time.Duration
 }
@@ -107,10 +113,16 @@ func (o scanOutput) summaryCount(t *testing.T, name string) uint64 {
 // scanLab runs fastscan with args (plus --format jsonl) in the lab's scanner namespace.
 func scanLab(t *testing.T, l *lab.Lab, args ...string) scanOutput {
 	t.Helper()
+	return scanLabEnv(t, l, nil, args...)
+}
+
+// scanLabEnv is scanLab with more environment variables (NAME=VALUE).
+func scanLabEnv(t *testing.T, l *lab.Lab, env []string, args ...string) scanOutput {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := l.Command(ctx, os.Args[0], append(args, "--format", "jsonl")...)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.Env = append(append(os.Environ(), runMainEnv+"=1"), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -127,6 +139,13 @@ func scanLab(t *testing.T, l *lab.Lab, args ...string) scanOutput {
 		var f finding
 		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
 			t.Fatalf("output line %q: %v", sc.Text(), err)
+		}
+		if f.Record != "" {
+			if len(out.findings) > 0 || len(out.records) > 0 {
+				t.Errorf("scan record %q after the first line", sc.Text())
+			}
+			out.records = append(out.records, f)
+			continue
 		}
 		out.findings = append(out.findings, f)
 	}

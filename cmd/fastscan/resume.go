@@ -115,6 +115,10 @@ func applyResume(c *cli.Context, s *settings) error {
 	if !c.IsSet("seed") {
 		s.args = append(s.args, "--seed", strconv.FormatUint(s.cfg.Seed, 10))
 	}
+	if f := s.shard.from; f != "" && f != "--shard" {
+		// A shard from the scheduler's environment: --resume runs anywhere.
+		s.args = append(s.args, "--shard", fmt.Sprintf("%d/%d", s.shard.shard, s.shard.shards))
+	}
 	s.resumeFile, s.resumeFileSet = c.String("resume-file"), c.IsSet("resume-file")
 	rs, _ := c.Context.Value(resumeKey{}).(*resumeState)
 	if rs == nil {
@@ -132,8 +136,9 @@ func applyResume(c *cli.Context, s *settings) error {
 }
 
 // scanIdentity is a hash of everything that decides which target a position or
-// an index means, the probes and cookies, and what goes into which file: a
-// resumed scan must come out the same.
+// an index means (the shard included: a checkpoint's position is in the shard's
+// own order), the probes and cookies, and what goes into which file: a resumed
+// scan must come out the same. (scanID, shared by the shards, is another hash.)
 func scanIdentity(s *settings) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "seed %d\n", s.cfg.Seed)
@@ -142,6 +147,9 @@ func scanIdentity(s *settings) string {
 	}
 	fmt.Fprintf(h, "tcp %v\nudp %v\n", s.cfg.Ports.List(), s.cfg.UDPPorts.List())
 	fmt.Fprintf(h, "source ports %d-%d\nretries %d\nshow %d\n", s.cfg.SourcePortLo, s.cfg.SourcePortHi, s.cfg.Retries, s.cfg.Show)
+	if s.cfg.Shards > 1 { // unsharded: the identity of checkpoints made before shards
+		fmt.Fprintf(h, "shard %d/%d\n", s.cfg.Shard, s.cfg.Shards)
+	}
 	fmt.Fprintf(h, "output %s %q\n", s.format, s.output)
 	for _, x := range s.extra {
 		fmt.Fprintf(h, "output %s %q\n", x.format, x.file)
@@ -304,8 +312,9 @@ func openCheckpoint(s *settings, notice func(string)) (*checkpointFileWriter, st
 
 // checkpointer keeps a running scan's checkpoint: every checkpointEvery, and
 // once more when the scan stops. The position it records is the scan's progress
-// of at least hold (the longest wait for a reply, plus a margin) earlier, so
-// that every reply to a probe before it has had time to arrive and be written;
+// of at least hold (the longest wait for a reply, plus a margin) earlier, by the
+// clock and by the scan's delivery (sample), so that every reply to a probe
+// before it has had time to arrive and be written;
 // the answered set and the files' lengths are taken together, after a flush,
 // under the outputs' lock (outputSet.snapshot).
 type checkpointer struct {
@@ -315,12 +324,15 @@ type checkpointer struct {
 	base     checkpoint
 	set      *outputSet
 	progress func() engine.Progress
-	hold     time.Duration
-	samples  []progressSample
-	safe     progressSample // the newest sample at least hold old
-	notice   func(string)
-	failed   bool
-	written  bool // a checkpoint was written (or the file is left to --resume)
+	// delivered is the scan's engine.Scanner.DeliveredUntil (nil: the clock
+	// alone decides).
+	delivered func() int64
+	hold      time.Duration
+	samples   []progressSample
+	safe      progressSample // the newest sample at least hold old
+	notice    func(string)
+	failed    bool
+	written   bool // a checkpoint was written (or the file is left to --resume)
 }
 
 type progressSample struct {
@@ -347,18 +359,28 @@ func newCheckpointer(w *checkpointFileWriter, path string, s *settings, sc *engi
 	set.emitted, set.index, set.hidden = emitted, sc.TargetIndex, sc.EachHidden
 	set.mu.Unlock()
 	return &checkpointer{
-		w: w, path: path, set: set, progress: sc.Progress, hold: s.cfg.Wait + time.Second, safe: start, notice: notice,
+		w: w, path: path, set: set, progress: sc.Progress, delivered: sc.DeliveredUntil, hold: s.cfg.Wait + time.Second, safe: start, notice: notice,
 		base: checkpoint{Identity: scanIdentity(s), Dir: dir, Args: s.args,
 			Targets: s.cfg.Targets.Len() * uint64(s.cfg.Ports.Len()+s.cfg.UDPPorts.Len())},
 	}, nil
 }
 
 // sample notes the scan's progress now. Called with k.mu held.
+//
+// A sample becomes the safe position once hold has passed since it was taken,
+// both by the clock and by the scan's delivery (engine DeliveredUntil): a
+// receiver or an output that lags behind (a loaded machine, a slow disk) holds
+// the position back, so that every reply to a probe before it had its time to
+// arrive and is in the outputs when the checkpoint is taken.
 func (k *checkpointer) sample(now time.Time) {
 	p := k.progress()
 	k.samples = append(k.samples, progressSample{now, p.Pass, p.Position})
+	mark := now.UnixNano()
+	if k.delivered != nil {
+		mark = min(mark, k.delivered())
+	}
 	i := 0
-	for i < len(k.samples) && now.Sub(k.samples[i].at) >= k.hold {
+	for i < len(k.samples) && k.samples[i].at.UnixNano()+int64(k.hold) <= mark {
 		k.safe = k.samples[i]
 		i++
 	}

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -274,7 +271,10 @@ func scanInfo(s *settings) output.Scan {
 		NumUDPPorts: s.cfg.UDPPorts.Len(),
 		Hosts:       s.cfg.Targets.Len(),
 		Version:     version,
-		ID:          newScanID(),
+		ID:          scanID(s),
+	}
+	if s.shard.from != "" { // a sharded run: JSON lines start with the scan record
+		scan.Shard, scan.Shards = s.cfg.Shard, s.cfg.Shards
 	}
 	scan.Hostname, _ = os.Hostname()
 	return scan
@@ -380,15 +380,6 @@ func createOutput(s *settings, name string) (*os.File, checkpointFile, error) {
 	return f, rec, nil
 }
 
-// newScanID returns a random id for this scan: 16 hex digits.
-func newScanID() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return strconv.FormatInt(time.Now().UnixNano(), 16)
-	}
-	return hex.EncodeToString(b[:])
-}
-
 // checkRawSocket fails early, with advice, when raw sockets are not allowed.
 func checkRawSocket() error {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
@@ -451,6 +442,9 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	}
 	fmt.Fprintf(&b, "fastscan %s: %d addresses x %d ports on %s from %s in %.2fs\n",
 		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, sum.SourceIP, secs)
+	if s.cfg.Shards > 1 {
+		fmt.Fprintf(&b, "  shard %d/%d: %d of the scan's targets, scan id %s\n", s.cfg.Shard, s.cfg.Shards, sum.Targets, scanID(s))
+	}
 	fmt.Fprintf(&b, "  probes sent %d (%.0f/s), replies %d\n", sum.Sent, float64(sum.Sent)/max(secs, 1e-9), sum.Replies)
 	if interrupted {
 		fmt.Fprintf(&b, "  open %d, closed %d, filtered %d so far (stopped in pass %d at %.1f%%), hosts down %d\n",

@@ -41,6 +41,7 @@ type settings struct {
 	privOptions                     // -n, --keep-privileges (privilege.go)
 	scope        target.Scope       // the targets named, and what was excluded from them
 	dryRun       bool               // --dry-run: print the plan, send nothing
+	shard        shardSpec          // --shard, --shards or the scheduler's environment (shard.go)
 	// args is the command line a checkpoint records (with the seed), resumeFile
 	// the checkpoint file (--resume-file; resumeFileSet when given), resume the
 	// checkpoint a resumed scan continues (resume.go).
@@ -144,21 +145,18 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		}
 		s.cfg.Seed = binary.LittleEndian.Uint64(b[:])
 	}
+	if s.shard, err = parseShard(c, os.Getenv); err != nil {
+		return s, err
+	}
+	s.cfg.Shard, s.cfg.Shards = s.shard.shard, s.shard.shards
+	if s.cfg.Senders, err = parseSenders(c, s.cfg.Rate); err != nil {
+		return s, err
+	}
 	if s.cfg.Show, err = parseShow(c.String("show")); err != nil {
 		return s, err
 	}
-	s.format = c.String("format")
-	if _, ok := output.LookupFormat(s.format); !ok {
-		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.FormatNames(), ", "))
-	}
-	s.output = c.String("output")
-	for _, f := range output.Formats() {
-		if f.Flag == "" {
-			continue
-		}
-		if file := c.String(f.Flag); file != "" {
-			s.extra = append(s.extra, extraOutput{flag: f.Flag, format: f.Name, file: file})
-		}
+	if err := parseOutputs(c, &s); err != nil {
+		return s, err
 	}
 	s.quiet = c.Bool("quiet")
 	s.status = c.String("status-json")
@@ -180,6 +178,26 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 	err = applyResume(c, &s)
 	return s, err
+}
+
+// parseOutputs reads the output flags: --format, -o and the -oX-style flags
+// (formatFileFlags). Whether two of them name one file is checked later
+// (checkOutputPaths).
+func parseOutputs(c *cli.Context, s *settings) error {
+	s.format = c.String("format")
+	if _, ok := output.LookupFormat(s.format); !ok {
+		return usageError("invalid format %q: want one of %s", s.format, strings.Join(output.FormatNames(), ", "))
+	}
+	s.output = c.String("output")
+	for _, f := range output.Formats() {
+		if f.Flag == "" {
+			continue
+		}
+		if file := c.String(f.Flag); file != "" {
+			s.extra = append(s.extra, extraOutput{flag: f.Flag, format: f.Name, file: file})
+		}
+	}
+	return nil
 }
 
 // parseScanPorts reads -p (with nmap's T:/U: prefixes), --udp and --top-ports;

@@ -220,14 +220,12 @@ func (n *Network) Open(cfg link.Config) (link.Link, error) {
 		return nil, fmt.Errorf("linktest: open: batch %d and frame length %d must be above 0", cfg.Batch, cfg.FrameLen)
 	}
 	l := &fakeLink{
-		net:      n,
-		frameLen: cfg.FrameLen,
-		bufs:     make([]byte, cfg.Batch*cfg.FrameLen),
-		lens:     make([]int, 0, cfg.Batch),
-		commits:  make([]time.Time, 0, cfg.Batch),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		net:  n,
+		cfg:  cfg,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
 	}
+	l.fakeTx = newFakeTx(l)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.configs = append(n.configs, cfg)
@@ -461,18 +459,13 @@ func (q *replyQueue) Pop() any {
 	return r
 }
 
-// fakeLink is one link of a Network. The send side fields are used by the
-// sending goroutine only; the receive queue is guarded by mu.
+// fakeLink is one link of a Network: its own send side (fakeTx), the
+// transmitters NewTransmitter opened, and one receive queue, guarded by mu, that
+// the replies to all of their frames go to.
 type fakeLink struct {
-	net      *Network
-	frameLen int
-
-	// Send side.
-	bufs    []byte      // batch buffers of frameLen bytes, back to back
-	lens    []int       // lengths of the frames committed
-	commits []time.Time // when each was committed
-	lent    bool        // Next lent a buffer not yet committed
-	sendErr error       // misuse since the last Flush
+	*fakeTx
+	net *Network
+	cfg link.Config
 
 	// Receive side.
 	timer *time.Timer // Poll's, created on first use
@@ -486,6 +479,41 @@ type fakeLink struct {
 	queue replyQueue
 	order uint64
 }
+
+// fakeTx is one send side of a link: the link's own, or one of its
+// NewTransmitter. Its fields are used by its sending goroutine only.
+type fakeTx struct {
+	link     *fakeLink // where the replies go
+	net      *Network
+	frameLen int
+	bufs     []byte      // batch buffers of frameLen bytes, back to back
+	lens     []int       // lengths of the frames committed
+	commits  []time.Time // when each was committed
+	lent     bool        // Next lent a buffer not yet committed
+	sendErr  error       // misuse since the last Flush
+	closed   atomic.Bool // this transmitter's own Close (the link's closes every one)
+}
+
+func newFakeTx(l *fakeLink) *fakeTx {
+	return &fakeTx{
+		link: l, net: l.net, frameLen: l.cfg.FrameLen,
+		bufs:    make([]byte, l.cfg.Batch*l.cfg.FrameLen),
+		lens:    make([]int, 0, l.cfg.Batch),
+		commits: make([]time.Time, 0, l.cfg.Batch),
+	}
+}
+
+// NewTransmitter implements [link.Link]: another send side with its own
+// buffers; the replies to its frames go to this link's Poll.
+func (l *fakeLink) NewTransmitter() (link.Transmitter, error) {
+	if l.closed.Load() {
+		return nil, errClosed("new transmitter")
+	}
+	return newFakeTx(l), nil
+}
+
+// isClosed reports whether t or its link was closed.
+func (t *fakeTx) isClosed() bool { return t.closed.Load() || t.link.closed.Load() }
 
 // errClosed is the error of calls on a closed link.
 func errClosed(op string) error { return fmt.Errorf("linktest: %s: %w", op, net.ErrClosed) }
@@ -510,8 +538,8 @@ func (l *fakeLink) push(rs []reply) {
 
 // Next implements [link.Link]. It returns nil when the batch is full or the link
 // closed.
-func (l *fakeLink) Next() []byte {
-	if l.closed.Load() || len(l.lens) == cap(l.lens) {
+func (l *fakeTx) Next() []byte {
+	if l.isClosed() || len(l.lens) == cap(l.lens) {
 		return nil
 	}
 	l.lent = true
@@ -521,10 +549,10 @@ func (l *fakeLink) Next() []byte {
 
 // Commit implements [link.Link]. A length outside [1, FrameLen], or a Commit
 // without a buffer lent by Next, is not committed and fails the next Flush.
-func (l *fakeLink) Commit(n int) {
+func (l *fakeTx) Commit(n int) {
 	var err error
 	switch {
-	case l.closed.Load():
+	case l.isClosed():
 		err = errClosed("commit")
 	case !l.lent:
 		err = fmt.Errorf("linktest: Commit(%d) without a buffer from Next", n)
@@ -543,8 +571,8 @@ func (l *fakeLink) Commit(n int) {
 // Flush implements [link.Link]. It answers every frame sent (see [Options]) and
 // queues the replies before it returns. It fails with the errors of misused
 // Commits since the last Flush and with Options.FlushErr's.
-func (l *fakeLink) Flush() (int, error) {
-	if l.closed.Load() {
+func (l *fakeTx) Flush() (int, error) {
+	if l.isClosed() {
 		return 0, errClosed("flush")
 	}
 	nw := l.net
@@ -583,7 +611,7 @@ func (l *fakeLink) Flush() (int, error) {
 		}
 		nw.mu.Unlock()
 	}
-	l.push(replies)
+	l.link.push(replies)
 	return sent, err
 }
 
@@ -665,8 +693,17 @@ func (l *fakeLink) Stats() (packets, drops uint64, err error) {
 	return l.delivered.Load(), 0, nil
 }
 
+// Close implements [link.Transmitter] for a transmitter from NewTransmitter
+// (the link's own send side closes with the link).
+func (l *fakeTx) Close() error {
+	if l.closed.Swap(true) {
+		return errClosed("close")
+	}
+	return nil
+}
+
 // Close implements [link.Link]. Frames still queued are discarded; a Poll under
-// way returns an error.
+// way returns an error. Transmitters still open stop sending.
 func (l *fakeLink) Close() error {
 	if l.closed.Swap(true) {
 		return errClosed("close")

@@ -73,7 +73,7 @@ func open(t *testing.T, nw *linktest.Network, batch int) link.Link {
 }
 
 // sendSYN writes a SYN probe to dst:port with sequence number seq and commits it.
-func sendSYN(t *testing.T, l link.Link, tpl *packet.SYNTemplate, dst netip.Addr, port uint16, seq uint32) {
+func sendSYN(t *testing.T, l link.Transmitter, tpl *packet.SYNTemplate, dst netip.Addr, port uint16, seq uint32) {
 	t.Helper()
 	buf := l.Next()
 	if buf == nil {
@@ -82,7 +82,7 @@ func sendSYN(t *testing.T, l link.Link, tpl *packet.SYNTemplate, dst netip.Addr,
 	l.Commit(tpl.Put(buf, nil, u32(dst), port, localPort, seq, 1))
 }
 
-func flush(t *testing.T, l link.Link, want int) {
+func flush(t *testing.T, l link.Transmitter, want int) {
 	t.Helper()
 	n, err := l.Flush()
 	if err != nil || n != want {
@@ -674,5 +674,76 @@ func TestPollSeesFakeClockAdvance(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Poll noticed the clock after %v", d)
+	}
+}
+
+// TestNewTransmitter: frames sent by extra transmitters, from goroutines of their
+// own, are answered to the link's Poll; each has its own batch; a closed
+// transmitter, or one of a closed link, sends nothing more.
+func TestNewTransmitter(t *testing.T) {
+	nw := linktest.New(linktest.Options{Model: func(netip.Addr, uint8, uint16) linktest.Answer {
+		return linktest.Answer{Kind: linktest.SYNACK}
+	}})
+	l := open(t, nw, 2)
+	syn := synTemplate(t)
+	txs := []link.Transmitter{l}
+	for range 3 {
+		tx, err := l.NewTransmitter()
+		if err != nil {
+			t.Fatal(err)
+		}
+		txs = append(txs, tx)
+	}
+	var wg sync.WaitGroup
+	for i, tx := range txs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 2 {
+				buf := tx.Next()
+				if buf == nil {
+					t.Errorf("transmitter %d: Next returned nil before its batch was full", i)
+					return
+				}
+				tx.Commit(syn.Put(buf, nil, u32(targetIP), uint16(100+10*i+k), localPort, uint32(i), 1))
+			}
+			if tx.Next() != nil {
+				t.Errorf("transmitter %d lends a buffer past its batch of 2", i)
+			}
+			if n, err := tx.Flush(); n != 2 || err != nil {
+				t.Errorf("transmitter %d: Flush() = %d, %v, want 2, nil", i, n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	ports := map[uint16]bool{}
+	for _, g := range collect(t, l, 8) {
+		ports[parse(t, g.frame).TargetPort] = true
+	}
+	for i := range txs {
+		for k := range 2 {
+			if !ports[uint16(100+10*i+k)] {
+				t.Errorf("no reply to transmitter %d's probe %d", i, k)
+			}
+		}
+	}
+	if err := txs[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if txs[1].Next() != nil {
+		t.Error("a closed transmitter lends a buffer")
+	}
+	if _, err := txs[1].Flush(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Flush of a closed transmitter: %v, want net.ErrClosed", err)
+	}
+	if nw.Sent() != 8 || len(nw.Configs()) != 1 {
+		t.Errorf("Sent %d, links %d, want 8 frames from 1 link", nw.Sent(), len(nw.Configs()))
+	}
+	l.Close()
+	if _, err := txs[2].Flush(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Flush of a transmitter of a closed link: %v, want net.ErrClosed", err)
+	}
+	if _, err := l.NewTransmitter(); err == nil {
+		t.Error("NewTransmitter of a closed link succeeded")
 	}
 }
