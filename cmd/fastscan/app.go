@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"regexp"
 	"strings"
@@ -63,6 +64,7 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...\n   fastscan replay --seed S [flags] [TARGET...] CAPTURE\n   fastscan merge [flags] FILE...\n   fastscan local [flags]",
 		Description:     examples,
 		HideHelpCommand: true,
+		HideVersion:     true, // -V and --version are nmapFlags', -v is verbosity
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags:           scanFlags(),
@@ -72,6 +74,10 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintf(stdout, "fastscan version %s\n", version)
+				return nil
+			}
 			if c.IsSet("resume") {
 				return resumeScan(c, stdout, stderr, scanFn)
 			}
@@ -112,6 +118,7 @@ func scanFlags() []cli.Flag {
 	flags = append(flags, privilegeFlags()...)
 	flags = append(flags, resumeFlags()...)
 	flags = append(flags, formatFileFlags()...)
+	flags = append(flags, nmapFlags()...)
 	return append(flags, []cli.Flag{
 		&cli.StringFlag{Name: "syslog", Usage: "also send every result to a syslog collector at `URL` (tcp://HOST:PORT or udp://HOST:PORT)"},
 		&cli.StringFlag{Name: "syslog-format", Value: "jsonl", Usage: "what syslog messages carry: `FORMAT` jsonl or ecs"},

@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, scanFn sc
 	if len(args) > 0 {
 		ctx = context.WithValue(ctx, argsKey{}, args[1:]) // for the checkpoint
 	}
-	err := app.RunContext(ctx, reorderArgs(helpArgs(args), app.Flags, app.Commands))
+	err := app.RunContext(ctx, reorderArgs(expandRepeated(helpArgs(args)), app.Flags, app.Commands))
 	if err == nil {
 		return exitOK
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/output"
 	"github.com/fastscan/fastscan/result"
+	"github.com/fastscan/fastscan/route"
 )
 
 const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with sudo, or grant it once with: sudo setcap cap_net_raw+ep $(command -v fastscan)"
@@ -127,6 +128,8 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		}
 		stopStatus = writeStatus(dst, scanner.Progress, s.cfg.Rate)
 	}
+	// -v and -d: the plan and the internals, just before sending.
+	announce(stderr, &s, route.Lookup)
 	if err := priv.drop(stderr, s.quiet); err != nil { // sockets and files are open
 		return err
 	}
@@ -191,6 +194,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if !s.quiet {
 		writeSummary(stderr, &s, sum, interrupted)
 	}
+	announceEnd(stderr, &s, sum) // -vv, -d
 	return endStatus(ctx, closeErr, interrupted)
 }
 

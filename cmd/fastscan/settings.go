@@ -41,6 +41,7 @@ type settings struct {
 	privOptions                     // -n, --keep-privileges (privilege.go)
 	scope        target.Scope       // the targets named, and what was excluded from them
 	dryRun       bool               // --dry-run: print the plan, send nothing
+	verbosity                       // -v, -vv, -d (nmapflags.go)
 	shard        shardSpec          // --shard, --shards or the scheduler's environment (shard.go)
 	// args is the command line a checkpoint records (with the seed), resumeFile
 	// the checkpoint file (--resume-file; resumeFileSet when given), resume the
@@ -159,6 +160,7 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		return s, err
 	}
 	s.quiet = c.Bool("quiet")
+	s.verbosity = parseVerbosity(c)
 	s.status = c.String("status-json")
 	s.pcap = c.String("pcap")
 	s.syslog, s.syslogAs = c.String("syslog"), c.String("syslog-format")
