@@ -31,6 +31,23 @@ func nmapFlags() []cli.Flag {
 	}
 }
 
+// nmapOutputs are the outputs of -oN FILE (the text format: fastscan has no
+// nmap "normal" format of its own) and -oA BASE (BASE.nmap as text, BASE.xml as
+// nmap XML, BASE.gnmap grepable).
+func nmapOutputs(c *cli.Context) []extraOutput {
+	var out []extraOutput
+	if file := c.String("oN"); file != "" {
+		out = append(out, extraOutput{flag: "oN", format: "text", file: file})
+	}
+	if base := c.String("oA"); base != "" {
+		out = append(out,
+			extraOutput{flag: "oA", format: "text", file: base + ".nmap"},
+			extraOutput{flag: "oA", format: "xml", file: base + ".xml"},
+			extraOutput{flag: "oA", format: "grepable", file: base + ".gnmap"})
+	}
+	return out
+}
+
 // parseVerbosity reads -v and -d.
 func parseVerbosity(c *cli.Context) verbosity {
 	return verbosity{verbose: c.Count("verbose"), debug: c.Count("debug")}

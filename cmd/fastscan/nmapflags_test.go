@@ -6,10 +6,15 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/result"
 	"github.com/fastscan/fastscan/route"
 )
 
@@ -101,5 +106,85 @@ func TestAnnounce(t *testing.T) {
 	b, a = out("-d")
 	if !strings.Contains(b, "fastscan plan:") || !strings.Contains(b, "fastscan debug: seed 99, source ports 40000-40009") || !strings.Contains(a, "hosts probed 7") {
 		t.Errorf("-d: %q, %q", b, a)
+	}
+}
+
+// TestNmapScanFlags: nmap's spellings set what fastscan's own flags set.
+func TestNmapScanFlags(t *testing.T) {
+	base, code, stderr := captured(t, "198.18.0.1", "-p", "22,80", "-r", "500", "--source-port", "40000")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	s, code, stderr := captured(t, "198.18.0.1", "-p", "22,80", "--max-rate", "500", "-g", "40000", "-sS", "-Pn", "--open")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if s.cfg.Rate != 500 || s.cfg.SourcePortLo != 40000 || s.cfg.SourcePortHi != 40000 || s.cfg.Ports.Len() != 2 || s.cfg.UDPPorts.Len() != 0 || s.cfg.Show != base.cfg.Show {
+		t.Errorf("nmap flags: rate %v, source ports %d-%d, %d TCP %d UDP ports, show %v (without them: %v)",
+			s.cfg.Rate, s.cfg.SourcePortLo, s.cfg.SourcePortHi, s.cfg.Ports.Len(), s.cfg.UDPPorts.Len(), s.cfg.Show, base.cfg.Show)
+	}
+	if base.cfg.SourcePortLo != 40000 || base.cfg.SourcePortHi != 40000 {
+		t.Errorf("--source-port 40000: %d-%d", base.cfg.SourcePortLo, base.cfg.SourcePortHi)
+	}
+	// -sS -sU: ports without a prefix both ways, as in nmap.
+	s, code, stderr = captured(t, "198.18.0.1", "-p", "53,T:22,U:161", "-sS", "-sU")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got, want := s.portSpec+" "+s.udpPortSpec, "22,53 53,161"; got != want {
+		t.Errorf("-sS -sU -p 53,T:22,U:161: TCP UDP %q, want %q", got, want)
+	}
+	// -sU alone stays UDP only.
+	if s, _, _ := captured(t, "198.18.0.1", "-p", "53", "-sU"); s.cfg.Ports.Len() != 0 || s.cfg.UDPPorts.Len() != 1 {
+		t.Errorf("-sU -p 53: %d TCP %d UDP", s.cfg.Ports.Len(), s.cfg.UDPPorts.Len())
+	}
+	// --open with --show contradicts: one line, exit 2.
+	_, code, stderr = captured(t, "198.18.0.1", "-p", "80", "--open", "--show", "closed")
+	if code != exitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, `"closed"`) {
+		t.Errorf("--open --show closed: exit %d, %q", code, stderr)
+	}
+}
+
+// TestNmapOutputFlags: -oN FILE is the text format; -oA BASE writes BASE.nmap,
+// BASE.xml and BASE.gnmap, each the same bytes as -oN, -oX and -oG write.
+func TestNmapOutputFlags(t *testing.T) {
+	dir := t.TempDir()
+	write := func(args ...string) {
+		t.Helper()
+		s, code, stderr := captured(t, append([]string{"198.19.0.5", "-p", "22", "--seed", "1", "-o", filepath.Join(dir, "main.txt")}, args...)...)
+		if code != exitOK {
+			t.Fatalf("%q: exit %d: %s", args, code, stderr)
+		}
+		info := scanInfo(&s)
+		info.Start = time.Unix(1700000000, 0) // the same scan, for comparing the files
+		info.Finished = time.Unix(1700000001, 0)
+		w, closeFiles, err := openOutputsFor(&s, io.Discard, info, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := result.Result{IP: s.cfg.Targets.At(0), Port: 22, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK}
+		w.Write(&r)
+		w.End(output.End{HostsProbed: 1, HostsUp: 1})
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		closeFiles()
+	}
+	write("-oA", filepath.Join(dir, "all"))
+	write("-oN", filepath.Join(dir, "n.txt"), "-oX", filepath.Join(dir, "x.xml"), "-oG", filepath.Join(dir, "g.gnmap"))
+	for _, pair := range [][2]string{{"all.nmap", "n.txt"}, {"all.xml", "x.xml"}, {"all.gnmap", "g.gnmap"}} {
+		a, errA := os.ReadFile(filepath.Join(dir, pair[0]))
+		b, errB := os.ReadFile(filepath.Join(dir, pair[1]))
+		if errA != nil || errB != nil || len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s (%v) differs from %s (%v):\n%s\n---\n%s", pair[0], errA, pair[1], errB, a, b)
+		}
+		if !bytes.Contains(a, []byte("22")) {
+			t.Errorf("%s lacks port 22: %s", pair[0], a)
+		}
+	}
+	// -oA BASE and -oX BASE.xml name one file twice: one line, exit 2.
+	_, code, stderr := captured(t, "198.19.0.5", "-p", "22", "-oA", filepath.Join(dir, "b"), "-oX", filepath.Join(dir, "b.xml"))
+	if code != exitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "b.xml") {
+		t.Errorf("-oA b -oX b.xml: exit %d, %q", code, stderr)
 	}
 }

@@ -156,6 +156,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	if s.cfg.Show, err = parseShow(c.String("show")); err != nil {
 		return s, err
 	}
+	if c.Bool("open") && c.IsSet("show") { // --open is the default: open only
+		return s, usageError("--open and --show %q contradict: --open shows open ports only", c.String("show"))
+	}
 	if err := parseOutputs(c, &s); err != nil {
 		return s, err
 	}
@@ -199,6 +202,7 @@ func parseOutputs(c *cli.Context, s *settings) error {
 			s.extra = append(s.extra, extraOutput{flag: f.Flag, format: f.Name, file: file})
 		}
 	}
+	s.extra = append(s.extra, nmapOutputs(c)...)
 	return nil
 }
 
@@ -211,6 +215,9 @@ func parseScanPorts(c *cli.Context) (tcp, udp target.Ports, err error) {
 		t, u, err := target.ParseProtoPorts(c.String("ports"), udpDefault)
 		if err != nil {
 			return tcp, udp, usageError("%v", err)
+		}
+		if udpDefault && c.Bool("sS") { // -sS -sU: ports without T:/U: both ways
+			t, _, _ = target.ParseProtoPorts(c.String("ports"), false)
 		}
 		tcpList, udpList = t.List(), u.List()
 	}
@@ -227,6 +234,13 @@ func parseScanPorts(c *cli.Context) (tcp, udp target.Ports, err error) {
 			udpList = append(udpList, top...)
 		} else {
 			tcpList = append(tcpList, top...)
+		}
+		if udpDefault && c.Bool("sS") {
+			topTCP, err := registry.TopPorts(registry.TCP, c.Int("top-ports"))
+			if err != nil {
+				return tcp, udp, usageError("invalid top-ports %q: %v", c.String("top-ports"), err)
+			}
+			tcpList = append(tcpList, topTCP...)
 		}
 	}
 	if len(tcpList)+len(udpList) == 0 {
