@@ -17,20 +17,29 @@ const maxLineBytes = 1 << 20
 // for [ParseTargets]. A file without any specification yields an empty slice
 // and no error.
 func ReadTargetFile(r io.Reader) ([]string, error) {
-	var specs []string
+	specs, _, err := ReadTargetFileLines(r)
+	return specs, err
+}
+
+// ReadTargetFileLines is [ReadTargetFile] that also returns, for every
+// specification, the number of its line (from 1), so that an error can name it.
+func ReadTargetFileLines(r io.Reader) (specs []string, lines []int, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), maxLineBytes)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
-		specs = append(specs, strings.FieldsFunc(line, isSpecSeparator)...)
+		for _, spec := range strings.FieldsFunc(line, isSpecSeparator) {
+			specs = append(specs, spec)
+			lines = append(lines, n)
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading target file: %w", err)
+		return nil, nil, fmt.Errorf("reading target file: %w", err)
 	}
-	return specs, nil
+	return specs, lines, nil
 }
 
 func isSpecSeparator(r rune) bool {

@@ -1,6 +1,7 @@
 package target
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,8 +60,12 @@ func ParsePorts(spec string) (Ports, error) {
 		return Ports{}, portError(spec, "no ports given")
 	}
 	var seen [MaxPort + 1]bool
-	for tok := range strings.SplitSeq(spec, ",") {
+	toks := strings.Split(spec, ",")
+	for i, tok := range toks {
 		tok = strings.TrimSpace(tok)
+		if tok == "" {
+			return Ports{}, emptyEntry(spec, toks, i)
+		}
 		lo, hi, err := parsePortRange(tok)
 		if err != nil {
 			return Ports{}, err
@@ -70,6 +75,19 @@ func ParsePorts(spec string) (Ports, error) {
 		}
 	}
 	return portsFromMask(&seen), nil
+}
+
+// emptyEntry is the error of the empty entry toks[i] of spec: the token is the
+// whole list, as typed, and the reason says where the empty entry is.
+func emptyEntry(spec string, toks []string, i int) *ParseError {
+	switch {
+	case i == 0:
+		return portError(spec, "empty entry at the start of the list (a comma too many)")
+	case i == len(toks)-1:
+		return portError(spec, fmt.Sprintf("empty entry at the end of the list, after %q (a comma too many)", strings.TrimSpace(toks[i-1])))
+	default:
+		return portError(spec, fmt.Sprintf("empty entry after %q (two commas in a row)", strings.TrimSpace(toks[i-1])))
+	}
 }
 
 // parsePortRange parses one token of a port specification into an inclusive
@@ -163,8 +181,12 @@ func ParseProtoPorts(spec string, defaultUDP bool) (tcp, udp Ports, err error) {
 	if defaultUDP {
 		current = &seenUDP
 	}
-	for tok := range strings.SplitSeq(spec, ",") {
+	toks := strings.Split(spec, ",")
+	for i, tok := range toks {
 		tok = strings.TrimSpace(tok)
+		if tok == "" {
+			return Ports{}, Ports{}, emptyEntry(spec, toks, i)
+		}
 		switch {
 		case strings.HasPrefix(tok, "T:") || strings.HasPrefix(tok, "t:"):
 			current, tok = &seenTCP, tok[2:]

@@ -262,6 +262,9 @@ func appendTarget(dst []span, tok string, lookup LookupFunc) ([]span, error) {
 	if tok == "" {
 		return dst, targetError(tok, "empty target")
 	}
+	if strings.Contains(tok, ":") { // before the CIDR form: 2001:db8::/32 is no IPv4 prefix
+		return dst, targetError(tok, "IPv6 is not supported yet: fastscan scans IPv4 only")
+	}
 	if base, bitsText, ok := strings.Cut(tok, "/"); ok {
 		bits, err := parsePrefixBits(bitsText)
 		if err != nil {
@@ -296,9 +299,6 @@ func appendTarget(dst []span, tok string, lookup LookupFunc) ([]span, error) {
 			return dst, targetError(tok, err.Error())
 		}
 		return append(dst, span{ip, ip}), nil
-	}
-	if strings.Contains(tok, ":") {
-		return dst, targetError(tok, "IPv6 is not supported")
 	}
 	ips, err := resolve(tok, tok, lookup)
 	if err != nil {

@@ -69,8 +69,8 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 		ErrWriter:       stderr,
 		Flags:           scanFlags(),
 		Commands:        []*cli.Command{registryCommand(), replayCommand(), mergeCommand(), localCommand()},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError("%v (see fastscan --help)", err)
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageError("%s (see fastscan --help)", flagError(c.App.Flags, err))
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {

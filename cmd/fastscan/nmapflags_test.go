@@ -188,3 +188,51 @@ func TestNmapOutputFlags(t *testing.T) {
 		t.Errorf("-oA b -oX b.xml: exit %d, %q", code, stderr)
 	}
 }
+
+// TestBadInputAsTyped: errors quote the token as typed and say what is wanted;
+// exit 2, one line, nothing started (captured checks that).
+func TestBadInputAsTyped(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "targets.txt")
+	if err := os.WriteFile(list, []byte("# lab\n198.19.0.1\n\n198.19.0.2, 198.19.0.0/33 # bad\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want []string // every one in the line
+	}{
+		{[]string{"10.0.0.1", "-p", "80", "-r", "99999999999999999999"}, []string{`invalid rate "99999999999999999999"`}},
+		{[]string{"10.0.0.1", "-p", "80", "--max-rate=99999999999999999999"}, []string{`invalid rate "99999999999999999999"`}},
+		{[]string{"10.0.0.1", "-p", "80", "-r", "1e9"}, []string{`invalid rate "1e9"`}},
+		{[]string{"10.0.0.1", "-p", "80", "-r", "fast"}, []string{`invalid rate "fast": not a number`}},
+		{[]string{"10.0.0.1", "-p", "80", "--wait", "5"}, []string{`invalid wait "5"`, "unit", "5s"}},
+		{[]string{"10.0.0.1", "-p", "80", "--wait", "soon"}, []string{`invalid wait "soon"`, "500ms"}},
+		{[]string{"10.0.0.1", "-p", "80", "--wait", "0s"}, []string{`invalid wait "0s"`}},
+		{[]string{"10.0.0.1", "-p", "80", "--retries", "99999999999999999999"}, []string{`invalid retries "99999999999999999999"`, "out of range"}},
+		{[]string{"10.0.0.1", "-p", "22,,80"}, []string{`invalid port "22,,80"`, `after "22"`}},
+		{[]string{"10.0.0.1", "-p", "U:53,,T:22"}, []string{`invalid port "U:53,,T:22"`, `after "U:53"`}},
+		{[]string{"2001:2::/64", "-p", "80"}, []string{`invalid target "2001:2::/64"`, "IPv6 is not supported yet"}},
+		{[]string{"-iL", list, "-p", "80"}, []string{list + " line 4:", `invalid target "198.19.0.0/33"`}},
+		{[]string{"-iL", list, "-p", "80", "198.19.0.0/33"}, []string{`invalid target "198.19.0.0/33"`}}, // typed: no file line
+		{[]string{"10.0.0.1", "-p", "80", "-g", "0"}, []string{`invalid source-port "0"`}},
+	}
+	for _, c := range cases {
+		_, code, stderr := captured(t, c.args...)
+		line := strings.TrimSpace(stderr)
+		if code != exitUsage || strings.Contains(line, "\n") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and one line", c.args, code, stderr)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(line, w) {
+				t.Errorf("%q: %q lacks %q", c.args, line, w)
+			}
+		}
+		if strings.Contains(line, "1e+") {
+			t.Errorf("%q: %q quotes a reformatted number", c.args, line)
+		}
+	}
+	if _, _, stderr := captured(t, "-iL", list, "-p", "80", "198.19.0.0/33"); strings.Contains(stderr, "line") {
+		t.Errorf("a typed bad target named a file line: %q", stderr)
+	}
+}

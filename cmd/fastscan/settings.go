@@ -69,12 +69,14 @@ func parseSettings(c *cli.Context) (settings, error) {
 // parseSettingsFor is parseSettings with the target specifications given.
 func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	var s settings
+	var file targetFile
+	typed := specs
 	if f := c.String("input-file"); f != "" {
-		more, err := readTargetFile(f)
-		if err != nil {
+		var err error
+		if file, err = readTargetFile(f); err != nil {
 			return s, err
 		}
-		specs = append(specs, more...)
+		specs = append(specs[:len(specs):len(specs)], file.specs...)
 	}
 	if len(specs) == 0 {
 		return s, usageError("no targets: give addresses, CIDR blocks or ranges, or -iL FILE (see fastscan --help)")
@@ -82,7 +84,7 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	hosts := newHostNames(c) // host names are looked up last, in hosts.resolve
 	scope, err := parseScopeDeferred(c, specs, hosts.check, func() bool { return len(hosts.names) > 0 })
 	if err != nil {
-		return s, err
+		return s, file.locate(err, typed)
 	}
 	s.cfg.Targets, s.scope = scope.Targets, scope
 	s.dryRun = c.Bool("dry-run")
@@ -97,16 +99,16 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 
 	if s.cfg.Rate = c.Float64("rate"); !(s.cfg.Rate > 0) || s.cfg.Rate > 100e6 {
-		return s, usageError("invalid rate %q: must be above 0 and at most 100000000 probes per second", c.String("rate"))
+		return s, usageError("invalid rate %q: must be above 0 and at most 100000000 probes per second", typedValue(c, "rate"))
 	}
 	if s.cfg.Retries = c.Int("retries"); s.cfg.Retries < 0 || s.cfg.Retries > 100 {
-		return s, usageError("invalid retries %q: must be 0 to 100", c.String("retries"))
+		return s, usageError("invalid retries %q: must be 0 to 100", typedValue(c, "retries"))
 	}
 	if s.cfg.Wait = c.Duration("wait"); s.cfg.Wait <= 0 {
-		return s, usageError("invalid wait %q: must be above 0", c.String("wait"))
+		return s, usageError("invalid wait %q: must be above 0", typedValue(c, "wait"))
 	}
 	if s.cfg.ARPWait = c.Duration("arp-wait"); s.cfg.ARPWait <= 0 {
-		return s, usageError("invalid arp-wait %q: must be above 0", c.String("arp-wait"))
+		return s, usageError("invalid arp-wait %q: must be above 0", typedValue(c, "arp-wait"))
 	}
 	if name := c.String("interface"); name != "" {
 		if _, err := net.InterfaceByName(name); err != nil {
@@ -179,7 +181,7 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		return s, err
 	}
 	if err := hosts.resolve(&s, specs); err != nil {
-		return s, err
+		return s, file.locate(err, typed)
 	}
 	err = applyResume(c, &s)
 	return s, err
@@ -276,24 +278,55 @@ func compactPorts(ports []uint16) string {
 	return string(b)
 }
 
-func readTargetFile(name string) ([]string, error) {
+// targetFile is the -iL file's specifications and the line of each.
+type targetFile struct {
+	name  string
+	specs []string
+	lines []int
+}
+
+// readTargetFile reads -iL FILE (- for standard input).
+func readTargetFile(name string) (targetFile, error) {
+	tf := targetFile{name: name}
+	var err error
 	if name == "-" { // -iL -: standard input
-		specs, err := target.ReadTargetFile(os.Stdin)
-		if err != nil {
-			return nil, usageError("cannot read targets from standard input: %v", err)
+		tf.name = "standard input"
+		if tf.specs, tf.lines, err = target.ReadTargetFileLines(os.Stdin); err != nil {
+			return tf, usageError("cannot read targets from standard input: %v", err)
 		}
-		return specs, nil
+		return tf, nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, usageError("cannot read input file %q: %v", name, errors.Unwrap(err))
+		return tf, usageError("cannot read input file %q: %v", name, errors.Unwrap(err))
 	}
 	defer f.Close()
-	specs, err := target.ReadTargetFile(f)
-	if err != nil {
-		return nil, usageError("cannot read input file %q: %v", name, err)
+	if tf.specs, tf.lines, err = target.ReadTargetFileLines(f); err != nil {
+		return tf, usageError("cannot read input file %q: %v", name, err)
 	}
-	return specs, nil
+	return tf, nil
+}
+
+// locate names the file and line of the target an error is about, when the
+// target came from the file and not from the command line (typed): err unchanged
+// otherwise.
+func (tf targetFile) locate(err error, typed []string) error {
+	var ec cli.ExitCoder
+	if len(tf.specs) == 0 || !errors.As(err, &ec) {
+		return err
+	}
+	msg := err.Error()
+	for _, spec := range typed {
+		if strings.HasPrefix(msg, fmt.Sprintf("invalid target %q:", spec)) {
+			return err
+		}
+	}
+	for i, spec := range tf.specs {
+		if strings.HasPrefix(msg, fmt.Sprintf("invalid target %q:", spec)) {
+			return cli.Exit(fmt.Sprintf("%s line %d: %s", tf.name, tf.lines[i], msg), ec.ExitCode())
+		}
+	}
+	return err
 }
 
 // parseShow reads --show: a comma list of states to show besides open.
