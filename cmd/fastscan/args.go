@@ -16,8 +16,8 @@ import (
 // after "--" stays positional. nmap's attached port forms "-p-" and "-p22,80" are
 // split into "-p" and their value. A first positional argument that names a
 // subcommand leaves the arguments to it, except for replay and merge, whose
-// arguments are reordered the same way with their own flags, and local, whose
-// attached port forms are split.
+// arguments are reordered the same way with their own flags, and local and
+// registry, whose attached port forms are split.
 func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []string {
 	if len(args) < 2 {
 		return args
@@ -45,8 +45,8 @@ func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []str
 			break
 		}
 		if cmd := isCommand[a]; cmd != nil && len(positional) == 0 && len(flagArgs) == 0 {
-			if cmd.Name == "local" {
-				// fastscan local takes -p too, in nmap's attached forms as well.
+			if cmd.Name == "local" || cmd.Name == "registry" {
+				// fastscan local and registry take -p too, in nmap's attached forms as well.
 				out := []string{args[0], a}
 				for _, x := range rest[i+1:] {
 					if v, ok := attachedPortValue(x); ok {

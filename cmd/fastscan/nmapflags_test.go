@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 	"github.com/fastscan/fastscan/route"
 )
@@ -234,5 +236,108 @@ func TestBadInputAsTyped(t *testing.T) {
 	}
 	if _, _, stderr := captured(t, "-iL", list, "-p", "80", "198.19.0.0/33"); strings.Contains(stderr, "line") {
 		t.Errorf("a typed bad target named a file line: %q", stderr)
+	}
+}
+
+// registryRowsOf runs "fastscan registry --json args..." and returns its rows.
+func registryRowsOf(t *testing.T, args ...string) []registryRow {
+	t.Helper()
+	out, code, msg := runRegistryCmd(t, append([]string{"--json"}, args...)...)
+	if code != exitOK {
+		t.Fatalf("registry %q: exit %d: %s", args, code, msg)
+	}
+	var rows []registryRow
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r registryRow
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("registry %q: line %q: %v", args, line, err)
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// wantRegistryRows is what the registry package itself says of ports lo-hi over
+// protos: the truth the command is checked against.
+func wantRegistryRows(lo, hi uint16, protos ...registry.Proto) map[registryRow]bool {
+	want := map[registryRow]bool{}
+	for _, p := range protos {
+		for _, s := range registry.Default().Range(lo, hi, p) {
+			want[rowOf(s)] = true
+		}
+	}
+	return want
+}
+
+// TestRegistryPortsSyntax: fastscan registry takes -p's syntax, as arguments or
+// with -p, and prints every row the registry has for those ports once.
+func TestRegistryPortsSyntax(t *testing.T) {
+	all := registry.Protos()
+	cases := []struct {
+		args []string
+		want map[registryRow]bool
+	}{
+		{[]string{"22,80"}, union(wantRegistryRows(22, 22, all...), wantRegistryRows(80, 80, all...))},
+		{[]string{"-p", "22,80"}, union(wantRegistryRows(22, 22, all...), wantRegistryRows(80, 80, all...))},
+		{[]string{"-p22,80"}, union(wantRegistryRows(22, 22, all...), wantRegistryRows(80, 80, all...))},
+		{[]string{"49000-"}, wantRegistryRows(49000, 65535, all...)},
+		{[]string{"6660-"}, wantRegistryRows(6660, 65535, all...)},
+		{[]string{"22/tcp"}, wantRegistryRows(22, 22, registry.TCP)},
+		{[]string{"U:53,T:22"}, union(wantRegistryRows(53, 53, registry.UDP), wantRegistryRows(22, 22, registry.TCP))},
+		{[]string{"80,80,79-81", "80"}, wantRegistryRows(79, 81, all...)},
+		{[]string{"-p", "80", "80/tcp"}, wantRegistryRows(80, 80, all...)},
+	}
+	for _, c := range cases {
+		rows := registryRowsOf(t, c.args...)
+		seen := map[registryRow]bool{}
+		for _, r := range rows {
+			if seen[r] {
+				t.Errorf("registry %q: row %+v twice", c.args, r)
+			}
+			seen[r] = true
+			if !c.want[r] {
+				t.Errorf("registry %q: row %+v not in the registry's answer", c.args, r)
+			}
+		}
+		if len(seen) != len(c.want) || len(c.want) == 0 {
+			t.Errorf("registry %q: %d rows, the registry has %d", c.args, len(seen), len(c.want))
+		}
+	}
+	// Port 80 has several names (IANA's aliases): each is its own row, once.
+	if names := wantRegistryRows(80, 80, registry.TCP); len(names) < 2 {
+		t.Logf("port 80/tcp has %d names in the registry", len(names))
+	}
+}
+
+func union(a, b map[registryRow]bool) map[registryRow]bool {
+	out := map[registryRow]bool{}
+	for r := range a {
+		out[r] = true
+	}
+	for r := range b {
+		out[r] = true
+	}
+	return out
+}
+
+// TestRegistryUsageErrors: a usage error of fastscan registry is one line and exit
+// 2, never the help.
+func TestRegistryUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--bogus"}, "-bogus"},
+		{[]string{"--bogus", "22"}, "-bogus"},
+		{[]string{"--proto"}, "proto"},
+		{[]string{"22,,80"}, `"22,,80"`},
+		{[]string{"22/icmp"}, `"22/icmp"`},
+		{[]string{"-p", "0"}, `"0"`},
+		{[]string{"90-80"}, `"90-80"`},
+	} {
+		out, code, msg := runRegistryCmd(t, tc.args...)
+		if code != exitUsage || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tc.msg) || out != "" {
+			t.Errorf("registry %q: exit %d, stderr %q, stdout %q; want 2 and one line naming %q", tc.args, code, msg, out, tc.msg)
+		}
 	}
 }

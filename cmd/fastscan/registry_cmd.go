@@ -19,6 +19,7 @@ const registryExamples = `Examples:
    fastscan registry 443                       what runs on 443, over tcp, udp and sctp
    fastscan registry ssh                       which ports ssh is assigned
    fastscan registry 6000-6010 --proto udp     the udp services of a port range
+   fastscan registry 22,80,443/tcp             a port list as -p takes it (also 60000-, U:53,T:22)
    fastscan registry 49152                     unassigned, but its class says dynamic
    fastscan registry --class dynamic           every assigned service in a class
    fastscan registry --json postgresql         JSON lines instead of a table
@@ -36,9 +37,13 @@ func registryCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "registry",
 		Usage:       "look up ports and services in the IANA port registry (no root needed)",
-		UsageText:   "fastscan registry [flags] [PORT | LO-HI | NAME]...",
+		UsageText:   "fastscan registry [flags] [PORT | LO-HI | NAME | LIST]...",
 		Description: registryExamples,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError("%v (see fastscan registry --help)", err)
+		},
 		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "ports", Aliases: []string{"p"}, Usage: "look up `PORTS` in the -p syntax: 22,80, 6000-6010, 80-, 22/tcp, U:53,T:22 (the same as giving them as arguments)"},
 			&cli.StringFlag{Name: "proto", Usage: "only `PROTO`: tcp, udp or sctp (default: all three)"},
 			&cli.StringFlag{Name: "class", Usage: "only ports of `CLASS`: system, user or dynamic; alone, list every assigned service in it"},
 			&cli.BoolFlag{Name: "json", Usage: "JSON lines instead of a table"},
@@ -99,6 +104,9 @@ func runRegistry(c *cli.Context) error {
 			return cli.Exit(err.Error(), exitUsage)
 		}
 	}
+	if c.IsSet("ports") {
+		queries = append([]string{c.String("ports")}, queries...)
+	}
 	if len(queries) == 0 && class == 0 {
 		return cli.Exit("give a port, a port range, a service name or --class (see fastscan registry --help)", exitUsage)
 	}
@@ -119,6 +127,7 @@ func runRegistry(c *cli.Context) error {
 		}
 		rows = append(rows, found...)
 	}
+	rows = uniqueRows(rows)
 	if class != 0 {
 		rows = slices.DeleteFunc(rows, func(r registryRow) bool { return r.Class != class.String() })
 	}
@@ -128,9 +137,53 @@ func runRegistry(c *cli.Context) error {
 	return writeRegistryTable(c.App.Writer, rows)
 }
 
-// queryRows answers one query: a port, a range of ports or a service name.
+// queryRows answers one query: the -p syntax (a comma list of ports, ranges like
+// 6000-6010 or 80-, service names; an entry may end in /tcp, /udp or /sctp, and
+// nmap's T: and U: prefixes apply to their entry and those after it).
 func queryRows(reg *registry.Registry, q string, protos []registry.Proto) ([]registryRow, error) {
-	if q == "" || !isPortSpec(q) {
+	var rows []registryRow
+	current := protos
+	for _, entry := range strings.Split(q, ",") {
+		entry = strings.TrimSpace(entry)
+		switch {
+		case len(entry) > 2 && (entry[:2] == "T:" || entry[:2] == "t:"):
+			current, entry = onlyProto(protos, registry.TCP), entry[2:]
+		case len(entry) > 2 && (entry[:2] == "U:" || entry[:2] == "u:"):
+			current, entry = onlyProto(protos, registry.UDP), entry[2:]
+		}
+		these := current
+		if name, proto, ok := strings.Cut(entry, "/"); ok {
+			p, err := registry.ParseProto(proto)
+			if err != nil {
+				return nil, cli.Exit(fmt.Sprintf("invalid port %q: %v", entry, err), exitUsage)
+			}
+			entry, these = name, onlyProto(current, p)
+		}
+		if entry == "" {
+			return nil, cli.Exit(fmt.Sprintf("invalid port %q: empty entry (see fastscan registry --help)", q), exitUsage)
+		}
+		found, err := entryRows(reg, entry, these)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, found...)
+	}
+	return rows, nil
+}
+
+// onlyProto is p if protos has it, else nothing: --proto udp and 22/tcp ask
+// for nothing.
+func onlyProto(protos []registry.Proto, p registry.Proto) []registry.Proto {
+	if slices.Contains(protos, p) {
+		return []registry.Proto{p}
+	}
+	return nil
+}
+
+// entryRows answers one entry of a query: a port, a range of ports or a
+// service name, over protos.
+func entryRows(reg *registry.Registry, q string, protos []registry.Proto) ([]registryRow, error) {
+	if !isPortSpec(q) {
 		services := reg.ByName(q)
 		if len(services) == 0 {
 			return nil, cli.Exit(fmt.Sprintf("unknown service %q", q), exitUsage)
@@ -161,6 +214,20 @@ func queryRows(reg *registry.Registry, q string, protos []registry.Proto) ([]reg
 	return rows, nil
 }
 
+// uniqueRows drops every row identical to one before it (a port asked twice, or
+// in two overlapping ranges), keeping the order.
+func uniqueRows(rows []registryRow) []registryRow {
+	seen := make(map[registryRow]bool, len(rows))
+	out := rows[:0]
+	for _, r := range rows {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // rangeRows returns the services of the ports lo through hi over protos, in
 // port order, then protocol order.
 func rangeRows(reg *registry.Registry, lo, hi uint16, protos []registry.Proto) []registryRow {
@@ -183,17 +250,24 @@ func rowOf(s registry.Service) registryRow {
 // isPortSpec reports whether q is made of digits and '-' only, so that it is
 // meant as a port or a range rather than a service name.
 func isPortSpec(q string) bool {
-	return strings.Trim(q, "0123456789-") == "" && strings.ContainsAny(q, "0123456789")
+	return q == "-" || strings.Trim(q, "0123456789-") == "" && strings.ContainsAny(q, "0123456789")
 }
 
-// parseRegistryPorts parses "443" or "6000-6010". Port 0 is reserved and refused.
+// parseRegistryPorts parses "443", "6000-6010", "60000-" (to 65535) or "-" (every
+// port), as -p does. Port 0 is reserved and refused.
 func parseRegistryPorts(q string) (lo, hi uint16, err error) {
+	if q == "-" {
+		return 1, 65535, nil
+	}
 	first, last, isRange := strings.Cut(q, "-")
 	if lo, err = parseRegistryPort(first, q); err != nil {
 		return 0, 0, err
 	}
 	if !isRange {
 		return lo, lo, nil
+	}
+	if last == "" {
+		return lo, 65535, nil
 	}
 	if hi, err = parseRegistryPort(last, q); err != nil {
 		return 0, 0, err
