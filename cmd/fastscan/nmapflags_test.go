@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -338,6 +339,68 @@ func TestRegistryUsageErrors(t *testing.T) {
 		out, code, msg := runRegistryCmd(t, tc.args...)
 		if code != exitUsage || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tc.msg) || out != "" {
 			t.Errorf("registry %q: exit %d, stderr %q, stdout %q; want 2 and one line naming %q", tc.args, code, msg, out, tc.msg)
+		}
+	}
+}
+
+// TestReadmeNmapTable keeps README's "Coming from nmap" true: every flag named in
+// its fastscan column is a flag of fastscan's, and the flags it says are not
+// accepted are refused in one line with exit status 2.
+func TestReadmeNmapTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Coming from nmap\n")
+	if !ok {
+		t.Fatal(`README has no "## Coming from nmap" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	defined := map[string]bool{}
+	for _, f := range newApp(io.Discard, io.Discard, nil).Flags {
+		for _, n := range f.Names() {
+			defined[n] = true
+		}
+	}
+	code := regexp.MustCompile("`([^`]*)`")
+	flag := regexp.MustCompile(`^--?([A-Za-z][A-Za-z-]*)`)
+	rows := 0
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || strings.HasPrefix(strings.TrimSpace(cells[1]), "---") || strings.TrimSpace(cells[1]) == "nmap" {
+			continue
+		}
+		rows++
+		for _, m := range code.FindAllStringSubmatch(cells[2], -1) {
+			for _, word := range strings.Fields(m[1]) {
+				f := flag.FindStringSubmatch(word)
+				if f == nil {
+					continue
+				}
+				name := f[1]
+				if name == "p" || strings.HasPrefix(word, "-p") { // -p22, -p- are -p
+					name = "ports"
+				}
+				if len(expandRepeated([]string{word})) > 1 { // -vv is -v -v
+					name = name[:1]
+				}
+				if !defined[name] {
+					t.Errorf("README's nmap table names %q (in %q), which fastscan does not define", word, strings.TrimSpace(line))
+				}
+			}
+		}
+	}
+	if rows < 15 {
+		t.Errorf("README's nmap table has %d rows", rows)
+	}
+	for _, refused := range []string{"-T4", "--min-rate", "-sV", "-O", "-A", "-sC", "-sA"} {
+		args := []string{"198.18.0.1", "-p", "80", refused}
+		if refused == "--min-rate" {
+			args = append(args, "100")
+		}
+		_, code, stderr := captured(t, args...)
+		if code != exitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%s: exit %d, %q; want 2 and one line", refused, code, stderr)
 		}
 	}
 }
