@@ -17,7 +17,7 @@ import (
 //     drops above some rate, just under that rate in one step (at most 8 times
 //     lower in one step: at a very high loss the estimate is coarse);
 //   - loss below AdaptiveLow: the rate was safe (retry passes, which send no
-//     samples, run at the last safe rate); it is raised by a sixteenth of
+//     samples, run at 0.9 of the last safe rate); it is raised by a sixteenth of
 //     Config.Rate, or near the capacity found by the last decrease by a
 //     thirty-second of that capacity (which rises with it), never above
 //     Config.Rate;
@@ -139,16 +139,17 @@ func (s *Scanner) setRate(now int64, rate, loss float64) {
 	s.cfg.Notice(fmt.Sprintf("adaptive: rate %s to %.0f/s (estimated loss %.1f%%)", verb, rate, 100*loss))
 }
 
-// retryRate sets the rate of a retry pass, which sends no loss samples: the
-// latest rate found safe, if lower than the rate now (send goroutine, between
-// passes).
+// retryRate sets the rate of a retry pass, which sends no loss samples and
+// cannot adapt: 0.9 of the latest rate found safe (a window is short: a
+// policer's burst can hide a rate a little too high), if lower than the rate
+// now (send goroutine, between passes).
 func (s *Scanner) retryRate() {
 	a := s.adapt
-	if a == nil || a.safe == 0 || a.safe >= a.rate {
+	if a == nil || a.safe == 0 || a.safe*adaptBackoff >= a.rate {
 		return
 	}
 	loss, _ := s.lossStats().Estimate()
-	s.setRate(time.Now().UnixNano(), a.safe, loss)
+	s.setRate(time.Now().UnixNano(), max(a.min, a.safe*adaptBackoff), loss)
 }
 
 // applyRate gives sender sd's limiter the adaptive rate if it changed, and
