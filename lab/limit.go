@@ -35,4 +35,3 @@ func (l *Lab) LimitRate(ctx context.Context, pps, burst int) (remove func(contex
 		return nil
 	}, nil
 }
-
