@@ -235,6 +235,9 @@ func (s *Scanner) sendSeconds(sd *sender, m uint64, all bool, put func(ord uint6
 func (ls *senderLoss) flushing(nanos int64) {
 	for _, o := range ls.batch {
 		sl := ls.slot(o)
+		if sl.word.Load()>>slotTagShift != o+1 {
+			continue // counted early and reused (a full ring): not this sample's slot now
+		}
 		sl.second = nanos
 		sl.word.Or(slotSent)
 	}

@@ -463,8 +463,8 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 		}
 		fmt.Fprintf(&b, "hosts down %d\n", sum.HostsDown)
 	}
-	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d, waited for replies %.2fs\n",
-		sum.RingDrops, sum.Invalid, sum.Duplicates, sum.CoolDown.Seconds())
+	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d, second answers %d, waited for replies %.2fs\n",
+		sum.RingDrops, sum.Invalid, sum.Duplicates, sum.SecondAnswers, sum.CoolDown.Seconds())
 	writeLoss(&b, s, sum)
 	io.WriteString(w, b.String())
 }
@@ -485,8 +485,8 @@ func writeLoss(b *strings.Builder, s *settings, sum engine.Summary) {
 		fmt.Fprintf(b, "  loss not estimated: %d of %d targets probed twice answered (at least %d needed)\n", l.Answered, l.Pairs, engine.LossMinAnswered)
 		return
 	}
-	fmt.Fprintf(b, "  estimated loss %.1f%% at %s/s (%d targets probed twice: %d answered, %d of them only once; second answers %d)\n",
-		100*loss, groupThousands(sum.Rate), l.Pairs, l.Answered, l.One, sum.SecondAnswers)
+	fmt.Fprintf(b, "  estimated loss %.1f%% at %s/s (%d targets probed twice: %d answered, %d of them only once)\n",
+		100*loss, groupThousands(sum.Rate), l.Pairs, l.Answered, l.One)
 	if n := len(sum.RateChanges); n > 0 {
 		fmt.Fprintf(b, "  adaptive: the rate changed %d times, from %s/s to %s/s\n", n, groupThousands(s.cfg.Rate), groupThousands(sum.Rate))
 	}
