@@ -39,7 +39,7 @@ FUZZTIME ?= 15s
 # target with a bare "context deadline exceeded" when the deadline fires while a
 # worker is mid-call on a loaded machine (a race in the coordinator, no crasher
 # written); a count has no deadline to race. (scripts/fuzz.sh also tells that
-# race from a finding when a duration is given.) Our 12 fuzz tests run 40k-100k
+# race from a finding when a duration is given.) Our 14 fuzz tests run 40k-100k
 # executions a second on the 2-core CI machine, so 300000 each is about 3-7 s,
 # about 2 minutes in all with the builds. Keep that under 3 minutes.
 CI_FUZZTIME ?= 300000x

@@ -63,8 +63,8 @@ type Config struct {
 	ARP func(ifc net.Interface) (route.ARPConn, error)
 	// Show selects the verdicts handed to the caller; open ports are always shown.
 	Show result.StateSet
-	// TrackHidden keeps a set of the targets whose verdict Show hides (one bit per
-	// target, set by the receiver), read with EachHidden: a resume checkpoint
+	// TrackHidden keeps a set of the targets whose verdict Show hides (a Table,
+	// marked by the receiver), read with EachHidden: a resume checkpoint
 	// must know every target that answered, shown or not, or a resumed scan would
 	// give a hidden closed port the silence verdict.
 	TrackHidden bool

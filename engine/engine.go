@@ -81,7 +81,7 @@ type Scanner struct {
 	// hidden marks the targets whose verdict Show hid (Config.TrackHidden).
 	hidden *Table
 	plan   *plan
-	hosts  hostTable
+	hosts  *hostTable
 	// firstPass is the pass the sender starts in: 0, or a resumed scan's.
 	firstPass int
 
@@ -131,6 +131,12 @@ type Scanner struct {
 	link link.Link
 
 	results chan result.Result
+	// delivery: how far the receiver and the collector have got (DeliveredUntil).
+	// handledUntil is the receiver's (a time before which every frame the link
+	// received has been handled), pushed the results it queued; delivered counts
+	// the results emit returned from, deliveredTs the reply time of the last.
+	handledUntil, deliveredTs atomic.Int64
+	pushed, delivered         atomic.Uint64
 	// abort is closed when the scan fails: the receiver then stops handing results
 	// to a collector that may no longer take them.
 	abort <-chan struct{}
@@ -164,7 +170,9 @@ func New(cfg Config) (*Scanner, error) {
 	}
 	s.perm = permute.New(s.total, cfg.Seed)
 	s.key = cookie.NewKey(cfg.Seed)
-	s.hosts = newHostTable(s.cfg.Targets.Len())
+	if s.hosts, err = newHostTable(s.cfg.Targets.Len()); err != nil {
+		return nil, err
+	}
 	s.dom = newDomain(s.total, s.cfg.Shard, s.cfg.Shards, s.cfg.Senders)
 	s.senders = newSenders(s.cfg.Senders)
 	if s.cfg.EstimateLoss {

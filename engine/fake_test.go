@@ -643,3 +643,51 @@ func TestFakeResumeHiddenVerdicts(t *testing.T) {
 		t.Errorf("the resumed scan sent %d probes; its position was the end", nw2.Sent())
 	}
 }
+
+// TestFakeDeliveredUntil: DeliveredUntil does not pass a result that emit has not
+// returned from (a slow output holds it back), and once everything is delivered
+// it covers every reply.
+func TestFakeDeliveredUntil(t *testing.T) {
+	nw := linktest.New(linktest.Options{Model: mixedModel})
+	cfg := fakeConfig(t, nw, "198.19.0.0/28", "1-40", "")
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		first   = true
+		held    int64
+		lastTs  int64
+		checked bool
+	)
+	_, err = s.Run(context.Background(), func(r *result.Result) error {
+		if r.Reason != result.ReasonNoResponse { // silence verdicts come after the scan
+			lastTs = max(lastTs, r.TimeNanos)
+		}
+		if !first {
+			return nil
+		}
+		first, held = false, r.TimeNanos
+		// The output is slow: while it writes this result, later replies are
+		// handled and queued, but none of them is delivered.
+		deadline := time.Now().Add(300 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			if u := s.DeliveredUntil(); u >= held {
+				t.Errorf("DeliveredUntil %d while the result of %d is still being written", u, held)
+				break
+			}
+			checked = true
+			time.Sleep(5 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !checked || held == 0 {
+		t.Fatalf("no result was held back")
+	}
+	if u := s.DeliveredUntil(); u < lastTs {
+		t.Errorf("DeliveredUntil %d after the scan, before the last result's reply at %d", u, lastTs)
+	}
+}

@@ -14,6 +14,9 @@ const (
 	pollTimeout = 5 * time.Millisecond
 	// statsInterval is how often the receiver reads the link's drop counter for Progress.
 	statsInterval = 250 * time.Millisecond
+	// receiveHoldBack bounds how long a link may hold a received frame before
+	// Poll hands it over (a ring block's timeout, a few milliseconds).
+	receiveHoldBack = 100 * time.Millisecond
 	// ethernetHeaderLen is the link-layer header every probe frame starts with.
 	ethernetHeaderLen = 14
 )
@@ -22,7 +25,17 @@ const (
 // already received; it stops at once when abort is closed (another part of the
 // scan failed).
 func (s *Scanner) receive(lk link.Link, sent, abort <-chan struct{}) error {
-	handle := s.handle
+	// got and lastTs: whether a Poll handed over frames, and the newest one's
+	// time: the frames come in the order the link received them, so every frame
+	// received before it has been handled (DeliveredUntil).
+	var (
+		got    bool
+		lastTs int64
+	)
+	handle := func(frame []byte, tsNanos int64) {
+		s.handle(frame, tsNanos)
+		got, lastTs = true, tsNanos
+	}
 	nextStats := time.Now()
 	for {
 		select {
@@ -36,8 +49,18 @@ func (s *Scanner) receive(lk link.Link, sent, abort <-chan struct{}) error {
 			return nil
 		default:
 		}
+		polled := time.Now().UnixNano()
+		got = false
 		if err := lk.Poll(pollTimeout, handle); err != nil {
 			return fmt.Errorf("receiving replies: %w", err)
+		}
+		if !got {
+			// Nothing was waiting: every frame received before the poll (less
+			// what a ring may still hold in a block not yet handed over) is handled.
+			lastTs = polled - int64(receiveHoldBack)
+		}
+		if lastTs > s.handledUntil.Load() {
+			s.handledUntil.Store(lastTs)
 		}
 		if now := time.Now(); now.After(nextStats) {
 			if _, drops, err := lk.Stats(); err == nil {
@@ -142,8 +165,25 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 	select {
 	case s.results <- res:
+		s.pushed.Add(1)
 	case <-s.abort:
 	}
+}
+
+// DeliveredUntil is a time (Unix nanoseconds, the clock of reply timestamps)
+// before which every frame the link received has been handled and every result
+// of it handed to Run's emit and returned from it: a checkpoint taken after
+// emit's writes may count as answered every target whose reply could have
+// arrived before it. It lags behind when the receiver or the collector does.
+// 0 before the first poll.
+func (s *Scanner) DeliveredUntil() int64 {
+	until := s.handledUntil.Load()
+	if s.pushed.Load() != s.delivered.Load() {
+		// Results wait for emit: it has returned from those up to the last
+		// one's reply time (they are queued in reply order).
+		until = min(until, s.deliveredTs.Load())
+	}
+	return until
 }
 
 // EachHidden calls fn with the index (TargetIndex) of every target answered so far

@@ -74,6 +74,8 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 			if err := emit(&r); err != nil {
 				return err
 			}
+			s.deliveredTs.Store(r.TimeNanos)
+			s.delivered.Add(1)
 		}
 		return nil
 	})

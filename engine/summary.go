@@ -69,7 +69,7 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		RateChanges:   s.RateChanges(),
 		Invalid:       s.invalid.Load(),
 		CoolDown:      time.Duration(s.coolDownNanos.Load()),
-		HostsUp:       s.hosts.up,
+		HostsUp:       s.hosts.upCount.Load(),
 	}
 	if lk != nil {
 		sum.RingPackets, sum.RingDrops, _ = lk.Stats()
@@ -191,44 +191,69 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 }
 
 // hostTable keeps, for every target address, whether a probe was sent to it and
-// the reason of its first own answer: one bit (probed) set by the senders (an
-// atomic OR: two senders may probe one host) and four bits (the reason, 0 for none
-// yet; every Reason fits) written by the receiver, in separate arrays. They are
-// read after the scan. Memory is addresses x 5/8 bytes (pages of addresses never
-// probed or never answering are never touched): 2.5 GiB for 0.0.0.0/0, 40 MiB
-// for a /8.
+// the reason of its first own answer, in sets of host indexes (Tables) whose memory
+// follows the hosts probed and the hosts that answered, not the address space: sent
+// (probed hosts, written by the senders), up (hosts that answered themselves, written
+// by the receiver) and one set per reason of a first own answer, made when a host
+// first answers with that reason. Each host of up is in exactly one reason set.
+// Every set holds at most a bit per address of its leaves (65,535 consecutive
+// addresses) and nothing for leaves without a member: a /0 whose every address is
+// probed and up costs at most 512 MiB for sent, 512 MiB for up and, as a host is in
+// one reason set, about as much again over the reason sets, while one where only some
+// hosts answer holds a few bytes per answering host beyond sent. All methods are safe
+// for concurrent use.
 type hostTable struct {
-	sent    []uint64 // bit per address: a probe to it was handed to the link
-	reasons []uint8  // 4 bits per address: low nibble even addresses, high odd
-	up      uint64   // addresses with a reason (the receiver's count)
+	n       uint64
+	sent    *Table
+	up      *Table
+	reasons [16]atomic.Pointer[Table]
+	upCount atomic.Uint64 // members of up
 }
 
-func newHostTable(n uint64) hostTable {
-	return hostTable{sent: make([]uint64, (n+63)/64), reasons: make([]uint8, (n+1)/2)}
+func newHostTable(n uint64) (*hostTable, error) {
+	sent, err := NewTable(n)
+	if err != nil {
+		return nil, err
+	}
+	up, err := NewTable(n)
+	if err != nil {
+		return nil, err
+	}
+	return &hostTable{n: n, sent: sent, up: up}, nil
 }
 
 // markSent records that a probe to host left, and reports whether it is the
 // first (the caller counts it). Any sender.
 func (h *hostTable) markSent(host uint64) bool {
-	w, bit := &h.sent[host/64], uint64(1)<<(host%64)
-	if atomic.LoadUint64(w)&bit != 0 {
-		return false
-	}
-	return atomic.OrUint64(w, bit)&bit == 0
+	return !h.sent.Answered(host) && h.sent.Mark(host)
 }
 
-// answered records an answer of host itself with reason. Receiver only.
+// answered records an answer of host itself with reason. Receiver.
 func (h *hostTable) answered(host uint64, reason result.Reason) {
-	shift := (host & 1) * 4
-	b := &h.reasons[host/2]
-	if (*b>>shift)&0x0f == 0 {
-		*b |= uint8(reason&0x0f) << shift
-		h.up++
+	if h.up.Answered(host) || !h.up.Mark(host) {
+		return
 	}
+	h.upCount.Add(1)
+	p := &h.reasons[reason&0x0f]
+	set := p.Load()
+	if set == nil {
+		set, _ = NewTable(h.n) // h.n was accepted by newHostTable
+		if !p.CompareAndSwap(nil, set) {
+			set = p.Load()
+		}
+	}
+	set.Mark(host)
 }
 
 // status returns the reason of host's first own answer and whether there was one.
 func (h *hostTable) status(host uint64) (result.Reason, bool) {
-	r := result.Reason(h.reasons[host/2]>>((host&1)*4)) & 0x0f
-	return r, r != 0
+	if !h.up.Answered(host) {
+		return 0, false
+	}
+	for r := range h.reasons {
+		if set := h.reasons[r].Load(); set != nil && set.Answered(host) {
+			return result.Reason(r), r != 0
+		}
+	}
+	return 0, false
 }

@@ -119,7 +119,7 @@ func (g *Grepable) Close() error {
 	if err := g.writeHosts(true); err != nil {
 		return err
 	}
-	end := time.Now()
+	end := g.scan.finished()
 	up, _, total := g.end.hostCounts(g.scan.Hosts, uint64(len(g.upHosts)))
 	hosts := "hosts"
 	if up == 1 {

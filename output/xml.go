@@ -43,6 +43,18 @@ type Scan struct {
 	Shard, Shards int
 	// Hostname is the scanner's host name (ECS observer.hostname).
 	Hostname string
+	// Finished is when the scan ended, for the run statistics of nmap XML and
+	// grepable; zero (a live scan): when the writer is closed. fastscan merge
+	// sets it to its latest result's time.
+	Finished time.Time
+}
+
+// finished is when the scan ended: Finished, else now.
+func (s *Scan) finished() time.Time {
+	if s.Finished.IsZero() {
+		return time.Now()
+	}
+	return s.Finished
 }
 
 // XML writes nmap's XML layout (valid against nmap's DTD, so nmap's stylesheet and
@@ -225,7 +237,7 @@ func (x *XML) Close() error {
 	if err := x.writeHosts(true); err != nil {
 		return err
 	}
-	end := time.Now()
+	end := x.scan.finished()
 	up, down, total := x.end.hostCounts(x.scan.Hosts, uint64(len(x.upHosts)))
 	elapsed := end.Sub(x.scan.Start).Seconds()
 	verb, exit := "done", `exit="success"`

@@ -1,69 +1,72 @@
 package registry
 
 import (
+	_ "embed"
+	"fmt"
 	"strings"
 	"sync"
-
-	"github.com/google/gopacket/layers"
 )
 
+//go:generate go run ./internal/gen -o services.tsv ../../shared/iana/service-names-port-numbers.csv
+
+// servicesTable is the built-in table: every service name IANA assigns to a
+// TCP, UDP or SCTP port or port range, generated from IANA's CSV by
+// registry/internal/gen. Facts only: name, ports, protocols.
+//
+//go:embed services.tsv
+var servicesTable string
+
 // defaultRegistry builds the embedded table on first use.
-var defaultRegistry = sync.OnceValue(buildDefault)
+var defaultRegistry = sync.OnceValue(func() *Registry {
+	r, err := parseTable(servicesTable, descriptions())
+	if err != nil {
+		panic(fmt.Sprintf("registry: the built-in table services.tsv: %v", err)) // tested: cannot happen
+	}
+	return r
+})
 
 // Default returns the table fastscan ships, built on first use and shared:
-// the IANA service names that the gopacket dependency carries
-// (layers.TCPPortNames, layers.UDPPortNames and layers.SCTPPortNames, one
-// name per port, taken from IANA's registry in 2017), a few assignments
-// those maps lack (port ranges such as x11 on 6000-6063, later
-// registrations such as mongodb on 27017, and second names such as nfs on
-// 2049), and descriptions written by the fastscan authors for common
-// services. Load a fresh copy of IANA's file with LoadFile for everything else.
+// every assignment of IANA's Service Name and Transport Protocol Port Number
+// Registry to a TCP, UDP or SCTP port, port ranges included (x11 on
+// 6000-6063, ircu on 6665-6669), generated from IANA's CSV with go generate
+// (services.tsv says from which registrations), and short descriptions of
+// common services written by the fastscan authors. Where IANA gives a port
+// several names, the first one IANA lists is the port's name (see Name);
+// Lookup returns them all in IANA's order. Load a fresh copy of IANA's file
+// with LoadFile for assignments newer than the table.
 func Default() *Registry { return defaultRegistry() }
 
-// buildDefault assembles the embedded table.
-func buildDefault() *Registry {
-	services := make([]Service, 0, len(layers.TCPPortNames)+len(layers.UDPPortNames)+len(layers.SCTPPortNames)+len(supplement())+64)
-	for port, name := range layers.TCPPortNames {
-		services = append(services, Service{Name: name, Port: uint16(port), Proto: TCP})
-	}
-	for port, name := range layers.UDPPortNames {
-		services = append(services, Service{Name: name, Port: uint16(port), Proto: UDP})
-	}
-	for port, name := range layers.SCTPPortNames {
-		services = append(services, Service{Name: name, Port: uint16(port), Proto: SCTP})
-	}
-	// gopacket's maps hold one name per port, so every service so far is its
-	// port's first; the supplement comes after them and never displaces one.
-	for _, a := range supplement() {
-		for port := int(a.lo); port <= int(a.hi); port++ {
-			for _, p := range a.protos {
-				services = append(services, Service{Name: a.name, Port: uint16(port), Proto: p})
+// parseTable reads the generated table: '#' comment lines, then lines of
+// "NAME<TAB>PORT or FIRST-LAST<TAB>PROTO,PROTO...", in the registry's order.
+// desc gives descriptions by lower-case service name.
+func parseTable(table string, desc map[string]string) (*Registry, error) {
+	var services []Service
+	for i, line := range strings.Split(strings.TrimSuffix(table, "\n"), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		fields := strings.Split(line, "\t")
+		if len(fields) != 3 || fields[0] == "" {
+			return nil, fmt.Errorf("line %d: %q: want NAME, PORTS and PROTOCOLS separated by tabs", i+1, line)
+		}
+		lo, hi, err := parsePortRange(fields[1])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		var protos []Proto
+		for s := range strings.SplitSeq(fields[2], ",") {
+			p, err := ParseProto(s)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", i+1, err)
+			}
+			protos = append(protos, p)
+		}
+		d := desc[strings.ToLower(fields[0])]
+		for port := int(lo); port <= int(hi); port++ {
+			for _, p := range protos {
+				services = append(services, Service{Name: fields[0], Port: uint16(port), Proto: p, Description: d})
 			}
 		}
 	}
-	desc := descriptions()
-	for i := range services {
-		services[i].Description = desc[strings.ToLower(services[i].Name)]
-	}
-	return newRegistry(services)
-}
-
-// assignment is an IANA assignment of a name to a port range.
-type assignment struct {
-	name   string
-	lo, hi uint16
-	protos []Proto
-}
-
-// supplement lists IANA assignments that gopacket's maps lack: its generator
-// skipped port ranges and kept only the first name of a port, and its copy
-// predates later registrations. Facts from the IANA registry, listed by hand.
-func supplement() []assignment {
-	return []assignment{
-		{"x11", 6000, 6063, []Proto{TCP, UDP}},
-		{"mongodb", 27017, 27017, []Proto{TCP}},
-		{"nfs", 2049, 2049, []Proto{TCP, UDP}},
-		{"submissions", 465, 465, []Proto{TCP}},
-		{"auth", 113, 113, []Proto{TCP}},
-	}
+	return newRegistry(services), nil
 }

@@ -41,22 +41,41 @@ func TestEveryDescriptionDescribesAService(t *testing.T) {
 	}
 }
 
-func TestSupplementAddsOnlyLaterNames(t *testing.T) {
-	// Every supplemented assignment is in the table, and none of them
-	// displaced the first name gopacket gives a port.
-	r := Default()
-	for _, a := range supplement() {
-		for _, p := range a.protos {
-			found := false
-			for _, s := range r.Lookup(a.lo, p) {
-				found = found || s.Name == a.name
-			}
-			if !found {
-				t.Errorf("%s %d/%v missing", a.name, a.lo, p)
-			}
+func TestBuiltInTableParses(t *testing.T) {
+	r, err := parseTable(servicesTable, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() < 10000 {
+		t.Errorf("the built-in table holds %d assignments, want IANA's whole registry", r.Len())
+	}
+}
+
+func TestParseTable(t *testing.T) {
+	table := "# comment\nb\t7\ttcp\nA-Z\t7\tudp,tcp\nx 1\t10-12\tsctp\n"
+	r, err := parseTable(table, map[string]string{"a-z": "letters"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range Protos() {
+		for _, s := range r.Range(0, 65535, p) {
+			got = append(got, s.String()+" "+s.Description)
 		}
 	}
-	if got := r.Name(113, TCP); got != "ident" {
-		t.Errorf("Name(113, tcp) = %q, want gopacket's ident before the supplemented auth", got)
+	want := []string{"b 7/tcp ", "A-Z 7/tcp letters", "A-Z 7/udp letters", "x 1 10/sctp ", "x 1 11/sctp ", "x 1 12/sctp "}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("parsed %q\nwant   %q", got, want)
+	}
+	for _, tc := range []struct{ in, msg string }{
+		{"a\t1\n", "line 1"},
+		{"#\n\ta\t1\ttcp\n", "line 2"},
+		{"a\t70000\ttcp\n", `line 1: invalid port "70000"`},
+		{"a\t9-8\ttcp\n", `line 1: invalid port range "9-8"`},
+		{"a\t9\ttcp,dccp\n", `line 1: unknown protocol "dccp"`},
+	} {
+		if _, err := parseTable(tc.in, nil); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("parseTable(%q) error = %v, want %q", tc.in, err, tc.msg)
+		}
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/registry"
+	"github.com/fastscan/fastscan/registry/internal/ianatest"
 )
 
 const header = "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,Registration Date,Modification Date,Reference,Service Code,Unauthorized Use Reported,Assignment Notes\n"
@@ -150,34 +150,8 @@ func TestLoadFile(t *testing.T) {
 	}
 }
 
-// ianaCSV returns the path of the shared copy of IANA's registry, beside the
-// module root. It skips the test when the file is absent outside CI and fails
-// it when the file is absent in CI.
-func ianaCSV(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	name := filepath.Join(filepath.Dir(dir), "shared", "iana", "service-names-port-numbers.csv")
-	if _, err := os.Stat(name); err != nil {
-		citest.Skip(t, "the IANA registry is not at %s (CI has it there): %v", name, err)
-	}
-	return name
-}
-
 func TestLoadIANA(t *testing.T) {
-	name := ianaCSV(t)
+	name := ianatest.Path(t)
 	r, err := registry.LoadFile(name)
 	if err != nil {
 		t.Fatal(err)

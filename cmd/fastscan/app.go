@@ -33,8 +33,16 @@ const examples = `Examples:
    fastscan 0.0.0.0/0 -p 80 --dry-run > blocks.txt
         the plan only, nothing sent, no root needed: the CIDR blocks to blocks.txt, the
         counts, exclusions, route and duration on standard error
+   sudo fastscan 10.0.0.0/16 -p 1-1024 --seed 7 --shard 2/4 -oJ shard-2.jsonl
+        the third of four shards of one scan (run the others anywhere, same --seed);
+        --shards 4 takes the index from a Kubernetes Indexed Job, a Slurm job array
+        task is a shard by itself
+   fastscan merge shard-*.jsonl -oX scan.xml
+        the shards' JSON lines as one scan, in any format (see fastscan merge --help)
    fastscan registry 5432
         what runs on a port (see fastscan registry --help; no root needed)
+   fastscan local --port 2200
+        is port 2200 free on this machine, or who holds it (see fastscan local --help)
 
 Targets: addresses (10.0.0.1), CIDR blocks (10.0.0.0/24), ranges (10.0.0.1-10.0.0.50
 or 10.0.0.1-50), comma lists, and host names (resolved once, before sending).
@@ -52,13 +60,13 @@ func newApp(stdout, stderr io.Writer, scanFn scanFunc) *cli.App {
 		Name:            "fastscan",
 		Version:         version,
 		Usage:           "fast, accurate TCP SYN port scanner",
-		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...\n   fastscan replay --seed S [flags] [TARGET...] CAPTURE",
+		UsageText:       "fastscan [flags] TARGET...\n   fastscan registry [flags] [PORT | LO-HI | NAME]...\n   fastscan replay --seed S [flags] [TARGET...] CAPTURE\n   fastscan merge [flags] FILE...\n   fastscan local [flags]",
 		Description:     examples,
 		HideHelpCommand: true,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Flags:           scanFlags(),
-		Commands:        []*cli.Command{registryCommand(), replayCommand()},
+		Commands:        []*cli.Command{registryCommand(), replayCommand(), mergeCommand(), localCommand()},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError("%v (see fastscan --help)", err)
 		},
@@ -99,8 +107,8 @@ func scanFlags() []cli.Flag {
 		&cli.IntFlag{Name: "retries", Value: 1, Usage: "send a probe that got no answer this many more `TIMES`"},
 		&cli.DurationFlag{Name: "wait", Value: engine.DefaultWait, Usage: "longest cool-down after the last probe; ends sooner when replies stop"},
 		&cli.StringFlag{Name: "seed", Usage: "fix the scan order and cookie key with a `NUMBER` (default: random)"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output (-: standard output)"},
-		&cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: " + orList(output.FormatNames())},
+		outputFlag(),
+		formatFlag(),
 	}
 	flags = append(flags, shardFlags()...)
 	flags = append(flags, privilegeFlags()...)
@@ -118,6 +126,16 @@ func scanFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},
 		&cli.DurationFlag{Name: "arp-wait", Value: engine.DefaultARPWait, Usage: "the longest timeout of one ARP request (the router's, on-link targets'); timeouts adapt to the ARP round trips measured, from 20 ms up", Hidden: true},
 	}...)
+}
+
+// outputFlag is -o FILE: where the main format goes.
+func outputFlag() cli.Flag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write results to `FILE` instead of standard output (-: standard output)"}
+}
+
+// formatFlag is --format: the main output format.
+func formatFlag() cli.Flag {
+	return &cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: " + orList(output.FormatNames())}
 }
 
 // formatFileFlags are the nmap-style flags that write one more format to a file

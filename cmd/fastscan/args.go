@@ -15,8 +15,9 @@ import (
 // argument. Which flags take a value is read from the flag definitions. Everything
 // after "--" stays positional. nmap's attached port forms "-p-" and "-p22,80" are
 // split into "-p" and their value. A first positional argument that names a
-// subcommand leaves the arguments to it, except for replay, whose arguments are
-// reordered the same way with its own flags.
+// subcommand leaves the arguments to it, except for replay and merge, whose
+// arguments are reordered the same way with their own flags, and local, whose
+// attached port forms are split.
 func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []string {
 	if len(args) < 2 {
 		return args
@@ -44,10 +45,23 @@ func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []str
 			break
 		}
 		if cmd := isCommand[a]; cmd != nil && len(positional) == 0 && len(flagArgs) == 0 {
-			if cmd.Name != "replay" {
+			if cmd.Name == "local" {
+				// fastscan local takes -p too, in nmap's attached forms as well.
+				out := []string{args[0], a}
+				for _, x := range rest[i+1:] {
+					if v, ok := attachedPortValue(x); ok {
+						out = append(out, "-p", v)
+						continue
+					}
+					out = append(out, x)
+				}
+				return out
+			}
+			if cmd.Name != "replay" && cmd.Name != "merge" {
 				return args // the command reads its own arguments
 			}
-			// fastscan replay takes the scan's flags, in any order too.
+			// fastscan replay takes the scan's flags, and merge its output
+			// flags, in any order too.
 			return append([]string{args[0]}, reorderArgs(append([]string{a}, rest[i+1:]...), cmd.Flags, nil)...)
 		}
 		if !strings.HasPrefix(a, "-") || a == "-" {

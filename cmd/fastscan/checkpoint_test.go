@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
 
+	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -286,4 +288,40 @@ func TestResumeTargetsFromStdin(t *testing.T) {
 			t.Errorf("another list: exit %d: %s", code, stderr)
 		}
 	})
+}
+
+// TestCheckpointPositionWaitsForDelivery: the checkpoint's position is a progress
+// sample at least hold old by the clock and by the scan's delivery: while the
+// receiver or the outputs lag behind, it does not advance.
+func TestCheckpointPositionWaitsForDelivery(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	var pos uint64
+	delivered := t0.UnixNano() - 1
+	k := &checkpointer{
+		progress:  func() engine.Progress { return engine.Progress{Position: pos} },
+		delivered: func() int64 { return delivered },
+		hold:      time.Second,
+	}
+	pos = 100
+	k.sample(t0)
+	pos = 200
+	k.sample(t0.Add(1500 * time.Millisecond))
+	if k.safe.pos != 0 {
+		t.Fatalf("position %d although nothing was delivered since the first sample", k.safe.pos)
+	}
+	delivered = t0.Add(1200 * time.Millisecond).UnixNano()
+	pos = 300
+	k.sample(t0.Add(1600 * time.Millisecond))
+	if k.safe.pos != 100 {
+		t.Fatalf("position %d, want 100: the first sample is a hold old by clock and delivery", k.safe.pos)
+	}
+	delivered = t0.Add(time.Hour).UnixNano()
+	k.sample(t0.Add(2400 * time.Millisecond))
+	if k.safe.pos != 100 {
+		t.Fatalf("position %d, want 100: the clock has not let the second sample be a hold old", k.safe.pos)
+	}
+	k.sample(t0.Add(2600 * time.Millisecond))
+	if k.safe.pos != 300 {
+		t.Fatalf("position %d, want 300", k.safe.pos)
+	}
 }

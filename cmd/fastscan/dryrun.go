@@ -14,7 +14,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/route"
 	"github.com/fastscan/fastscan/target"
 )
@@ -87,9 +86,6 @@ func dryRunPlan(s *settings, blocks uint64, lookup routeLookup) string {
 		probes = share
 	}
 	fmt.Fprintf(&b, "senders %d, each at %s probes/s\n", s.cfg.Senders, strconv.FormatFloat(s.cfg.Rate/float64(max(s.cfg.Senders, 1)), 'f', -1, 64))
-	if probes > engine.MaxTargets {
-		fmt.Fprintf(&b, "warning: a scan would refuse this: %d probe targets are more than the %d fastscan can track; split it\n", probes, uint64(engine.MaxTargets))
-	}
 	for _, x := range s.scope.Excluded {
 		b.WriteString(exclusionLine(x, s.scope.Excluded))
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -204,6 +205,22 @@ func TestDryRunNoDefaultExcludes(t *testing.T) {
 	}
 	if strings.Contains(stderr, "\nexcluded ") {
 		t.Errorf("plan lists exclusions:\n%s", stderr)
+	}
+}
+
+// TestDryRunEverything: the largest scan there is, every IPv4 address x every TCP and
+// UDP port, is planned like any other (the target table's memory follows the answers:
+// no scan is too large to track).
+func TestDryRunEverything(t *testing.T) {
+	stdout, stderr, code := runDryRun(t, "0.0.0.0/0", "-p", "T:1-65535,U:1-65535", "--dry-run", "--no-default-excludes", "--retries", "0")
+	if code != exitOK || stdout != "0.0.0.0/0\n" {
+		t.Fatalf("exit %d, stdout %q: %s", code, stdout, stderr)
+	}
+	if want := fmt.Sprintf("probes %d (addresses x ports)\n", uint64(1<<32)*131070); !strings.Contains(stderr, want) {
+		t.Errorf("plan lacks %q:\n%s", want, stderr)
+	}
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("plan warns:\n%s", stderr)
 	}
 }
 

@@ -199,6 +199,9 @@ func checkResumed(t *testing.T, l *lab.Lab, files map[string]string, ranges []ad
 		out.findings = append(out.findings, f)
 	}
 	compareRangesWithTruth(t, l.Truth(), out, ranges, ports, all)
+	if t.Failed() {
+		t.Logf("the last run's standard error:\n%s", stderr)
+	}
 	results := len(out.findings)
 	for _, format := range []string{"csv", "list"} {
 		data, _ := os.ReadFile(files[format])

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fastscan/fastscan/registry"
 )
 
 // runRegistryCmd runs "fastscan registry args..." through the real command line
@@ -81,6 +83,20 @@ func TestRegistryCommandRangeWithFlagAfterIt(t *testing.T) {
 		if f := strings.Fields(l); f[1] != "udp" || f[2] != "x11" || f[3] != "user" {
 			t.Errorf("row %q, want udp x11 user", l)
 		}
+	}
+}
+
+// TestRegistryCommandPortInARange checks a port that IANA assigns only as part
+// of a range (ircu on 6665-6669): the built-in table names it, as IANA does
+// (registry's TestSeedPortsNameTheirIANAService checks the name against IANA's file).
+func TestRegistryCommandPortInARange(t *testing.T) {
+	want := registry.Default().Name(6666, registry.TCP)
+	if want == "" {
+		t.Fatal("the built-in table names no service on 6666/tcp")
+	}
+	out, code, msg := runRegistryCmd(t, "6666", "--proto", "tcp")
+	if f := strings.Fields(lastLine(out)); code != 0 || len(f) < 4 || f[0] != "6666" || f[2] != want || f[3] != "user" {
+		t.Errorf("exit %d (%s), output:\n%s\nwant 6666 tcp %s user", code, msg, out, want)
 	}
 }
 

@@ -312,8 +312,9 @@ func openCheckpoint(s *settings, notice func(string)) (*checkpointFileWriter, st
 
 // checkpointer keeps a running scan's checkpoint: every checkpointEvery, and
 // once more when the scan stops. The position it records is the scan's progress
-// of at least hold (the longest wait for a reply, plus a margin) earlier, so
-// that every reply to a probe before it has had time to arrive and be written;
+// of at least hold (the longest wait for a reply, plus a margin) earlier, by the
+// clock and by the scan's delivery (sample), so that every reply to a probe
+// before it has had time to arrive and be written;
 // the answered set and the files' lengths are taken together, after a flush,
 // under the outputs' lock (outputSet.snapshot).
 type checkpointer struct {
@@ -323,12 +324,15 @@ type checkpointer struct {
 	base     checkpoint
 	set      *outputSet
 	progress func() engine.Progress
-	hold     time.Duration
-	samples  []progressSample
-	safe     progressSample // the newest sample at least hold old
-	notice   func(string)
-	failed   bool
-	written  bool // a checkpoint was written (or the file is left to --resume)
+	// delivered is the scan's engine.Scanner.DeliveredUntil (nil: the clock
+	// alone decides).
+	delivered func() int64
+	hold      time.Duration
+	samples   []progressSample
+	safe      progressSample // the newest sample at least hold old
+	notice    func(string)
+	failed    bool
+	written   bool // a checkpoint was written (or the file is left to --resume)
 }
 
 type progressSample struct {
@@ -355,18 +359,28 @@ func newCheckpointer(w *checkpointFileWriter, path string, s *settings, sc *engi
 	set.emitted, set.index, set.hidden = emitted, sc.TargetIndex, sc.EachHidden
 	set.mu.Unlock()
 	return &checkpointer{
-		w: w, path: path, set: set, progress: sc.Progress, hold: s.cfg.Wait + time.Second, safe: start, notice: notice,
+		w: w, path: path, set: set, progress: sc.Progress, delivered: sc.DeliveredUntil, hold: s.cfg.Wait + time.Second, safe: start, notice: notice,
 		base: checkpoint{Identity: scanIdentity(s), Dir: dir, Args: s.args,
 			Targets: s.cfg.Targets.Len() * uint64(s.cfg.Ports.Len()+s.cfg.UDPPorts.Len())},
 	}, nil
 }
 
 // sample notes the scan's progress now. Called with k.mu held.
+//
+// A sample becomes the safe position once hold has passed since it was taken,
+// both by the clock and by the scan's delivery (engine DeliveredUntil): a
+// receiver or an output that lags behind (a loaded machine, a slow disk) holds
+// the position back, so that every reply to a probe before it had its time to
+// arrive and is in the outputs when the checkpoint is taken.
 func (k *checkpointer) sample(now time.Time) {
 	p := k.progress()
 	k.samples = append(k.samples, progressSample{now, p.Pass, p.Position})
+	mark := now.UnixNano()
+	if k.delivered != nil {
+		mark = min(mark, k.delivered())
+	}
 	i := 0
-	for i < len(k.samples) && now.Sub(k.samples[i].at) >= k.hold {
+	for i < len(k.samples) && k.samples[i].at.UnixNano()+int64(k.hold) <= mark {
 		k.safe = k.samples[i]
 		i++
 	}

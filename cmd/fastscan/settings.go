@@ -159,18 +159,8 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	if s.cfg.Show, err = parseShow(c.String("show")); err != nil {
 		return s, err
 	}
-	s.format = c.String("format")
-	if _, ok := output.LookupFormat(s.format); !ok {
-		return s, usageError("invalid format %q: want one of %s", s.format, strings.Join(output.FormatNames(), ", "))
-	}
-	s.output = c.String("output")
-	for _, f := range output.Formats() {
-		if f.Flag == "" {
-			continue
-		}
-		if file := c.String(f.Flag); file != "" {
-			s.extra = append(s.extra, extraOutput{flag: f.Flag, format: f.Name, file: file})
-		}
+	if err := parseOutputs(c, &s); err != nil {
+		return s, err
 	}
 	s.quiet = c.Bool("quiet")
 	s.status = c.String("status-json")
@@ -192,6 +182,26 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 	err = applyResume(c, &s)
 	return s, err
+}
+
+// parseOutputs reads the output flags: --format, -o and the -oX-style flags
+// (formatFileFlags). Whether two of them name one file is checked later
+// (checkOutputPaths).
+func parseOutputs(c *cli.Context, s *settings) error {
+	s.format = c.String("format")
+	if _, ok := output.LookupFormat(s.format); !ok {
+		return usageError("invalid format %q: want one of %s", s.format, strings.Join(output.FormatNames(), ", "))
+	}
+	s.output = c.String("output")
+	for _, f := range output.Formats() {
+		if f.Flag == "" {
+			continue
+		}
+		if file := c.String(f.Flag); file != "" {
+			s.extra = append(s.extra, extraOutput{flag: f.Flag, format: f.Name, file: file})
+		}
+	}
+	return nil
 }
 
 // parseScanPorts reads -p (with nmap's T:/U: prefixes), --udp and --top-ports;

@@ -47,6 +47,13 @@ func NewECSValidator(tb testing.TB) *Validator {
 	return newValidator(tb, "ecs.schema.json", "urn:fastscan:schema:ecs:1")
 }
 
+// NewLocalValidator compiles the schema of `fastscan local --format jsonl`
+// (local.schema.json), with format assertions on.
+func NewLocalValidator(tb testing.TB) *Validator {
+	tb.Helper()
+	return newValidator(tb, "local.schema.json", "urn:fastscan:schema:local:1")
+}
+
 func newValidator(tb testing.TB, name, url string) *Validator {
 	tb.Helper()
 	f, err := os.Open(SchemaPath(tb, name))
