@@ -56,7 +56,18 @@ func BenchmarkEngineSendUDP(b *testing.B) {
 // each with its own null transmitter: allocs/op stays per scan, not per probe.
 func BenchmarkEngineSendTCP4Senders(b *testing.B) { benchmarkEngineSend(b, "1-16", "", 4) }
 
+// BenchmarkEngineSendTCPLoss is BenchmarkEngineSendTCP with the loss estimate
+// on (fastscan's default): 1/64 of the targets get a second probe (ns/probe
+// counts those too), and the samples' bookkeeping allocates nothing per probe.
+func BenchmarkEngineSendTCPLoss(b *testing.B) {
+	benchmarkEngineSendCfg(b, "1-16", "", 1, func(c *engine.Config) { c.EstimateLoss = true })
+}
+
 func benchmarkEngineSend(b *testing.B, tcp, udp string, senders int) {
+	benchmarkEngineSendCfg(b, tcp, udp, senders, nil)
+}
+
+func benchmarkEngineSendCfg(b *testing.B, tcp, udp string, senders int, set func(*engine.Config)) {
 	targets, err := target.ParseTargets([]string{"198.19.0.0/16"}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -72,6 +83,9 @@ func benchmarkEngineSend(b *testing.B, tcp, udp string, senders int) {
 	}
 	cfg.Link = func(c link.Config) (link.Link, error) {
 		return &nullLink{buf: make([]byte, c.FrameLen), batch: c.Batch}, nil
+	}
+	if set != nil {
+		set(&cfg)
 	}
 	b.ReportAllocs()
 	var probes uint64

@@ -95,6 +95,17 @@ type Config struct {
 	// Resume, when set, continues a stopped scan of the same Config from its
 	// pass and position, with its answered targets decided (see Resume).
 	Resume *Resume
+	// EstimateLoss sends a second probe to a keyed sample of the first pass's
+	// targets (1/16 to 1/128 of them, the fewer the larger the scan) to
+	// estimate the share of probes lost (Progress.Loss; see loss.go). Only
+	// probe kinds that give the second probe a source port of its own are
+	// sampled (TCP SYN; not UDP).
+	EstimateLoss bool
+	// Adaptive lowers the rate when the estimated loss rises above
+	// AdaptiveHigh and raises it back towards Rate when it falls below
+	// AdaptiveLow (adaptive.go); it implies EstimateLoss. Each change is in
+	// RateChanges and a Notice.
+	Adaptive bool
 	// Notice receives one-line messages for the user (skipped addresses and the like).
 	// Nil discards them.
 	Notice func(msg string)
@@ -119,6 +130,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Shards == 0 {
 		c.Shards = 1
+	}
+	if c.Adaptive {
+		c.EstimateLoss = true
 	}
 }
 

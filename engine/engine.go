@@ -52,6 +52,12 @@ type Progress struct {
 	RingDrops uint64
 	// Elapsed is the time since the scan started: routing and ARP included.
 	Elapsed time.Duration
+	// Loss counts the loss samples of the first pass (Config.EstimateLoss);
+	// Loss.Estimate is the estimated share of probes lost.
+	Loss LossStats
+	// Rate is the send rate the senders are set to: Config.Rate, or as
+	// Config.Adaptive changed it.
+	Rate float64
 }
 
 // Scanner runs one scan. Create it with New and run it once with Run (or Replay);
@@ -98,9 +104,12 @@ type Scanner struct {
 	closed     atomic.Uint64
 	filtered   atomic.Uint64
 	duplicates atomic.Uint64
-	invalid    atomic.Uint64
-	ringDrops  atomic.Uint64
-	lastReply  atomic.Int64
+	// secondAnswers counts answers of a loss sample's second probe to a
+	// target its first probe's answer had decided (or the other way round).
+	secondAnswers atomic.Uint64
+	invalid       atomic.Uint64
+	ringDrops     atomic.Uint64
+	lastReply     atomic.Int64
 	// rto is the retransmission timeout from the round trips seen (0: none yet).
 	rto atomic.Int64
 	_   cpu.CacheLinePad
@@ -110,6 +119,12 @@ type Scanner struct {
 	downKnown atomic.Bool
 	rtt       rttEstimator // receiver-only
 	reply     packet.Reply // receiver-only scratch
+	rxTarget  ProbeTarget  // receiver-only scratch
+
+	// loss is how the first pass samples the loss (nil: it does not); adapt
+	// changes the rate from the estimate (nil: Config.Adaptive unset).
+	loss  *lossPlan
+	adapt *adaptive
 
 	// link is opened by Prepare for Run; sender 0 sends on it, the others on
 	// their own transmitters.
@@ -160,6 +175,15 @@ func New(cfg Config) (*Scanner, error) {
 	}
 	s.dom = newDomain(s.total, s.cfg.Shard, s.cfg.Shards, s.cfg.Senders)
 	s.senders = newSenders(s.cfg.Senders)
+	if s.cfg.EstimateLoss {
+		s.loss = newLossPlan(s.dom.n, s.cfg.Seed)
+		for _, sd := range s.senders {
+			sd.loss = newSenderLoss(s.loss, sd.id)
+		}
+	}
+	if s.cfg.Adaptive {
+		s.adapt = newAdaptive(s.cfg.Rate)
+	}
 	if cfg.Resume != nil {
 		s.firstPass = cfg.Resume.Pass
 		if err := s.resumeFrom(cfg.Resume); err != nil {
@@ -192,6 +216,8 @@ func (s *Scanner) Progress() Progress {
 		Filtered:  s.filtered.Load(),
 		RingDrops: s.ringDrops.Load(),
 		Elapsed:   elapsed,
+		Loss:      s.lossStats(),
+		Rate:      s.currentRate(),
 	}
 }
 

@@ -56,6 +56,10 @@ type ProbeTarget struct {
 	// the first, 1.. for retries).
 	Pos  uint64
 	Pass int
+	// Second marks the loss sample's second probe to the target (loss.go), sent
+	// shortly after the first in the first pass: a kind that can tell the two
+	// apart gives it another source port than the target's probe of any pass.
+	Second bool
 }
 
 // ReplyClass is what a probe makes of a reply.
@@ -111,6 +115,8 @@ type portGroup struct {
 	probe  Probe // built by buildProbes
 	// answered counts the group's targets that answered.
 	answered atomic.Uint64
+	// sampled: the loss estimate samples the group's targets (sampleable).
+	sampled bool
 }
 
 // buildProbes builds every group's Probe for env and checks that each can write its
@@ -123,6 +129,7 @@ func (s *Scanner) buildProbes(env ProbeEnv) error {
 			return fmt.Errorf("building the %s probes: %w", g.kind.name, err)
 		}
 		g.probe = p
+		g.sampled = s.loss != nil && sampleable(p, s.cfg.Retries)
 		s.byProto[p.IPProtocol()] = g
 		s.frameLen = max(s.frameLen, p.FrameLen())
 	}

@@ -45,9 +45,15 @@ func (p *tcpSYNProbe) IPProtocol() uint8 { return packet.ProtocolTCP }
 func (p *tcpSYNProbe) FrameLen() int { return p.tmpl.Len() }
 
 // SourcePort implements Probe. It varies with the position and the pass, so that a retry is a new
-// connection to the target and probes spread over the whole source port range.
+// connection to the target and probes spread over the whole source port range. A loss
+// sample's second probe is half the range further on (another port than any pass's
+// while the range is wider than twice the passes).
 func (p *tcpSYNProbe) SourcePort(t *ProbeTarget) uint16 {
-	return uint16(p.sportLo + (t.Pos+uint64(t.Pass))%p.nsp)
+	off := t.Pos + uint64(t.Pass)
+	if t.Second {
+		off += p.nsp / 2
+	}
+	return uint16(p.sportLo + off%p.nsp)
 }
 
 // Put implements Probe: the template patched with the target, the source port and

@@ -110,9 +110,16 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		return
 	}
 	j, m := s.dom.owner(k)
-	if !s.probeLeft(idx, r.TargetIP, j, m) {
+	pair := pairNone
+	if s.probeLeft(idx, r.TargetIP, j, m) {
+		pair = s.samplePair(g, r, pi, p, j, m)
+	} else {
+		pair = pairUnsent
+	}
+	if pair == pairUnsent {
 		// An answer to a probe we never sent (a forgery, or a stray datagram that
-		// passed a weak check): no result may come of it.
+		// passed a weak check; a loss sample's second probe not sent yet): no
+		// result may come of it.
 		s.invalid.Add(1)
 		return
 	}
@@ -125,7 +132,13 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		s.hosts.answered(host, reason)
 	}
 	if !s.table.Mark(idx) {
-		s.duplicates.Add(1)
+		if pair == pairBoth {
+			// The loss sample's other probe answered too: no new result, and
+			// no noise either.
+			s.secondAnswers.Add(1)
+		} else {
+			s.duplicates.Add(1)
+		}
 		return
 	}
 	s.answered.Add(1)

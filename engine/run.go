@@ -151,6 +151,9 @@ func (s *Scanner) prepare(ctx context.Context) error {
 		sd.limiter = ratelimit.New(s.cfg.Rate / float64(len(s.senders)))
 		sd.hosts = make([]uint64, 0, sd.limiter.Batch())
 	}
+	if s.loss != nil {
+		s.loss.setPace(s.senders[0].limiter.Rate(), s.senders[0].limiter.Batch())
+	}
 	lk, err := s.openLink(p, s.senders[0].limiter.Batch())
 	if err != nil {
 		return fail(err)

@@ -30,6 +30,7 @@ func (s *Scanner) send(ctx context.Context) error {
 		}
 		if pass > 0 {
 			s.allLeft.Store(true)
+			s.retryRate()
 		}
 		// Positions before the pass: Progress reads the pass first, so it never
 		// sees the new pass with the old pass's (later) positions, which a
@@ -47,6 +48,9 @@ func (s *Scanner) send(ctx context.Context) error {
 		passEnd := time.Now()
 		if err != nil {
 			s.drain(passEnd)
+			if pass == 0 {
+				s.countAll()
+			}
 			return err
 		}
 		if pass == 0 && start == 0 {
@@ -57,6 +61,11 @@ func (s *Scanner) send(ctx context.Context) error {
 		s.coolDownNanos.Add(int64(time.Since(passEnd)))
 		if ctx.Err() != nil {
 			s.drain(passEnd)
+		}
+		if pass == 0 {
+			s.countAll() // the cool-down waited for the replies of the last samples
+		}
+		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
@@ -92,7 +101,7 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 		d       = &s.dom
 		tx      = sd.tx
 		limiter = sd.limiter
-		batch   = limiter.Batch()
+		batch   = s.applyRate(sd)
 		pending = 0
 		t       = ProbeTarget{Pass: pass}
 		// hosts are the hosts of the first pass's pending batch, marked probed
@@ -107,7 +116,17 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 		end  = d.count(sd.id)
 		m    = d.firstFrom(sd.id, start)
 		pos  = d.global(uint64(sd.id) + d.senders*m)
+		// ls samples the loss in the first pass (loss.go); second is set
+		// while put writes a sample's second probe.
+		ls = sd.loss
+		// second is set while put writes the second probe of loss sample
+		// secondOrd, at the sender's own position secondAt.
+		second              bool
+		secondOrd, secondAt uint64
 	)
+	if pass != 0 {
+		ls = nil
+	}
 	// On-link hosts found by ARP during this pass are caught up by sender 0.
 	var late *arpWork
 	if sd.id == 0 {
@@ -123,6 +142,9 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 			sd.left.Store(next)
 		}
 		late.flushing(now) // before the frames leave, as left: a reply can come back during the call
+		if ls != nil {
+			ls.flushing(now)
+		}
 		n, err := tx.Flush()
 		for _, h := range hosts[:min(n, len(hosts))] {
 			if s.hosts.markSent(h) {
@@ -136,6 +158,13 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 		if err != nil {
 			return fmt.Errorf("sending probes: %w", err)
 		}
+		if ls != nil {
+			s.evaluate(sd, now, s.lossSettle())
+			if sd.id == 0 && s.adapt != nil {
+				s.decide(now)
+			}
+		}
+		batch = s.applyRate(sd)
 		return nil
 	}
 	// put writes the probe of target idx (scan position tpos) into the batch,
@@ -153,12 +182,15 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 		}
 		pi := idx % s.nports
 		g := s.groupOf(pi)
-		t.DstMAC, t.Addr, t.PortIndex, t.Pos = mac, ip, int(pi-g.offset), tpos
+		t.DstMAC, t.Addr, t.PortIndex, t.Pos, t.Second = mac, ip, int(pi-g.offset), tpos, second
 		n := g.probe.Put(buf, &t)
 		if n <= 0 {
 			return fmt.Errorf("writing the %s probe to %v port index %d: no frame", g.kind.name, t.Addr, t.PortIndex)
 		}
 		tx.Commit(n)
+		if second {
+			ls.batch = append(ls.batch, secondOrd) // marked sent by the flush that carries it
+		}
 		if h != nil {
 			late.committed(h)
 		}
@@ -181,9 +213,30 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 		}
 		return skip(idx)
 	}
+	// putSecond writes the second probe of loss sample ord into the batch, with
+	// the sender's own positions at m; false if its host is not to be probed.
+	putSecond := func(ord uint64) (bool, error) {
+		tpos := d.global(uint64(sd.id) + d.senders*ls.pos(ord))
+		idx := s.perm.At(tpos)
+		ip := s.cfg.Targets.At(idx / s.nports)
+		mac, up, _ := s.sendHop(addrToUint32(ip), pass)
+		if !up {
+			return false, nil
+		}
+		second, secondOrd = true, ord
+		err := put(idx, tpos, secondAt, secondAt, ip, mac, nil)
+		second = false
+		return err == nil, err
+	}
 	for ; m < end; m, pos = m+1, pos+step {
 		if late != nil && late.more.Load() {
 			if err := s.sendLate(ctx, late, m, false, lateSkip, put, nil); err != nil {
+				return err
+			}
+		}
+		if ls != nil && m >= ls.nextDue {
+			secondAt = m
+			if err := s.sendSeconds(sd, m, false, putSecond); err != nil {
 				return err
 			}
 		}
@@ -199,6 +252,11 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 			}
 			continue
 		}
+		if ls != nil {
+			if ord, ok := ls.sampled(m); ok && s.groupOf(idx%s.nports).sampled {
+				s.push(sd, ord)
+			}
+		}
 		if err := put(idx, pos, m, m+1, ip, mac, nil); err != nil {
 			return err
 		}
@@ -211,6 +269,13 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 			}
 			return nil
 		}); err != nil {
+			return err
+		}
+	}
+	if ls != nil {
+		// The second probes not yet due: now, paced as the others.
+		secondAt = end
+		if err := s.sendSeconds(sd, end, true, putSecond); err != nil {
 			return err
 		}
 	}

@@ -109,7 +109,16 @@ type sender struct {
 	// targets of the first pass it skipped because their host is down (only
 	// meaningful after a first pass that started at 0). Sender only; read after.
 	probed, down uint64
-	_            cpu.CacheLinePad
+	// The loss samples this sender counted (loss.go), in all and in the
+	// current window of Config.Adaptive.
+	lossPairs, lossAnswered, lossOne atomic.Uint64
+	winAnswered, winOne              atomic.Uint64
+	_                                cpu.CacheLinePad
+
+	// loss is the sender's loss samples (nil: none); rateGen the adaptive
+	// rate generation its limiter has.
+	loss    *senderLoss
+	rateGen uint64
 
 	clock sendClock // own positions -> send times
 }

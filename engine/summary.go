@@ -28,8 +28,15 @@ type Summary struct {
 	// reply or an ICMP error sent by the host itself. An ICMP error from a router
 	// does not make a host up.
 	HostsProbed, HostsUp uint64
-	// Duplicates counts valid replies for targets already decided.
+	// Duplicates counts valid replies for targets already decided, but for
+	// SecondAnswers.
 	Duplicates uint64
+	// SecondAnswers counts the answers of loss samples' second probes to
+	// targets their first probe's answer had decided (or the other way round):
+	// expected, not noise, and never a second result (Config.EstimateLoss).
+	SecondAnswers uint64
+	// RateChanges are the changes Config.Adaptive made to the rate, oldest first.
+	RateChanges []RateChange
 	// Invalid counts replies to our address and ports whose cookie did not match:
 	// forged, stale or unrelated packets. They never produce a result. In a passive
 	// replay it counts resets that end a connection instead of answering a SYN.
@@ -55,12 +62,14 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 	s.setPhase(phase)
 	interrupted := phase == PhaseInterrupted
 	sum := Summary{
-		Progress:    s.Progress(),
-		Interrupted: interrupted,
-		Duplicates:  s.duplicates.Load(),
-		Invalid:     s.invalid.Load(),
-		CoolDown:    time.Duration(s.coolDownNanos.Load()),
-		HostsUp:     s.hosts.upCount.Load(),
+		Progress:      s.Progress(),
+		Interrupted:   interrupted,
+		Duplicates:    s.duplicates.Load(),
+		SecondAnswers: s.secondAnswers.Load(),
+		RateChanges:   s.RateChanges(),
+		Invalid:       s.invalid.Load(),
+		CoolDown:      time.Duration(s.coolDownNanos.Load()),
+		HostsUp:       s.hosts.upCount.Load(),
 	}
 	if lk != nil {
 		sum.RingPackets, sum.RingDrops, _ = lk.Stats()

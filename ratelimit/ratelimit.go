@@ -64,15 +64,37 @@ func New(rate float64) *Limiter {
 }
 
 func newWithClock(rate float64, c clock) *Limiter {
-	l := &Limiter{rate: rate, batch: MaxBatch, clock: c}
+	l := &Limiter{clock: c}
+	l.setRate(rate)
+	return l
+}
+
+// setRate sets the rate and what follows from it: interval, batch, burst.
+func (l *Limiter) setRate(rate float64) {
+	l.rate, l.interval, l.batch, l.burst = rate, 0, MaxBatch, 0
 	if !(rate > 0) || math.IsInf(rate, 1) {
 		l.rate = math.Inf(1)
-		return l
+		return
 	}
 	l.interval = 1e9 / rate
 	l.batch = int(min(max(rate/batchesPerSecond, 1), MaxBatch))
 	l.burst = max(float64(l.batch), rate*burstTime.Seconds())
-	return l
+}
+
+// SetRate changes the limit to rate packets per second (as New reads it) from
+// now on, without a burst or a gap: the tokens already taken keep the times
+// they were due at, and the next ones accrue at the new rate from the last of
+// them. Batch and Burst follow the new rate. Like Wait, SetRate is for the
+// sending goroutine only; it does not allocate.
+func (l *Limiter) SetRate(rate float64) {
+	if l.started && l.interval > 0 {
+		// The point the schedule has reached: the due time of the last token taken.
+		l.origin += int64(float64(l.taken) * l.interval)
+		l.taken = 0
+	} else {
+		l.started = false // from no limit: the schedule starts at the next Wait
+	}
+	l.setRate(rate)
 }
 
 // Rate returns the limit in packets per second; +Inf if there is none.

@@ -356,3 +356,81 @@ func TestAccuracySimulatedSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestSetRateSimulated changes the rate of a running limiter (as the engine's
+// --adaptive does) and checks, with the simulated clocks of
+// TestAccuracySimulated, that from the change on it never runs ahead of the new
+// rate and achieves it within 1%, lowering and raising it, from 10 to 1,000,000
+// packets per second; Batch follows the new rate.
+func TestSetRateSimulated(t *testing.T) {
+	for _, minSleep := range []time.Duration{0, time.Millisecond} {
+		for _, tt := range []struct{ from, to float64 }{
+			{100_000, 10_000}, {10_000, 100_000}, {1_000_000, 333.3}, {10, 1000}, {1000, 10}, {500_000, 450_000},
+		} {
+			c := newFakeClock(200 * time.Microsecond)
+			c.minSleep = minSleep
+			l := newWithClock(tt.from, c)
+			ctx := context.Background()
+			run := func(d time.Duration) (taken int, first, last int64) {
+				start := c.now
+				for c.now-start < int64(d) {
+					batch := l.Batch()
+					if err := l.Wait(ctx, batch); err != nil {
+						t.Fatal(err)
+					}
+					if taken == 0 {
+						first = c.now
+					}
+					taken += batch
+					last = c.now
+					c.advance(time.Duration(batch) * 100 * time.Nanosecond)
+				}
+				return taken, first, last
+			}
+			run(time.Second)
+			l.SetRate(tt.to)
+			if want := int(min(max(tt.to/batchesPerSecond, 1), MaxBatch)); l.Batch() != want || l.Rate() != tt.to {
+				t.Errorf("SetRate(%v): Batch %d, Rate %v; want %d, %v", tt.to, l.Batch(), l.Rate(), want, tt.to)
+			}
+			change := c.now
+			d := 3 * time.Second
+			if tt.to < 50 {
+				d = 20 * time.Second
+			}
+			taken, first, last := run(d)
+			if allowed := float64(l.Batch()) + tt.to*float64(last-change)/1e9; float64(taken) > allowed+1 {
+				t.Errorf("%v -> %v pps: %d tokens in the %v after the change, only %.1f allowed", tt.from, tt.to, taken, time.Duration(last-change), allowed)
+			}
+			achieved := float64(taken-l.Batch()) / (float64(last-first) / 1e9)
+			if math.Abs(achieved-tt.to)/tt.to > 0.01 {
+				t.Errorf("%v -> %v pps (min sleep %v): achieved %.2f pps after the change", tt.from, tt.to, minSleep, achieved)
+			}
+		}
+	}
+}
+
+// TestSetRateUnlimited: a limiter without a limit that gets one starts its
+// schedule at the next Wait (one batch free), and one that loses it stops waiting.
+func TestSetRateUnlimited(t *testing.T) {
+	c := newFakeClock(0)
+	l := newWithClock(0, c)
+	if err := l.Wait(context.Background(), 1000); err != nil {
+		t.Fatal(err)
+	}
+	l.SetRate(10)
+	if err := l.Wait(context.Background(), 1); err != nil || c.sleeps+c.yields != 0 {
+		t.Fatalf("first Wait after SetRate waited (err %v)", err)
+	}
+	start := c.now
+	if err := l.Wait(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(c.now - start); got < 100*time.Millisecond || got > 101*time.Millisecond {
+		t.Errorf("second Wait at 10 pps took %v, want 100ms", got)
+	}
+	l.SetRate(math.Inf(1))
+	before := c.sleeps + c.yields
+	if err := l.Wait(context.Background(), 1e6); err != nil || c.sleeps+c.yields != before {
+		t.Errorf("Wait after SetRate(+Inf) waited (err %v)", err)
+	}
+}

@@ -100,6 +100,8 @@ func scanFlags() []cli.Flag {
 		nmapStyleBool{&cli.BoolFlag{Name: "udp", Aliases: []string{"sU"}, Usage: "scan UDP instead of TCP (ports in -p without T:/U: are UDP; --top-ports takes the UDP list)"}},
 		&cli.IntFlag{Name: "top-ports", Usage: "scan the `N` ports most often found open on the internet (with -p: both)"},
 		&cli.Float64Flag{Name: "rate", Aliases: []string{"r", "max-rate"}, Value: engine.DefaultRate, Usage: "probes per second"},
+		&cli.BoolFlag{Name: "adaptive", Usage: "lower the rate while the estimated loss is high, raise it back towards -r when it falls"},
+		&cli.BoolFlag{Name: "no-loss-estimate", Usage: "send no second probes to a sample of the targets (the loss estimate costs 1/16 to 1/128 more TCP probes)"},
 		nmapStyleString{&cli.StringFlag{Name: "input-file", Aliases: []string{"iL"}, Usage: "read targets from `FILE`, one per line, # comments (- for standard input)"}},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "never scan `LIST`: addresses, CIDR blocks, ranges, comma lists, like the targets; may be repeated"},
 		&cli.StringFlag{Name: "excludefile", Usage: "never scan the addresses listed in `FILE` (the -iL format: one per line, # comments)"},

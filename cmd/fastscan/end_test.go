@@ -23,7 +23,7 @@ func TestStatusLastLine(t *testing.T) {
 	}{{false, "done"}, {true, "interrupted"}} {
 		var buf bytes.Buffer
 		progress := func() engine.Progress { return engine.Progress{Phase: engine.PhaseScanning} }
-		stop := writeStatus(&buf, progress, 1000)
+		stop := writeStatus(&buf, progress, func() []engine.RateChange { return nil }, 1000)
 		stop(engine.Summary{Interrupted: c.interrupted, Progress: engine.Progress{Phase: engine.PhaseDone, Position: 5, Targets: 10, Sent: 5}})
 		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 		var last statusLine

@@ -126,7 +126,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			defer f.Close()
 			dst = f
 		}
-		stopStatus = writeStatus(dst, scanner.Progress, s.cfg.Rate)
+		stopStatus = writeStatus(dst, scanner.Progress, scanner.RateChanges, s.cfg.Rate)
 	}
 	// -v and -d: the plan and the internals, just before sending.
 	announce(stderr, &s, route.Lookup)
@@ -433,8 +433,15 @@ func progressLine(p engine.Progress, pps, rate float64) string {
 	if p.Pass > 0 {
 		phase = fmt.Sprintf("%s (retry %d)", phase, p.Pass)
 	}
-	return fmt.Sprintf("%s: %5.1f%% %8.0f pps, ETA %v, sent %d, open %d, closed %d",
+	line := fmt.Sprintf("%s: %5.1f%% %8.0f pps, ETA %v, sent %d, open %d, closed %d",
 		phase, pct, pps, eta, p.Sent, p.Open, p.Closed)
+	if loss, ok := p.Loss.Estimate(); ok {
+		line += fmt.Sprintf(", loss %.1f%%", 100*loss)
+	}
+	if p.Rate != rate && p.Rate > 0 {
+		line += fmt.Sprintf(", rate %.0f/s", p.Rate)
+	}
+	return line
 }
 
 func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool) {
@@ -460,9 +467,59 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 		}
 		fmt.Fprintf(&b, "hosts down %d\n", sum.HostsDown)
 	}
-	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d, waited for replies %.2fs\n",
-		sum.RingDrops, sum.Invalid, sum.Duplicates, sum.CoolDown.Seconds())
+	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d, second answers %d, waited for replies %.2fs\n",
+		sum.RingDrops, sum.Invalid, sum.Duplicates, sum.SecondAnswers, sum.CoolDown.Seconds())
+	writeLoss(&b, s, sum)
 	io.WriteString(w, b.String())
+}
+
+// highLoss is the estimated loss from which the summary suggests a lower rate.
+const highLoss = 0.05
+
+// writeLoss writes the summary's loss estimate lines: the estimate and the
+// rate it holds for, the samples, the rate changes of --adaptive, a hint when
+// the loss is high.
+func writeLoss(b *strings.Builder, s *settings, sum engine.Summary) {
+	l := sum.Loss
+	if !s.cfg.EstimateLoss || l.Pairs == 0 {
+		return
+	}
+	loss, ok := l.Estimate()
+	if !ok {
+		fmt.Fprintf(b, "  loss not estimated: %d of %d targets probed twice answered (at least %d needed)\n", l.Answered, l.Pairs, engine.LossMinAnswered)
+		return
+	}
+	fmt.Fprintf(b, "  estimated loss %.1f%% at %s/s (%d targets probed twice: %d answered, %d of them only once)\n",
+		100*loss, groupThousands(sum.Rate), l.Pairs, l.Answered, l.One)
+	if n := len(sum.RateChanges); n > 0 {
+		fmt.Fprintf(b, "  adaptive: the rate changed %d times, from %s/s to %s/s\n", n, groupThousands(s.cfg.Rate), groupThousands(sum.Rate))
+	}
+	if loss >= highLoss {
+		if s.cfg.Adaptive {
+			fmt.Fprintf(b, "  hint: %.0f%% of the probes were lost: more --retries, or a lower -r, would find more\n", 100*loss)
+		} else {
+			fmt.Fprintf(b, "  hint: %.0f%% of the probes were lost at this rate: a lower -r, or --adaptive, would find more\n", 100*loss)
+		}
+	}
+}
+
+// groupThousands writes a rate rounded to a whole number with thousands
+// separators: 300,000.
+func groupThousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
 }
 
 // shellQuote quotes name for a shell command line when it needs it.

@@ -101,6 +101,10 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	if s.cfg.Rate = c.Float64("rate"); !(s.cfg.Rate > 0) || s.cfg.Rate > 100e6 {
 		return s, usageError("invalid rate %q: must be above 0 and at most 100000000 probes per second", typedValue(c, "rate"))
 	}
+	s.cfg.EstimateLoss, s.cfg.Adaptive = !c.Bool("no-loss-estimate"), c.Bool("adaptive")
+	if s.cfg.Adaptive && !s.cfg.EstimateLoss {
+		return s, usageError("--adaptive needs the loss estimate: drop --no-loss-estimate")
+	}
 	if s.cfg.Retries = c.Int("retries"); s.cfg.Retries < 0 || s.cfg.Retries > 100 {
 		return s, usageError("invalid retries %q: must be 0 to 100", typedValue(c, "retries"))
 	}

@@ -25,6 +25,30 @@ type statusLine struct {
 	Drops      uint64  `json:"drops"`
 	Percent    float64 `json:"percent"`
 	ETASeconds float64 `json:"eta_seconds"`
+	// Loss is the estimated share of probes lost (0 to 1), once enough
+	// sampled targets answered; LossSamples counts those that did.
+	Loss        *float64 `json:"loss,omitempty"`
+	LossSamples uint64   `json:"loss_samples,omitempty"`
+	// RateLimit is the rate the senders are set to (-r, or as --adaptive set it).
+	RateLimit float64 `json:"rate_limit"`
+	// RateChanges are the changes --adaptive made since the previous line;
+	// the last line has every change of the scan.
+	RateChanges []rateChange `json:"rate_changes,omitempty"`
+}
+
+// rateChange is one change of the rate by --adaptive.
+type rateChange struct {
+	Time string  `json:"time"`
+	Rate float64 `json:"rate"`
+	Loss float64 `json:"loss"`
+}
+
+func rateChanges(cs []engine.RateChange) []rateChange {
+	var out []rateChange
+	for _, c := range cs {
+		out = append(out, rateChange{Time: c.Time.UTC().Format(time.RFC3339Nano), Rate: c.Rate, Loss: c.Loss})
+	}
+	return out
 }
 
 // newStatusLine describes p; pps is the send rate measured since the last line and
@@ -33,7 +57,10 @@ func newStatusLine(now time.Time, p engine.Progress, pps, rate float64) statusLi
 	l := statusLine{
 		Time: now.UTC().Format(time.RFC3339Nano), Phase: p.Phase.String(), Pass: p.Pass, Rate: pps,
 		Sent: p.Sent, Received: p.Replies, Found: p.Open, Closed: p.Closed, Filtered: p.Filtered,
-		Drops: p.RingDrops,
+		Drops: p.RingDrops, RateLimit: p.Rate, LossSamples: p.Loss.Answered,
+	}
+	if loss, ok := p.Loss.Estimate(); ok {
+		l.Loss = &loss
 	}
 	if p.Targets > 0 {
 		done := min(p.Position, p.Targets)
@@ -46,7 +73,9 @@ func newStatusLine(now time.Time, p engine.Progress, pps, rate float64) statusLi
 // writeStatus writes one status line per statusInterval to w, from progress, until
 // the returned stop is called, which writes a last line from the scan's summary:
 // phase "done", or "interrupted" for a scan stopped early.
-func writeStatus(w io.Writer, progress func() engine.Progress, rate float64) (stop func(final engine.Summary)) {
+//
+// changes returns the changes of the rate so far (engine.Scanner.RateChanges).
+func writeStatus(w io.Writer, progress func() engine.Progress, changes func() []engine.RateChange, rate float64) (stop func(final engine.Summary)) {
 	enc := json.NewEncoder(w)
 	var lastSent uint64
 	last := time.Now()
@@ -55,9 +84,15 @@ func writeStatus(w io.Writer, progress func() engine.Progress, rate float64) (st
 		lastSent, last = p.Sent, now
 		return pps
 	}
+	logged := 0
 	stopTicks := runEvery(statusInterval, func(now time.Time) {
 		p := progress()
-		enc.Encode(newStatusLine(now, p, measure(now, p), rate))
+		l := newStatusLine(now, p, measure(now, p), rate)
+		if cs := changes(); len(cs) > logged {
+			l.RateChanges = rateChanges(cs[logged:])
+			logged = len(cs)
+		}
+		enc.Encode(l)
 	})
 	return func(final engine.Summary) {
 		stopTicks()
@@ -66,6 +101,8 @@ func writeStatus(w io.Writer, progress func() engine.Progress, rate float64) (st
 		if final.Interrupted {
 			p.Phase = engine.PhaseInterrupted
 		}
-		enc.Encode(newStatusLine(now, p, measure(now, p), rate))
+		l := newStatusLine(now, p, measure(now, p), rate)
+		l.RateChanges = rateChanges(final.RateChanges)
+		enc.Encode(l)
 	}
 }

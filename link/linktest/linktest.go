@@ -111,6 +111,14 @@ type Options struct {
 	// lifetime, across links) when it returns true: the target never sees it.
 	// nil drops none. It is called like Model.
 	Loss func(n uint64, dst netip.Addr, proto uint8, port uint16) bool
+	// RateLimit, when above 0, is a policer on the path to the targets: probes
+	// above RateLimit per second (on the Now clock, by the time each was
+	// committed, over every link of the Network) are dropped, as by an
+	// nftables "limit rate over RateLimit/second burst RateBurst packets drop"
+	// rule: a token bucket of RateBurst (at least 1) tokens. It drops after
+	// Loss, before Model; a dropped probe is recorded Lost.
+	RateLimit float64
+	RateBurst int
 	// Delay is how long after its probe's Flush each reply becomes available to
 	// Poll, on the Now clock.
 	Delay time.Duration
@@ -187,6 +195,12 @@ type Network struct {
 	flushes    atomic.Uint64 // Flush calls, the index of Options.FlushErr
 	polls      atomic.Uint64 // Poll calls, the index of Options.PollErr
 	sent       atomic.Uint64 // frames flushed
+
+	// The RateLimit token bucket: tokens at the time last (Now clock).
+	bucketMu    sync.Mutex
+	tokens      float64
+	last        time.Time
+	rateLimited atomic.Uint64
 
 	mu      sync.Mutex
 	links   map[*fakeLink]struct{} // open links
@@ -283,6 +297,11 @@ func (n *Network) answer(p *Probe, frame []byte, flushed time.Time) []reply {
 		p.Lost = true
 		return nil
 	}
+	if n.opts.RateLimit > 0 && !n.take(p.Committed) {
+		p.Lost = true
+		n.rateLimited.Add(1)
+		return nil
+	}
 	if n.opts.Model == nil {
 		return nil
 	}
@@ -304,6 +323,30 @@ func (n *Network) answer(p *Probe, frame []byte, flushed time.Time) []reply {
 	}
 	return rs
 }
+
+// take takes a token of the RateLimit bucket for a probe committed at t; false
+// when there is none (the probe is over the rate).
+func (n *Network) take(t time.Time) bool {
+	n.bucketMu.Lock()
+	defer n.bucketMu.Unlock()
+	burst := float64(max(n.opts.RateBurst, 1))
+	if n.last.IsZero() {
+		n.tokens = burst
+	} else if d := t.Sub(n.last); d > 0 {
+		n.tokens = min(burst, n.tokens+d.Seconds()*n.opts.RateLimit)
+	}
+	if t.After(n.last) {
+		n.last = t
+	}
+	if n.tokens < 1 {
+		return false
+	}
+	n.tokens--
+	return true
+}
+
+// RateLimited returns how many probes Options.RateLimit dropped.
+func (n *Network) RateLimited() uint64 { return n.rateLimited.Load() }
 
 // parseProbe decodes the addressing of a probe frame: Ethernet, IPv4, then TCP
 // with SYN set and ACK clear, or UDP.

@@ -747,3 +747,40 @@ func TestNewTransmitter(t *testing.T) {
 		t.Error("NewTransmitter of a closed link succeeded")
 	}
 }
+
+// TestRateLimit: the policer lets a burst of RateBurst probes through at once,
+// then RateLimit per second of the Now clock, and drops the rest (recorded Lost,
+// counted by RateLimited, never answered).
+func TestRateLimit(t *testing.T) {
+	c := newClock()
+	nw := linktest.New(linktest.Options{Model: allOpen, Now: c.Now, RateLimit: 100, RateBurst: 3})
+	l := open(t, nw, 16)
+	syn := synTemplate(t)
+	send := func(n int) {
+		for i := range n {
+			sendSYN(t, l, syn, targetIP, uint16(1000+i), uint32(i))
+		}
+		flush(t, l, n)
+	}
+	send(10) // at one instant: the burst
+	collect(t, l, 3)
+	c.Advance(50 * time.Millisecond) // 5 tokens, but the bucket holds 3
+	send(10)
+	collect(t, l, 3)
+	c.Advance(20 * time.Millisecond) // 2 tokens
+	send(10)
+	collect(t, l, 2)
+	pollNone(t, l, 20*time.Millisecond)
+	if got := nw.RateLimited(); got != 30-8 {
+		t.Errorf("RateLimited() = %d, want %d", got, 30-8)
+	}
+	lost := 0
+	for _, p := range nw.Probes() {
+		if p.Lost {
+			lost++
+		}
+	}
+	if lost != 22 {
+		t.Errorf("%d probes recorded lost, want 22", lost)
+	}
+}
