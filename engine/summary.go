@@ -30,10 +30,6 @@ type Summary struct {
 	HostsProbed, HostsUp uint64
 	// Duplicates counts valid replies for targets already decided.
 	Duplicates uint64
-	// Invalid counts replies to our address and ports whose cookie did not match:
-	// forged, stale or unrelated packets. They never produce a result. In a passive
-	// replay it counts resets that end a connection instead of answering a SYN.
-	Invalid uint64
 	// RingPackets counts the packets the link's receive side accepted.
 	RingPackets uint64
 	// Interface and SourceIP say where the probes came from.
@@ -58,7 +54,6 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		Progress:    s.Progress(),
 		Interrupted: interrupted,
 		Duplicates:  s.duplicates.Load(),
-		Invalid:     s.invalid.Load(),
 		CoolDown:    time.Duration(s.coolDownNanos.Load()),
 		HostsUp:     s.hosts.upCount.Load(),
 	}
