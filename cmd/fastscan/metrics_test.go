@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 )
@@ -34,6 +36,20 @@ func TestMetricsFlags(t *testing.T) {
 		_, code, stderr := captured(t, append([]string{"198.18.0.1", "-p", "80"}, tc.args...)...)
 		if code != exitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, tc.token) {
 			t.Errorf("%q: exit %d, %q; want one line naming %s, exit %d", tc.args, code, stderr, tc.token, exitUsage)
+		}
+	}
+}
+
+// TestReplayRefusesMetrics: replay has no live counters to serve.
+func TestReplayRefusesMetrics(t *testing.T) {
+	for _, args := range [][]string{
+		{"replay", "--no-validate", "--metrics", "127.0.0.1:9464", replayDir + "/tcp-routed.pcap"},
+		{"replay", "--no-validate", "--metrics-linger", "1s", replayDir + "/tcp-routed.pcap"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"fastscan"}, args...), &stdout, &stderr, nil)
+		if code != exitUsage || !strings.Contains(stderr.String(), "does not apply to replay") {
+			t.Errorf("%q: exit %d, stderr %q; want 2, does not apply", args, code, stderr.String())
 		}
 	}
 }
