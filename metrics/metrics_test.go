@@ -233,3 +233,25 @@ func TestServeAndStop(t *testing.T) {
 		t.Errorf("Stop without scraper took %v, want the 200ms linger", d)
 	}
 }
+
+// TestStopDoesNotLingerAfterSignal: a cancelled context (a signal stopped the
+// scan) ends the linger at once.
+func TestStopDoesNotLingerAfterSignal(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCollector(func() engine.Progress { return engine.Progress{} }, 10)
+	s, err := Serve(ln, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Finish(engine.Summary{Interrupted: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	s.Stop(ctx, time.Minute)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Stop after a signal took %v", d)
+	}
+}

@@ -27,14 +27,17 @@ import (
 
 // Addresses inside the lab's scanner namespace (its own loopback).
 const (
-	labMetricsAddr    = "127.0.0.1:9464"
+	// Below 1024: only a listener opened before privileges are dropped gets it.
+	labMetricsAddr    = "127.0.0.1:947"
 	labPrometheusAddr = "127.0.0.1:9090"
 )
 
 // TestLabMetricsPrometheus scrapes a lab scan's --metrics with a real Prometheus
 // server running in the scanner's namespace, sees the scan's progress while it
 // runs, and reads the final values back through Prometheus' HTTP API: they equal
-// the scan's own summary and the lab's ground truth. A --metrics address already
+// the scan's own summary and the lab's ground truth. The metrics port is below
+// 1024 and the scan runs as nobody by then: the listener is opened before the
+// privileges are dropped. A --metrics address already
 // in use (Prometheus' own) is a usage error before anything is sent.
 func TestLabMetricsPrometheus(t *testing.T) {
 	prom := citest.RequireTool(t, "prometheus")
@@ -85,6 +88,10 @@ func TestLabMetricsPrometheus(t *testing.T) {
 			sent, ok := api.query(t, `fastscan_probes_sent_total and on() fastscan_finished == 0`)
 			if ok && sent > 0 {
 				live = sent
+				// Served on by the unprivileged user the scan became.
+				if uid := procUID(t, cmd.Process.Pid); uid == 0 {
+					t.Errorf("scan still runs as root while sending")
+				}
 			}
 		}
 	}
@@ -266,4 +273,21 @@ func (a *promAPI) query(t *testing.T, q string) (v float64, ok bool) {
 		t.Fatalf("query %s: value %v: %v", q, r.Data.Result[0].Value[1], err)
 	}
 	return v, true
+}
+
+// procUID is the real user id of process pid (-1 if it is gone).
+func procUID(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Uid:" {
+			uid, _ := strconv.Atoi(f[1])
+			return uid
+		}
+	}
+	t.Fatalf("/proc/%d/status has no Uid", pid)
+	return -1
 }
