@@ -53,7 +53,7 @@ func NewCollector(progress func() engine.Progress, rate float64) *Collector {
 		drops:      prometheus.NewDesc("fastscan_ring_drops_total", "Replies the kernel dropped because the receive ring was full.", nil, nil),
 		invalid:    prometheus.NewDesc("fastscan_invalid_replies_total", "Replies to the scan's address and ports whose cookie did not match (forged, stale or unrelated).", nil, nil),
 		rateTarget: prometheus.NewDesc("fastscan_rate_target", "The configured send rate, probes per second.", nil, nil),
-		ratio:      prometheus.NewDesc("fastscan_progress_ratio", "How far the current send pass has gone through the targets, 0 to 1; 1 once the scan has finished.", nil, nil),
+		ratio:      prometheus.NewDesc("fastscan_progress_ratio", "How far the current send pass has gone through the targets, 0 to 1; 1 once every probe is sent (cooling down, done); where an interrupted scan stopped.", nil, nil),
 		finished:   prometheus.NewDesc("fastscan_finished", "1 once the scan has ended (done or interrupted): the other values are final.", nil, nil),
 	}
 }
@@ -84,15 +84,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		p.Filtered += final.NoResponse
 		openFiltered = final.OpenFiltered
 		finished = 1
-		ratio = 1
 	} else {
 		p = c.progress()
-		if p.Targets > 0 {
-			ratio = float64(min(p.Position, p.Targets)) / float64(p.Targets)
-		}
-		if p.Phase == engine.PhaseCoolingDown || p.Phase == engine.PhaseDone {
-			ratio = 1
-		}
+	}
+	if p.Targets > 0 {
+		ratio = float64(min(p.Position, p.Targets)) / float64(p.Targets)
+	}
+	if p.Phase == engine.PhaseCoolingDown || p.Phase == engine.PhaseDone {
+		ratio = 1 // every pass sent (a retry pass's position counts its own targets)
 	}
 	ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(p.Sent))
 	ch <- prometheus.MustNewConstMetric(c.replies, prometheus.CounterValue, float64(p.Replies))

@@ -126,6 +126,18 @@ func TestHandlerReadsProgressAtScrapeTime(t *testing.T) {
 	default:
 		t.Error("FinalScraped not closed by a scrape after Finish")
 	}
+
+	// An interrupted scan's ratio is where it stopped.
+	c2 := NewCollector(func() engine.Progress { return engine.Progress{} }, 10)
+	h2, err := Handler(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Finish(engine.Summary{Progress: engine.Progress{Phase: engine.PhaseInterrupted, Position: 300, Targets: 1000}, Interrupted: true})
+	got = values(t, func() string { b, _ := scrape(t, h2, ""); return b }())
+	if got["fastscan_progress_ratio"] != 0.3 || got["fastscan_finished"] != 1 {
+		t.Errorf("interrupted: ratio %v finished %v, want 0.3 and 1", got["fastscan_progress_ratio"], got["fastscan_finished"])
+	}
 }
 
 func TestHandlerOpenMetrics(t *testing.T) {
