@@ -50,6 +50,10 @@ type Progress struct {
 	// RingDrops counts replies the kernel dropped because the receive ring was full
 	// (read every quarter of a second while the scan runs).
 	RingDrops uint64
+	// Invalid counts replies to our address and ports whose cookie did not match:
+	// forged, stale or unrelated packets. They never produce a result. In a passive
+	// replay it counts resets that end a connection instead of answering a SYN.
+	Invalid uint64
 	// Elapsed is the time since the scan started: routing and ARP included.
 	Elapsed time.Duration
 	// Loss counts the loss samples of the first pass (Config.EstimateLoss);
@@ -215,6 +219,7 @@ func (s *Scanner) Progress() Progress {
 		Closed:    s.closed.Load(),
 		Filtered:  s.filtered.Load(),
 		RingDrops: s.ringDrops.Load(),
+		Invalid:   s.invalid.Load(),
 		Elapsed:   elapsed,
 		Loss:      s.lossStats(),
 		Rate:      s.currentRate(),

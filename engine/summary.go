@@ -37,10 +37,6 @@ type Summary struct {
 	SecondAnswers uint64
 	// RateChanges are the changes Config.Adaptive made to the rate, oldest first.
 	RateChanges []RateChange
-	// Invalid counts replies to our address and ports whose cookie did not match:
-	// forged, stale or unrelated packets. They never produce a result. In a passive
-	// replay it counts resets that end a connection instead of answering a SYN.
-	Invalid uint64
 	// RingPackets counts the packets the link's receive side accepted.
 	RingPackets uint64
 	// Interface and SourceIP say where the probes came from.
@@ -67,7 +63,6 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		Duplicates:    s.duplicates.Load(),
 		SecondAnswers: s.secondAnswers.Load(),
 		RateChanges:   s.RateChanges(),
-		Invalid:       s.invalid.Load(),
 		CoolDown:      time.Duration(s.coolDownNanos.Load()),
 		HostsUp:       s.hosts.upCount.Load(),
 	}

@@ -129,6 +129,8 @@ func scanFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing (no privileges needed): the targets' CIDR blocks on standard output; counts, exclusions, route and duration on standard error"},
 		&cli.StringFlag{Name: "status-json", Usage: "write a JSON status line every second to `FILE` (- for standard error)"},
+		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus/OpenMetrics metrics at http://`ADDR`/metrics while scanning (ADDR: IP:PORT, e.g. 127.0.0.1:9464)"},
+		&cli.DurationFlag{Name: "metrics-linger", Value: defaultMetricsLinger, Usage: "after the scan, keep serving --metrics until one scrape has read the final values, at most `DURATION` (0: stop at once)"},
 		registryFileFlag(),
 		&cli.BoolFlag{Name: "tx-ring", Usage: "send through a PACKET_TX_RING instead of sendmmsg", Hidden: true},
 		&cli.DurationFlag{Name: "arp-wait", Value: engine.DefaultARPWait, Usage: "the longest timeout of one ARP request (the router's, on-link targets'); timeouts adapt to the ARP round trips measured, from 20 ms up", Hidden: true},

@@ -55,8 +55,8 @@ func replayCommand() *cli.Command {
 var sendOnlyFlags = []string{"rate", "interface", "router-mac", "retries", "wait", "tx-ring", "arp-wait", "keep-privileges"}
 
 // liveOnlyFlags are the scan flags that promise output only a live scan makes (its
-// status lines, its capture of replies): replay refuses them rather than ignore them.
-var liveOnlyFlags = []string{"status-json", "pcap", "dry-run"}
+// status lines, its capture of replies, its metrics): replay refuses them rather than ignore them.
+var liveOnlyFlags = []string{"status-json", "pcap", "metrics", "metrics-linger", "dry-run"}
 
 // replayFlags are the scan's flags, those of sendOnlyFlags and liveOnlyFlags hidden
 // from replay's help.

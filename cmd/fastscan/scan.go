@@ -33,6 +33,13 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err := checkCheckpointFree(&s); err != nil {
 		return err
 	}
+	// The metrics listener, before anything is sent or created and while the
+	// scan still has the privileges a port below 1024 needs.
+	ms, err := listenMetrics(&s)
+	if err != nil {
+		return err
+	}
+	defer ms.close()
 	s.cfg.Notice = func(msg string) {
 		if !s.quiet {
 			fmt.Fprintln(stderr, "fastscan: "+msg)
@@ -59,6 +66,9 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	scanner, err := engine.New(s.cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
+	}
+	if err := ms.serve(ctx, scanner, s.cfg.Rate, stderr, s.quiet); err != nil {
+		return err
 	}
 	// Routes, ARP, probes and sockets before any file is created: what the user
 	// asked for, or the machine, may refuse the scan here.
@@ -159,6 +169,7 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if stopStatus != nil {
 		stopStatus(sum)
 	}
+	ms.finish(sum)
 	end := scanEnd(ctx, sum, runErr)
 	end.HostsProbed, end.HostsUp = sum.HostsProbed, sum.HostsUp
 	end.HostUp = scanner.HostStatus

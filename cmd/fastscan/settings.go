@@ -37,6 +37,7 @@ type settings struct {
 	// syslogWriter is the running syslog sender, set by scan.
 	syslogWriter *output.Syslog
 	status       string             // --status-json: a file, "-" for standard error, "" for none
+	metrics      metricsOptions     // --metrics, --metrics-linger (metrics.go)
 	services     *registry.Registry // names the services of results
 	privOptions                     // -n, --keep-privileges (privilege.go)
 	scope        target.Scope       // the targets named, and what was excluded from them
@@ -172,6 +173,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	s.verbosity = parseVerbosity(c)
 	s.status = c.String("status-json")
 	s.pcap = c.String("pcap")
+	if s.metrics, err = parseMetrics(c); err != nil {
+		return s, err
+	}
 	s.syslog, s.syslogAs = c.String("syslog"), c.String("syslog-format")
 	if s.syslog != "" {
 		if _, err := output.NewSyslogCheck(s.syslog, s.syslogAs); err != nil {
