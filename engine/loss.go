@@ -98,6 +98,11 @@ type lossPlan struct {
 	key    uint64
 }
 
+// LossStride is how many of the first pass's targets of a scan (or shard) of n
+// targets there are per loss sample: with Config.EstimateLoss each sampled TCP
+// target gets a second probe, about 1/LossStride(n) more TCP probes.
+func LossStride(n uint64) uint64 { return newLossPlan(n, 0).stride }
+
 // newLossPlan samples a share of n targets.
 func newLossPlan(n, seed uint64) *lossPlan {
 	k := uint64(lossMinStride)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/fastscan/fastscan/engine"
 	"github.com/fastscan/fastscan/route"
 	"github.com/fastscan/fastscan/target"
 )
@@ -86,6 +87,13 @@ func dryRunPlan(s *settings, blocks uint64, lookup routeLookup) string {
 		probes = share
 	}
 	fmt.Fprintf(&b, "senders %d, each at %s probes/s\n", s.cfg.Senders, strconv.FormatFloat(s.cfg.Rate/float64(max(s.cfg.Senders, 1)), 'f', -1, 64))
+	if s.cfg.EstimateLoss && s.cfg.Ports.Len() > 0 && nports > 0 {
+		// The loss estimate's second probes: one per sampled TCP target.
+		k := engine.LossStride(probes)
+		extra := probes * uint64(s.cfg.Ports.Len()) / nports / k
+		fmt.Fprintf(&b, "loss estimate: about %d second probes (1 in %d TCP targets of the first pass; --no-loss-estimate: none)\n", extra, k)
+		probes += extra
+	}
 	for _, x := range s.scope.Excluded {
 		b.WriteString(exclusionLine(x, s.scope.Excluded))
 	}

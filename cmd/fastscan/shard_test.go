@@ -202,13 +202,16 @@ func TestDryRunShard(t *testing.T) {
 	for _, want := range []string{
 		"shard 3/4 (from --shard): 262144 of the 1048576 probes (every 4th position of the scan order, from position 3), scan id ",
 		"senders 2, each at 500 probes/s\n",
-		"estimated duration 4m22s at -r 1000 probes/s",
+		// 262,144 probes plus the loss estimate's 1 in 16: 278,528 at 1000/s.
+		"loss estimate: about 16384 second probes (1 in 16 TCP targets",
+		"estimated duration 4m39s at -r 1000 probes/s",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("dry run of shard 3/4 lacks %q:\n%s", want, got)
 		}
 	}
-	if got := plan(); strings.Contains(got, "shard") || !strings.Contains(got, "estimated duration 17m29s") {
+	// 1,048,576 probes plus 1 in 64 for the loss estimate: 1,064,960 at 1000/s.
+	if got := plan(); strings.Contains(got, "shard") || !strings.Contains(got, "estimated duration 17m45s") {
 		t.Errorf("dry run of the whole scan:\n%s", got)
 	}
 }
