@@ -160,8 +160,15 @@ type IPv6Upper struct {
 // b must hold the fixed header ([IPv6HeaderLen] bytes). Upper does not
 // allocate.
 func (b IPv6) Upper() (u IPv6Upper, ok bool) {
+	u.Protocol, u.Offset, u.FragmentOffset, u.Fragment, u.MoreFragments, ok = b.upper()
+	return u, ok
+}
+
+// upper is Upper with its results in registers (the struct costs the reply
+// parser a measurable share of its time).
+func (b IPv6) upper() (proto uint8, off, fragOff int, frag, more, ok bool) {
 	nh := b.NextHeader()
-	off := IPv6HeaderLen
+	off = IPv6HeaderLen
 	for range MaxIPv6ExtensionHeaders + 1 {
 		switch nh {
 		case IPv6HopByHop, IPv6Routing, IPv6DestinationOpts, IPv6Mobility, IPv6HIP, IPv6Shim6,
@@ -169,32 +176,29 @@ func (b IPv6) Upper() (u IPv6Upper, ok bool) {
 			// Next header, header extension length in 8-byte units not
 			// counting the first 8 bytes.
 			if off+2 > len(b) {
-				return u, false
+				return 0, 0, 0, frag, more, false
 			}
 			nh = b[off]
 			off += 8 + 8*int(b[off+1])
 			if off > len(b) {
-				return u, false
+				return 0, 0, 0, frag, more, false
 			}
 		case IPv6Fragment:
-			if off+IPv6FragmentHeaderLen > len(b) || u.Fragment {
-				return u, false // truncated, or a second Fragment header
+			if off+IPv6FragmentHeaderLen > len(b) || frag {
+				return 0, 0, 0, frag, more, false // truncated, or a second Fragment header
 			}
 			w := binary.BigEndian.Uint16(b[off+ipv6FragOffsetFlagOffset:])
-			u.Fragment = true
-			u.FragmentOffset = int(w & ipv6FragOffsetMask)
-			u.MoreFragments = w&ipv6FragMoreFragments != 0
-			if u.FragmentOffset != 0 {
-				return u, false
+			frag, fragOff, more = true, int(w&ipv6FragOffsetMask), w&ipv6FragMoreFragments != 0
+			if fragOff != 0 {
+				return 0, 0, fragOff, frag, more, false
 			}
 			nh = b[off]
 			off += IPv6FragmentHeaderLen
 		case IPv6ESP, IPv6AH, IPv6NoNextHeader:
-			return u, false
+			return 0, 0, fragOff, frag, more, false
 		default:
-			u.Protocol, u.Offset = nh, off
-			return u, true
+			return nh, off, fragOff, frag, more, true
 		}
 	}
-	return u, false
+	return 0, 0, fragOff, frag, more, false
 }

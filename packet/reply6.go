@@ -7,20 +7,39 @@ func parseReply6(frame []byte, r *Reply) bool {
 		return false
 	}
 	ip = ip[:IPv6HeaderLen+int(ip.PayloadLength())] // link-layer padding off
-	u, ok := ip.Upper()
-	if !ok || u.MoreFragments {
-		return false // a non-first fragment, or a first one: not a whole packet
+	proto, off := ip.NextHeader(), IPv6HeaderLen
+	if proto != ProtocolTCP && proto != ProtocolUDP && proto != ProtocolICMPv6 {
+		var ok, more bool
+		proto, off, _, _, more, ok = ip.upper()
+		if !ok || more {
+			return false // a non-first fragment, or a first one: not a whole packet
+		}
 	}
-	l4 := ip[u.Offset:]
-	switch u.Protocol {
+	l4 := ip[off:]
+	switch proto {
 	case ProtocolTCP:
 		return parseTCPReply6(ip, TCP(l4), r)
 	case ProtocolUDP:
-		return parseUDPReply6(ip, UDP(l4), u.Offset, r)
+		return parseUDPReply6(ip, UDP(l4), off, r)
 	case ProtocolICMPv6:
-		return parseICMPv6Reply(ip, ICMPv6(l4), u.Offset, r)
+		return parseICMPv6Reply(ip, ICMPv6(l4), off, r)
 	}
 	return false
+}
+
+// set6 stores the fields every IPv6 reply has and zeroes the others, one by
+// one (see set4): target, local and from start with the 16 bytes of the
+// addresses to copy (in ip, or in the packet an ICMPv6 error quotes).
+func (r *Reply) set6(kind ReplyKind, proto uint8, ip IPv6, target, local, from []byte, targetPort, localPort uint16) {
+	r.Kind, r.Proto, r.TTL, r.IPv6 = kind, proto, ip.HopLimit(), true
+	r.TargetIP, r.LocalIP, r.From = 0, 0, 0
+	r.TargetPort, r.LocalPort = targetPort, localPort
+	r.Cookie, r.Seq = 0, 0
+	r.ICMPType, r.ICMPCode = 0, 0
+	r.PayloadOffset, r.PayloadLength = 0, 0
+	r.Target6 = [IPv6AddressLen]byte(target)
+	r.Local6 = [IPv6AddressLen]byte(local)
+	r.From6 = [IPv6AddressLen]byte(from)
 }
 
 func parseTCPReply6(ip IPv6, tcp TCP, r *Reply) bool {
@@ -38,20 +57,10 @@ func parseTCPReply6(ip IPv6, tcp TCP, r *Reply) bool {
 	default:
 		return false
 	}
-	src := ip.SourceAddress()
-	*r = Reply{
-		Kind:       kind,
-		TargetPort: tcp.SourcePort(),
-		LocalPort:  tcp.DestinationPort(),
-		Cookie:     tcp.AckNumber() - 1,
-		Seq:        tcp.SequenceNumber(),
-		TTL:        ip.HopLimit(),
-		Proto:      ProtocolTCP,
-		IPv6:       true,
-		Target6:    src,
-		Local6:     ip.DestinationAddress(),
-		From6:      src,
-	}
+	src := ip[IPv6SrcAddrOffset:]
+	r.set6(kind, ProtocolTCP, ip, src, ip[IPv6DstAddrOffset:], src, tcp.SourcePort(), tcp.DestinationPort())
+	r.Cookie = tcp.AckNumber() - 1
+	r.Seq = tcp.SequenceNumber()
 	return true
 }
 
@@ -60,20 +69,10 @@ func parseUDPReply6(ip IPv6, udp UDP, at int, r *Reply) bool {
 	if !udp.IsValid() {
 		return false
 	}
-	src := ip.SourceAddress()
-	*r = Reply{
-		Kind:          ReplyUDP,
-		TargetPort:    udp.SourcePort(),
-		LocalPort:     udp.DestinationPort(),
-		TTL:           ip.HopLimit(),
-		Proto:         ProtocolUDP,
-		IPv6:          true,
-		PayloadOffset: EthernetHeaderLen + at + UDPHeaderLen,
-		PayloadLength: int(udp.Length()) - UDPHeaderLen,
-		Target6:       src,
-		Local6:        ip.DestinationAddress(),
-		From6:         src,
-	}
+	src := ip[IPv6SrcAddrOffset:]
+	r.set6(ReplyUDP, ProtocolUDP, ip, src, ip[IPv6DstAddrOffset:], src, udp.SourcePort(), udp.DestinationPort())
+	r.PayloadOffset = EthernetHeaderLen + at + UDPHeaderLen
+	r.PayloadLength = int(udp.Length()) - UDPHeaderLen
 	return true
 }
 
@@ -90,36 +89,26 @@ func parseICMPv6Reply(ip IPv6, icmp ICMPv6, at int, r *Reply) bool {
 	if len(quoted) < IPv6HeaderLen || quoted.Version() != IPv6Version {
 		return false
 	}
-	q, ok := quoted.Upper()
-	if !ok || (q.Protocol != ProtocolTCP && q.Protocol != ProtocolUDP) || len(quoted) < q.Offset+UDPHeaderLen {
+	proto, qoff, _, _, _, ok := quoted.upper()
+	if !ok || (proto != ProtocolTCP && proto != ProtocolUDP) || len(quoted) < qoff+UDPHeaderLen {
 		return false
 	}
 	// Both TCP and UDP start with the source and destination ports; the first 8
 	// bytes hold TCP's sequence number too.
-	tcp := TCP(quoted[q.Offset:])
-	*r = Reply{
-		Kind:       ReplyICMPUnreachable,
-		TargetPort: tcp.DestinationPort(),
-		LocalPort:  tcp.SourcePort(),
-		TTL:        ip.HopLimit(),
-		ICMPType:   icmp.Type(),
-		ICMPCode:   icmp.Code(),
-		Proto:      q.Protocol,
-		IPv6:       true,
-		Target6:    quoted.DestinationAddress(),
-		Local6:     quoted.SourceAddress(),
-		From6:      ip.SourceAddress(),
-	}
-	if q.Protocol == ProtocolTCP {
+	tcp := TCP(quoted[qoff:])
+	r.set6(ReplyICMPUnreachable, proto, ip, quoted[IPv6DstAddrOffset:], quoted[IPv6SrcAddrOffset:], ip[IPv6SrcAddrOffset:],
+		tcp.DestinationPort(), tcp.SourcePort())
+	r.ICMPType, r.ICMPCode = icmp.Type(), icmp.Code()
+	if proto == ProtocolTCP {
 		r.Cookie = tcp.SequenceNumber()
-	} else if n := len(quoted) - q.Offset - UDPHeaderLen; n > 0 {
+	} else if n := len(quoted) - qoff - UDPHeaderLen; n > 0 {
 		// The quoted datagram's payload, no further than its length field says
 		// when that is sane (the quote holds nothing after the probe anyway).
-		if l := int(UDP(quoted[q.Offset:]).Length()) - UDPHeaderLen; l >= 0 && l < n {
+		if l := int(UDP(quoted[qoff:]).Length()) - UDPHeaderLen; l >= 0 && l < n {
 			n = l
 		}
 		if n > 0 {
-			r.PayloadOffset = EthernetHeaderLen + at + ICMPv6HeaderLen + q.Offset + UDPHeaderLen
+			r.PayloadOffset = EthernetHeaderLen + at + ICMPv6HeaderLen + qoff + UDPHeaderLen
 			r.PayloadLength = n
 		}
 	}
