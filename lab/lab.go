@@ -19,7 +19,8 @@
 //	     │                                               2001:2:0:100::2:0/112  nftables reject: ICMPv6 1/1
 //	     │                                               2001:2:0:100::3:0/113  nftables reject: ICMPv6 1/3
 //	     │                                               2001:2:0:100::3:8000/113 nftables reject: ICMPv6 1/4
-//	     └─ lan0 2001:2:0:1::1/64 ── W ── H1 2001:2:0:1::10, H2 ::20, H3 ::30, H4 ::50 (NDP with their own MACs)
+//	     └─ lan0 2001:2:0:1::1/64 ── W ── H1 2001:2:0:1::10, H2 ::20, H3 ::30, H4 ::50
+//	                                       (NDP with their own MACs; H4 answers NDP 50 ms late)
 //
 // Every IPv6 address is added without duplicate address detection (nodad,
 // accept_dad=0), so it is usable at once; no namespace sends router

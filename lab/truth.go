@@ -66,8 +66,8 @@ type Host struct {
 	// ARPDelay, when not zero, is how late the host answers each ARP request:
 	// its kernel answers none, a responder of the lab's answers after ARPDelay
 	// (a busy or sleeping host). It is up like any other host: a scanner that
-	// waits long enough for ARP finds its ports. IPv4 only: the host answers
-	// neighbour solicitations for Addr6 at once.
+	// waits long enough for ARP finds its ports. The same for IPv6: the host
+	// answers each neighbour solicitation for Addr6 ARPDelay late.
 	ARPDelay time.Duration
 }
 
@@ -200,7 +200,8 @@ type Truth struct {
 	PortUnreachablePrefix6 netip.Prefix
 }
 
-// LateARPDelay is how late the lab's slow LAN host (198.18.1.50) answers ARP.
+// LateARPDelay is how late the lab's slow LAN host (198.18.1.50,
+// 2001:2:0:1::50) answers ARP and NDP.
 const LateARPDelay = 50 * time.Millisecond
 
 // ICMPProhibitedCode is the ICMP destination-unreachable code the remote

@@ -132,6 +132,7 @@ func TestResolveNDPInTheLab(t *testing.T) {
 			return err
 		})
 		elapsed := time.Since(start)
+		t.Logf("NDP on the lab's LAN: %+v, %v in all", stats, elapsed)
 		for _, h := range tr.Hosts {
 			if got := found[h.Addr6]; got != h.MAC {
 				t.Errorf("%v: MAC %x, want %x (its own)", h.Addr6, got, h.MAC)
@@ -140,8 +141,18 @@ func TestResolveNDPInTheLab(t *testing.T) {
 		if len(found) != len(tr.Hosts) {
 			t.Errorf("found %v, want only the %d hosts", found, len(tr.Hosts))
 		}
-		if stats.Found != len(tr.Hosts) || stats.Silent != len(silent) || stats.Requests != len(tr.Hosts)+3*len(silent) || stats.Samples != len(tr.Hosts) {
-			t.Errorf("stats %+v; want %d found at the first solicitation and %d silent after 3", stats, len(tr.Hosts), len(silent))
+		// The prompt hosts answer the first solicitation; the late one (50 ms,
+		// past the 20 ms floor of the timeout) a retry; the silent ones get 3.
+		late := 0
+		for _, h := range tr.Hosts {
+			if h.ARPDelay > 0 {
+				late++
+			}
+		}
+		prompt := len(tr.Hosts) - late
+		if late == 0 || stats.Found != len(tr.Hosts) || stats.Silent != len(silent) || stats.Samples < prompt ||
+			stats.Requests < len(tr.Hosts)+late+3*len(silent) || stats.Requests > len(tr.Hosts)+2*late+3*len(silent) {
+			t.Errorf("stats %+v; want %d found (%d of them late, after a retry or two) and %d silent after 3 solicitations", stats, len(tr.Hosts), late, len(silent))
 		}
 		// Veth round trips are well under the 20 ms floor: the silent
 		// addresses are given up 20+40+80 ms after their first solicitation.

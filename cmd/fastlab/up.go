@@ -57,7 +57,7 @@ func printLayout(w io.Writer, id, scannerNS, remoteNS string, t lab.Truth) {
 	for _, h := range t.Hosts {
 		late := ""
 		if h.ARPDelay > 0 {
-			late = fmt.Sprintf("; answers ARP %v late", h.ARPDelay)
+			late = fmt.Sprintf("; answers ARP and NDP %v late", h.ARPDelay)
 		}
 		fmt.Fprintf(&b, "  %-15s %s  open %s, UDP %s%s\n", h.Addr, macString(h.MAC), portList(h.Ports), portList(h.UDPPorts), late)
 	}
