@@ -22,11 +22,11 @@ import (
 // scanner namespace with the kernel's own sockets (connect, UDP) and its
 // own neighbour discovery: nothing here shares code with a scanner.
 
-// addrIn returns the address of prefix p whose last 16 bits are v (p a /112
-// or shorter).
+// addrIn returns the address of prefix p with v ORed into its last 16 bits:
+// the v-th address of p when v is below p's size (p a /112 or longer).
 func addrIn(p netip.Prefix, v uint16) netip.Addr {
 	b := p.Masked().Addr().As16()
-	b[14], b[15] = byte(v>>8), byte(v)
+	b[14], b[15] = b[14]|byte(v>>8), b[15]|byte(v)
 	return netip.AddrFrom16(b)
 }
 

@@ -82,7 +82,11 @@ type Host struct {
 //
 //   - AnyIPPrefix, AnyIPPrefix6, RemoteWANAddr and RemoteWANAddr6:
 //     AnyIPUDPPorts open, every other UDP port closed (the remote router
-//     answers ICMP port unreachable, 3/3, or ICMPv6 1/4);
+//     answers ICMP port unreachable, 3/3, from the probed address, or
+//     ICMPv6 1/4 from RemoteWANAddr6: Linux sends an ICMPv6 error from the
+//     probed address only when that address is assigned to an interface,
+//     and AnyIP addresses are not; a scanner matches the error by the
+//     packet it quotes);
 //   - LAN hosts (Addr and Addr6): their UDPPorts open, every other UDP port
 //     closed (ICMP 3/3 or ICMPv6 1/4 from the host);
 //   - BlackholePrefix and BlackholePrefix6: open|filtered (no answer at all);
