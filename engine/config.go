@@ -45,8 +45,10 @@ type Config struct {
 	Seed uint64
 	// Interface names the interface to send on; empty lets the routing table decide.
 	Interface string
-	// SourceIP overrides the source address; the zero Addr takes the route's.
+	// SourceIP overrides the IPv4 source address; the zero Addr takes the route's.
 	SourceIP netip.Addr
+	// SourceIP6 overrides the IPv6 source address; the zero Addr takes the route's.
+	SourceIP6 netip.Addr
 	// RouterMAC overrides the next hop's MAC for off-link targets; nil resolves it by ARP.
 	RouterMAC *[6]byte
 	// SourcePortLo and SourcePortHi bound the source ports of the probes. Replies are

@@ -123,6 +123,7 @@ type Scanner struct {
 	downKnown atomic.Bool
 	rtt       rttEstimator // receiver-only
 	reply     packet.Reply // receiver-only scratch
+	src6      [16]byte     // the plan's IPv6 source address, as replies carry it
 	rxTarget  ProbeTarget  // receiver-only scratch
 
 	// loss is how the first pass samples the loss (nil: it does not); adapt

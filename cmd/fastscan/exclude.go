@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
 
@@ -45,26 +44,7 @@ func parseScopeDeferred(c *cli.Context, specs []string, lookup target.LookupFunc
 	case err != nil:
 		return sc, usageError("%v", err)
 	}
-	if sc.Named.Len4() < sc.Named.Len() {
-		return sc, usageError("%s", ipv6Refusal(specs))
-	}
 	return sc, nil
-}
-
-// ipv6Refusal says, naming the token as typed, that IPv6 targets are parsed
-// but not scanned yet.
-func ipv6Refusal(specs []string) string {
-	for _, spec := range specs {
-		for tok := range strings.SplitSeq(spec, ",") {
-			if tok = strings.TrimSpace(tok); strings.Contains(tok, ":") {
-				if a, err := netip.ParseAddr(tok); err == nil && a.Is4In6() {
-					continue
-				}
-				return fmt.Sprintf("invalid target %q: IPv6 is not scanned yet: fastscan scans IPv4 targets only", tok)
-			}
-		}
-	}
-	return "IPv6 is not scanned yet: fastscan scans IPv4 targets only"
 }
 
 // allExcludedMessage says, in one line, that the exclusions left nothing of the

@@ -462,8 +462,12 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	if interrupted {
 		status = "interrupted"
 	}
+	from := sum.SourceIP.String()
+	if sum.SourceIP6.IsValid() {
+		from += " and " + sum.SourceIP6.String()
+	}
 	fmt.Fprintf(&b, "fastscan %s: %d addresses x %d ports on %s from %s in %.2fs\n",
-		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, sum.SourceIP, secs)
+		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, from, secs)
 	if s.cfg.Shards > 1 {
 		fmt.Fprintf(&b, "  shard %d/%d: %d of the scan's targets, scan id %s\n", s.cfg.Shard, s.cfg.Shards, sum.Targets, scanID(s))
 	}

@@ -121,12 +121,23 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		}
 		s.cfg.Interface = name
 	}
+	if c.Bool("4") && c.Bool("6") {
+		return s, usageError("-4 and -6 exclude each other: host names resolve to one family")
+	}
 	if v := c.String("source-ip"); v != "" {
-		a, err := netip.ParseAddr(v)
-		if err != nil || !a.Is4() {
-			return s, usageError("invalid source-ip %q: not an IPv4 address", v)
+		for tok := range strings.SplitSeq(v, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(tok))
+			switch {
+			case err != nil || a.Zone() != "" || a.Is4In6():
+				return s, usageError("invalid source-ip %q: not an IPv4 or IPv6 address", tok)
+			case a.Is4() && !s.cfg.SourceIP.IsValid():
+				s.cfg.SourceIP = a
+			case a.Is6() && !s.cfg.SourceIP6.IsValid():
+				s.cfg.SourceIP6 = a
+			default:
+				return s, usageError("invalid source-ip %q: one address per family", v)
+			}
 		}
-		s.cfg.SourceIP = a
 	}
 	if v := c.String("router-mac"); v != "" {
 		hw, err := net.ParseMAC(v)
