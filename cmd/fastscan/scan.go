@@ -433,13 +433,14 @@ func showProgress(w io.Writer, sc *engine.Scanner, rate float64) (stop func()) {
 	}
 }
 
-// progressLine formats one progress line: phase, rate, percentage, ETA, found so far.
+// progressLine formats one progress line: phase, rate, percentage, ETA (of the
+// whole scan: the engine's estimate, retries and cool-downs included), found so far.
 func progressLine(p engine.Progress, pps, rate float64) string {
 	pct := 0.0
 	if p.Targets > 0 {
 		pct = 100 * float64(p.Position) / float64(p.Targets)
 	}
-	eta := time.Duration(float64(p.Targets-min(p.Position, p.Targets)) / rate * float64(time.Second)).Round(time.Second)
+	eta := p.Remaining.Round(time.Second) // retry passes and cool-downs included
 	phase := p.Phase.String()
 	if p.Pass > 0 {
 		phase = fmt.Sprintf("%s (retry %d)", phase, p.Pass)
