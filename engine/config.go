@@ -65,6 +65,10 @@ type Config struct {
 	ARP func(ifc net.Interface) (route.ARPConn, error)
 	// Show selects the verdicts handed to the caller; open ports are always shown.
 	Show result.StateSet
+	// Hidden, when not nil, is called with every verdict of a reply that Show
+	// hides (not the silence verdicts of targets that never answered), on the
+	// receiver's goroutine: it must be quick and safe for use from it.
+	Hidden func(result.Result)
 	// TrackHidden keeps a set of the targets whose verdict Show hides (a Table,
 	// marked by the receiver), read with EachHidden: a resume checkpoint
 	// must know every target that answered, shown or not, or a resumed scan would

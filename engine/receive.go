@@ -165,6 +165,13 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		if s.hidden != nil {
 			s.hidden.Mark(idx)
 		}
+		if s.cfg.Hidden != nil {
+			s.cfg.Hidden(result.Result{
+				IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: g.probe.Proto(),
+				State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
+				SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
+			})
+		}
 		return
 	}
 	res := result.Result{

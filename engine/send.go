@@ -46,6 +46,7 @@ func (s *Scanner) send(ctx context.Context) error {
 		}
 		err := s.sendAll(ctx, pass, start)
 		passEnd := time.Now()
+		s.passEnd.Store(passEnd.UnixNano())
 		if err != nil {
 			s.drain(passEnd)
 			if pass == 0 {

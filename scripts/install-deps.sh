@@ -7,7 +7,8 @@
 # peer of the comparison test (fastlab compare, and make testdata's recordings of
 # another scanner); Slurm (slurmctld, slurmd, the sbatch client) and munge, the
 # single-node cluster the sharded scan test runs a job array on (scripts/slurm-up.sh);
-# prometheus, the server that scrapes --metrics in the metrics lab test. Without root it only reports what is missing. With --compare it
+# prometheus, the server that scrapes --metrics in the metrics lab test; zsh, whose
+# completion script is checked (zsh -n). Without root it only reports what is missing. With --compare it
 # also installs the other scanners make compare runs fastscan against: masscan and
 # zmap. (--record is accepted as before; nmap is now installed anyway.) While apt-get installs, /usr/sbin/policy-rc.d exits 101 so that no
 # package starts a system-wide service (an existing policy-rc.d is left as it is).
@@ -28,6 +29,7 @@ declare -A packages=(
 	[slurmd]=slurmd
 	[sbatch]=slurm-client
 	[prometheus]=prometheus
+	[zsh]=zsh
 )
 case "${1:-}" in
 --record)

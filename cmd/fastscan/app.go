@@ -128,6 +128,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "syslog-format", Value: "jsonl", Usage: "what syslog messages carry: `FORMAT` jsonl or ecs"},
 		&cli.StringFlag{Name: "pcap", Usage: "write every reply accepted to `FILE` (pcap, for tcpdump and Wireshark)"},
 		&cli.StringFlag{Name: "show", Usage: "also show `STATES`: closed, filtered (open ports are always shown)"},
+		&cli.BoolFlag{Name: "sort", Usage: "text output grouped by host and sorted, nmap-style, with the count of ports not shown, written when the scan ends or is stopped (results are held in memory until then, about 64 bytes each; the scan keeps no checkpoint)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line and no summary"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and send nothing (no privileges needed): the targets' CIDR blocks on standard output; counts, exclusions, route and duration on standard error"},
 		&cli.StringFlag{Name: "status-json", Usage: "write a JSON status line every second to `FILE` (- for standard error)"},
