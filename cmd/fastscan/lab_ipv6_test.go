@@ -1,0 +1,150 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/netns"
+)
+
+// byProto splits a scan's findings into its TCP and its UDP part.
+func byProto(out scanOutput) (tcp, udp scanOutput) {
+	tcp, udp = scanOutput{stderr: out.stderr, elapsed: out.elapsed}, scanOutput{stderr: out.stderr, elapsed: out.elapsed}
+	for _, f := range out.findings {
+		if f.Proto == "udp" {
+			udp.findings = append(udp.findings, f)
+		} else {
+			tcp.findings = append(tcp.findings, f)
+		}
+	}
+	return tcp, udp
+}
+
+// inRange keeps the findings whose address lies in r.
+func inRange(out scanOutput, r addrRange) scanOutput {
+	sub := scanOutput{stderr: "hosts down 0", elapsed: out.elapsed}
+	for _, f := range out.findings {
+		if ip := netip.MustParseAddr(f.IP); ip.Compare(r.first) >= 0 && ip.Compare(r.last) <= 0 {
+			sub.findings = append(sub.findings, f)
+		}
+	}
+	return sub
+}
+
+// TestLabIPv6 scans the lab's IPv6 parts and compares every finding with the
+// ground truth: the routed /110 (an AnyIP /112 of live hosts, a blackholed
+// /112, ICMPv6 admin-prohibited, address-unreachable and port-unreachable
+// parts), the LAN's hosts by neighbour discovery (one answering 50 ms late),
+// IPv4 and IPv6 targets in one scan of TCP and UDP, and ::1.
+func TestLabIPv6(t *testing.T) {
+	l := labtest.Start(t)
+	truth := l.Truth()
+	t.Run("Routed", func(t *testing.T) {
+		first, last := lab.PrefixBounds(truth.RoutedRange6)
+		out := scanLab(t, l, truth.RoutedRange6.String(), "-p", "22", "-r", "50000", "--show", "all", "--retries", "2")
+		compareWithTruth(t, truth, out, first, last, []uint16{22}, true)
+		reasons := map[string]int{}
+		for _, f := range out.findings {
+			reasons[f.State+" "+f.Reason]++
+		}
+		// Each region answers in its own way (see the lab's layout).
+		for want, n := range map[string]int{"open syn-ack": 65536, "filtered no-response": 65536, "filtered admin-prohibited": 65536, "filtered host-unreach": 32768, "filtered port-unreach": 32768} {
+			if reasons[want] != n {
+				t.Errorf("%d findings %q, want %d (all: %v)", reasons[want], want, n, reasons)
+			}
+		}
+	})
+	t.Run("LAN", func(t *testing.T) {
+		lan := netip.PrefixFrom(truth.LANPrefix6.Addr(), 120)
+		first, last := lab.PrefixBounds(lan)
+		out := scanLab(t, l, lan.String(), "-p", "1-1024", "-r", "50000", "--show", "all")
+		compareWithTruth(t, truth, out, first, last, portRange(1, 1024), true)
+		found := map[string]bool{}
+		for _, f := range out.findings {
+			found[f.IP] = true
+		}
+		for _, h := range truth.Hosts {
+			if !found[h.Addr6.String()] {
+				t.Errorf("LAN host %v (%v) not found", h.Addr6, h.MAC)
+			}
+		}
+	})
+	t.Run("MixedFamiliesTCPAndUDP", func(t *testing.T) {
+		// Routed (wan0) and LAN (lan0) targets of both families, one scan per
+		// interface, TCP and UDP in each.
+		c8c8 := netip.AddrFrom16([16]byte{0x20, 0x01, 0, 0x02, 0, 0, 0x01, 0, 14: 0xc8, 15: 0xc8})
+		for _, scan := range []struct {
+			name   string
+			ranges []addrRange
+		}{
+			{"routed", []addrRange{
+				{netip.MustParseAddr("198.19.0.0"), netip.MustParseAddr("198.19.0.255")},
+				{netip.MustParseAddr("198.19.100.200"), netip.MustParseAddr("198.19.100.200")},
+				{truth.AnyIPPrefix6.Addr(), truth.AnyIPPrefix6.Addr().Next().Next().Next()},
+				{c8c8, c8c8},
+				{netip.MustParseAddr("2001:2:0:100::1:0"), netip.MustParseAddr("2001:2:0:100::1:f")},
+				{netip.MustParseAddr("2001:2:0:100::3:8000"), netip.MustParseAddr("2001:2:0:100::3:800f")},
+			}},
+			{"LAN", []addrRange{
+				{netip.MustParseAddr("198.18.1.0"), netip.MustParseAddr("198.18.1.31")},
+				{netip.MustParseAddr("2001:2:0:1::"), netip.MustParseAddr("2001:2:0:1::3f")},
+			}},
+		} {
+			var specs []string
+			for _, r := range scan.ranges {
+				specs = append(specs, r.first.String()+"-"+r.last.String())
+			}
+			out := scanLab(t, l, strings.Join(specs, ","), "-p", "T:22,80,81,8080,U:53,123,9", "-r", "20000", "--show", "all", "--retries", "2")
+			tcp, udp := byProto(out)
+			compareRangesWithTruth(t, truth, tcp, scan.ranges, []uint16{22, 80, 81, 8080}, true)
+			var openUDP int
+			for _, r := range scan.ranges {
+				sub := inRange(udp, r)
+				o, _, _, _, d := truth.CountUDP(r.first, r.last, []uint16{9, 53, 123})
+				openUDP += int(o)
+				if d > 0 { // the hosts-down check is compareRangesWithTruth's
+					sub.stderr = "hosts down " + strconv.FormatUint(d/3, 10)
+				}
+				compareUDPWithTruth(t, truth, sub, r.first, r.last, []uint16{9, 53, 123})
+			}
+			families := map[bool]int{}
+			for _, f := range out.findings {
+				if f.State == "open" {
+					families[netip.MustParseAddr(f.IP).Is4()]++
+				}
+			}
+			if families[true] == 0 || families[false] == 0 || openUDP == 0 {
+				t.Errorf("%s: open findings by family (IPv4 true): %v, open UDP in the truth %d", scan.name, families, openUDP)
+			}
+		}
+	})
+	t.Run("Loopback", func(t *testing.T) {
+		// A listener on ::1 inside the scanner's namespace: open; the next
+		// port: closed.
+		var ln net.Listener
+		if err := netns.Do(l.ScannerNS(), func() (err error) {
+			ln, err = net.Listen("tcp6", "[::1]:0")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		port := uint16(ln.Addr().(*net.TCPAddr).Port)
+		out := scanLab(t, l, "::1", "-p", strconv.Itoa(int(port))+","+strconv.Itoa(int(port)+1), "--show", "all")
+		got := map[uint16]string{}
+		for _, f := range out.findings {
+			if f.IP != "::1" {
+				t.Errorf("finding for %s", f.IP)
+			}
+			got[f.Port] = f.State
+		}
+		if got[port] != "open" || got[port+1] != "closed" || len(got) != 2 {
+			t.Errorf("::1: %v, want %d open and %d closed", got, port, port+1)
+		}
+	})
+}
