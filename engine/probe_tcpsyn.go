@@ -24,7 +24,7 @@ type tcpSYNProbe struct {
 // newTCPSYNProbe builds the SYN templates for env (IPv4, and IPv6 when the scan
 // has an IPv6 source); it is the kind's constructor.
 func newTCPSYNProbe(env ProbeEnv, ports *target.Ports) (Probe, error) {
-	if env.SrcIP.IsValid() && !env.SrcIP.Is4() || !env.SrcIP.IsValid() && !env.SrcIP6.IsValid() {
+	if env.SrcIP.IsValid() && !env.SrcIP.Is4() {
 		return nil, fmt.Errorf("source address %v: not an IPv4 address", env.SrcIP)
 	}
 	srcIP := addrToUint32(env.SrcIP)
