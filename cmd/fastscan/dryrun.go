@@ -183,6 +183,8 @@ func describeRoute(s *settings, dst netip.Addr, lookup routeLookup, ifaces map[s
 	}
 	var hop string
 	switch {
+	case s.cfg.Connect:
+		hop = "the kernel's choice (TCP connect scan, -sT)"
 	case rt.Loopback():
 		hop = "this host (loopback, through a raw IP socket)"
 	case rt.OnLink():

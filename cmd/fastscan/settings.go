@@ -51,6 +51,9 @@ type settings struct {
 	resumeFile    string
 	resumeFileSet bool
 	resume        *resumeState
+
+	// connect: -sT, --no-fallback (connect.go).
+	connect connectOptions
 }
 
 // extraOutput is one more output format written to its own file.
@@ -184,6 +187,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 	s.cfg.TxRing = c.Bool("tx-ring")
 	s.privOptions = parsePrivOptions(c)
+	if err := parseConnect(c, &s); err != nil {
+		return s, err
+	}
 	s.resumeFile = c.String("resume-file")
 	if err := checkOutputPaths(&s); err != nil {
 		return s, err
