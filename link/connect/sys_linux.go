@@ -63,8 +63,12 @@ func (s *epollSys) Connect(bind netip.Addr, dst netip.AddrPort, tag uint64) (int
 	case unix.EINPROGRESS:
 	case 0:
 		// Connected on the spot.
+		o := Outcome{Kind: Connected}
+		if selfConnected(fd) {
+			o = Outcome{Kind: Refused, Errno: unix.ECONNREFUSED}
+		}
 		closeConnected(fd)
-		return -1, Outcome{Kind: Connected}, true, nil
+		return -1, o, true, nil
 	case unix.ECONNREFUSED:
 		unix.Close(fd)
 		return -1, Outcome{Kind: Refused, Errno: e}, true, nil
@@ -119,6 +123,11 @@ func (s *epollSys) Finish(fd int) Outcome {
 		// the socket, will end it at the next retransmission).
 		icmp.Errno = o.Errno
 		o = icmp
+	case errno == 0 && selfConnected(fd):
+		// A closed port of this host's own address that the kernel also
+		// picked as the local port: TCP's simultaneous open connected the
+		// socket to itself. Nothing listens there.
+		o.Kind, o.Errno = Refused, unix.ECONNREFUSED
 	case errno == 0:
 		o.Kind = Connected
 	case o.Errno == unix.ECONNREFUSED:
@@ -178,6 +187,21 @@ func connected(fd int) bool {
 	l := uint32(unix.SizeofSockaddrInet4)
 	_, _, e := unix.Syscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l)))
 	return e == 0
+}
+
+// selfConnected reports whether a connected socket is connected to itself
+// (local address and port equal to the peer's): what connect(2) to a closed
+// port of this host's own address in the local port range may do.
+func selfConnected(fd int) bool {
+	var local, peer unix.RawSockaddrInet4
+	ll, pl := uint32(unix.SizeofSockaddrInet4), uint32(unix.SizeofSockaddrInet4)
+	if _, _, e := unix.Syscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&local)), uintptr(unsafe.Pointer(&ll))); e != 0 {
+		return false
+	}
+	if _, _, e := unix.Syscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&peer)), uintptr(unsafe.Pointer(&pl))); e != 0 {
+		return false
+	}
+	return local.Port == peer.Port && local.Addr == peer.Addr
 }
 
 // closeConnected closes a connected socket with a reset: SO_LINGER 0, no FIN
