@@ -17,6 +17,7 @@ import (
 	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/output"
 )
 
 // nobodyArgs are setpriv's arguments that run a command as nobody with no
@@ -140,11 +141,40 @@ func TestLabConnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		xml := filepath.Join(dir, "scan.xml")
-		out, code := labConnectScan(t, l, true, append(slices.Clone(base), "-sT", "-oX", xml)...)
+		// Every file format (-oJ, -oC, -oL, -oX, -oG), the status lines.
+		files := map[string]string{}
+		args := append(slices.Clone(base), "-sT")
+		for _, f := range output.Formats() {
+			if f.Flag != "" {
+				files[f.Name] = filepath.Join(dir, "scan."+f.Name)
+				args = append(args, "-"+f.Flag, files[f.Name])
+			}
+		}
+		status := filepath.Join(dir, "status.jsonl")
+		out, code := labConnectScan(t, l, true, append(args, "--status-json", status)...)
 		if code != exitOK {
 			t.Fatalf("exit %d\n%s", code, out.stderr)
 		}
+		for name, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil || !bytes.Contains(data, []byte("198.19.1.10")) || !bytes.Contains(data, []byte("5432")) {
+				t.Errorf("%s output %s: %v; want the open port 198.19.1.10:5432 in it:\n%.400s", name, file, err, data)
+			}
+		}
+		if data, err := os.ReadFile(files["jsonl"]); err != nil || bytes.Count(data, []byte("\n")) != len(out.findings) {
+			t.Errorf("-oJ: %d lines, %v; want the %d findings of standard output", bytes.Count(data, []byte("\n")), err, len(out.findings))
+		}
+		if data, err := os.ReadFile(status); err != nil {
+			t.Error(err)
+		} else {
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			var last statusLine
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Phase != "done" ||
+				last.Sent != out.summaryCount(t, "probes sent") || last.Found != out.summaryCount(t, "open") {
+				t.Errorf("last status line %q (%v) disagrees with the summary:\n%s", lines[len(lines)-1], err, out.stderr)
+			}
+		}
+		xml := files["xml"]
 		compareRangesWithTruth(t, tr, out, ranges, connectPorts, true)
 		checkConnectReasons(t, tr, out)
 		if strings.Contains(out.stderr, "instead") || !strings.Contains(out.stderr, "TCP connect") {
