@@ -210,6 +210,38 @@ func TestLabConnect(t *testing.T) {
 		}
 	})
 
+	t.Run("interrupted", func(t *testing.T) {
+		// 32,768 connections at 5,000/s as nobody, stopped by SIGINT after a
+		// second: exit 130, every open port counted was written.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		setpriv := citest.RequireTool(t, "setpriv")
+		cmd := l.Command(ctx, setpriv, append(slices.Clone(nobodyArgs), os.Args[0], "-sT", "198.19.0.0/17", "-p", "80", "-r", "5000", "--format", "jsonl")...)
+		cmd.Env = append(os.Environ(), runMainEnv+"=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		// ip netns exec and setpriv exec fastscan: the pid is fastscan's.
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		out := scanOutput{stderr: stderr.String()}
+		if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(out.stderr, "interrupted") {
+			t.Fatalf("exit %d, want %d and an interrupted summary:\n%s", code, exitInterrupted, out.stderr)
+		}
+		lines := strings.Count(stdout.String(), "\n")
+		if open := out.summaryCount(t, "open"); lines == 0 || uint64(lines) != open || open >= 32768 {
+			t.Errorf("%d open ports written, the summary counts %d (of 32,768)", lines, open)
+		}
+		if strings.Count(stdout.String(), `"state":"open"`) != lines {
+			t.Errorf("port 80 is open on every AnyIP address; output:\n%.300s", stdout.String())
+		}
+	})
+
 	t.Run("fallback", func(t *testing.T) {
 		out, code := labConnectScan(t, l, true, base...)
 		if code != exitOK {

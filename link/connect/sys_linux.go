@@ -4,6 +4,7 @@ package connect
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -112,8 +113,9 @@ func (s *epollSys) Wait(timeout time.Duration, tags []uint64) (int, error) {
 // how the connection ended; the socket is closed (a connected one with a reset).
 func (s *epollSys) Finish(fd int) Outcome {
 	errno, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err != nil {
-		errno = int(err.(syscall.Errno))
+	var e syscall.Errno
+	if err != nil && errors.As(err, &e) {
+		errno = int(e)
 	}
 	o := Outcome{Errno: syscall.Errno(errno)}
 	icmp, queued := s.readErrQueue(fd)
