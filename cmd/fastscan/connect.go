@@ -66,6 +66,8 @@ func connectConflict(c *cli.Context, s *settings) string {
 	switch {
 	case s.cfg.UDPPorts.Len() > 0:
 		return "a connect scan probes TCP only: UDP ports need raw sockets (drop -sU and the U: ports)"
+	case s.cfg.Targets.Len4() < s.cfg.Targets.Len():
+		return "IPv6 targets: the connect scan is IPv4 only so far (scan IPv6 with the SYN scan, which needs CAP_NET_RAW)"
 	case s.pcap != "":
 		return "--pcap: a connect scan receives no packets of its own to write (the kernel handles them)"
 	case c.IsSet("interface"):

@@ -27,6 +27,7 @@ func TestConnectSettings(t *testing.T) {
 		{"-sT", "-p", "80", "-g", "53"}, {"-sT", "-p", "80", "-i", "lo"}, {"-sT", "-sS", "-p", "80"},
 		{"-sT", "-p", "80", "--max-parallelism", "5"}, {"-p", "80", "--max-parallelism", "99999999"},
 		{"-sT", "-p", "80", "--no-fallback"}, {"-sT", "-p", "80", "--adaptive"}, {"-sT", "-p", "80", "--router-mac", "02:00:00:00:00:01"},
+		{"-sT", "-p", "80", "2001:2::5"},
 	} {
 		_, code, stderr := captured(t, append([]string{"198.19.0.1"}, bad...)...)
 		if msg := strings.TrimSpace(stderr); code != exitUsage || strings.Contains(msg, "\n") || msg == "" {
