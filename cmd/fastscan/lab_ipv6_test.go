@@ -6,10 +6,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fastscan/fastscan/cookie"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/netns"
+	"github.com/fastscan/fastscan/packet/packettest"
 )
 
 // byProto splits a scan's findings into its TCP and its UDP part.
@@ -121,6 +124,46 @@ func TestLabIPv6(t *testing.T) {
 			if families[true] == 0 || families[false] == 0 || openUDP == 0 {
 				t.Errorf("%s: open findings by family (IPv4 true): %v, open UDP in the truth %d", scan.name, families, openUDP)
 			}
+		}
+	})
+	t.Run("ForgedReplies", func(t *testing.T) {
+		// SYN-ACKs with wrong acknowledgements for blackholed IPv6 targets,
+		// injected while the scan runs: nothing may come of them but the count
+		// of invalid replies; the one genuine reply is reported once.
+		const seed = 98
+		base := truth.BlackholePrefix6.Addr()
+		genuine := base.Next().Next().Next().Next().Next().Next().Next() // ::1:7
+		local := truth.ScannerWANAddr6
+		key := cookie.NewKey(seed)
+		flow := func(ip netip.Addr, lport uint16) packettest.Flow6 {
+			return packettest.Flow6{LocalMAC: truth.ScannerWANMAC, TargetMAC: truth.RemoteWANMAC,
+				LocalIP: local, TargetIP: ip, LocalPort: lport, TargetPort: 80}
+		}
+		var frames [][]byte
+		ip := base
+		for i := range 16 {
+			ack := key.SumIPv6(local.As16(), ip.As16(), 61000+uint16(i), 80) + 1
+			frames = append(frames, packettest.SYNACK6(t, flow(ip, 61000+uint16(i)), ack+1+uint32(i)))
+			ip = ip.Next()
+		}
+		frames = append(frames, packettest.SYNACK6(t, flow(genuine, 61005), key.SumIPv6(local.As16(), genuine.As16(), 61005, 80)+1))
+		done := make(chan struct{})
+		injectErr := make(chan error, 1)
+		go func() { injectErr <- injectFrames(l, frames, done, 20*time.Millisecond, 5*time.Second) }()
+		last := base
+		for range 15 {
+			last = last.Next()
+		}
+		out := scanLab(t, l, base.String()+"-"+last.String(), "-p", "80", "-r", "10", "--retries", "0", "--wait", "1s", "--seed", strconv.Itoa(seed))
+		close(done)
+		if err := <-injectErr; err != nil {
+			t.Fatalf("injecting forged replies: %v", err)
+		}
+		if len(out.findings) != 1 || out.findings[0].IP != genuine.String() || out.findings[0].State != "open" {
+			t.Fatalf("findings %+v, want only the genuine [%v]:80 open", out.findings, genuine)
+		}
+		if n := out.summaryCount(t, "invalid replies"); n == 0 {
+			t.Errorf("summary counts no invalid replies, yet forged ones were injected:\n%s", out.stderr)
 		}
 	})
 	t.Run("Loopback", func(t *testing.T) {
