@@ -216,6 +216,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	if err := hosts.resolve(&s, specs); err != nil {
 		return s, file.locate(err, typed)
 	}
+	if _, err := engine.ScanSize(&s.cfg.Targets, uint64(s.cfg.Ports.Len()+s.cfg.UDPPorts.Len())); err != nil {
+		return s, usageError("%v", err)
+	}
 	err = applyResume(c, &s)
 	return s, err
 }
