@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"net"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/cookie"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
@@ -164,6 +170,50 @@ func TestLabIPv6(t *testing.T) {
 		}
 		if n := out.summaryCount(t, "invalid replies"); n == 0 {
 			t.Errorf("summary counts no invalid replies, yet forged ones were injected:\n%s", out.stderr)
+		}
+	})
+	t.Run("PcapAndReplay", func(t *testing.T) {
+		// An IPv6 scan's --pcap, read by tcpdump, replayed with the scan's
+		// seed: the replay validates every reply by its cookie and finds what
+		// the scan found.
+		tcpdump := citest.RequireTool(t, "tcpdump")
+		name := filepath.Join(t.TempDir(), "r6.pcap")
+		targets := netip.PrefixFrom(truth.AnyIPPrefix6.Addr(), 122).String() + ",2001:2:0:100::2:0/126"
+		out := scanLab(t, l, targets, "-p", "22,81", "--seed", "4242", "--pcap", name, "--show", "all")
+		dump, err := exec.Command(tcpdump, "-n", "-r", name).Output()
+		if err != nil {
+			t.Fatalf("tcpdump -r: %v", err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(dump)), "\n")
+		if got, want := uint64(len(lines)), out.summaryCount(t, "replies"); got != want || !strings.Contains(string(dump), "IP6 ") {
+			t.Fatalf("tcpdump reads %d packets, the summary counts %d replies:\n%s", got, want, dump)
+		}
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"fastscan", "replay", "--seed", "4242", "-p", "22,81", "--show", "open,closed,filtered", "--format", "jsonl", "-q", targets, name},
+			&stdout, &stderr, nil)
+		if code != exitOK {
+			t.Fatalf("replay exit %d: %s", code, stderr.String())
+		}
+		replayed := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+			var f finding
+			if err := json.Unmarshal([]byte(line), &f); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			replayed[f.IP+" "+strconv.Itoa(int(f.Port))+" "+f.State] = true
+		}
+		answered := 0
+		for _, f := range out.findings {
+			if f.Reason == "no-response" {
+				continue
+			}
+			answered++
+			if !replayed[f.IP+" "+strconv.Itoa(int(f.Port))+" "+f.State] {
+				t.Errorf("the scan found [%s]:%d %s, the replay did not", f.IP, f.Port, f.State)
+			}
+		}
+		if answered == 0 || len(replayed) != answered {
+			t.Errorf("replay found %d verdicts, the scan %d answered", len(replayed), answered)
 		}
 	})
 	t.Run("Loopback", func(t *testing.T) {
