@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,6 +216,23 @@ func TestLabIPv6(t *testing.T) {
 		}
 		if answered == 0 || len(replayed) != answered {
 			t.Errorf("replay found %d verdicts, the scan %d answered", len(replayed), answered)
+		}
+	})
+	t.Run("Sorted", func(t *testing.T) {
+		// --sort's report counts each IPv6 host's hidden closed port as closed.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		host := truth.AnyIPPrefix6.Addr().Next().Next()
+		cmd := l.Command(ctx, os.Args[0], host.String(), "-p", "22,5432", "--sort", "-q")
+		cmd.Env = append(os.Environ(), runMainEnv+"=1")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("--sort: %v\n%s", err, out)
+		}
+		for _, want := range []string{"fastscan scan report for " + regexp.QuoteMeta(host.String()), `Not shown: 1 closed tcp port \(reset\)`, `22/tcp +open +ssh`} {
+			if !regexp.MustCompile(want).Match(out) {
+				t.Errorf("--sort report lacks %q:\n%s", want, out)
+			}
 		}
 	})
 	t.Run("Loopback", func(t *testing.T) {
