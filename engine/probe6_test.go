@@ -56,7 +56,7 @@ func TestProbesIPv6(t *testing.T) {
 		{packettest.SYNACK6(t, flow, seq+1), result.Open, result.ReasonSYNACK, ReplyValid},
 		{packettest.SYNACK6(t, flow, seq+2), 0, 0, ReplyInvalid},
 	} {
-		if !packet.ParseReply(c.frame, &r) || !r.IPv6 {
+		if !packet.ParseReplyAny(c.frame, &r) || !r.IPv6 {
 			t.Fatalf("reply not parsed as IPv6")
 		}
 		st, reason, class := p.Classify(&r, c.frame, 0)
@@ -72,7 +72,7 @@ func TestProbesIPv6(t *testing.T) {
 	frame := packettest.SYNACK6(t, flow, seq+1)
 	allocs := testing.AllocsPerRun(200, func() {
 		p.Put(buf, &pt)
-		packet.ParseReply(frame, &r)
+		packet.ParseReplyAny(frame, &r)
 		p.Classify(&r, frame, 0)
 	})
 	if allocs != 0 {

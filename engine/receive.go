@@ -76,7 +76,7 @@ func (s *Scanner) receive(lk link.Link, sent, abort <-chan struct{}) error {
 // It runs on the receiver goroutine and allocates nothing.
 func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	r := &s.reply // not a local: it would escape to the heap through Classify
-	if !packet.ParseReply(frame, r) {
+	if !packet.ParseReplyAny(frame, r) {
 		return
 	}
 	if r.LocalPort < s.cfg.SourcePortLo || r.LocalPort > s.cfg.SourcePortHi {

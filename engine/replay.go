@@ -66,7 +66,7 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 			// Each family's scanner address is the destination of its first reply
 			// (unless given).
 			var r packet.Reply
-			if !packet.ParseReply(frame, &r) {
+			if !packet.ParseReplyAny(frame, &r) {
 				continue
 			}
 			switch {
@@ -136,7 +136,7 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip netip.Addr, po
 			return sum, fmt.Errorf("reading the capture: %w", err)
 		}
 		var r packet.Reply
-		if !packet.ParseReply(frame, &r) || r.Proto != packet.ProtocolTCP {
+		if !packet.ParseReplyAny(frame, &r) || r.Proto != packet.ProtocolTCP {
 			continue
 		}
 		state, reason := result.Open, result.ReasonSYNACK
