@@ -198,3 +198,7 @@ func pgError(severity, code, msg string) []byte {
 	n := len(body) + 4
 	return append([]byte{'E', byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, body...)
 }
+
+func netipAddrPort(port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("198.18.1.80"), port)
+}

@@ -357,13 +357,23 @@ func greetingDone(b []byte) bool {
 // greet waits for the server to speak first and identifies what it says;
 // a silent server gets an HTTP request when sayHTTP is set.
 func (s *session) greet(ctx context.Context, ex *exchange, sayHTTP bool) bool {
-	b, err := ex.read(0, s.cfg.GreetingWait, greetingDone)
+	// Wait GreetingWait for the first byte; once the server speaks, give
+	// it the port's time to finish its greeting.
+	b, err := ex.read(0, s.cfg.GreetingWait, func(b []byte) bool { return len(b) > 0 })
+	if len(b) > 0 {
+		b, err = ex.read(0, s.cfg.Timeout, greetingDone)
+	}
 	if len(b) == 0 {
 		if errors.Is(err, errSilent) && sayHTTP {
 			return s.http(ctx, ex, nil)
 		}
 		s.endErr(err)
 		return errors.Is(err, ErrTimeBudget) || errors.Is(err, ErrByteBudget)
+	}
+	s.endErr(err)
+	if errors.Is(err, ErrTimeBudget) || errors.Is(err, ErrByteBudget) {
+		s.greeting(ctx, ex, b)
+		return true
 	}
 	return s.greeting(ctx, ex, b)
 }
@@ -640,7 +650,7 @@ func httpDone(b []byte) bool {
 		return false
 	}
 	head, body := b[:i], b[i+sep:]
-	if len(body) >= httpBodyWant || bytes.Contains(bytes.ToLower(body), []byte("</title")) {
+	if len(body) >= httpBodyWant || bytes.Contains(asciiLower(body), []byte("</title")) {
 		return true
 	}
 	for _, l := range bytes.Split(head, []byte("\n")) {
@@ -711,7 +721,7 @@ func (s *session) httpAnswer(ctx context.Context, ex *exchange, from int) bool {
 
 // plainToTLS recognises the answers of HTTPS servers to plaintext HTTP.
 func plainToTLS(b []byte) bool {
-	l := bytes.ToLower(b)
+	l := asciiLower(b)
 	return bytes.Contains(l, []byte("plain http request was sent to https port")) ||
 		bytes.Contains(l, []byte("speaking plain http to an ssl-enabled server")) ||
 		bytes.Contains(l, []byte("client sent an http request to an https server"))
@@ -733,6 +743,9 @@ func (s *session) tlsConfig(alpn []string) *tls.Config {
 		NextProtos:         alpn,
 		MinVersion:         tls.VersionTLS10,
 		CipherSuites:       suites,
+		// Classical key shares only: the post-quantum hybrid's key generation
+		// costs more than the rest of a handshake, and tells nothing more.
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521},
 	}
 }
 

@@ -156,7 +156,7 @@ func ParseHTTP(b []byte) (r HTTPResponse, ok bool) {
 
 // htmlTitle returns the text of the first <title> element in body.
 func htmlTitle(body []byte) string {
-	lower := bytes.ToLower(body)
+	lower := asciiLower(body)
 	i := bytes.Index(lower, []byte("<title"))
 	if i < 0 {
 		return ""
@@ -464,4 +464,17 @@ func ParsePGMessage(b []byte) (m PGMessage, ok bool) {
 		body = body[1+end+1:]
 	}
 	return m, m.Severity != "" || m.Code != ""
+}
+
+// asciiLower returns a copy of b with A-Z lowered and every other byte as
+// it is: the same length, unlike bytes.ToLower on invalid UTF-8.
+func asciiLower(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
 }
