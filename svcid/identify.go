@@ -100,7 +100,24 @@ type session struct {
 // Probe steps of a session, besides the Probe* names of rules.txt.
 const probeGreet = "greet" // wait for a greeting; HTTP if the server stays silent
 
-var probeBits = map[string]uint16{probeGreet: 1, ProbeHTTP: 2, ProbeTLS: 4, ProbeTLSGreet: 8, ProbeRedis: 16, ProbePostgreSQL: 32}
+// probeBit is a probe's bit in session.tried.
+func probeBit(p string) uint16 {
+	switch p {
+	case probeGreet:
+		return 1
+	case ProbeHTTP:
+		return 2
+	case ProbeTLS:
+		return 4
+	case ProbeTLSGreet:
+		return 8
+	case ProbeRedis:
+		return 16
+	case ProbePostgreSQL:
+		return 32
+	}
+	return 0
+}
 
 // run tries probes until the service is identified or a budget is spent.
 func (s *session) run(ctx context.Context) {
@@ -112,7 +129,7 @@ func (s *session) run(ctx context.Context) {
 	for len(s.queue) > 0 {
 		p := s.queue[0]
 		s.queue = s.queue[1:]
-		if s.tried&probeBits[p] != 0 || (p == ProbeHTTP && s.tried&probeBits[probeGreet] != 0) {
+		if s.tried&probeBit(p) != 0 || (p == ProbeHTTP && s.tried&probeBit(probeGreet) != 0) {
 			continue
 		}
 		if s.service != "" && p != ProbeTLS {
@@ -131,7 +148,7 @@ func (s *session) run(ctx context.Context) {
 		if s.read >= s.cfg.MaxBytes {
 			return
 		}
-		s.tried |= probeBits[p]
+		s.tried |= probeBit(p)
 		if done := s.probe(ctx, p); done {
 			return
 		}
@@ -207,7 +224,7 @@ func (s *session) probe(ctx context.Context, p string) (done bool) {
 	case probeGreet:
 		return s.greet(ctx, ex, true)
 	case ProbeHTTP:
-		return s.http(ctx, ex, nil)
+		return s.http(ctx, ex)
 	case ProbeTLS, ProbeTLSGreet:
 		return s.tls(ctx, c, p == ProbeTLSGreet)
 	case ProbeRedis:
@@ -365,7 +382,7 @@ func (s *session) greet(ctx context.Context, ex *exchange, sayHTTP bool) bool {
 	}
 	if len(b) == 0 {
 		if errors.Is(err, errSilent) && sayHTTP {
-			return s.http(ctx, ex, nil)
+			return s.http(ctx, ex)
 		}
 		s.endErr(err)
 		return errors.Is(err, ErrTimeBudget) || errors.Is(err, ErrByteBudget)
@@ -432,7 +449,7 @@ func (s *session) other(b []byte) bool {
 	case (len(b) >= 3 && isDigits(b[:3])) || bytes.HasPrefix(b, []byte("+OK")) || bytes.HasPrefix(b, []byte("* ")):
 		// A greeting that came late: listen again from the start.
 		s.suggest(probeGreet)
-		s.tried &^= probeBits[probeGreet]
+		s.tried &^= probeBit(probeGreet)
 		return false
 	}
 	if _, ok := s.fields["banner"]; !ok {
@@ -679,9 +696,8 @@ func (s *session) httpRequest() []byte {
 		"\r\nAccept: */*\r\nConnection: close\r\n\r\n")
 }
 
-// http sends an HTTP request and identifies the answer; ts is the TLS
-// state when the connection is TLS.
-func (s *session) http(ctx context.Context, ex *exchange, ts *tls.ConnectionState) bool {
+// http sends an HTTP request and identifies the answer.
+func (s *session) http(ctx context.Context, ex *exchange) bool {
 	from := len(ex.buf)
 	if err := ex.send(s.httpRequest()); err != nil {
 		s.endErr(err)
@@ -713,7 +729,7 @@ func (s *session) httpAnswer(ctx context.Context, ex *exchange, from int) bool {
 	if ex.tls == nil && r.Status == 400 && plainToTLS(b) {
 		// The port wants TLS: its HTTP over TLS tells more.
 		s.suggest(ProbeTLS)
-		s.tried &^= probeBits[ProbeTLS]
+		s.tried &^= probeBit(ProbeTLS)
 		return false
 	}
 	return true
@@ -832,7 +848,7 @@ func (s *session) tls(ctx context.Context, c *countConn, greeting bool) bool {
 		if s.greet(ctx, ex, true) && s.service != "" {
 			return true
 		}
-	} else if s.http(ctx, ex, nil) && s.service != "" {
+	} else if s.http(ctx, ex) && s.service != "" {
 		return true
 	}
 	if s.service == "" {
@@ -842,15 +858,15 @@ func (s *session) tls(ctx context.Context, c *countConn, greeting bool) bool {
 }
 
 // Redis (RESP): PING, then INFO server.
-var (
-	redisPing = []byte("*1\r\n$4\r\nPING\r\n")
-	redisInfo = []byte("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+const (
+	redisPing = "*1\r\n$4\r\nPING\r\n"
+	redisInfo = "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"
 )
 
 // redis identifies a Redis server (and its version, if it needs no
 // password).
 func (s *session) redis(_ context.Context, ex *exchange) bool {
-	if err := ex.send(redisPing); err != nil {
+	if err := ex.send([]byte(redisPing)); err != nil {
 		s.endErr(err)
 		return false
 	}
@@ -872,7 +888,7 @@ func (s *session) redis(_ context.Context, ex *exchange) bool {
 	}
 	s.identified(ServiceRedis, nil)
 	from := len(ex.buf)
-	if err := ex.send(redisInfo); err != nil {
+	if err := ex.send([]byte(redisInfo)); err != nil {
 		s.endErr(err)
 		return true
 	}
@@ -898,9 +914,9 @@ func (s *session) redis(_ context.Context, ex *exchange) bool {
 }
 
 // PostgreSQL protocol 3.0 messages (frontend).
-var (
-	pgSSLRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f} // 80877103
-	pgTerminate  = []byte{'X', 0, 0, 0, 4}
+const (
+	pgSSLRequest = "\x00\x00\x00\x08\x04\xd2\x16\x2f" // length 8, code 80877103
+	pgTerminate  = "X\x00\x00\x00\x04"
 )
 
 // pgStartup is a StartupMessage for user and database "fastscan".
@@ -923,7 +939,7 @@ func pgMessageDone(b []byte) bool {
 // server's answer (an authentication request or an error) tells it is
 // PostgreSQL.
 func (s *session) postgres(ctx context.Context, ex *exchange, c *countConn) bool {
-	if err := ex.send(pgSSLRequest); err != nil {
+	if err := ex.send([]byte(pgSSLRequest)); err != nil {
 		s.endErr(err)
 		return false
 	}
@@ -969,6 +985,6 @@ func (s *session) pgAnswer(ex *exchange, from int) bool {
 	s.identified(ServicePostgreSQL, map[string]string{
 		"protocol": "3.0", "severity": m.Severity, "code": m.Code, "message": m.Message,
 	})
-	ex.send(pgTerminate)
+	ex.send([]byte(pgTerminate))
 	return true
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/fastscan/fastscan/result"
 )
 
 // limiter spaces new connections 1/rate apart (no burst); nil or rate 0:
@@ -204,5 +206,19 @@ func (p *Pool) work() {
 		case <-p.ctx.Done():
 			return
 		}
+	}
+}
+
+// Tee is the hook between a scan and the pool: it returns an emit function
+// (the engine's Run/Replay callback) that submits every open TCP verdict to
+// p, then passes every verdict to next unchanged. Submit never blocks, so
+// the scan's results are not held back by slow services; read p.Results
+// on a goroutine of its own, and Close p after the scan.
+func (p *Pool) Tee(next func(*result.Result) error) func(*result.Result) error {
+	return func(r *result.Result) error {
+		if r.Proto == result.TCP && r.State == result.Open {
+			p.Submit(netip.AddrPortFrom(r.IP, r.Port))
+		}
+		return next(r)
 	}
 }

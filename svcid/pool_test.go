@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fastscan/fastscan/result"
 	"github.com/fastscan/fastscan/svcid"
 )
 
@@ -157,5 +158,30 @@ func TestPoolCancel(t *testing.T) {
 	}
 	if p.Submit(ap) {
 		t.Error("Submit accepted after cancel")
+	}
+}
+
+// Tee submits open TCP verdicts only and passes every verdict on.
+func TestPoolTee(t *testing.T) {
+	ap, _ := serve(t, "127.0.0.1:0", func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2p1\r\n")) })
+	p := quick(t, nil).NewPool(context.Background())
+	var passed int
+	emit := p.Tee(func(*result.Result) error { passed++; return nil })
+	for _, r := range []result.Result{
+		{IP: ap.Addr(), Port: ap.Port(), Proto: result.TCP, State: result.Open},
+		{IP: ap.Addr(), Port: ap.Port() + 1, Proto: result.TCP, State: result.Closed},
+		{IP: ap.Addr(), Port: 53, Proto: result.UDP, State: result.Open},
+	} {
+		if err := emit(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	var got []svcid.Result
+	for r := range p.Results() {
+		got = append(got, r)
+	}
+	if passed != 3 || len(got) != 1 || got[0].Addr != ap || got[0].Service != "ssh" {
+		t.Errorf("passed %d verdicts, identified %+v; want 3 passed and the open TCP port identified", passed, got)
 	}
 }
