@@ -95,6 +95,7 @@ type session struct {
 	err       error // the most telling error
 	tried     uint16
 	queue     []string
+	wantTLS   bool // the identified plaintext service said to use TLS
 }
 
 // Probe steps of a session, besides the Probe* names of rules.txt.
@@ -132,7 +133,7 @@ func (s *session) run(ctx context.Context) {
 		if s.tried&probeBit(p) != 0 || (p == ProbeHTTP && s.tried&probeBit(probeGreet) != 0) {
 			continue
 		}
-		if s.service != "" && p != ProbeTLS {
+		if s.service != "" && !(p == ProbeTLS && s.wantTLS) {
 			return
 		}
 		if err := ctx.Err(); err != nil {
@@ -728,6 +729,7 @@ func (s *session) httpAnswer(ctx context.Context, ex *exchange, from int) bool {
 	})
 	if ex.tls == nil && r.Status == 400 && plainToTLS(b) {
 		// The port wants TLS: its HTTP over TLS tells more.
+		s.wantTLS = true
 		s.suggest(ProbeTLS)
 		s.tried &^= probeBit(ProbeTLS)
 		return false
