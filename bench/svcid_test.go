@@ -10,6 +10,7 @@ import (
 	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/result"
 	"github.com/fastscan/fastscan/svcid"
 )
 
@@ -61,5 +62,29 @@ func BenchmarkLabServiceID(b *testing.B) {
 	b.ReportMetric(float64(wrong), "wrong")
 	if wrong > 0 {
 		b.Errorf("%d of %d identifications wrong", wrong, int(n))
+	}
+}
+
+// BenchmarkSvcidTee is the hook's cost per verdict that is not an open TCP
+// port (nearly all of a scan's): no allocation.
+func BenchmarkSvcidTee(b *testing.B) {
+	id, err := svcid.New(svcid.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := id.NewPool(ctx)
+	defer func() {
+		cancel()
+		for range p.Results() {
+		}
+	}()
+	emit := p.Tee(func(*result.Result) error { return nil })
+	r := result.Result{IP: netip.MustParseAddr("198.19.0.1"), Port: 81, Proto: result.TCP, State: result.Closed}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := emit(&r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
