@@ -112,6 +112,15 @@ func TestIdentifyProtocols(t *testing.T) {
 			}
 			return "530 Please login with USER and PASS.\r\n", true
 		}), want{"ftp", "vsftpd", "3.0.3", "", true}, ""},
+		{"ftp-plain-greeting", lineServer("220 Welcome\r\n", func(l string) (string, bool) {
+			switch l {
+			case "FEAT":
+				return "211-Features:\r\n MDTM\r\n211 End\r\n", true
+			case "QUIT":
+				return "221 Goodbye.\r\n", false
+			}
+			return "500 Unknown command.\r\n", true
+		}), want{"ftp", "", "", "", false}, ""},
 		{"pop3", lineServer("+OK Dovecot (Debian) ready.\r\n", func(l string) (string, bool) {
 			if l == "CAPA" {
 				return "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nSTLS\r\nSASL PLAIN\r\n.\r\n", true
@@ -313,5 +322,31 @@ func TestNewRejectsNegative(t *testing.T) {
 		if _, err := svcid.New(c); err == nil {
 			t.Errorf("New(%+v) accepted", c)
 		}
+	}
+}
+
+// A TLS port whose protocol greets first inside TLS (IMAPS).
+func TestIdentifyTLSGreeting(t *testing.T) {
+	cert, leaf := testCert(t, "imap.example.test", []string{"imap.example.test"}, nil)
+	imap := lineServer("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] Dovecot (Debian) ready.\r\n", func(l string) (string, bool) {
+		if strings.HasPrefix(l, "a1 CAPABILITY") {
+			return "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\na1 OK done\r\n", true
+		}
+		return "* BYE\r\na2 OK\r\n", false
+	})
+	ap, _ := serve(t, "127.0.0.1:0", func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		if tc.Handshake() != nil {
+			return
+		}
+		imap(tc)
+	})
+	r := quick(t, func(c *svcid.Config) { c.Rules = rulesWithPorts(t, svcid.ProbeTLSGreet, ap.Port()) }).Identify(context.Background(), ap)
+	check(t, r, want{"imap", "Dovecot imapd", "", "", false})
+	if r.TLS == nil || r.TLS.SubjectCN != leaf.Subject.CommonName || r.TLS.ALPN != "" {
+		t.Errorf("TLS %+v; want CN %q and no ALPN", r.TLS, leaf.Subject.CommonName)
+	}
+	if r.Connections != 1 {
+		t.Errorf("%d connections; one is enough", r.Connections)
 	}
 }
