@@ -1,12 +1,8 @@
 package svcid_test
 
 import (
-	"context"
-	"io"
-	"net"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/fastscan/fastscan/svcid"
@@ -80,60 +76,6 @@ func FuzzParsers(f *testing.F) {
 		e := svcid.EscapeBanner(b, 64)
 		if len(e) > 4*64 || !utf8.ValidString(e) {
 			t.Fatalf("EscapeBanner: %q", e)
-		}
-	})
-}
-
-// pipeDial returns a dialer whose every connection is served by a server
-// that sends data, reads whatever comes and closes.
-func pipeDial(data []byte) svcid.DialFunc {
-	return func(ctx context.Context, _, _ string) (net.Conn, error) {
-		c, s := net.Pipe()
-		go func() {
-			defer s.Close()
-			go io.Copy(io.Discard, s)
-			s.Write(data)
-		}()
-		return c, nil
-	}
-}
-
-// FuzzIdentify runs a whole identification against a server that answers
-// every connection with the fuzzer's bytes: it never panics, stays within
-// its byte budget and returns bounded text.
-func FuzzIdentify(f *testing.F) {
-	for _, s := range []string{
-		"SSH-2.0-OpenSSH_9.2p1\r\n", "220 x ESMTP OpenSMTPD\r\n250-x\r\n250 STARTTLS\r\n",
-		"220 (vsFTPd 3.0.3)\r\n530 no\r\n211-F\r\n AUTH TLS\r\n211 End\r\n", "+OK ready\r\n+OK\r\nSTLS\r\n.\r\n",
-		"* OK ready\r\n* CAPABILITY STARTTLS\r\na1 OK\r\n", "HTTP/1.1 200 OK\r\nServer: nginx\r\n\r\n<title>t</title>",
-		"-ERR wrong\r\n", "+PONG\r\n$20\r\nredis_version:7.0.15\r\n", "N" + string(pgError("FATAL", "28000", "x")),
-		string(mysqlGreeting("8.0.36")), "\x16\x03\x03\x00\x05hello", "",
-	} {
-		f.Add([]byte(s), uint16(22))
-	}
-	f.Add([]byte("+PONG\r\n"), uint16(6379))
-	f.Add([]byte("N"), uint16(5432))
-	f.Add([]byte("HTTP/1.1 400 x\r\n\r\nThe plain HTTP request was sent to HTTPS port"), uint16(80))
-	f.Fuzz(func(t *testing.T, data []byte, port uint16) {
-		const maxBytes = 4096
-		id, err := svcid.New(svcid.Config{Dial: pipeDial(data), MaxBytes: maxBytes, Timeout: 2 * time.Second,
-			GreetingWait: 20 * time.Millisecond, Table: func(uint16) string { return "table" }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := id.Identify(context.Background(), netipAddrPort(port))
-		if r.BytesRead > maxBytes || r.Connections > svcid.DefaultMaxConnections {
-			t.Fatalf("read %d bytes over %d connections", r.BytesRead, r.Connections)
-		}
-		if len(r.Banner) > 4*svcid.DefaultBannerBytes {
-			t.Fatalf("banner of %d bytes", len(r.Banner))
-		}
-		bounded(t, "result", r.Product, r.Version, r.Info)
-		for _, v := range r.Fields {
-			bounded(t, "field", v)
-		}
-		if (r.Method == svcid.MethodProbed) == (r.Service == "table") {
-			t.Fatalf("service %q by method %q", r.Service, r.Method)
 		}
 	})
 }

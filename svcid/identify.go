@@ -21,6 +21,10 @@ import (
 type Identifier struct {
 	cfg   Config
 	limit *limiter
+	// noHandshake (tests only): a TLS probe reads what the port sends and
+	// fails as against a server that does not speak TLS, without the
+	// cryptography, so that a fuzz execution stays microseconds.
+	noHandshake bool
 }
 
 // New returns an Identifier with cfg's zero fields set to the defaults. It
@@ -769,6 +773,16 @@ func (s *session) tlsConfig(alpn []string) *tls.Config {
 
 // handshake runs a TLS client handshake over c and records it.
 func (s *session) handshake(ctx context.Context, c *countConn, alpn []string) (*tls.Conn, error) {
+	if s.id.noHandshake {
+		var b [512]byte
+		if _, err := c.Write([]byte{0x16, 3, 1, 0, 0}); err != nil {
+			return nil, s.budgetErr(err)
+		}
+		if _, err := c.Read(b[:]); err != nil {
+			return nil, s.budgetErr(err)
+		}
+		return nil, errors.New("tls: not a TLS server (test stub)")
+	}
 	tc := tls.Client(c, s.tlsConfig(alpn))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, s.budgetErr(err)
