@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 IS_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo yes)
 
-.PHONY: all build deps test fuzz bench demo compare lint clean testdata
+.PHONY: all build deps test fuzz bench demo compare lint clean testdata install uninstall docs
 
 all: build
 
@@ -13,6 +13,33 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/fastscan ./cmd/fastscan
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/fastlab ./cmd/fastlab
+
+# Where make install puts things: $(DESTDIR)$(PREFIX)/..., as packagers expect
+# (make install DESTDIR=/tmp/pkg PREFIX=/usr).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+
+## install: build, then install fastscan, its man page (fastscan.1) and its bash and zsh
+## completions under $(DESTDIR)$(PREFIX) (PREFIX=/usr/local)
+install: build
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)"
+	install -m 755 $(BIN)/fastscan "$(DESTDIR)$(BINDIR)/fastscan"
+	install -m 644 docs/fastscan.1 "$(DESTDIR)$(MANDIR)/man1/fastscan.1"
+	install -m 644 completion/fastscan.bash "$(DESTDIR)$(BASHCOMPDIR)/fastscan"
+	install -m 644 completion/_fastscan "$(DESTDIR)$(ZSHCOMPDIR)/_fastscan"
+
+## uninstall: remove what make install put in place (same PREFIX and DESTDIR)
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/fastscan" "$(DESTDIR)$(MANDIR)/man1/fastscan.1" \
+		"$(DESTDIR)$(BASHCOMPDIR)/fastscan" "$(DESTDIR)$(ZSHCOMPDIR)/_fastscan"
+
+## docs: regenerate the man page and the shell completions from the command line's
+## definition (go generate; a test requires the committed files to be identical)
+docs:
+	$(GO) generate ./cmd/fastscan
 
 ## deps: install the lab's system tools (apt-get, only as root and only what is missing)
 deps:

@@ -151,3 +151,92 @@ func sockFilters(raw []bpf.RawInstruction) []unix.SockFilter {
 	}
 	return out
 }
+
+// Offsets into an untagged Ethernet frame carrying IPv6.
+const (
+	etherTypeIPv6   = 0x86dd
+	offIPv6Next     = 14 + 6
+	offIPv6Dst      = 14 + 24
+	offIPv6L4DstPrt = 14 + 40 + 2 // a transport header right after the fixed header
+	protoICMPv6     = 58
+)
+
+// ReplyFilterDual is ReplyFilter for a scan of either family or both: IPv4
+// packets to local4 as ReplyFilter accepts them (none when local4 is not
+// valid), and IPv6 packets to local6 (none when it is not valid) whose next
+// header is one of protocols with a destination port in [lo, hi], or ICMPv6.
+// An IPv6 reply with an extension header before its transport header is
+// dropped: the filter does not walk the chain.
+func ReplyFilterDual(local4, local6 netip.Addr, lo, hi uint16, protocols []uint8) ([]unix.SockFilter, error) {
+	if !local6.IsValid() {
+		return ReplyFilter(local4, lo, hi, protocols)
+	}
+	if !local6.Is6() || local6.Is4In6() {
+		return nil, fmt.Errorf("afpacket: reply filter: local address %v is not IPv6", local6)
+	}
+	if lo > hi {
+		return nil, fmt.Errorf("afpacket: reply filter: empty port range %d-%d", lo, hi)
+	}
+	var protos []uint8
+	seen := [256]bool{protoICMPv6: true}
+	for _, p := range protocols {
+		if !seen[p] {
+			seen[p] = true
+			protos = append(protos, p)
+		}
+	}
+	if len(protos) > 200 {
+		return nil, fmt.Errorf("afpacket: reply filter: %d protocols, at most 200 fit", len(protos))
+	}
+	// The IPv6 block: its own accept and drop at its end, then the IPv4
+	// program (or a drop), which a frame that is not IPv6 jumps to.
+	//
+	//	     ldh [12]; jeq #0x86dd, next, v4
+	//	     ld [38]; jne #w0, drop ... ld [50]; jne #w3, drop
+	//	     ldb [20]; jeq #p1, ports; ... jeq #pn, ports
+	//	     jeq #58, accept, drop
+	//	ports: ldh [56]; jlt #lo, drop; jgt #hi, drop
+	//	accept: ret #65535
+	//	drop: ret #0
+	//	v4:  the IPv4 program
+	total := 2 + 8 + 1 + len(protos) + 1 + 3 + 2
+	prog := make([]bpf.Instruction, 0, total)
+	toDrop := func() uint8 { return uint8(total - 1 - len(prog) - 1) }
+	prog = append(prog, bpf.LoadAbsolute{Off: offEtherType, Size: 2})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherTypeIPv6, SkipFalse: uint8(total - 2)})
+	a16 := local6.As16()
+	for w := range 4 {
+		prog = append(prog, bpf.LoadAbsolute{Off: uint32(offIPv6Dst + 4*w), Size: 4})
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(a16[4*w:]), SkipTrue: toDrop()})
+	}
+	prog = append(prog, bpf.LoadAbsolute{Off: offIPv6Next, Size: 1})
+	for i, p := range protos {
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(p), SkipTrue: uint8(len(protos) - 1 - i + 1)})
+	}
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: protoICMPv6, SkipTrue: 3, SkipFalse: 4})
+	prog = append(prog, bpf.LoadAbsolute{Off: offIPv6L4DstPrt, Size: 2})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpLessThan, Val: uint32(lo), SkipTrue: toDrop()})
+	prog = append(prog, bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: uint32(hi), SkipTrue: toDrop()})
+	prog = append(prog, bpf.RetConstant{Val: bpfAcceptLength})
+	prog = append(prog, bpf.RetConstant{Val: 0})
+	if len(prog) != total {
+		panic(fmt.Sprintf("afpacket: IPv6 reply filter has %d instructions, planned %d", len(prog), total))
+	}
+	if local4.IsValid() {
+		if !local4.Is4() {
+			return nil, fmt.Errorf("afpacket: reply filter: local address %v is not IPv4", local4)
+		}
+		v4, err := replyProgram(local4, lo, hi, protocols)
+		if err != nil {
+			return nil, err
+		}
+		prog = append(prog, v4...)
+	} else {
+		prog = append(prog, bpf.RetConstant{Val: 0})
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket: reply filter: %w", err)
+	}
+	return sockFilters(raw), nil
+}

@@ -18,23 +18,51 @@ func benchTargetSet(b *testing.B) target.Set {
 	return target.NewSet(ranges)
 }
 
-// BenchmarkSetAt maps scan indices to addresses (per probe).
+// benchTargetSet6 returns the IPv6 twin of benchTargetSet: 1024 disjoint
+// blocks of 16 addresses in 2001:2::/48.
+func benchTargetSet6(b *testing.B) target.Set {
+	b.Helper()
+	ranges := make([]target.Range, 1024)
+	for i := range ranges {
+		first := [16]byte{0x20, 0x01, 0, 0x02, 14: byte(i * 32 >> 8), 15: byte(i * 32)}
+		last := first
+		last[15] += 15
+		ranges[i] = target.Range{First: netip.AddrFrom16(first), Last: netip.AddrFrom16(last)}
+	}
+	s := target.NewSet(ranges)
+	if s.Len() != 1024*16 {
+		b.Fatalf("IPv6 set of %d addresses", s.Len())
+	}
+	return s
+}
+
+// BenchmarkSetAt maps scan indices to addresses (per probe): IPv4 and IPv6
+// sets of the same shape side by side.
 func BenchmarkSetAt(b *testing.B) {
-	s := benchTargetSet(b)
+	b.Run("IPv4", func(b *testing.B) { benchSetAt(b, benchTargetSet(b)) })
+	b.Run("IPv6", func(b *testing.B) { benchSetAt(b, benchTargetSet6(b)) })
+}
+
+func benchSetAt(b *testing.B, s target.Set) {
 	n := s.Len()
 	var sink int
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if s.At(uint64(i*7919) % n).Is4() {
+		if s.At(uint64(i*7919) % n).IsValid() {
 			sink++
 		}
 	}
 	_ = sink
 }
 
-// BenchmarkSetIndex maps reply addresses back to indices (per reply).
+// BenchmarkSetIndex maps reply addresses back to indices (per reply), IPv4
+// and IPv6 side by side.
 func BenchmarkSetIndex(b *testing.B) {
-	s := benchTargetSet(b)
+	b.Run("IPv4", func(b *testing.B) { benchSetIndex(b, benchTargetSet(b)) })
+	b.Run("IPv6", func(b *testing.B) { benchSetIndex(b, benchTargetSet6(b)) })
+}
+
+func benchSetIndex(b *testing.B, s target.Set) {
 	n := s.Len()
 	addrs := make([]netip.Addr, 4096)
 	for i := range addrs {

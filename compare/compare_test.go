@@ -98,7 +98,7 @@ func TestScore(t *testing.T) {
 
 func TestRender(t *testing.T) {
 	cells := []Cell{
-		{Workload: "host", Tool: "fastscan", Runs: []Run{{Wall: time.Second, MaxRSSKiB: 2048}, {Wall: 3 * time.Second}, {Wall: 2 * time.Second}}},
+		{Workload: "host", Tool: "fastscan", Runs: []Run{{Wall: time.Second, MaxRSSKiB: 2048, CPU: CPUTimes{User: time.Second, Kernel: 4 * time.Second}}, {Wall: 3 * time.Second}, {Wall: 2 * time.Second, CPU: CPUTimes{User: 500 * time.Millisecond, Kernel: 3 * time.Second}}}},
 		{Workload: "host", Tool: "masscan", Note: "a|b", Runs: []Run{{Wall: 4 * time.Second, Missed: 1}, {Wall: 6 * time.Second, Missed: 3}, {Failed: "timed out after 1m0s"}}},
 		{Workload: "host", Tool: "zmap", NA: "one port per run"},
 	}
@@ -108,12 +108,45 @@ func TestRender(t *testing.T) {
 	}
 	out := b.String()
 	for _, w := range []string{
-		"| host | fastscan | 2.00 s | 1.00x | 0 | 0 | 2.0 MiB | 3/3 |  |",
-		"| host | masscan | 5.00 s | 2.50x | 1-3 | 0 | 0.0 MiB | 2/3 | a\\|b; timed out after 1m0s |",
-		"| host | zmap | n/a | n/a | n/a | n/a | n/a | 0 | one port per run |",
+		"| host | fastscan | 2.00 s | 1.00x | 0 | 0 | 2.0 MiB | 0.50 s | 3.00 s | 3/3 |  |",
+		"| host | masscan | 5.00 s | 2.50x | 1-3 | 0 | 0.0 MiB | 0.00 s | 0.00 s | 2/3 | a\\|b; timed out after 1m0s |",
+		"| host | zmap | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0 | one port per run |",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("table lacks %q:\n%s", w, out)
 		}
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	// The first lines of a real /proc/stat of this project's CI machine.
+	const stat = `cpu  1729568 12 550412 1257988 30 1000 481466 32785 0 0
+cpu0 864000 6 275000 629000 15 500 240000 16000 0 0
+intr 123
+`
+	got, err := ParseProcStat(strings.NewReader(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := 10 * time.Millisecond
+	want := CPUTimes{User: (1729568 + 12) * tick, Kernel: (550412 + 1000 + 481466) * tick, Idle: (1257988 + 30) * tick, Steal: 32785 * tick}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if d := want.Sub(CPUTimes{User: tick, Kernel: 2 * tick}); d.User != want.User-tick || d.Kernel != want.Kernel-2*tick {
+		t.Errorf("Sub: %+v", d)
+	}
+	for _, bad := range []string{"", "cpu 1 2 3\n", "cpu 1 2 x 4 5 6 7 8\n", "cpu0 1 2 3 4 5 6 7 8\n"} {
+		if _, err := ParseProcStat(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		t.Skipf("no /proc/stat: %v", err)
+	}
+	defer f.Close()
+	if live, err := ParseProcStat(f); err != nil || live.User+live.Kernel+live.Idle == 0 {
+		t.Errorf("this machine's /proc/stat: %+v, %v", live, err)
 	}
 }

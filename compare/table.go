@@ -14,6 +14,8 @@ type Run struct {
 	Missed    int           // open ports of the truth not found
 	Extra     int           // findings not open in the truth
 	MaxRSSKiB int64         // peak resident set size (wait4 rusage ru_maxrss)
+	// CPU is the whole machine's CPU time during the run (see CPUTimes).
+	CPU CPUTimes
 	// Failed says why the run did not complete (timeout, exit status,
 	// unreadable output); its other fields are then not meaningful.
 	Failed string
@@ -49,16 +51,22 @@ func (c Cell) MedianWall() (time.Duration, bool) {
 	if len(runs) == 0 {
 		return 0, false
 	}
+	return median(runs, func(r Run) time.Duration { return r.Wall }), true
+}
+
+// median returns the median of v over runs (not empty), the mean of the
+// middle two for an even count.
+func median(runs []Run, v func(Run) time.Duration) time.Duration {
 	d := make([]time.Duration, len(runs))
 	for i, r := range runs {
-		d[i] = r.Wall
+		d[i] = v(r)
 	}
 	slices.Sort(d)
 	n := len(d)
 	if n%2 == 1 {
-		return d[n/2], true
+		return d[n/2]
 	}
-	return (d[n/2-1] + d[n/2]) / 2, true
+	return (d[n/2-1] + d[n/2]) / 2
 }
 
 // spread formats the values of the completed runs as "v" when they are all
@@ -87,11 +95,11 @@ func Render(w io.Writer, baseline string, cells []Cell) error {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "| workload | tool | median wall | vs %s | open missed | extra | peak RSS | runs | note |\n", baseline)
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	fmt.Fprintf(&b, "| workload | tool | median wall | vs %s | open missed | extra | peak RSS | user CPU | kernel CPU | runs | note |\n", baseline)
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, c := range cells {
 		if c.NA != "" {
-			fmt.Fprintf(&b, "| %s | %s | n/a | n/a | n/a | n/a | n/a | 0 | %s |\n", c.Workload, c.Tool, cellText(c.NA))
+			fmt.Fprintf(&b, "| %s | %s | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0 | %s |\n", c.Workload, c.Tool, cellText(c.NA))
 			continue
 		}
 		runs := c.completed()
@@ -108,7 +116,7 @@ func Render(w io.Writer, baseline string, cells []Cell) error {
 		counted := fmt.Sprintf("%d/%d", len(runs), len(c.Runs))
 		med, ok := c.MedianWall()
 		if !ok {
-			fmt.Fprintf(&b, "| %s | %s | n/a | n/a | n/a | n/a | n/a | %s | %s |\n", c.Workload, c.Tool, counted, cellText(note))
+			fmt.Fprintf(&b, "| %s | %s | n/a | n/a | n/a | n/a | n/a | n/a | n/a | %s | %s |\n", c.Workload, c.Tool, counted, cellText(note))
 			continue
 		}
 		ratio := "n/a"
@@ -119,11 +127,14 @@ func Render(w io.Writer, baseline string, cells []Cell) error {
 		for _, r := range runs {
 			rss = max(rss, r.MaxRSSKiB)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f s | %s | %s | %s | %.1f MiB | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %.2f s | %s | %s | %s | %.1f MiB | %.2f s | %.2f s | %s | %s |\n",
 			c.Workload, c.Tool, med.Seconds(), ratio,
 			spread(runs, func(r Run) int { return r.Missed }),
 			spread(runs, func(r Run) int { return r.Extra }),
-			float64(rss)/1024, counted, cellText(note))
+			float64(rss)/1024,
+			median(runs, func(r Run) time.Duration { return r.CPU.User }).Seconds(),
+			median(runs, func(r Run) time.Duration { return r.CPU.Kernel }).Seconds(),
+			counted, cellText(note))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -5,12 +5,18 @@
 // provoked by this scan (or were forged without the key) are dropped.
 //
 // The hash is SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast
-// short-input PRF", 2012) of the 12-byte flow tuple, truncated to 32 bits.
+// short-input PRF", 2012) of the flow tuple, truncated to 32 bits: a 12-byte
+// message for IPv4 ([Key.Sum]), a 36-byte one for IPv6 ([Key.SumIPv6]), under
+// the same key. SipHash takes the message length into its last block, so the
+// two families' messages are distinct inputs to the PRF (an IPv4 flow and
+// the IPv4-mapped IPv6 flow of the same addresses included): their cookies
+// are unrelated.
 package cookie
 
 import (
 	"encoding/binary"
 	"math/bits"
+	"net/netip"
 
 	"github.com/fastscan/fastscan/splitmix"
 )
@@ -79,6 +85,56 @@ func (k Key) Sum64(srcIP, dstIP uint32, srcPort, dstPort uint16) uint64 {
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	return v0 ^ v1 ^ v2 ^ v3
+}
+
+// SumIPv6 returns the cookie of one IPv6 probe's flow: the low 32 bits of
+// SipHash-2-4 under k of the 36-byte message srcIP, dstIP, srcPort, dstPort,
+// each in network byte order (the addresses as their 16 bytes, as
+// [netip.Addr.As16] gives them). SumIPv6 does not allocate.
+func (k Key) SumIPv6(srcIP, dstIP [16]byte, srcPort, dstPort uint16) uint32 {
+	return uint32(k.Sum64IPv6(srcIP, dstIP, srcPort, dstPort))
+}
+
+// Sum64IPv6 is SumIPv6 with all 64 bits of the SipHash-2-4 output (UDP source
+// ports and transaction ids together, as [Key.Sum64]).
+func (k Key) Sum64IPv6(srcIP, dstIP [16]byte, srcPort, dstPort uint16) uint64 {
+	le := binary.LittleEndian
+	// Four full words of addresses, then the last block: the ports and the
+	// length, 36, in the top byte.
+	m4 := uint64(bits.ReverseBytes16(srcPort)) | uint64(bits.ReverseBytes16(dstPort))<<16 | 36<<56
+
+	v0 := k.k0 ^ initV0
+	v1 := k.k1 ^ initV1
+	v2 := k.k0 ^ initV2
+	v3 := k.k1 ^ initV3
+	for _, m := range [5]uint64{le.Uint64(srcIP[:8]), le.Uint64(srcIP[8:]), le.Uint64(dstIP[:8]), le.Uint64(dstIP[8:]), m4} {
+		v3 ^= m
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+		v0 ^= m
+	}
+	v2 ^= 0xff
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	return v0 ^ v1 ^ v2 ^ v3
+}
+
+// SumAddr returns the cookie of a flow of either family: [Key.Sum] when both
+// addresses are IPv4 ([netip.Addr.Is4]), [Key.SumIPv6] of their 16-byte forms
+// otherwise. It does not allocate.
+func (k Key) SumAddr(srcIP, dstIP netip.Addr, srcPort, dstPort uint16) uint32 {
+	return uint32(k.Sum64Addr(srcIP, dstIP, srcPort, dstPort))
+}
+
+// Sum64Addr is SumAddr with all 64 bits: [Key.Sum64] or [Key.Sum64IPv6].
+func (k Key) Sum64Addr(srcIP, dstIP netip.Addr, srcPort, dstPort uint16) uint64 {
+	if srcIP.Is4() && dstIP.Is4() {
+		s, d := srcIP.As4(), dstIP.As4()
+		return k.Sum64(binary.BigEndian.Uint32(s[:]), binary.BigEndian.Uint32(d[:]), srcPort, dstPort)
+	}
+	return k.Sum64IPv6(srcIP.As16(), dstIP.As16(), srcPort, dstPort)
 }
 
 // The SipHash initialisation constants: "somepseudorandomlygeneratedbytes".

@@ -45,8 +45,10 @@ type Config struct {
 	Seed uint64
 	// Interface names the interface to send on; empty lets the routing table decide.
 	Interface string
-	// SourceIP overrides the source address; the zero Addr takes the route's.
+	// SourceIP overrides the IPv4 source address; the zero Addr takes the route's.
 	SourceIP netip.Addr
+	// SourceIP6 overrides the IPv6 source address; the zero Addr takes the route's.
+	SourceIP6 netip.Addr
 	// RouterMAC overrides the next hop's MAC for off-link targets; nil resolves it by ARP.
 	RouterMAC *[6]byte
 	// SourcePortLo and SourcePortHi bound the source ports of the probes. Replies are
@@ -63,6 +65,10 @@ type Config struct {
 	ARP func(ifc net.Interface) (route.ARPConn, error)
 	// Show selects the verdicts handed to the caller; open ports are always shown.
 	Show result.StateSet
+	// Hidden, when not nil, is called with every verdict of a reply that Show
+	// hides (not the silence verdicts of targets that never answered), on the
+	// receiver's goroutine: it must be quick and safe for use from it.
+	Hidden func(result.Result)
 	// TrackHidden keeps a set of the targets whose verdict Show hides (a Table,
 	// marked by the receiver), read with EachHidden: a resume checkpoint
 	// must know every target that answered, shown or not, or a resumed scan would

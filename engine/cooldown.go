@@ -133,4 +133,5 @@ func (s *Scanner) sampleRTT(j int, m, idx uint64, ip uint32, tsNanos int64) {
 	}
 	rto := s.rtt.add(time.Duration(max(tsNanos-sent, 0)))
 	s.rto.Store(int64(max(rto, 1))) // 0 means no sample yet
+	s.srtt.Store(int64(s.rtt.srtt * float64(time.Second)))
 }

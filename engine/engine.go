@@ -62,6 +62,11 @@ type Progress struct {
 	// Rate is the send rate the senders are set to: Config.Rate, or as
 	// Config.Adaptive changed it.
 	Rate float64
+	// Remaining is the estimated time until the scan ends: the probes still to
+	// send in this pass and in the retry passes to come (the targets expected
+	// unanswered), at Rate, and the cool-downs after each pass (eta.go). 0 once
+	// the scan has ended.
+	Remaining time.Duration
 }
 
 // Scanner runs one scan. Create it with New and run it once with Run (or Replay);
@@ -114,15 +119,18 @@ type Scanner struct {
 	invalid       atomic.Uint64
 	ringDrops     atomic.Uint64
 	lastReply     atomic.Int64
-	// rto is the retransmission timeout from the round trips seen (0: none yet).
-	rto atomic.Int64
-	_   cpu.CacheLinePad
-	// coolDownNanos is the time spent in cool-downs so far.
-	coolDownNanos atomic.Int64
+	// rto is the retransmission timeout from the round trips seen (0: none yet),
+	// srtt the smoothed round trip (nanoseconds).
+	rto, srtt atomic.Int64
+	_         cpu.CacheLinePad
+	// coolDownNanos is the time spent in cool-downs so far; passEnd is when
+	// the latest pass ended (Unix nanoseconds).
+	coolDownNanos, passEnd atomic.Int64
 	// downKnown says that the senders' down counts cover the whole first pass.
 	downKnown atomic.Bool
 	rtt       rttEstimator // receiver-only
 	reply     packet.Reply // receiver-only scratch
+	src6      [16]byte     // the plan's IPv6 source address, as replies carry it
 	rxTarget  ProbeTarget  // receiver-only scratch
 
 	// loss is how the first pass samples the loss (nil: it does not); adapt
@@ -203,15 +211,19 @@ func (s *Scanner) setPhase(p Phase) { s.phase.Store(uint32(p)) }
 // Progress returns a snapshot of the scan's counters.
 func (s *Scanner) Progress() Progress {
 	var elapsed time.Duration
+	now := time.Now()
 	if start := s.began.Load(); start != 0 {
-		elapsed = time.Duration(time.Now().UnixNano() - start)
+		elapsed = time.Duration(now.UnixNano() - start)
 	}
-	// The pass before the positions (send stores them the other way round).
+	// The phase and pass before the positions (send stores them the other way round).
+	phase := Phase(s.phase.Load())
 	pass := int(s.pass.Load())
+	pos := s.position()
+	rate := s.currentRate()
 	return Progress{
-		Phase:     Phase(s.phase.Load()),
+		Phase:     phase,
 		Pass:      pass,
-		Position:  s.position(),
+		Position:  pos,
 		Targets:   s.dom.n,
 		Sent:      s.sentTotal(),
 		Replies:   s.replies.Load(),
@@ -222,7 +234,8 @@ func (s *Scanner) Progress() Progress {
 		Invalid:   s.invalid.Load(),
 		Elapsed:   elapsed,
 		Loss:      s.lossStats(),
-		Rate:      s.currentRate(),
+		Rate:      rate,
+		Remaining: s.remaining(now, phase, pass, pos, rate),
 	}
 }
 

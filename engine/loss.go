@@ -355,7 +355,7 @@ func (s *Scanner) samplePair(g *portGroup, r *packet.Reply, pi int, p uint64, j 
 		return pairNone // caught up, never sampled
 	}
 	t := &s.rxTarget
-	*t = ProbeTarget{Addr: uint32ToAddr(r.TargetIP), PortIndex: pi, Pos: p}
+	*t = ProbeTarget{Addr: r.TargetAddr(), PortIndex: pi, Pos: p}
 	firstPort := g.probe.SourcePort(t)
 	t.Second = true
 	secondPort := g.probe.SourcePort(t)

@@ -164,7 +164,15 @@ func (s *Scanner) lateWork(pass int) *arpWork {
 // whether to probe it there; deferred says that the address is left to the
 // catch-up (a late host, or an on-link address ARP is still resolving, in the
 // first pass), not down.
-func (s *Scanner) sendHop(ip uint32, pass int) (mac *[6]byte, up, deferred bool) {
+func (s *Scanner) sendHop(a netip.Addr, pass int) (mac *[6]byte, up, deferred bool) {
+	if !a.Is4() {
+		if s.plan.six == nil {
+			return nil, false, false
+		}
+		mac, up = s.plan.six.nextHop(a)
+		return mac, up, false
+	}
+	ip := addrToUint32(a)
 	if h := s.plan.hop(ip); h != nil {
 		if h.late && pass == s.firstPass {
 			return nil, false, true

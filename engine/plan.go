@@ -48,6 +48,9 @@ type plan struct {
 	// arpConn is the ARP conn opened by makePlan, closed once (closeARP).
 	arpConn   route.ARPConn
 	arpClosed sync.Once
+
+	// six is where the IPv6 targets go (plan6.go); nil when there are none.
+	six *plan6
 }
 
 // nextHop returns the destination MAC for a probe to ip (nil: the template's, which is
@@ -115,7 +118,29 @@ func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
 	if cfg.Path != nil {
 		return fixedPlan(cfg)
 	}
-	ranges := spansOf(cfg.Targets.Ranges())
+	r4, r6 := splitFamilies(cfg.Targets.Ranges())
+	var p *plan
+	if len(r4) > 0 {
+		var err error
+		if p, err = makePlan4(ctx, cfg, spansOf(r4)); err != nil {
+			return nil, err
+		}
+	}
+	if len(r6) > 0 {
+		p6, err := addIPv6(ctx, cfg, p, r6)
+		if err != nil {
+			if p != nil {
+				p.closeARP()
+			}
+			return nil, err
+		}
+		p = p6
+	}
+	return p, nil
+}
+
+// makePlan4 is makePlan for the IPv4 target ranges.
+func makePlan4(ctx context.Context, cfg *Config, ranges []span) (*plan, error) {
 	first, err := firstRoute(ranges, cfg.Interface)
 	if err != nil {
 		return nil, err
@@ -247,10 +272,25 @@ func fixedPlan(cfg *Config) (*plan, error) {
 
 // probeEnv is what the probes of the scan s need to know of the plan.
 func (p *plan) probeEnv(s *Scanner) ProbeEnv {
-	return ProbeEnv{
-		SrcMAC: p.srcMAC, RouterMAC: p.routerMAC, SrcIP: uint32ToAddr(p.srcIP), Key: s.key,
+	env := ProbeEnv{
+		SrcMAC: p.srcMAC, RouterMAC: p.routerMAC, Key: s.key,
 		SourcePortLo: s.cfg.SourcePortLo, SourcePortHi: s.cfg.SourcePortHi,
 	}
+	if p.srcIP != 0 {
+		env.SrcIP = uint32ToAddr(p.srcIP)
+	}
+	if p.six != nil {
+		env.SrcIP6, env.RouterMAC6 = p.six.srcIP, p.six.routerMAC
+	}
+	return env
+}
+
+// sourceIP is the scan's source address for a target of a's family.
+func (p *plan) sourceIP(a netip.Addr) netip.Addr {
+	if !a.Is4() && p.six != nil {
+		return p.six.srcIP
+	}
+	return uint32ToAddr(p.srcIP)
 }
 
 // firstRoute picks the route the scan uses: that of the first target that is not an

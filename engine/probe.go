@@ -81,8 +81,12 @@ const (
 type ProbeEnv struct {
 	// SrcMAC and RouterMAC fill the Ethernet header (RouterMAC is the default next hop).
 	SrcMAC, RouterMAC [6]byte
-	// SrcIP is the scanner's address.
+	// SrcIP is the scanner's IPv4 address (not valid when no target is IPv4).
 	SrcIP netip.Addr
+	// SrcIP6 is the scanner's IPv6 address and RouterMAC6 the next hop of
+	// off-link IPv6 targets; SrcIP6 is not valid when no target is IPv6.
+	SrcIP6     netip.Addr
+	RouterMAC6 [6]byte
 	// Key is the scan's cookie key.
 	Key cookie.Key
 	// SourcePortLo and SourcePortHi bound the probes' source ports.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/fastscan/fastscan/link"
@@ -78,10 +79,18 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	if !packet.ParseReply(frame, r) {
 		return
 	}
-	if r.LocalIP != s.plan.srcIP || r.LocalPort < s.cfg.SourcePortLo || r.LocalPort > s.cfg.SourcePortHi {
+	if r.LocalPort < s.cfg.SourcePortLo || r.LocalPort > s.cfg.SourcePortHi {
 		return
 	}
-	host, ok := s.cfg.Targets.Index(uint32ToAddr(r.TargetIP))
+	if r.IPv6 {
+		if s.plan.six == nil || r.Local6 != s.src6 {
+			return
+		}
+	} else if r.LocalIP != s.plan.srcIP {
+		return
+	}
+	target := r.TargetAddr()
+	host, ok := s.cfg.Targets.Index(target)
 	if !ok {
 		return
 	}
@@ -111,7 +120,7 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 	j, m := s.dom.owner(k)
 	pair := pairNone
-	if s.probeLeft(idx, r.TargetIP, j, m) {
+	if s.probeLeft(idx, target, j, m) {
 		pair = s.samplePair(g, r, pi, p, j, m)
 	} else {
 		pair = pairUnsent
@@ -128,7 +137,7 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	}
 	s.replies.Add(1)
 	s.lastReply.Store(tsNanos)
-	if r.From == r.TargetIP {
+	if r.FromTarget() {
 		s.hosts.answered(host, reason)
 	}
 	if !s.table.Mark(idx) {
@@ -156,12 +165,19 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		if s.hidden != nil {
 			s.hidden.Mark(idx)
 		}
+		if s.cfg.Hidden != nil {
+			s.cfg.Hidden(result.Result{
+				IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: g.probe.Proto(),
+				State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
+				SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
+			})
+		}
 		return
 	}
 	res := result.Result{
-		IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: g.probe.Proto(),
+		IP: target, Port: r.TargetPort, Proto: g.probe.Proto(),
 		State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
-		SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
+		SourceIP: r.LocalAddr(), SourcePort: r.LocalPort,
 	}
 	select {
 	case s.results <- res:
@@ -199,7 +215,14 @@ func (s *Scanner) EachHidden(fn func(idx uint64)) {
 // position m) was handed to the link: its host is probed at all, and the first
 // pass has reached the position in that sender (later passes only follow a
 // complete first pass); a late on-link host's, whether the catch-up sent it.
-func (s *Scanner) probeLeft(idx uint64, ip uint32, j int, m uint64) bool {
+func (s *Scanner) probeLeft(idx uint64, a netip.Addr, j int, m uint64) bool {
+	if !a.Is4() {
+		if _, up, _ := s.sendHop(a, 0); !up {
+			return false
+		}
+		return s.allLeft.Load() || m < s.senders[j].left.Load()
+	}
+	ip := addrToUint32(a)
 	if h := s.plan.hop(ip); h != nil && h.late {
 		return s.lateLeft(h, idx) // on-link, probed by the catch-up (onlink.go)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -167,6 +168,9 @@ func (s *Scanner) prepare(ctx context.Context) error {
 		}
 	}
 	s.plan = p
+	if p.six != nil {
+		s.src6 = p.six.srcIP.As16()
+	}
 	return nil
 }
 
@@ -188,6 +192,12 @@ func (s *Scanner) openLink(p *plan, batch int) (link.Link, error) {
 		Batch:        batch,
 		FrameLen:     s.frameLen,
 		TxRing:       s.cfg.TxRing,
+	}
+	if p.srcIP == 0 {
+		cfg.LocalIP = netip.Addr{}
+	}
+	if p.six != nil {
+		cfg.LocalIP6 = p.six.srcIP
 	}
 	for _, g := range s.groups {
 		cfg.Protocols = append(cfg.Protocols, g.probe.IPProtocol())

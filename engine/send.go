@@ -46,6 +46,7 @@ func (s *Scanner) send(ctx context.Context) error {
 		}
 		err := s.sendAll(ctx, pass, start)
 		passEnd := time.Now()
+		s.passEnd.Store(passEnd.UnixNano())
 		if err != nil {
 			s.drain(passEnd)
 			if pass == 0 {
@@ -219,7 +220,7 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 		tpos := d.global(uint64(sd.id) + d.senders*ls.pos(ord))
 		idx := s.perm.At(tpos)
 		ip := s.cfg.Targets.At(idx / s.nports)
-		mac, up, _ := s.sendHop(addrToUint32(ip), pass)
+		mac, up, _ := s.sendHop(ip, pass)
 		if !up {
 			return false, nil
 		}
@@ -245,7 +246,7 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 			continue
 		}
 		ip := s.cfg.Targets.At(idx / s.nports)
-		mac, up, deferred := s.sendHop(addrToUint32(ip), pass)
+		mac, up, deferred := s.sendHop(ip, pass)
 		if !up {
 			if pass == 0 && !deferred {
 				sd.down++

@@ -39,9 +39,12 @@ type Summary struct {
 	RateChanges []RateChange
 	// RingPackets counts the packets the link's receive side accepted.
 	RingPackets uint64
-	// Interface and SourceIP say where the probes came from.
+	// Interface and SourceIP say where the probes came from: SourceIP is the
+	// IPv4 source (the IPv6 one when every target is IPv6), SourceIP6 the IPv6
+	// source of a scan of both families.
 	Interface string
 	SourceIP  netip.Addr
+	SourceIP6 netip.Addr
 	// ARP is what the on-link ARP resolution that ran beside the sender did (zero
 	// when there was none: no on-link target, or every MAC in the neighbour table).
 	ARP route.ARPStats
@@ -83,6 +86,13 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 	}
 	sum.Interface = s.plan.iface.Name
 	sum.SourceIP = uint32ToAddr(s.plan.srcIP)
+	if s.plan.six != nil {
+		if s.plan.srcIP == 0 {
+			sum.SourceIP = s.plan.six.srcIP
+		} else {
+			sum.SourceIP6 = s.plan.six.srcIP
+		}
+	}
 	for _, sd := range s.senders {
 		sum.HostsProbed += sd.probed
 	}
@@ -143,9 +153,6 @@ func (s *Scanner) eachSilent(fn func(idx uint64, g *portGroup) bool) {
 // HostStatus tells whether the address a answered at least one probe itself, and
 // the reason of its first such answer. It is meant for after Run or Replay.
 func (s *Scanner) HostStatus(a netip.Addr) (reason result.Reason, up bool) {
-	if !a.Is4() {
-		return 0, false
-	}
 	host, ok := s.cfg.Targets.Index(a)
 	if !ok {
 		return 0, false
@@ -177,7 +184,7 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 		t.Addr, t.PortIndex, t.Pos = s.cfg.Targets.At(idx/s.nports), int(pi-g.offset), s.perm.Inverse(idx)
 		r := result.Result{
 			IP: t.Addr, Port: g.ports.At(t.PortIndex), Proto: g.probe.Proto(), State: state, Reason: reason,
-			TimeNanos: now, SourceIP: uint32ToAddr(s.plan.srcIP), SourcePort: g.probe.SourcePort(&t),
+			TimeNanos: now, SourceIP: s.plan.sourceIP(t.Addr), SourcePort: g.probe.SourcePort(&t),
 		}
 		err = emit(&r)
 		return err == nil

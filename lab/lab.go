@@ -11,23 +11,43 @@
 //	     └─ lan0 198.18.1.1/24 ── switch W (br0) ── H1 198.18.1.10, H2 .20, H3 .30, H4 .50
 //	                                                 (H4 answers ARP 50 ms late)
 //
+// and the same links carry IPv6, inside 2001:2::/48 (RFC 5180):
+//
+//	S wan0 2001:2::2/127, fe80::2 ──── R wan0 2001:2::3/127, fe80::3
+//	     │  route 2001:2:0:100::/110 via fe80::3         2001:2:0:100::/112     AnyIP (65,536 addresses)
+//	     │                                               2001:2:0:100::1:0/112  blackhole: silence
+//	     │                                               2001:2:0:100::2:0/112  nftables reject: ICMPv6 1/1
+//	     │                                               2001:2:0:100::3:0/113  nftables reject: ICMPv6 1/3
+//	     │                                               2001:2:0:100::3:8000/113 nftables reject: ICMPv6 1/4
+//	     └─ lan0 2001:2:0:1::1/64 ── W ── H1 2001:2:0:1::10, H2 ::20, H3 ::30, H4 ::50
+//	                                       (NDP with their own MACs; H4 answers NDP 50 ms late)
+//
+// Every IPv6 address is added without duplicate address detection (nodad,
+// accept_dad=0), so it is usable at once; no namespace sends router
+// solicitations or accepts router advertisements, and the bridge does not
+// snoop multicast (neighbour solicitations reach every host). The switch W
+// has no IPv6 of its own.
+//
 // Nothing is connected to the host's own namespace and no namespace has a
 // default route, so no packet can leave the lab. Listening sockets are
 // created in-process inside the namespaces (see [Lab.Do]) and live until
 // [Lab.Down]. [Truth] describes what every (address, port) must look like to
 // a scan from the scanner namespace.
 //
-// TCP: ports 22, 80 and 443 are open on every AnyIP address, a few more on
-// single addresses, each LAN host has its own open ports, every other port
-// of a live host is closed (RST); the blackholed and prohibited ranges are
-// filtered.
+// TCP: ports 22, 80 and 443 are open on every AnyIP address (IPv4 and
+// IPv6), a few more on single addresses, each LAN host has its own open
+// ports (the same on its IPv4 and its IPv6 address), every other port of a
+// live host is closed (RST); the blackholed and rejected ranges are
+// filtered. IPv6 listeners are separate sockets (IPV6_V6ONLY) beside the
+// IPv4 ones.
 //
 // UDP: in-process responders written for the lab (see [UDPService]) answer
 // DNS on 53, NTP on 123 and SNMP v1/v2c on 161. In R one socket per port is
 // bound to 0.0.0.0, so every AnyIP address (and R's own WAN address) has
 // the three ports open; each reply leaves from the probed address
 // (IP_PKTINFO). LAN host H1 has UDP 53 and 123 open, H2 161 and H3 none,
-// bound to the host's address. Every other UDP port of a live host is
+// bound to the host's address; the same again for IPv6 (sockets bound to ::
+// in R, to Addr6 on the hosts). Every other UDP port of a live host is
 // closed: its kernel answers ICMP port unreachable, with the ICMP rate
 // limits lifted in R and on the hosts so that every probe gets one. The
 // blackholed range is open|filtered for UDP (silence) and the prohibited
@@ -42,8 +62,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -246,18 +268,42 @@ func (l *Lab) addNamespaces(ctx context.Context) error {
 		l.mu.Lock()
 		l.made = append(l.made, ns)
 		l.mu.Unlock()
-		// No IPv6 in the lab: no router solicitations or DAD noise.
-		if err := l.Do(ns, func() error {
-			for _, k := range []string{"net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"} {
-				if err := writeSysctl(k, "1"); err != nil && !errors.Is(err, unix.ENOENT) {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		if err := l.Do(ns, func() error { return ipv6Sysctls(ns == l.SwitchNS()) }); err != nil {
 			return err
 		}
 		if err := runIP(ctx, "-n", ns, "link", "set", "lo", "up"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ipv6Sysctls sets up IPv6 in the current thread's namespace before it has
+// any link: none at all in the switch (off), elsewhere addresses usable at
+// once (no duplicate address detection), no automatic link-local addresses
+// (the lab assigns its own), no router solicitations and no router
+// advertisements accepted.
+func ipv6Sysctls(off bool) error {
+	kvs := [][2]string{
+		{"net.ipv6.conf.all.disable_ipv6", "0"},
+		{"net.ipv6.conf.default.disable_ipv6", "0"},
+		{"net.ipv6.conf.all.accept_dad", "0"},
+		{"net.ipv6.conf.default.accept_dad", "0"},
+		{"net.ipv6.conf.default.dad_transmits", "0"},
+		{"net.ipv6.conf.default.addr_gen_mode", "1"},
+		{"net.ipv6.conf.all.accept_ra", "0"},
+		{"net.ipv6.conf.default.accept_ra", "0"},
+		{"net.ipv6.conf.all.router_solicitations", "0"},
+		{"net.ipv6.conf.default.router_solicitations", "0"},
+	}
+	if off {
+		kvs = [][2]string{{"net.ipv6.conf.all.disable_ipv6", "1"}, {"net.ipv6.conf.default.disable_ipv6", "1"}}
+	}
+	for _, kv := range kvs {
+		if err := writeSysctl(kv[0], kv[1]); err != nil {
+			if off && errors.Is(err, unix.ENOENT) {
+				continue // a kernel without IPv6: nothing to switch off
+			}
 			return err
 		}
 	}
@@ -275,7 +321,7 @@ func (l *Lab) addLinks(ctx context.Context) error {
 		// A veth pair inside R is the (dead-end) route for ProhibitedPrefix,
 		// so that its packets reach the forward hook where nftables rejects them.
 		{"-n", r, "link", "add", "rej0", "type", "veth", "peer", "name", "rej1"},
-		{"-n", w, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
+		{"-n", w, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"},
 		{"link", "add", ScannerLANIface, "netns", s, "address", mac(t.ScannerLANMAC), "type", "veth",
 			"peer", "name", "s0", "netns", w},
 	}
@@ -301,7 +347,8 @@ func (l *Lab) addLinks(ctx context.Context) error {
 	return runIPs(ctx, cmds)
 }
 
-// addAddresses assigns the lab's IPv4 addresses.
+// addAddresses assigns the lab's IPv4 and IPv6 addresses (IPv6 without
+// duplicate address detection: usable at once).
 func (l *Lab) addAddresses(ctx context.Context) error {
 	t := l.truth
 	wanBits := strconv.Itoa(t.WANPrefix.Bits())
@@ -314,11 +361,28 @@ func (l *Lab) addAddresses(ctx context.Context) error {
 	for i, h := range t.Hosts {
 		cmds = append(cmds, []string{"-n", l.HostNS(i), "addr", "add", h.Addr.String() + "/" + lanBits, "dev", HostIface})
 	}
+	v6 := func(ns string, a netip.Addr, bits int, dev string) []string {
+		return []string{"-n", ns, "-6", "addr", "add", netip.PrefixFrom(a, bits).String(), "dev", dev, "nodad"}
+	}
+	wan6, lan6 := t.WANPrefix6.Bits(), t.LANPrefix6.Bits()
+	cmds = append(cmds,
+		v6(l.ScannerNS(), t.ScannerWANAddr6, wan6, ScannerWANIface),
+		v6(l.ScannerNS(), t.ScannerWANLinkLocal, 64, ScannerWANIface),
+		v6(l.RemoteNS(), t.RemoteWANAddr6, wan6, RemoteWANIface),
+		v6(l.RemoteNS(), t.RemoteWANLinkLocal, 64, RemoteWANIface),
+		v6(l.ScannerNS(), t.ScannerLANAddr6, lan6, ScannerLANIface),
+	)
+	for i, h := range t.Hosts {
+		cmds = append(cmds, v6(l.HostNS(i), h.Addr6, lan6, HostIface))
+	}
 	return runIPs(ctx, cmds)
 }
 
 // addRoutes routes RoutedRange from S to R, and in R makes AnyIPPrefix
-// local, BlackholePrefix a blackhole and ProhibitedPrefix a dead end.
+// local, BlackholePrefix a blackhole and ProhibitedPrefix a dead end; the
+// same for IPv6: RoutedRange6 via R's link-local address, AnyIPPrefix6
+// local, BlackholePrefix6 a blackhole, and the three rejected prefixes a
+// dead end.
 func (l *Lab) addRoutes(ctx context.Context) error {
 	t := l.truth
 	s, r := l.ScannerNS(), l.RemoteNS()
@@ -327,6 +391,12 @@ func (l *Lab) addRoutes(ctx context.Context) error {
 		{"-n", r, "route", "add", "local", t.AnyIPPrefix.String(), "dev", "lo"},
 		{"-n", r, "route", "add", "blackhole", t.BlackholePrefix.String()},
 		{"-n", r, "route", "add", t.ProhibitedPrefix.String(), "dev", "rej0"},
+		{"-n", s, "-6", "route", "add", t.RoutedRange6.String(), "via", t.RemoteWANLinkLocal.String(), "dev", ScannerWANIface},
+		{"-n", r, "-6", "route", "add", "local", t.AnyIPPrefix6.String(), "dev", "lo"},
+		{"-n", r, "-6", "route", "add", "blackhole", t.BlackholePrefix6.String()},
+		{"-n", r, "-6", "route", "add", t.ProhibitedPrefix6.String(), "dev", "rej0"},
+		{"-n", r, "-6", "route", "add", t.AddrUnreachablePrefix6.String(), "dev", "rej0"},
+		{"-n", r, "-6", "route", "add", t.PortUnreachablePrefix6.String(), "dev", "rej0"},
 	})
 }
 
@@ -342,10 +412,12 @@ func (l *Lab) setSysctls(ctx context.Context) error {
 		"net.ipv4.tcp_max_syn_backlog": strconv.Itoa(listenBacklog),
 		"net.ipv4.icmp_ratelimit":      "0",
 		"net.ipv4.icmp_msgs_per_sec":   "100000000",
-		"net.ipv4.icmp_msgs_burst":     "100000000",
+		"net.ipv4.icmp_msgs_burst":     "100000000", // also ICMPv6's global limit
+		"net.ipv6.icmp.ratelimit":      "0",
 	}
 	router := map[string]string{
-		"net.ipv4.ip_forward": "1",
+		"net.ipv4.ip_forward":          "1",
+		"net.ipv6.conf.all.forwarding": "1",
 		// Do not redirect anyone anywhere.
 		"net.ipv4.conf.all.send_redirects":     "0",
 		"net.ipv4.conf.default.send_redirects": "0",
@@ -406,28 +478,40 @@ func (l *Lab) spreadLoad(ctx context.Context) error {
 	return nil
 }
 
-// addFirewall installs the nftables rule in R that rejects everything
-// forwarded to ProhibitedPrefix with ICMP admin-prohibited.
+// addFirewall installs the nftables rules in R that reject everything
+// forwarded to ProhibitedPrefix with ICMP admin-prohibited, and to
+// ProhibitedPrefix6, AddrUnreachablePrefix6 and PortUnreachablePrefix6 with
+// ICMPv6 destination unreachable codes 1, 3 and 4.
 func (l *Lab) addFirewall(ctx context.Context) error {
+	t := l.truth
 	rules := fmt.Sprintf(`table ip fastlab {
 	chain forward {
 		type filter hook forward priority 0; policy accept;
 		ip daddr %s reject with icmp type admin-prohibited
 	}
 }
-`, l.truth.ProhibitedPrefix)
+table ip6 fastlab {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ip6 daddr %s reject with icmpv6 type admin-prohibited
+		ip6 daddr %s reject with icmpv6 type addr-unreachable
+		ip6 daddr %s reject with icmpv6 type port-unreachable
+	}
+}
+`, t.ProhibitedPrefix, t.ProhibitedPrefix6, t.AddrUnreachablePrefix6, t.PortUnreachablePrefix6)
 	return runTool(ctx, []byte(rules), "ip", "netns", "exec", l.RemoteNS(), "nft", "-f", "-")
 }
 
-// startListeners opens the listening sockets inside R and the LAN hosts.
+// startListeners opens the listening sockets inside R and the LAN hosts,
+// for both families.
 func (l *Lab) startListeners(context.Context) error {
 	t := l.truth
 	var wild []endpoint
 	for _, p := range t.AnyIPPorts {
-		wild = append(wild, endpoint{port: p})
+		wild = append(wild, endpoint{netip.IPv4Unspecified(), p}, endpoint{netip.IPv6Unspecified(), p})
 	}
-	for _, ap := range t.AddrPorts {
-		wild = append(wild, endpoint{addr: ap.Addr().As4(), port: ap.Port()})
+	for _, ap := range slices.Concat(t.AddrPorts, t.AddrPorts6) {
+		wild = append(wild, endpoint{ap.Addr(), ap.Port()})
 	}
 	if err := l.listenIn(l.RemoteNS(), wild); err != nil {
 		return err
@@ -435,7 +519,7 @@ func (l *Lab) startListeners(context.Context) error {
 	for i, h := range t.Hosts {
 		var eps []endpoint
 		for _, p := range h.Ports {
-			eps = append(eps, endpoint{addr: h.Addr.As4(), port: p})
+			eps = append(eps, endpoint{h.Addr, p}, endpoint{h.Addr6, p})
 		}
 		if err := l.listenIn(l.HostNS(i), eps); err != nil {
 			return err
@@ -444,9 +528,10 @@ func (l *Lab) startListeners(context.Context) error {
 	return nil
 }
 
-// endpoint is an IPv4 listening endpoint; the zero address is 0.0.0.0.
+// endpoint is a listening endpoint: an IPv4 or IPv6 address (the
+// unspecified one of its family for the wildcard) and a port.
 type endpoint struct {
-	addr [4]byte
+	addr netip.Addr
 	port uint16
 }
 
@@ -466,28 +551,67 @@ func (l *Lab) listenIn(ns string, eps []endpoint) error {
 	})
 }
 
-// listenTCP opens a listening IPv4 TCP socket in the current thread's
+// listenTCP opens a listening TCP socket in the current thread's
 // namespace. IP_FREEBIND lets it bind any address, including AnyIP ones.
-func listenTCP(addr [4]byte, port uint16) (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+func listenTCP(addr netip.Addr, port uint16) (int, error) {
+	fd, err := boundSocket(unix.SOCK_STREAM, addr, port, nil)
 	if err != nil {
-		return -1, fmt.Errorf("socket: %w", err)
+		return -1, err
 	}
 	fail := func(what string, err error) (int, error) {
 		unix.Close(fd)
-		return -1, fmt.Errorf("%s %v:%d: %w", what, net.IP(addr[:]), port, err)
+		return -1, fmt.Errorf("%s %v: %w", what, netip.AddrPortFrom(addr, port), err)
+	}
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return fail("listen", err)
+	}
+	return fd, nil
+}
+
+// boundSocket opens a socket of type typ (SOCK_STREAM or SOCK_DGRAM,
+// non-blocking) in addr's family in the current thread's namespace, with
+// SO_REUSEADDR and IP_FREEBIND (IPV6_FREEBIND) set, IPv6 sockets
+// IPV6_V6ONLY (the IPv4 sockets beside them answer IPv4), calls setup if
+// not nil and binds it to addr:port.
+func boundSocket(typ int, addr netip.Addr, port uint16, setup func(fd int) error) (int, error) {
+	family := unix.AF_INET
+	if addr.Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return -1, fmt.Errorf("socket: %w", err)
+	}
+	ap := netip.AddrPortFrom(addr, port)
+	fail := func(what string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s %v: %w", what, ap, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fail("SO_REUSEADDR", err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, 1); err != nil {
-		return fail("IP_FREEBIND", err)
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, 1); err != nil {
+			return fail("IP_FREEBIND", err)
+		}
+		sa = &unix.SockaddrInet4{Port: int(port), Addr: addr.As4()}
+	} else {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return fail("IPV6_V6ONLY", err)
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1); err != nil {
+			return fail("IPV6_FREEBIND", err)
+		}
+		sa = &unix.SockaddrInet6{Port: int(port), Addr: addr.As16()}
 	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port), Addr: addr}); err != nil {
+	if setup != nil {
+		if err := setup(fd); err != nil {
+			return fail("setup", err)
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
-	}
-	if err := unix.Listen(fd, listenBacklog); err != nil {
-		return fail("listen", err)
 	}
 	return fd, nil
 }

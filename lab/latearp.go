@@ -35,9 +35,10 @@ const (
 	ethPARPNetwork = 0x0608 // htons(ETH_P_ARP)
 )
 
-// startLateARP starts the late ARP responder of every LAN host with an ARPDelay;
-// their kernels were told not to answer ARP (setSysctls).
-func (l *Lab) startLateARP(context.Context) error {
+// startLateARP starts the late ARP responder of every LAN host with an ARPDelay
+// (their kernels were told not to answer ARP: setSysctls), and its late NDP
+// responder (latendp.go).
+func (l *Lab) startLateARP(ctx context.Context) error {
 	for i, h := range l.truth.Hosts {
 		if h.ARPDelay <= 0 {
 			continue
@@ -68,6 +69,9 @@ func (l *Lab) startLateARP(context.Context) error {
 		stop := l.stopARP
 		l.mu.Unlock()
 		l.serving.Go(func() { serveLateARP(fd, h, stop) })
+		if err := l.startLateNDP(ctx, i, stop); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -141,6 +141,10 @@ func (rs *RealServers) addHost(ctx context.Context) error {
 	l.mu.Lock()
 	l.made = append(l.made, rs.NS)
 	l.mu.Unlock()
+	// IPv4 only: no IPv6 link-local address, solicitation or DAD on the LAN.
+	if err := l.Do(rs.NS, func() error { return ipv6Sysctls(true) }); err != nil {
+		return err
+	}
 	port := "h" + strings.TrimPrefix(rs.NS, l.id+"-h")
 	return runIPs(ctx, [][]string{
 		{"-n", rs.NS, "link", "set", "lo", "up"},

@@ -45,7 +45,8 @@ func udpAnswerer(port uint16) (answerFunc, bool) {
 // The DNS responder answers a standard query (opcode 0, one question,
 // optionally one additional record such as an EDNS OPT) with an
 // authoritative NOERROR response that copies the id, the RD bit and the
-// question; it holds one answer record for A/IN (the probed address) and
+// question; it holds one answer record for A/IN (the probed IPv4 address),
+// AAAA/IN (the probed IPv6 address) and
 // TXT in class IN or CH (the string "fastscan lab"), none for other types.
 // Other opcodes get a header-only NOTIMP response. The NTP responder answers a client request
 // (mode 3, version 1-4, at least 48 bytes) with a stratum-1 server reply
@@ -75,6 +76,7 @@ const (
 	dnsFlagRD     = 0x0100
 	dnsRcodeNI    = 4 // NOTIMP
 	dnsTypeA      = 1
+	dnsTypeAAAA   = 28
 	dnsTypeTXT    = 16
 	dnsTypeOPT    = 41
 	dnsClassIN    = 1
@@ -146,6 +148,9 @@ func answerDNS(req []byte, local netip.Addr, _ time.Time, out []byte) []byte {
 	switch {
 	case qtype == dnsTypeA && qclass == dnsClassIN && local.Is4():
 		a := local.As4()
+		rdata = a[:]
+	case qtype == dnsTypeAAAA && qclass == dnsClassIN && local.Is6():
+		a := local.As16()
 		rdata = a[:]
 	case qtype == dnsTypeTXT && (qclass == dnsClassIN || qclass == dnsClassCH):
 		rdata = append([]byte{byte(len(dnsTXTContent))}, dnsTXTContent...)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,21 +22,22 @@ const udpRcvBuf = 16 << 20
 // udpWorkers is how many goroutines serve each UDP responder socket.
 func udpWorkers() int { return min(runtime.NumCPU(), 4) }
 
-// udpMaxDatagram is the largest UDP payload over IPv4.
-const udpMaxDatagram = 65507
+// udpMaxDatagram is the largest UDP payload (over IPv6, without jumbograms;
+// over IPv4 it is 65507).
+const udpMaxDatagram = 65527
 
 // udpErrorPause is how long a serving goroutine waits after a read error
 // other than the socket being closed, so that it cannot spin.
 const udpErrorPause = time.Millisecond
 
 // startResponders opens the UDP responder sockets: AnyIPUDPPorts bound to
-// 0.0.0.0 in R (answering for the whole AnyIP range and R's own
-// addresses), and each LAN host's UDPPorts bound to its address.
+// 0.0.0.0 and to :: in R (answering for the whole AnyIP ranges and R's own
+// addresses), and each LAN host's UDPPorts bound to its two addresses.
 func (l *Lab) startResponders(context.Context) error {
 	t := l.truth
 	var wild []endpoint
 	for _, p := range t.AnyIPUDPPorts {
-		wild = append(wild, endpoint{port: p})
+		wild = append(wild, endpoint{netip.IPv4Unspecified(), p}, endpoint{netip.IPv6Unspecified(), p})
 	}
 	if err := l.respondIn(l.RemoteNS(), wild); err != nil {
 		return err
@@ -43,7 +45,7 @@ func (l *Lab) startResponders(context.Context) error {
 	for i, h := range t.Hosts {
 		var eps []endpoint
 		for _, p := range h.UDPPorts {
-			eps = append(eps, endpoint{addr: h.Addr.As4(), port: p})
+			eps = append(eps, endpoint{h.Addr, p}, endpoint{h.Addr6, p})
 		}
 		if err := l.respondIn(l.HostNS(i), eps); err != nil {
 			return err
@@ -55,7 +57,7 @@ func (l *Lab) startResponders(context.Context) error {
 // respondIn opens a UDP responder on each of eps inside ns and starts the
 // goroutines that serve them until Down.
 func (l *Lab) respondIn(ns string, eps []endpoint) error {
-	var conns []*ipv4.PacketConn
+	var conns []*net.UDPConn
 	var answers []answerFunc
 	err := l.Do(ns, func() error {
 		for _, ep := range eps {
@@ -70,7 +72,7 @@ func (l *Lab) respondIn(ns string, eps []endpoint) error {
 			l.mu.Lock()
 			l.udp = append(l.udp, c)
 			l.mu.Unlock()
-			conns = append(conns, ipv4.NewPacketConn(c))
+			conns = append(conns, c)
 			answers = append(answers, answer)
 		}
 		return nil
@@ -78,9 +80,20 @@ func (l *Lab) respondIn(ns string, eps []endpoint) error {
 	if err != nil {
 		return err
 	}
-	for i, pc := range conns {
-		// IP_PKTINFO: every datagram reports the address it was sent to, and
-		// each reply names that address as its source.
+	for i, c := range conns {
+		// IP_PKTINFO (IPV6_RECVPKTINFO): every datagram reports the address
+		// it was sent to, and each reply names that address as its source.
+		if eps[i].addr.Is6() {
+			pc := ipv6.NewPacketConn(c)
+			if err := pc.SetControlMessage(ipv6.FlagDst, true); err != nil {
+				return fmt.Errorf("lab: IPV6_RECVPKTINFO on UDP responder in %s: %w", ns, err)
+			}
+			for range udpWorkers() {
+				l.serving.Go(func() { serveUDP6(pc, answers[i]) })
+			}
+			continue
+		}
+		pc := ipv4.NewPacketConn(c)
 		if err := pc.SetControlMessage(ipv4.FlagDst, true); err != nil {
 			return fmt.Errorf("lab: IP_PKTINFO on UDP responder in %s: %w", ns, err)
 		}
@@ -91,40 +104,27 @@ func (l *Lab) respondIn(ns string, eps []endpoint) error {
 	return nil
 }
 
-// listenUDP opens a UDP socket bound to addr:port in the current thread's
-// namespace and hands it to the Go runtime's poller. IP_FREEBIND lets it
-// bind any address.
-func listenUDP(addr [4]byte, port uint16) (*net.UDPConn, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+// listenUDP opens a UDP socket bound to addr:port (IPv4 or IPv6) in the
+// current thread's namespace and hands it to the Go runtime's poller.
+// IP_FREEBIND (IPV6_FREEBIND) lets it bind any address.
+func listenUDP(addr netip.Addr, port uint16) (*net.UDPConn, error) {
+	ap := netip.AddrPortFrom(addr, port)
+	fd, err := boundSocket(unix.SOCK_DGRAM, addr, port, func(fd int) error {
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpRcvBuf)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
+		return nil, err
 	}
-	fail := func(what string, err error) (*net.UDPConn, error) {
-		unix.Close(fd)
-		return nil, fmt.Errorf("%s %v:%d: %w", what, net.IP(addr[:]), port, err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fail("SO_REUSEADDR", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_FREEBIND, 1); err != nil {
-		return fail("IP_FREEBIND", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpRcvBuf); err != nil {
-		return fail("SO_RCVBUFFORCE", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port), Addr: addr}); err != nil {
-		return fail("bind", err)
-	}
-	f := os.NewFile(uintptr(fd), fmt.Sprintf("udp %v:%d", net.IP(addr[:]), port))
+	f := os.NewFile(uintptr(fd), fmt.Sprintf("udp %v", ap))
 	c, err := net.FilePacketConn(f) // duplicates the descriptor
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("FilePacketConn %v:%d: %w", net.IP(addr[:]), port, err)
+		return nil, fmt.Errorf("FilePacketConn %v: %w", ap, err)
 	}
 	uc, ok := c.(*net.UDPConn)
 	if !ok {
 		c.Close()
-		return nil, fmt.Errorf("FilePacketConn %v:%d: %T is not a UDP connection", net.IP(addr[:]), port, c)
+		return nil, fmt.Errorf("FilePacketConn %v: %T is not a UDP connection", ap, c)
 	}
 	return uc, nil
 }
@@ -150,6 +150,32 @@ func serveUDP(pc *ipv4.PacketConn, answer answerFunc) {
 		if cm != nil && cm.Dst != nil {
 			local, _ = netip.AddrFromSlice(cm.Dst.To4())
 			wcm = &ipv4.ControlMessage{Src: cm.Dst}
+		}
+		if reply := answer(buf[:n], local, time.Now(), out[:0]); reply != nil {
+			// A failed send is a lost reply, as on a real network.
+			_, _ = pc.WriteTo(reply, wcm, src)
+		}
+	}
+}
+
+// serveUDP6 is serveUDP for an IPv6 responder (IPV6_PKTINFO).
+func serveUDP6(pc *ipv6.PacketConn, answer answerFunc) {
+	buf := make([]byte, udpMaxDatagram)
+	out := make([]byte, 0, 1500)
+	for {
+		n, cm, src, err := pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(udpErrorPause)
+			continue
+		}
+		var local netip.Addr
+		var wcm *ipv6.ControlMessage
+		if cm != nil && cm.Dst != nil {
+			local, _ = netip.AddrFromSlice(cm.Dst.To16())
+			wcm = &ipv6.ControlMessage{Src: cm.Dst}
 		}
 		if reply := answer(buf[:n], local, time.Now(), out[:0]); reply != nil {
 			// A failed send is a lost reply, as on a real network.

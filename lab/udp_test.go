@@ -26,7 +26,7 @@ import (
 // first reply and its source.
 func udpAsk(l *lab.Lab, dst netip.AddrPort, req []byte, timeout time.Duration) (reply []byte, from netip.AddrPort, err error) {
 	err = l.Do(l.ScannerNS(), func() error {
-		c, err := net.ListenUDP("udp4", nil)
+		c, err := net.ListenUDP(udpNetwork(dst.Addr()), nil)
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
@@ -53,11 +53,18 @@ func udpAsk(l *lab.Lab, dst netip.AddrPort, req []byte, timeout time.Duration) (
 // the read that follows (nil if a datagram came back).
 func udpConnected(l *lab.Lab, dst netip.AddrPort, payload []byte, timeout time.Duration) error {
 	return l.Do(l.ScannerNS(), func() error {
-		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+		c, err := net.DialUDP(udpNetwork(dst.Addr()), nil, net.UDPAddrFromAddrPort(dst))
 		if err != nil {
 			return fmt.Errorf("dial: %w", err)
 		}
 		defer c.Close()
+		if dst.Addr().Is6() {
+			// ICMPv6 address unreachable is a soft error for Linux: only a
+			// socket with IPV6_RECVERR hears of it.
+			if err := setRecvErr6(c); err != nil {
+				return err
+			}
+		}
 		if _, err := c.Write(payload); err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
@@ -67,6 +74,32 @@ func udpConnected(l *lab.Lab, dst netip.AddrPort, payload []byte, timeout time.D
 		_, err = c.Read(make([]byte, 2048))
 		return err
 	})
+}
+
+// setRecvErr6 sets IPV6_RECVERR on an IPv6 UDP socket.
+func setRecvErr6(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("raw conn: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_RECVERR, 1)
+	}); err != nil {
+		return fmt.Errorf("raw conn: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("IPV6_RECVERR: %w", serr)
+	}
+	return nil
+}
+
+// udpNetwork is "udp4" or "udp6", after a's family.
+func udpNetwork(a netip.Addr) string {
+	if a.Is4() {
+		return "udp4"
+	}
+	return "udp6"
 }
 
 // parallel runs fn(i) for i in [0, n) concurrently and waits for all.

@@ -25,19 +25,20 @@ const (
 var _ Opener = OpenAFPacket
 
 // OpenAFPacket opens the AF_PACKET link of a scan: a TPACKET_V3 receive ring on
-// cfg.Interface with afpacket.ReplyFilter(cfg.LocalIP, cfg.SourcePortLo,
-// cfg.SourcePortHi, cfg.Protocols), and a transmitter: a raw IP socket for
+// cfg.Interface with afpacket.ReplyFilterDual(cfg.LocalIP, cfg.LocalIP6,
+// cfg.SourcePortLo, cfg.SourcePortHi, cfg.Protocols), and a transmitter: a raw IP socket for
 // loopback (afpacket.NewIPTransmitter), PACKET_TX_RING when cfg.TxRing, sendmmsg
 // otherwise; batch cfg.Batch, frames of cfg.FrameLen bytes.
 //
 // The sockets belong to the network namespace of the calling thread. It needs
-// CAP_NET_RAW. cfg.LocalIP must be IPv4.
+// CAP_NET_RAW. cfg.LocalIP must be IPv4 and cfg.LocalIP6 IPv6 (either may be
+// the zero Addr, not both).
 func OpenAFPacket(cfg Config) (Link, error) {
 	name := cfg.Interface.Name
 	if cfg.Batch <= 0 || cfg.FrameLen <= 0 {
 		return nil, fmt.Errorf("opening the link on %s: invalid batch %d or frame length %d", name, cfg.Batch, cfg.FrameLen)
 	}
-	filter, err := afpacket.ReplyFilter(cfg.LocalIP, cfg.SourcePortLo, cfg.SourcePortHi, cfg.Protocols)
+	filter, err := afpacket.ReplyFilterDual(cfg.LocalIP, cfg.LocalIP6, cfg.SourcePortLo, cfg.SourcePortHi, cfg.Protocols)
 	if err != nil {
 		return nil, fmt.Errorf("building the receive filter for %s: %w", name, err)
 	}

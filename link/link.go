@@ -67,8 +67,12 @@ type Config struct {
 	// Loopback is true when the targets are this host's own addresses: frames leave
 	// through the kernel's IP output path instead of the wire.
 	Loopback bool
-	// LocalIP is the scanner's address: replies are addressed to it.
+	// LocalIP is the scanner's IPv4 address: replies are addressed to it. Not
+	// valid when the scan has no IPv4 target.
 	LocalIP netip.Addr
+	// LocalIP6 is the scanner's IPv6 address, for the scan's IPv6 targets; not
+	// valid when it has none.
+	LocalIP6 netip.Addr
 	// SourcePortLo and SourcePortHi bound the scanner's source ports: replies of the
 	// probed protocols are accepted only to these ports.
 	SourcePortLo, SourcePortHi uint16

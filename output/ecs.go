@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -61,7 +62,9 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = strconv.AppendUint(b, uint64(r.SourcePort), 10)
 	b = append(b, `},"network":{"transport":"`...)
 	b = append(b, r.Proto.String()...)
-	b = append(b, `","type":"ipv4","iana_number":"`...)
+	b = append(b, `","type":"`...)
+	b = append(b, ipType(r.IP)...)
+	b = append(b, `","iana_number":"`...)
 	if r.Proto == result.UDP {
 		b = append(b, "17"...)
 	} else {
@@ -78,8 +81,7 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, `","`...)
 	b = appendAddr(b, r.SourceIP)
 	b = append(b, `"]},"message":"`...)
-	b = appendAddr(b, r.IP)
-	b = append(b, ':')
+	b = appendHostPort(b, r.IP)
 	b = strconv.AppendUint(b, uint64(r.Port), 10)
 	b = append(b, '/')
 	b = append(b, r.Proto.String()...)
@@ -111,6 +113,26 @@ func (e *ECS) appendEventID(b []byte, r *result.Result) []byte {
 	in[k], in[k+1], in[k+2] = byte(r.Port>>8), byte(r.Port), byte(r.Proto)
 	sum := sha256.Sum256(in[:k+3])
 	return hex.AppendEncode(b, sum[:16])
+}
+
+// ipType is ECS's network.type of an address: ipv4 or ipv6.
+func ipType(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		return "ipv6"
+	}
+	return "ipv4"
+}
+
+// appendHostPort appends a, bracketed when IPv6, and the colon before a port
+// ([2001:db8::1]:22, as RFC 3986 and net.JoinHostPort write it).
+func appendHostPort(b []byte, a netip.Addr) []byte {
+	if a.Is6() && !a.Is4In6() {
+		b = append(b, '[')
+		b = appendAddr(b, a)
+		return append(b, "]:"...)
+	}
+	b = appendAddr(b, a)
+	return append(b, ':')
 }
 
 // ecsAction is event.action for a state: port-open, port-closed, port-filtered,

@@ -275,7 +275,7 @@ func (x *XML) appendHost(b []byte, ip netip.Addr, results []result.Result) (_ []
 	}
 	addr := ip.String()
 	b = fmt.Appendf(b, "<host starttime=\"%d\" endtime=\"%d\"><status state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>\n", first/1e9, last/1e9, state, st.reason, st.ttl)
-	b = fmt.Appendf(b, "<address addr=\"%s\" addrtype=\"ipv4\"/>\n<hostnames>\n</hostnames>\n<ports>", addr)
+	b = fmt.Appendf(b, "<address addr=\"%s\" addrtype=\"%s\"/>\n<hostnames>\n</hostnames>\n<ports>", addr, ipType(ip))
 	for _, r := range results {
 		b = fmt.Appendf(b, "<port protocol=\"%s\" portid=\"%d\"><state state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>",
 			r.Proto, r.Port, r.State, r.Reason, r.TTL)

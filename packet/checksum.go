@@ -96,3 +96,26 @@ func UpdateChecksum32(hc uint16, old, new uint32) uint16 {
 	s = (s >> 16) + (s & 0xffff)
 	return ^uint16(s)
 }
+
+// PseudoHeaderChecksum6 returns the ones' complement sum of the IPv6
+// pseudo-header (RFC 8200 section 8.1) that TCP, UDP and ICMPv6 checksums
+// cover: source and destination address, the upper-layer packet length (32
+// bits) and the next header value of the upper-layer protocol (not of any
+// extension header before it).
+func PseudoHeaderChecksum6(protocol uint8, src, dst [IPv6AddressLen]byte, length uint32) uint16 {
+	be := binary.BigEndian
+	var acc, carry uint64
+	acc, carry = bits.Add64(be.Uint64(src[:8]), be.Uint64(src[8:]), 0)
+	acc, carry = bits.Add64(acc, be.Uint64(dst[:8]), carry)
+	acc, carry = bits.Add64(acc, be.Uint64(dst[8:]), carry)
+	acc, carry = bits.Add64(acc, uint64(length)+uint64(protocol), carry)
+	acc += carry // cannot overflow: see Checksum
+	return fold64(acc)
+}
+
+// addrSum6 returns the ones' complement sum of the eight 16-bit words of an
+// IPv6 address given as its two big-endian 64-bit halves, folded to 16 bits.
+func addrSum6(hi, lo uint64) uint16 {
+	s, c := bits.Add64(hi, lo, 0)
+	return fold64(s + c) // s + c cannot overflow: s is at most 2^64-2 when c is 1
+}

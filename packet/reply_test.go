@@ -328,6 +328,10 @@ func FuzzParseReply(f *testing.F) {
 		if !ok {
 			return
 		}
+		if r.IPv6 { // the fuzzer turned an IPv4 frame into an IPv6 one
+			checkReply6(t, frame, &r)
+			return
+		}
 		// Accepted frames satisfy the documented invariants.
 		ip := packet.IPv4(frame[14:])
 		if !ip.IsValid() || ip.IsFragment() {

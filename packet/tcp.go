@@ -110,3 +110,20 @@ func (b TCP) SetFlags(f uint8) { b[TCPFlagsOffset] = f }
 
 // SetChecksum sets the checksum field.
 func (b TCP) SetChecksum(c uint16) { binary.BigEndian.PutUint16(b[TCPChecksumOffset:], c) }
+
+// CalculateChecksum6 returns the checksum the segment b (header and data,
+// exactly the segment) should carry when sent over IPv6 from src to dst
+// (RFC 8200 section 8.1 pseudo-header), computed with the checksum field
+// taken as zero.
+func (b TCP) CalculateChecksum6(src, dst [IPv6AddressLen]byte) uint16 {
+	s := PseudoHeaderChecksum6(ProtocolTCP, src, dst, uint32(len(b)))
+	s = Checksum(b[:TCPChecksumOffset], s)
+	s = Checksum(b[TCPChecksumOffset+2:], s)
+	return ^s
+}
+
+// IsChecksumValid6 reports whether the checksum field of the segment b
+// (exactly the segment) is correct for an IPv6 packet from src to dst.
+func (b TCP) IsChecksumValid6(src, dst [IPv6AddressLen]byte) bool {
+	return ^Checksum(b, PseudoHeaderChecksum6(ProtocolTCP, src, dst, uint32(len(b)))) == 0
+}

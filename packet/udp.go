@@ -61,3 +61,19 @@ func (b UDP) CalculateChecksum(src, dst uint32) uint16 {
 	}
 	return 0xffff
 }
+
+// CalculateChecksum6 computes the UDP checksum of the datagram (header and
+// payload as far as the length field says) sent over IPv6 from src to dst
+// (RFC 8200 section 8.1 pseudo-header), with the checksum field taken as
+// zero. Over IPv6 the checksum is mandatory; a result of zero is returned as
+// 0xffff.
+func (b UDP) CalculateChecksum6(src, dst [IPv6AddressLen]byte) uint16 {
+	l := b.Length()
+	sum := PseudoHeaderChecksum6(ProtocolUDP, src, dst, uint32(l))
+	sum = Checksum(b[:UDPChecksumOffset], sum)
+	sum = Checksum(b[UDPHeaderLen:l], sum)
+	if c := ^sum; c != 0 {
+		return c
+	}
+	return 0xffff
+}

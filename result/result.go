@@ -82,6 +82,13 @@ const (
 	ReasonAdminProhibited
 	// ReasonUDPResponse: the UDP port answered.
 	ReasonUDPResponse
+	// ReasonNoRoute: ICMPv6 destination unreachable, no route to destination.
+	ReasonNoRoute
+	// ReasonBeyondScope: ICMPv6 destination unreachable, beyond the scope of the
+	// source address.
+	ReasonBeyondScope
+	// ReasonRejectRoute: ICMPv6 destination unreachable, reject route.
+	ReasonRejectRoute
 )
 
 // String returns the reason's name ("syn-ack", "reset", "no-response", "admin-prohibited", ...).
@@ -109,6 +116,12 @@ func (r Reason) String() string {
 		return "admin-prohibited"
 	case ReasonUDPResponse:
 		return "udp-response"
+	case ReasonNoRoute:
+		return "no-route"
+	case ReasonBeyondScope:
+		return "beyond-scope"
+	case ReasonRejectRoute:
+		return "reject-route"
 	}
 	return "unknown"
 }
@@ -130,6 +143,30 @@ func ICMPUnreachableReason(code uint8) (r Reason, ok bool) {
 		return ReasonHostProhibited, true
 	case 13:
 		return ReasonAdminProhibited, true
+	}
+	return 0, false
+}
+
+// ICMPv6UnreachableReason maps an ICMPv6 destination-unreachable code (RFC
+// 4443, section 3.1) to the Reason it gives a filtered port, as nmap reads
+// them: 0 no route, 1 and 5 (source address failed ingress/egress policy)
+// administratively prohibited, 2 beyond the scope of the source address, 3
+// address unreachable (nmap's host-unreach), 4 port unreachable, 6 reject
+// route. ok is false for other codes.
+func ICMPv6UnreachableReason(code uint8) (r Reason, ok bool) {
+	switch code {
+	case 0:
+		return ReasonNoRoute, true
+	case 1, 5:
+		return ReasonAdminProhibited, true
+	case 2:
+		return ReasonBeyondScope, true
+	case 3:
+		return ReasonHostUnreachable, true
+	case 4:
+		return ReasonPortUnreachable, true
+	case 6:
+		return ReasonRejectRoute, true
 	}
 	return 0, false
 }

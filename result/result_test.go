@@ -20,6 +20,18 @@ func TestICMPUnreachableReason(t *testing.T) {
 	}
 }
 
+// The ICMPv6 codes of RFC 4443 section 3.1, as nmap names them.
+func TestICMPv6UnreachableReason(t *testing.T) {
+	filtering := map[uint8]string{0: "no-route", 1: "admin-prohibited", 2: "beyond-scope", 3: "host-unreach", 4: "port-unreach", 5: "admin-prohibited", 6: "reject-route"}
+	for code := 0; code < 256; code++ {
+		r, ok := ICMPv6UnreachableReason(uint8(code))
+		want, filtered := filtering[uint8(code)]
+		if ok != filtered || ok && r.String() != want {
+			t.Errorf("code %d: %q, %v; want %q, %v", code, r, ok, want, filtered)
+		}
+	}
+}
+
 func TestStateSet(t *testing.T) {
 	var s StateSet
 	if s.Has(Open) || s.Has(Closed) || s.Has(Filtered) {

@@ -54,9 +54,12 @@ const arpBurst = 2 * time.Millisecond
 // arpPollMax bounds one wait for replies, so that the context is checked often.
 const arpPollMax = 50 * time.Millisecond
 
-// ARPOptions set how ResolveARP asks.
+// ARPOptions set how ResolveARP asks (and ResolveNDP: NDPOptions is the same
+// type).
 type ARPOptions struct {
-	// SrcMAC and SrcIP are the requests' sender addresses (IPv4).
+	// SrcMAC and SrcIP are the requests' sender addresses: SrcIP is IPv4 for
+	// ResolveARP, IPv6 for ResolveNDP (a global or link-local address of the
+	// interface).
 	SrcMAC [6]byte
 	SrcIP  netip.Addr
 	// Rate bounds the requests per second (<= 0: no bound).
@@ -119,24 +122,57 @@ type ARPStats struct {
 // caller leaves out the addresses it knows. When ctx ends first, it returns the
 // stats so far and ctx's error.
 func ResolveARP(ctx context.Context, c ARPConn, ips []netip.Addr, o ARPOptions, found func(ip netip.Addr, mac [6]byte)) (ARPStats, error) {
+	src := addrToUint32(o.SrcIP)
+	p := solicitProto{
+		name:     "ARP",
+		frameLen: packet.ARPFrameLen,
+		wants:    netip.Addr.Is4,
+		put: func(frame []byte, target netip.Addr) int {
+			return packet.PutARPRequest(frame, o.SrcMAC, src, addrToUint32(target))
+		},
+		parse: func(frame []byte) (netip.Addr, [6]byte, bool) {
+			ip, mac, ok := packet.ParseARPReply(frame)
+			return uint32ToAddr(ip), mac, ok
+		},
+	}
+	if !o.SrcIP.Is4() {
+		p.err = fmt.Errorf("route: ARP from %v: only IPv4 is supported", o.SrcIP)
+	}
+	return solicit(ctx, c, ips, o, p, found)
+}
+
+// solicitProto is what ResolveARP and ResolveNDP do differently: the
+// addresses they resolve, the request they send and the reply they read.
+type solicitProto struct {
+	name     string                                   // "ARP" or "NDP", for errors
+	frameLen int                                      // the largest request
+	wants    func(netip.Addr) bool                    // the addresses of the protocol's family
+	err      error                                    // a bad option: returned when there is something to resolve
+	put      func([]byte, netip.Addr) int             // the request for target into frame: its length
+	parse    func([]byte) (netip.Addr, [6]byte, bool) // a reply: the address it resolves and its MAC
+}
+
+// solicit is ResolveARP and ResolveNDP: the pipelined requests with adaptive
+// timeouts and retries, for protocol p.
+func solicit(ctx context.Context, c ARPConn, ips []netip.Addr, o ARPOptions, p solicitProto, found func(ip netip.Addr, mac [6]byte)) (ARPStats, error) {
 	o.setDefaults()
-	r := &arpResolver{c: c, o: o, found: found, index: make(map[uint32]int, len(ips))}
+	r := &arpResolver{c: c, o: o, p: p, found: found, index: make(map[netip.Addr]int, len(ips))}
 	for _, ip := range ips {
-		if !ip.Is4() {
+		ip = ip.WithZone("")
+		if !p.wants(ip) {
 			continue
 		}
-		v := addrToUint32(ip)
-		if _, dup := r.index[v]; dup {
+		if _, dup := r.index[ip]; dup {
 			continue
 		}
-		r.index[v] = len(r.entries)
+		r.index[ip] = len(r.entries)
 		r.entries = append(r.entries, arpEntry{ip: ip})
 	}
 	if len(r.entries) == 0 {
 		return ARPStats{}, nil
 	}
-	if !o.SrcIP.Is4() {
-		return ARPStats{}, fmt.Errorf("route: ARP from %v: only IPv4 is supported", o.SrcIP)
+	if p.err != nil {
+		return ARPStats{}, p.err
 	}
 	r.waiting = make([][]int, o.Retries+1)
 	start := c.Now()
@@ -160,11 +196,12 @@ type arpEntry struct {
 type arpResolver struct {
 	c     ARPConn
 	o     ARPOptions
+	p     solicitProto
 	found func(netip.Addr, [6]byte)
 
 	entries []arpEntry
-	index   map[uint32]int // IPv4 value -> entries index
-	fresh   int            // entries below have had their first request
+	index   map[netip.Addr]int // address -> entries index
+	fresh   int                // entries below have had their first request
 	// waiting[k] holds, in send order, the entries whose latest request is their
 	// (k+1)-th: with one timeout per k, the first is the next to expire. Entries
 	// answered meanwhile are dropped when they reach the front.
@@ -181,12 +218,11 @@ func (r *arpResolver) run(ctx context.Context) error {
 	if r.o.Rate > 0 {
 		interval = time.Second / time.Duration(r.o.Rate)
 	}
-	frame := make([]byte, packet.ARPFrameLen)
-	src := addrToUint32(r.o.SrcIP)
+	frame := make([]byte, r.p.frameLen)
 	nextSend := r.c.Now()
 	for {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("route: ARP: %w", err)
+			return fmt.Errorf("route: %s: %w", r.p.name, err)
 		}
 		now := r.c.Now()
 		r.expire(now)
@@ -199,9 +235,9 @@ func (r *arpResolver) run(ctx context.Context) error {
 				r.fresh++
 			}
 			e := &r.entries[i]
-			n := packet.PutARPRequest(frame, r.o.SrcMAC, src, addrToUint32(e.ip))
+			n := r.p.put(frame, e.ip)
 			if err := r.c.Send(frame[:n]); err != nil {
-				return fmt.Errorf("route: ARP request for %v: %w", e.ip, err)
+				return fmt.Errorf("route: %s request for %v: %w", r.p.name, e.ip, err)
 			}
 			r.stats.Requests++
 			e.tries++
@@ -224,14 +260,14 @@ func (r *arpResolver) run(ctx context.Context) error {
 			wait = min(wait, d.Sub(now))
 		}
 		if err := r.c.Receive(max(wait, 0), r.reply); err != nil {
-			return fmt.Errorf("route: ARP replies: %w", err)
+			return fmt.Errorf("route: %s replies: %w", r.p.name, err)
 		}
 	}
 }
 
 // reply takes one received frame.
 func (r *arpResolver) reply(frame []byte) {
-	ip, mac, ok := packet.ParseARPReply(frame)
+	ip, mac, ok := r.p.parse(frame)
 	if !ok {
 		return
 	}

@@ -3,6 +3,7 @@ package route
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -132,4 +133,16 @@ func ipv4(val []byte) (uint32, bool) {
 		return 0, false
 	}
 	return binary.BigEndian.Uint32(val), true
+}
+
+// attrAddr decodes a 4- or 16-byte address attribute; ok is false for other
+// lengths.
+func attrAddr(val []byte) (netip.Addr, bool) {
+	switch len(val) {
+	case 4:
+		return netip.AddrFrom4([4]byte(val)), true
+	case 16:
+		return netip.AddrFrom16([16]byte(val)), true
+	}
+	return netip.Addr{}, false
 }

@@ -53,14 +53,21 @@ func TestLookupLoopbackHere(t *testing.T) {
 	}
 }
 
-// IPv6 destinations, neighbours and ARP sources are refused with a clear error
-// before anything is asked of the kernel.
-func TestIPv6Refused(t *testing.T) {
-	v6 := netip.MustParseAddr("2001:db8::1")
-	if _, err := Lookup(v6, ""); err == nil || !strings.Contains(err.Error(), "only IPv4") {
-		t.Errorf("Lookup(%v) error = %v, want one saying only IPv4", v6, err)
+// Addresses of neither family (the zero Addr, IPv4-mapped IPv6) are refused
+// with a clear error before anything is asked of the kernel.
+func TestNonAddressesRefused(t *testing.T) {
+	for _, a := range []netip.Addr{{}, netip.MustParseAddr("::ffff:198.18.0.1")} {
+		if _, err := Lookup(a, ""); err == nil || !strings.Contains(err.Error(), "not an IPv4 or IPv6") {
+			t.Errorf("Lookup(%v) error = %v, want one saying it is not an address", a, err)
+		}
+		if _, _, err := NeighborMAC("lo", a); err == nil || !strings.Contains(err.Error(), "not an IPv4 or IPv6") {
+			t.Errorf("NeighborMAC(%v) error = %v, want one saying it is not an address", a, err)
+		}
 	}
-	if _, _, err := NeighborMAC("lo", v6); err == nil || !strings.Contains(err.Error(), "only IPv4") {
-		t.Errorf("NeighborMAC(%v) error = %v, want one saying only IPv4", v6, err)
+	if a, ok := attrAddr(bytes.Repeat([]byte{0x20}, 16)); !ok || a != netip.MustParseAddr("2020:2020:2020:2020:2020:2020:2020:2020") {
+		t.Errorf("attrAddr(16 bytes) = %v, %v", a, ok)
+	}
+	if _, ok := attrAddr([]byte{1, 2, 3, 4, 5}); ok {
+		t.Error("attrAddr accepted 5 bytes")
 	}
 }

@@ -20,11 +20,18 @@ const maxFramesPerReceive = 256
 // per second (rate <= 0: no limit), with ResolveARP's retries on timeouts
 // adapted to the round trips measured, each at most maxWait (0: the default).
 //
-// The map holds the addresses found; the others are absent. Only IPv4 is
-// supported: srcIP must be an IPv4 address, and other addresses in ips are
-// never found. When ctx ends first, Resolve returns what it found so far
-// together with ctx's error.
+// The map holds the addresses found; the others are absent. The family of
+// srcIP chooses the protocol: with an IPv4 srcIP, Resolve resolves the IPv4
+// addresses of ips with ARP; with an IPv6 srcIP (an address of ifc, global
+// or link-local), the IPv6 addresses of ips with NDP (the kernel's neighbour
+// cache, then OpenNDP and ResolveNDP: neighbour solicitations at most rate
+// per second). Addresses of the other family are never found, and neither
+// are hosts that do not answer. When ctx ends first, Resolve returns what
+// it found so far together with ctx's error.
 func Resolve(ctx context.Context, ifc net.Interface, srcIP netip.Addr, ips []netip.Addr, rate int, maxWait time.Duration) (map[netip.Addr][6]byte, error) {
+	if isIPv6(srcIP.WithZone("")) {
+		return resolveNDP(ctx, ifc, srcIP, ips, rate, maxWait)
+	}
 	found := make(map[netip.Addr][6]byte, len(ips))
 	c, err := OpenARP(ifc)
 	if err != nil {
@@ -115,15 +122,7 @@ func (a *arpSocket) Now() time.Time { return time.Now() }
 
 // Neighbors implements ARPConn: the kernel's neighbour table of the interface.
 func (a *arpSocket) Neighbors() (map[netip.Addr][6]byte, error) {
-	table, err := neighbors(a.ifindex)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[netip.Addr][6]byte, len(table))
-	for ip, mac := range table {
-		out[uint32ToAddr(ip)] = mac
-	}
-	return out, nil
+	return neighbors(a.ifindex, false)
 }
 
 // Send implements ARPConn, retrying briefly while the socket's buffer is full.

@@ -1,12 +1,12 @@
-// Package route answers where packets to an IPv4 address go: the outgoing
-// interface, the source address and the next hop, straight from the
-// kernel's routing decision (netlink RTM_GETROUTE). It also reads the
-// kernel's neighbour (ARP) table and resolves MAC addresses actively with its
-// own ARP requests.
+// Package route answers where packets to an IPv4 or IPv6 address go: the
+// outgoing interface, the source address and the next hop, straight from
+// the kernel's routing decision (netlink RTM_GETROUTE, AF_INET and
+// AF_INET6). It also reads the kernel's neighbour tables (ARP and NDP) and
+// resolves MAC addresses actively: with its own ARP requests for IPv4
+// (ResolveARP) and its own neighbour solicitations for IPv6 (ResolveNDP).
 //
 // Every function works in the network namespace of the calling OS thread.
-// Addresses are netip.Addr values; only IPv4 is supported, and an IPv6 address
-// is an error.
+// Addresses are netip.Addr values.
 package route
 
 import (
@@ -23,9 +23,12 @@ import (
 type Route struct {
 	// Iface is the outgoing interface: lo for local destinations.
 	Iface net.Interface
-	// SrcIP is the source address the kernel would use.
+	// SrcIP is the source address the kernel would use (its source address
+	// selection, RFC 6724 for IPv6).
 	SrcIP netip.Addr
-	// Gateway is the next hop, or the zero Addr when the destination is on-link.
+	// Gateway is the next hop, or the zero Addr when the destination is
+	// on-link. An IPv6 gateway is often a link-local address (fe80::/10); it
+	// carries no zone: Iface is its link.
 	Gateway netip.Addr
 }
 
@@ -46,26 +49,42 @@ func (r Route) NextHop(dst netip.Addr) netip.Addr {
 	return dst
 }
 
-// Lookup asks the kernel how a packet to dst would leave this host.
+// Lookup asks the kernel how a packet to dst (IPv4 or IPv6) would leave
+// this host.
 //
-// With iface "" the kernel picks the interface. Otherwise the route is
-// constrained to leave through iface, which must exist and have an IPv4
-// address; when the routing table has no route through it, the kernel treats
-// dst as on-link there. Local destinations (127.0.0.0/8 and this host's own
-// addresses) come back on the loopback interface with no gateway.
-func Lookup(dstAddr netip.Addr, iface string) (Route, error) {
-	if !dstAddr.Is4() {
-		return Route{}, fmt.Errorf("route: %v: only IPv4 destinations are supported", dstAddr)
+// With iface "" the kernel picks the interface (for an IPv6 address with a
+// zone, such as fe80::1%eth0, the zone names the interface). Otherwise the
+// route is constrained to leave through iface, which must exist and have an
+// address of dst's family; when the routing table has no route through it,
+// dst is taken as on-link there (the IPv4 kernel does so itself; for IPv6,
+// whose kernel refuses, Lookup does it with iface's address: a global one,
+// or its link-local one for a link-local dst; not on a loopback
+// interface, where it is an error). Local destinations
+// (127.0.0.0/8, ::1 and this host's own addresses) come back on the
+// loopback interface with no gateway.
+func Lookup(dst netip.Addr, iface string) (Route, error) {
+	switch {
+	case dst.Is4():
+		return lookup4(dst, iface)
+	case dst.Is6() && !dst.Is4In6():
+		if iface == "" {
+			iface = dst.Zone()
+		}
+		return lookup6(dst.WithZone(""), iface)
 	}
-	dst := addrToUint32(dstAddr)
+	return Route{}, fmt.Errorf("route: %v: not an IPv4 or IPv6 destination", dst)
+}
+
+// lookup4 is Lookup for IPv4.
+func lookup4(dst netip.Addr, iface string) (Route, error) {
 	oif := 0
-	var ifaceAddr uint32
+	var ifaceAddr netip.Addr
 	if iface != "" {
 		ifc, err := net.InterfaceByName(iface)
 		if err != nil {
 			return Route{}, fmt.Errorf("route: unknown interface %q: %w", iface, err)
 		}
-		addr, err := interfaceIPv4(ifc)
+		addr, err := interfaceAddr(ifc, false, false)
 		if err != nil {
 			return Route{}, err
 		}
@@ -73,32 +92,65 @@ func Lookup(dstAddr netip.Addr, iface string) (Route, error) {
 	}
 	ans, err := getRoute(dst, oif)
 	if err != nil {
-		return Route{}, fmt.Errorf("route: no route to %s: %w", formatIPv4(dst), err)
+		return Route{}, fmt.Errorf("route: no route to %s: %w", dst, err)
 	}
+	return ans.route(dst, iface, oif, ifaceAddr)
+}
+
+// lookup6 is Lookup for IPv6 (dst without a zone).
+func lookup6(dst netip.Addr, iface string) (Route, error) {
+	oif := 0
+	var ifc *net.Interface
+	var ifaceAddr netip.Addr
+	if iface != "" {
+		var err error
+		if ifc, err = net.InterfaceByName(iface); err != nil {
+			return Route{}, fmt.Errorf("route: unknown interface %q: %w", iface, err)
+		}
+		addr, err := interfaceAddr(ifc, true, dst.IsLinkLocalUnicast())
+		if err != nil {
+			return Route{}, err
+		}
+		oif, ifaceAddr = ifc.Index, addr
+	}
+	ans, err := getRoute(dst, oif)
+	if oif != 0 && ifc.Flags&net.FlagLoopback == 0 && (errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH)) {
+		// No route through iface: on-link there, as IPv4 has it.
+		return Route{Iface: *ifc, SrcIP: ifaceAddr}, nil
+	}
+	if err != nil {
+		return Route{}, fmt.Errorf("route: no route to %s: %w", dst, err)
+	}
+	return ans.route(dst, iface, oif, ifaceAddr)
+}
+
+// route turns the kernel's answer for dst into a Route; iface, oif and
+// ifaceAddr are the interface the caller asked for (oif 0: none).
+func (ans routeAnswer) route(dst netip.Addr, iface string, oif int, ifaceAddr netip.Addr) (Route, error) {
 	if ans.kind != unix.RTN_LOCAL && oif != 0 && ans.oif != oif {
 		return Route{}, fmt.Errorf("route: kernel routes %s through interface index %d, not %q",
-			formatIPv4(dst), ans.oif, iface)
+			dst, ans.oif, iface)
 	}
 	ifc, err := net.InterfaceByIndex(ans.oif)
 	if err != nil {
-		return Route{}, fmt.Errorf("route: interface index %d of the route to %s: %w", ans.oif, formatIPv4(dst), err)
+		return Route{}, fmt.Errorf("route: interface index %d of the route to %s: %w", ans.oif, dst, err)
 	}
 	src, gateway := ans.prefSrc, ans.gateway
 	if ans.kind == unix.RTN_LOCAL {
-		gateway = 0
-		if src == 0 {
+		gateway = netip.Addr{}
+		if !src.IsValid() {
 			src = dst
 		}
 	}
-	if src == 0 {
+	if !src.IsValid() {
 		src = ifaceAddr
 	}
-	if src == 0 {
-		return Route{}, fmt.Errorf("route: no source address for %s on %q", formatIPv4(dst), ifc.Name)
+	if !src.IsValid() {
+		return Route{}, fmt.Errorf("route: no source address for %s on %q", dst, ifc.Name)
 	}
-	r := Route{Iface: *ifc, SrcIP: uint32ToAddr(src)}
-	if gateway != 0 {
-		r.Gateway = uint32ToAddr(gateway)
+	r := Route{Iface: *ifc, SrcIP: src}
+	if gateway.IsValid() && gateway.Is4() == dst.Is4() {
+		r.Gateway = gateway
 	}
 	return r, nil
 }
@@ -107,25 +159,26 @@ func Lookup(dstAddr netip.Addr, iface string) (Route, error) {
 type routeAnswer struct {
 	kind    uint8 // rtm_type: RTN_UNICAST, RTN_LOCAL, ...
 	oif     int
-	prefSrc uint32
-	gateway uint32
+	prefSrc netip.Addr
+	gateway netip.Addr
 }
 
-// getRoute sends RTM_GETROUTE for dst (restricted to the interface oif when
-// it is not 0) and parses the answer.
-func getRoute(dst uint32, oif int) (routeAnswer, error) {
+// getRoute sends RTM_GETROUTE for dst (IPv4 or IPv6, without a zone;
+// restricted to the interface oif when it is not 0) and parses the answer.
+func getRoute(dst netip.Addr, oif int) (routeAnswer, error) {
 	c, err := dialNetlink()
 	if err != nil {
 		return routeAnswer{}, err
 	}
 	defer c.Close()
 
-	body := make([]byte, unix.SizeofRtMsg, 32)
+	body := make([]byte, unix.SizeofRtMsg, 48)
 	body[0] = unix.AF_INET // rtm_family
-	body[1] = 32           // rtm_dst_len
-	var addr [4]byte
-	binary.BigEndian.PutUint32(addr[:], dst)
-	body = appendAttr(body, unix.RTA_DST, addr[:])
+	if dst.Is6() {
+		body[0] = unix.AF_INET6
+	}
+	body[1] = byte(dst.BitLen()) // rtm_dst_len
+	body = appendAttr(body, unix.RTA_DST, dst.AsSlice())
 	if oif != 0 {
 		var v [4]byte
 		binary.NativeEndian.PutUint32(v[:], uint32(oif))
@@ -146,9 +199,9 @@ func getRoute(dst uint32, oif int) (routeAnswer, error) {
 					ans.oif = int(binary.NativeEndian.Uint32(val))
 				}
 			case unix.RTA_PREFSRC:
-				ans.prefSrc, _ = ipv4(val)
+				ans.prefSrc, _ = attrAddr(val)
 			case unix.RTA_GATEWAY:
-				ans.gateway, _ = ipv4(val)
+				ans.gateway, _ = attrAddr(val)
 			}
 		})
 		return nil
@@ -162,29 +215,57 @@ func getRoute(dst uint32, oif int) (routeAnswer, error) {
 	return ans, nil
 }
 
-// interfaceIPv4 returns the first IPv4 address of ifc.
-func interfaceIPv4(ifc *net.Interface) (uint32, error) {
+// interfaceAddr returns the first IPv4 address of ifc, or with v6 its first
+// global IPv6 address (its first link-local one when linkLocal, or when it
+// has no other).
+func interfaceAddr(ifc *net.Interface, v6, linkLocal bool) (netip.Addr, error) {
 	addrs, err := ifc.Addrs()
 	if err != nil {
-		return 0, fmt.Errorf("route: addresses of interface %q: %w", ifc.Name, err)
+		return netip.Addr{}, fmt.Errorf("route: addresses of interface %q: %w", ifc.Name, err)
 	}
+	var global, local netip.Addr
 	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if v4 := n.IP.To4(); v4 != nil {
-				return binary.BigEndian.Uint32(v4), nil
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		switch {
+		case !v6 && ip.Unmap().Is4():
+			return ip.Unmap(), nil
+		case !v6 || ip.Is4In6() || ip.Is4():
+		case ip.IsLinkLocalUnicast():
+			if !local.IsValid() {
+				local = ip
 			}
+		case !global.IsValid():
+			global = ip
 		}
 	}
-	return 0, fmt.Errorf("route: interface %q has no IPv4 address", ifc.Name)
+	switch {
+	case !v6:
+		return netip.Addr{}, fmt.Errorf("route: interface %q has no IPv4 address", ifc.Name)
+	case linkLocal && local.IsValid():
+		return local, nil
+	case global.IsValid():
+		return global, nil
+	case local.IsValid():
+		return local, nil
+	}
+	return netip.Addr{}, fmt.Errorf("route: interface %q has no IPv6 address", ifc.Name)
 }
 
-// addrToUint32 is the numeric value of an IPv4 address, as netlink and ARP
-// frames carry it here (198.19.0.1 is 0xC6130001); 0 for anything else.
+// addrToUint32 is the numeric value of an IPv4 address, as ARP frames carry
+// it here (198.19.0.1 is 0xC6130001); 0 for anything else.
 func addrToUint32(a netip.Addr) uint32 {
 	if !a.Is4() {
 		return 0
 	}
-	return binary.BigEndian.Uint32(a.AsSlice())
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
 }
 
 // uint32ToAddr is the inverse of addrToUint32.
@@ -192,11 +273,4 @@ func uint32ToAddr(ip uint32) netip.Addr {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], ip)
 	return netip.AddrFrom4(b)
-}
-
-// formatIPv4 formats a numeric IPv4 address in dotted-quad notation.
-func formatIPv4(ip uint32) string {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], ip)
-	return netip.AddrFrom4(b).String()
 }

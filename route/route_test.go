@@ -156,7 +156,7 @@ func TestLookupErrors(t *testing.T) {
 		{dst: "198.18.7.2", iface: "noaddr0", want: `interface "noaddr0" has no IPv4 address`},
 		{dst: "203.0.113.9", want: "no route to 203.0.113.9"},
 		{dst: "8.8.8.8", want: "no route to 8.8.8.8"},
-		{dst: "2001:db8::1", want: "only IPv4"},
+		{dst: "2001:db8::1", want: "no route to 2001:db8::1"},
 	}
 	for _, c := range cases {
 		r, err := lookup(l.s, c.dst, c.iface)

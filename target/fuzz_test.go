@@ -64,11 +64,14 @@ func checkSet(t *testing.T, s *Set) {
 	ranges := s.Ranges()
 	var total uint64
 	for k, r := range ranges {
-		if !r.First.Is4() || !r.Last.Is4() || r.Last.Less(r.First) {
+		if r.First.BitLen() != r.Last.BitLen() || r.First.Is4In6() || r.Last.Is4In6() || r.Last.Less(r.First) {
 			t.Fatalf("range %d: %v > %v", k, r.First, r.Last)
 		}
-		if k > 0 && uint64(addrToUint32(ranges[k-1].Last))+1 >= uint64(addrToUint32(r.First)) {
-			t.Fatalf("ranges %d and %d overlap, touch or are unsorted: %+v %+v", k-1, k, ranges[k-1], r)
+		if k > 0 {
+			prev := ranges[k-1]
+			if next := prev.Last.Next(); !prev.Last.Less(r.First) || next.IsValid() && next.BitLen() == r.First.BitLen() && !next.Less(r.First) {
+				t.Fatalf("ranges %d and %d overlap, touch or are unsorted: %+v %+v", k-1, k, prev, r)
+			}
 		}
 		total += r.Len()
 	}

@@ -2,8 +2,8 @@ package target
 
 import "net/netip"
 
-// ReservedBlock is one block of reserved IPv4 address space: an entry of IANA's
-// IPv4 Special-Purpose Address Registry, or multicast.
+// ReservedBlock is one block of reserved address space: an entry of IANA's
+// IPv4 or IPv6 Special-Purpose Address Registry, or multicast.
 type ReservedBlock struct {
 	// Prefix is the block.
 	Prefix netip.Prefix
@@ -16,8 +16,10 @@ type ReservedBlock struct {
 // ReservedBlocks returns the reserved blocks a scan skips by default: the IANA
 // IPv4 Special-Purpose Address Registry
 // (https://www.iana.org/assignments/iana-ipv4-special-registry/) plus multicast
-// 224.0.0.0/4, in ascending order of address, a block before the smaller blocks
-// inside it. This table is the only list of them; the README's table is
+// 224.0.0.0/4, then the IANA IPv6 Special-Purpose Address Registry
+// (https://www.iana.org/assignments/iana-ipv6-special-registry/, as of
+// 2025) plus multicast ff00::/8, each family in ascending order of address, a
+// block before the smaller blocks inside it. This table is the only list of them; the README's table is
 // rendered from it (a test checks that the two agree). Each call returns a new
 // slice.
 func ReservedBlocks() []ReservedBlock {
@@ -48,16 +50,44 @@ func ReservedBlocks() []ReservedBlock {
 		{netip.MustParsePrefix("224.0.0.0/4"), "Multicast", "RFC 5771"},
 		{netip.MustParsePrefix("240.0.0.0/4"), "Reserved", "RFC 1112, section 4"},
 		{netip.MustParsePrefix("255.255.255.255/32"), "Limited Broadcast", "RFC 8190; RFC 919, section 7"},
+		{netip.MustParsePrefix("::/128"), "Unspecified Address", "RFC 4291"},
+		{netip.MustParsePrefix("::1/128"), "Loopback Address", "RFC 4291"},
+		{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped Address", "RFC 4291"},
+		{netip.MustParsePrefix("64:ff9b::/96"), "IPv4-IPv6 Translation", "RFC 6052"},
+		{netip.MustParsePrefix("64:ff9b:1::/48"), "IPv4-IPv6 Translation", "RFC 8215"},
+		{netip.MustParsePrefix("100::/64"), "Discard-Only Address Block", "RFC 6666"},
+		{netip.MustParsePrefix("100:0:0:1::/64"), "Dummy IPv6 Prefix", "RFC 9780"},
+		{netip.MustParsePrefix("2001::/23"), "IETF Protocol Assignments", "RFC 2928"},
+		{netip.MustParsePrefix("2001::/32"), "TEREDO", "RFC 4380; RFC 8190"},
+		{netip.MustParsePrefix("2001:1::1/128"), "Port Control Protocol Anycast", "RFC 7723"},
+		{netip.MustParsePrefix("2001:1::2/128"), "Traversal Using Relays around NAT Anycast", "RFC 8155"},
+		{netip.MustParsePrefix("2001:1::3/128"), "DNS-SD Service Registration Protocol Anycast", "RFC 9665"},
+		{netip.MustParsePrefix("2001:2::/48"), "Benchmarking", "RFC 5180"},
+		{netip.MustParsePrefix("2001:3::/32"), "AMT", "RFC 7450"},
+		{netip.MustParsePrefix("2001:4:112::/48"), "AS112-v6", "RFC 7535"},
+		{netip.MustParsePrefix("2001:10::/28"), "Deprecated (previously ORCHID)", "RFC 4843"},
+		{netip.MustParsePrefix("2001:20::/28"), "ORCHIDv2", "RFC 7343"},
+		{netip.MustParsePrefix("2001:30::/28"), "Drone Remote ID Protocol Entity Tags (DETs) Prefix", "RFC 9374"},
+		{netip.MustParsePrefix("2001:db8::/32"), "Documentation", "RFC 3849"},
+		{netip.MustParsePrefix("2002::/16"), "6to4", "RFC 3056"},
+		{netip.MustParsePrefix("2620:4f:8000::/48"), "Direct Delegation AS112 Service", "RFC 7534"},
+		{netip.MustParsePrefix("3fff::/20"), "Documentation", "RFC 9637"},
+		{netip.MustParsePrefix("5f00::/16"), "Segment Routing (SRv6) SIDs", "RFC 9602"},
+		{netip.MustParsePrefix("fc00::/7"), "Unique-Local", "RFC 4193; RFC 8190"},
+		{netip.MustParsePrefix("fe80::/10"), "Link-Local Unicast", "RFC 4291"},
+		{netip.MustParsePrefix("ff00::/8"), "Multicast", "RFC 4291"},
 	}
 }
 
-// reservedSpans returns the spans of blocks, in the same order.
-func reservedSpans(blocks []ReservedBlock) []span {
-	spans := make([]span, len(blocks))
-	for k, b := range blocks {
-		spans[k], _ = prefixSpan(b.Prefix)
+// reservedSpans returns the addresses of all blocks.
+func reservedSpans(blocks []ReservedBlock) spans {
+	var all spans
+	for _, b := range blocks {
+		p := prefixSpans(b.Prefix)
+		all.v4 = append(all.v4, p.v4...)
+		all.v6 = append(all.v6, p.v6...)
 	}
-	return spans
+	return all
 }
 
 // insideAny reports whether r lies wholly inside one of blocks: a target the
@@ -65,6 +95,16 @@ func reservedSpans(blocks []ReservedBlock) []span {
 func insideAny(r span, blocks []span) bool {
 	for _, b := range blocks {
 		if b.first <= r.first && r.last <= b.last {
+			return true
+		}
+	}
+	return false
+}
+
+// insideAny6 is insideAny for IPv6.
+func insideAny6(r span6, blocks []span6) bool {
+	for _, b := range blocks {
+		if !r.first.less(b.first) && !b.last.less(r.last) {
 			return true
 		}
 	}

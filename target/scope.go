@@ -69,50 +69,55 @@ type Scope struct {
 // error wrapping [ErrAllExcluded], so that the caller can say why.
 func ParseScope(specs []string, opts ScopeOptions) (Scope, error) {
 	var sc Scope
-	var named, whole, cut []span
+	var named, whole, cut spans
 	blocks := ReservedBlocks()
-	blockSpans := reservedSpans(blocks)
+	all := reservedSpans(blocks)
 	for _, spec := range specs {
 		for tok := range strings.SplitSeq(spec, ",") {
-			n := len(named)
-			var err error
-			named, err = appendTarget(named, strings.TrimSpace(tok), opts.Lookup)
-			if err != nil {
+			n4, n6 := len(named.v4), len(named.v6)
+			if err := named.add(strings.TrimSpace(tok), opts.Lookup); err != nil {
 				return sc, err
 			}
-			for _, r := range named[n:] {
-				if opts.NoDefaultExcludes || insideAny(r, blockSpans) {
-					whole = append(whole, r)
+			for _, r := range named.v4[n4:] {
+				if opts.NoDefaultExcludes || insideAny(r, all.v4) {
+					whole.v4 = append(whole.v4, r)
 				} else {
-					cut = append(cut, r)
+					cut.v4 = append(cut.v4, r)
+				}
+			}
+			for _, r := range named.v6[n6:] {
+				if opts.NoDefaultExcludes || insideAny6(r, all.v6) {
+					whole.v6 = append(whole.v6, r)
+				} else {
+					cut.v6 = append(cut.v6, r)
 				}
 			}
 		}
 	}
-	if len(named) == 0 {
+	if len(named.v4)+len(named.v6) == 0 {
 		return sc, targetError("", "no targets given")
 	}
-	sc.Named = newSet(named) // named, whole and cut share no memory: newSet sorts in place
-	allowed := newSet(whole)
+	// named, whole and cut share no memory: set sorts in place.
+	sc.Named = spans{v4: slices.Clone(named.v4), v6: slices.Clone(named.v6)}.set()
+	allowed := whole.set()
 	var reservedCuts []Exclusion
-	if len(cut) > 0 {
-		allowed = allowed.Union(newSet(cut).Subtract(newSet(slices.Clone(blockSpans))))
+	if len(cut.v4)+len(cut.v6) > 0 {
+		allowed = allowed.Union(cut.set().Subtract(all.set()))
 		if dropped := sc.Named.Subtract(allowed); dropped.Len() > 0 {
-			for k, b := range blocks {
-				if in := dropped.Intersect(newSet([]span{blockSpans[k]})); in.Len() > 0 {
+			for _, b := range blocks {
+				if in := dropped.Intersect(prefixSpans(b.Prefix).set()); in.Len() > 0 {
 					reservedCuts = append(reservedCuts, Exclusion{Spec: b.Prefix.String(), Reserved: b, Default: true, Removed: in})
 				}
 			}
 		}
 	}
 
-	var excluded []span
+	var excluded spans
 	for _, spec := range opts.Exclude {
 		for tok := range strings.SplitSeq(spec, ",") {
 			tok = strings.TrimSpace(tok)
-			var spans []span
-			var err error
-			if spans, err = appendTarget(nil, tok, opts.Lookup); err != nil {
+			x := spans{unbounded: true}
+			if err := x.add(tok, opts.Lookup); err != nil {
 				var pe *ParseError
 				if errors.As(err, &pe) {
 					pe.Kind = KindExclusion
@@ -120,13 +125,13 @@ func ParseScope(specs []string, opts ScopeOptions) (Scope, error) {
 				}
 				return Scope{}, err
 			}
-			excluded = append(excluded, spans...)
-			x := newSet(spans)
-			sc.Excluded = append(sc.Excluded, Exclusion{Spec: tok, Removed: allowed.Intersect(x)})
+			excluded.v4 = append(excluded.v4, x.v4...)
+			excluded.v6 = append(excluded.v6, x.v6...)
+			sc.Excluded = append(sc.Excluded, Exclusion{Spec: tok, Removed: allowed.Intersect(x.set())})
 		}
 	}
 	sc.Excluded = append(sc.Excluded, reservedCuts...)
-	sc.Targets = allowed.Subtract(newSet(excluded))
+	sc.Targets = allowed.Subtract(excluded.set())
 	if sc.Targets.Len() == 0 {
 		return sc, ErrAllExcluded
 	}

@@ -22,8 +22,8 @@ func prefixes(s *Set) []string {
 func TestReservedBlocksTable(t *testing.T) {
 	blocks := ReservedBlocks()
 	for k, b := range blocks {
-		if !b.Prefix.IsValid() || !b.Prefix.Addr().Is4() || b.Prefix != b.Prefix.Masked() {
-			t.Errorf("%v: not a masked IPv4 prefix", b.Prefix)
+		if !b.Prefix.IsValid() || b.Prefix != b.Prefix.Masked() || b.Prefix.Addr().Is4In6() && b.Prefix.Bits() < 96 {
+			t.Errorf("%v: not a masked prefix", b.Prefix)
 		}
 		if b.Name == "" || !strings.HasPrefix(b.RFC, "RFC ") {
 			t.Errorf("%v: name %q, RFC %q", b.Prefix, b.Name, b.RFC)
@@ -43,7 +43,9 @@ func TestReservedBlocksTable(t *testing.T) {
 	// The blocks the issue names are all there.
 	for _, p := range []string{"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
 		"172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-		"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32"} {
+		"198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32",
+		// IPv6: the registry's best-known blocks and multicast.
+		"::1/128", "::ffff:0.0.0.0/96", "2001:2::/48", "2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8"} {
 		if !slices.ContainsFunc(blocks, func(b ReservedBlock) bool { return b.Prefix.String() == p }) {
 			t.Errorf("%s missing", p)
 		}
@@ -122,15 +124,66 @@ func TestParseScopeWholeSpace(t *testing.T) {
 		specs = append(specs, x.Spec)
 	}
 	for _, b := range ReservedBlocks() {
-		if !slices.Contains(specs, b.Prefix.String()) {
+		if b.Prefix.Addr().Is4() && !slices.Contains(specs, b.Prefix.String()) {
 			t.Errorf("%v not reported as excluded", b.Prefix)
 		}
 	}
 }
 
+// IPv6 targets lose reserved space as IPv4 ones do: ranges that cross into a
+// reserved block keep only their part outside it, and a target wholly inside
+// one (the lab's benchmarking prefix) is scanned whole.
+func TestParseScopeIPv6Reserved(t *testing.T) {
+	specs := []string{
+		"2001:1ff:ffff:ffff:ffff:ffff:ffff:ff00-2001:200::ff", // the end of 2001::/23, then unreserved
+		"feff:ffff:ffff:ffff:ffff:ffff:ffff:ff00-ff00::ff",    // into multicast
+		"2001:2::/112",        // inside the benchmarking /48: named on purpose
+		"2001:1::1-2001:1::4", // anycast /128s inside 2001::/23: named on purpose
+		"2001:db7:ffff:ffff:ffff:ffff:ffff:fff0-2001:db8::f", // into documentation
+	}
+	sc, err := ParseScope(specs, ScopeOptions{Exclude: []string{"2001:2::/120", "2001:db8::/32"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSet(t, &sc.Targets)
+	want := []Range{
+		{a6("2001:1::1"), a6("2001:1::4")},
+		{a6("2001:2::100"), a6("2001:2::ffff")},
+		{a6("2001:200::"), a6("2001:200::ff")},
+		{a6("2001:db7:ffff:ffff:ffff:ffff:ffff:fff0"), a6("2001:db7:ffff:ffff:ffff:ffff:ffff:ffff")},
+		{a6("feff:ffff:ffff:ffff:ffff:ffff:ffff:ff00"), a6("feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
+	}
+	if got := sc.Targets.Ranges(); !slices.Equal(got, want) {
+		t.Fatalf("targets %v\nwant %v", got, want)
+	}
+	removed := map[string]uint64{}
+	for _, x := range sc.Excluded {
+		removed[x.Spec] = x.Removed.Len()
+	}
+	for spec, n := range map[string]uint64{"2001::/23": 256, "ff00::/8": 256, "2001:db8::/32": 16, "2001:2::/120": 256} {
+		if removed[spec] != n {
+			t.Errorf("%s removed %d, want %d (all: %v)", spec, removed[spec], n, removed)
+		}
+	}
+	if _, ok := removed["2001:2::/48"]; ok {
+		t.Errorf("the named benchmarking prefix was cut: %v", removed)
+	}
+	// --no-default-excludes keeps all of it but the user's exclusions.
+	sc, err = ParseScope(specs, ScopeOptions{NoDefaultExcludes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Targets.Len() != sc.Named.Len() || sc.Named.Len() != 512+512+65536+4+32 {
+		t.Errorf("no default excludes: targets %d of %d named", sc.Targets.Len(), sc.Named.Len())
+	}
+}
+
 func lastOf(p netip.Prefix) netip.Addr {
-	sp, _ := prefixSpan(p)
-	return uint32ToAddr(sp.last)
+	sp := prefixSpans(p)
+	if len(sp.v4) == 1 {
+		return uint32ToAddr(sp.v4[0].last)
+	}
+	return sp.v6[0].last.addr()
 }
 
 func TestParseScopeNamedReservedIsScanned(t *testing.T) {
@@ -282,7 +335,7 @@ func TestParseScopeAgainstModel(t *testing.T) {
 					if !r.contains(base + uint32(i)) {
 						continue
 					}
-					named := insideAny(r, reservedSpans(blocks))
+					named := insideAny(r, reservedSpans(blocks).v4)
 					reserved := slices.ContainsFunc(blocks, func(b ReservedBlock) bool { return b.Prefix.Contains(a) })
 					if named || !reserved {
 						in = true
@@ -349,18 +402,23 @@ func FuzzParseScope(f *testing.F) {
 			}
 		}
 		// A scanned reserved address was named by a token inside one reserved block.
-		var inBlock []span
+		var inBlock spans
+		all := reservedSpans(blocks)
 		for _, spec := range specs {
 			for tok := range strings.SplitSeq(spec, ",") {
-				if one, err := ParseTargets([]string{tok}, nil); err == nil && insideAny(one.ranges[0], reservedSpans(blocks)) {
-					inBlock = append(inBlock, one.ranges...)
+				one, err := ParseTargets([]string{tok}, nil)
+				switch {
+				case err != nil:
+				case len(one.ranges) == 1 && insideAny(one.ranges[0], all.v4):
+					inBlock.v4 = append(inBlock.v4, one.ranges...)
+				case len(one.v6.ranges) == 1 && insideAny6(one.v6.ranges[0], all.v6):
+					inBlock.v6 = append(inBlock.v6, one.v6.ranges...)
 				}
 			}
 		}
-		exempt := newSet(inBlock)
+		exempt := inBlock.set()
 		for _, b := range blocks {
-			sp, _ := prefixSpan(b.Prefix)
-			in := sc.Targets.Intersect(newSet([]span{sp}))
+			in := sc.Targets.Intersect(prefixSpans(b.Prefix).set())
 			if rest := in.Subtract(exempt); rest.Len() != 0 {
 				t.Fatalf("reserved %v (%s) scanned, not named within a reserved block", rest.Ranges(), b.Prefix)
 			}

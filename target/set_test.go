@@ -12,6 +12,9 @@ import (
 // ip builds an address from its four octets.
 func ip(a, b, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{a, b, c, d}) }
 
+// a6 parses an IPv6 address.
+func a6(s string) netip.Addr { return netip.MustParseAddr(s) }
+
 // num builds an address from its numeric value.
 func num(v uint32) netip.Addr { return uint32ToAddr(v) }
 
@@ -65,7 +68,17 @@ func TestParseTargets(t *testing.T) {
 		{"zero address", []string{"0.0.0.0"}, []Range{{num(0), num(0)}}},
 		{"hostname", []string{"one.test"}, []Range{{ip(192, 0, 2, 7), ip(192, 0, 2, 7)}}},
 		{"hostname with hyphen", []string{"my-host.test"}, []Range{{ip(203, 0, 113, 1), ip(203, 0, 113, 1)}}},
-		{"hostname IPv4 answers only", []string{"multi.test"}, []Range{{ip(198, 51, 100, 9), ip(198, 51, 100, 9)}, {ip(198, 51, 100, 20), ip(198, 51, 100, 20)}}},
+		{"hostname answers of both families", []string{"multi.test"}, []Range{{ip(198, 51, 100, 9), ip(198, 51, 100, 9)}, {ip(198, 51, 100, 20), ip(198, 51, 100, 20)}, {a6("2001:db8::1"), a6("2001:db8::1")}}},
+		{"hostname IPv6 only", []string{"v6only.test"}, []Range{{a6("2001:db8::2"), a6("2001:db8::2")}}},
+		{"ipv6", []string{"2001:db8::1"}, []Range{{a6("2001:db8::1"), a6("2001:db8::1")}}},
+		{"ipv6 prefix, host bits set", []string{"2001:db8::5/120"}, []Range{{a6("2001:db8::"), a6("2001:db8::ff")}}},
+		{"ipv6 /128", []string{"2001:db8::/128"}, []Range{{a6("2001:db8::"), a6("2001:db8::")}}},
+		{"ipv6 /72", []string{"2001:db8::/72"}, []Range{{a6("2001:db8::"), a6("2001:db8::ff:ffff:ffff:ffff")}}},
+		{"ipv6 range", []string{"2001:db8::1-2001:db8::9"}, []Range{{a6("2001:db8::1"), a6("2001:db8::9")}}},
+		{"ipv6 short range", []string{"2001:db8::1:10-ff"}, []Range{{a6("2001:db8::1:10"), a6("2001:db8::1:ff")}}},
+		{"ipv4-mapped is ipv4", []string{"::ffff:198.51.100.9"}, []Range{{ip(198, 51, 100, 9), ip(198, 51, 100, 9)}}},
+		{"mixed, each family merged and ordered", []string{"2001:db8::3,10.0.0.2", "2001:db8::1-2,10.0.0.1"}, []Range{{ip(10, 0, 0, 1), ip(10, 0, 0, 2)}, {a6("2001:db8::1"), a6("2001:db8::3")}}},
+		{"ipv6 top of space", []string{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffe0/124"}, []Range{{a6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffe0"), a6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")}}},
 		{"hostname cidr", []string{"one.test/30"}, []Range{{ip(192, 0, 2, 4), ip(192, 0, 2, 7)}}},
 		{"hostname and address merged", []string{"one.test,192.0.2.6"}, []Range{{ip(192, 0, 2, 6), ip(192, 0, 2, 7)}}},
 	}
@@ -80,7 +93,7 @@ func TestParseTargets(t *testing.T) {
 			}
 			var wantLen uint64
 			for _, r := range tt.want {
-				wantLen += uint64(addrToUint32(r.Last)) - uint64(addrToUint32(r.First)) + 1
+				wantLen += r.Len()
 			}
 			if s.Len() != wantLen {
 				t.Fatalf("Len() = %d, want %d", s.Len(), wantLen)
@@ -119,14 +132,20 @@ func TestParseTargetsErrors(t *testing.T) {
 		{"range empty end", []string{"10.0.0.1-"}, "10.0.0.1-", "range end"},
 		{"range end word", []string{"10.0.0.1-x"}, "10.0.0.1-x", "range end"},
 		{"range two dashes", []string{"10.0.0.1-5-9"}, "10.0.0.1-5-9", "range end"},
-		{"ipv6", []string{"2001:db8::1"}, "2001:db8::1", "IPv6 is not supported yet"},
-		{"ipv6 cidr", []string{"2001:db8::/64"}, "2001:db8::/64", "IPv6 is not supported yet"},
-		{"ipv6 cidr long prefix", []string{"2001:db8::/128"}, "2001:db8::/128", "IPv6 is not supported yet"},
-		{"ipv6 range", []string{"2001:db8::1-2001:db8::9"}, "2001:db8::1-2001:db8::9", "IPv6 is not supported yet"},
-		{"garbage", []string{"foo bar"}, "foo bar", "not an IPv4 address, CIDR block, range or host name"},
+		{"ipv6 /64: a hitlist", []string{"2001:db8::/64"}, "2001:db8::/64", "scan a hitlist of the addresses in use instead (-iL FILE)"},
+		{"ipv6 /71", []string{"2001:db8::/71"}, "2001:db8::/71", "2^57 addresses"},
+		{"ipv6 prefix too long", []string{"2001:db8::/129"}, "2001:db8::/129", "IPv6 prefix length must be 0 to 128"},
+		{"ipv6 prefix not a number", []string{"2001:db8::/x"}, "2001:db8::/x", "prefix length is not a number"},
+		{"ipv6 bad", []string{"2001:db8:::1"}, "2001:db8:::1", "not an IPv6 address"},
+		{"ipv6 zone", []string{"fe80::1%eth0"}, "fe80::1%eth0", "choose the interface with -i"},
+		{"ipv6 reversed range", []string{"2001:db8::9-2001:db8::1"}, "2001:db8::9-2001:db8::1", "below its start"},
+		{"ipv6 reversed short range", []string{"2001:db8::9-1"}, "2001:db8::9-1", "below its start"},
+		{"ipv6 range bad end", []string{"2001:db8::1-xyz"}, "2001:db8::1-xyz", "range end"},
+		{"ipv6 range too large", []string{"2001:db8::-2001:db8:0:1::"}, "2001:db8::-2001:db8:0:1::", "hitlist"},
+		{"ipv4-mapped prefix", []string{"::ffff:10.0.0.0/120"}, "::ffff:10.0.0.0/120", "write it as an IPv4 block"},
+		{"garbage", []string{"foo bar"}, "foo bar", "not an IP address, CIDR block, range or host name"},
 		{"leading hyphen label", []string{"-x.test"}, "-x.test", "host name"},
 		{"unknown host", []string{"nosuch.test"}, "nosuch.test", "no such host"},
-		{"host without IPv4", []string{"v6only.test"}, "v6only.test", "no IPv4 address"},
 		{"host cidr without IPv4", []string{"v6only.test/24"}, "v6only.test/24", "no IPv4 address"},
 	}
 	for _, tt := range tests {
@@ -248,8 +267,8 @@ func TestSetZeroValue(t *testing.T) {
 }
 
 func TestNewSetIgnoresInvertedRanges(t *testing.T) {
-	s := NewSet([]Range{{num(5), num(4)}, {num(1), num(2)}, {netip.MustParseAddr("::1"), netip.MustParseAddr("::2")}, {}})
-	if got := s.Ranges(); !slices.Equal(got, []Range{{num(1), num(2)}}) {
+	s := NewSet([]Range{{num(5), num(4)}, {num(1), num(2)}, {a6("::1"), a6("::2")}, {a6("::9"), a6("::8")}, {num(1), a6("::1")}, {}})
+	if got := s.Ranges(); !slices.Equal(got, []Range{{num(1), num(2)}, {a6("::1"), a6("::2")}}) {
 		t.Fatalf("Ranges() = %v", got)
 	}
 }

@@ -24,6 +24,13 @@ func fromMerged(merged []span) Set {
 // indices in ascending address order) and its own At/Index tables. It runs in
 // O(ranges of s + ranges of x).
 func (s Set) Subtract(x Set) Set {
+	out := s.subtract4(x)
+	out.v6 = s.v6.subtract(x.v6)
+	return out
+}
+
+// subtract4 is Subtract of the IPv4 parts; the result has no IPv6 part.
+func (s Set) subtract4(x Set) Set {
 	out := make([]span, 0, len(s.ranges))
 	j := 0
 	for _, r := range s.ranges {
@@ -58,16 +65,26 @@ func (s Set) Intersect(x Set) Set {
 func (s Set) Union(x Set) Set {
 	spans := make([]span, 0, len(s.ranges)+len(x.ranges))
 	spans = append(spans, s.ranges...)
-	return newSet(append(spans, x.ranges...))
+	out := newSet(append(spans, x.ranges...))
+	out.v6 = s.v6.union(x.v6)
+	return out
 }
 
 // Prefixes yields s as the fewest CIDR blocks that cover exactly its addresses,
-// in ascending order: each range is split into the largest aligned blocks that
-// fit (10.0.0.1-10.0.0.6 is 10.0.0.1/32, 10.0.0.2/31, 10.0.0.4/31, 10.0.0.6/32).
+// in ascending order, IPv4 first: each range is split into the largest aligned
+// blocks that fit (10.0.0.1-10.0.0.6 is 10.0.0.1/32, 10.0.0.2/31, 10.0.0.4/31,
+// 10.0.0.6/32).
 func (s *Set) Prefixes() iter.Seq[netip.Prefix] {
 	return func(yield func(netip.Prefix) bool) {
 		for _, r := range s.ranges {
 			for p := range spanPrefixes(r) {
+				if !yield(p) {
+					return
+				}
+			}
+		}
+		for _, r := range s.v6.ranges {
+			for p := range prefixes6(r) {
 				if !yield(p) {
 					return
 				}
@@ -79,11 +96,13 @@ func (s *Set) Prefixes() iter.Seq[netip.Prefix] {
 // Prefixes yields r as the fewest CIDR blocks that cover exactly its addresses,
 // in ascending order; nothing when r is not a valid range.
 func (r Range) Prefixes() iter.Seq[netip.Prefix] {
-	sp, ok := spanOf(r)
-	if !ok {
-		return func(func(netip.Prefix) bool) {}
+	if sp, ok := spanOf(r); ok {
+		return spanPrefixes(sp)
 	}
-	return spanPrefixes(sp)
+	if sp, ok := spanOf6(r); ok {
+		return prefixes6(sp)
+	}
+	return func(func(netip.Prefix) bool) {}
 }
 
 // spanPrefixes yields the minimal CIDR blocks of r.
@@ -108,10 +127,13 @@ func spanPrefixes(r span) iter.Seq[netip.Prefix] {
 	}
 }
 
-// prefixSpan is the span of an IPv4 prefix; ok is false for IPv6 or an invalid prefix.
-func prefixSpan(p netip.Prefix) (span, bool) {
-	if !p.IsValid() || !p.Addr().Is4() {
-		return span{}, false
+// prefixSpans are the addresses of a prefix of either family.
+func prefixSpans(p netip.Prefix) spans {
+	switch {
+	case !p.IsValid():
+		return spans{}
+	case p.Addr().Is4():
+		return spans{v4: []span{cidrRange(addrToUint32(p.Addr()), p.Bits())}}
 	}
-	return cidrRange(addrToUint32(p.Addr()), p.Bits()), true
+	return spans{v6: []span6{cidr6(u128Of(p.Addr()), p.Bits())}}
 }

@@ -293,6 +293,7 @@ func compareHeader(o cmpOptions, labID string) string {
 	fmt.Fprintf(&b, "cool-down: masscan --wait %d, zmap -c %d (their defaults 10 s and 8 s); fastscan and nmap their defaults; the scanner's neighbour table is flushed before every run\n", o.Wait, o.Wait)
 	fmt.Fprintf(&b, "%d round(s), tools alternating (each round starts with the next tool); a run is stopped after %v\n", o.Rounds, o.Timeout)
 	b.WriteString("median wall: start to exit, median of the completed runs; missed/extra: vs the lab's ground truth (min-max over runs when they differ); peak RSS: wait4 ru_maxrss, largest run\n")
+	fmt.Fprintf(&b, "user CPU, kernel CPU: the whole machine's user and system+irq+softirq time during the run (/proc/stat), medians; the kernel's share is the packet processing of both the scanner's and the lab's namespaces, which share these %d CPUs: kernel CPU / %d is the shortest wall time the kernel alone allows\n", runtime.NumCPU(), runtime.NumCPU())
 	b.WriteString("workloads: host = LAN host 198.18.1.10 x 1-65535; routed16x1 = 198.19.0.0/16 x 80; routed16x16 = 198.19.0.0/16 x 16 ports; lan24 = LAN 198.18.1.0/24 x 1-1024\n\n")
 	return b.String()
 }
@@ -326,9 +327,13 @@ func runOne(ctx context.Context, l *lab.Lab, inv cmpInvocation, want []netip.Add
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = scanGrace
+	cpu0, cpuErr := readCPU()
 	start := time.Now()
 	err := cmd.Run()
 	r := compare.Run{Wall: time.Since(start)}
+	if cpu1, err1 := readCPU(); cpuErr == nil && err1 == nil {
+		r.CPU = cpu1.Sub(cpu0)
+	}
 	if cmd.ProcessState != nil {
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			r.MaxRSSKiB = ru.Maxrss
@@ -355,6 +360,16 @@ func runOne(ctx context.Context, l *lab.Lab, inv cmpInvocation, want []netip.Add
 	}
 	r.Missed, r.Extra = compare.Score(found, want)
 	return r
+}
+
+// readCPU reads the machine's cumulative CPU times.
+func readCPU() (compare.CPUTimes, error) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return compare.CPUTimes{}, err
+	}
+	defer f.Close()
+	return compare.ParseProcStat(f)
 }
 
 // lastLine returns the last non-empty line of s (carriage returns count as

@@ -22,9 +22,12 @@ func TestPrintLayoutNamesEverything(t *testing.T) {
 	printLayout(&b, "fsl000001", "fsl000001-s", "fsl000001-r", tr)
 	out := b.String()
 	want := []string{"fsl000001-s", "fsl000001-r", "ip netns exec fsl000001-s", tr.RoutedRange.String(),
-		tr.AnyIPPrefix.String(), tr.BlackholePrefix.String(), tr.ProhibitedPrefix.String(), "198.19.1.10:5432"}
+		tr.AnyIPPrefix.String(), tr.BlackholePrefix.String(), tr.ProhibitedPrefix.String(), "198.19.1.10:5432",
+		tr.RoutedRange6.String(), tr.AnyIPPrefix6.String(), tr.BlackholePrefix6.String(), tr.ProhibitedPrefix6.String(),
+		tr.AddrUnreachablePrefix6.String(), tr.PortUnreachablePrefix6.String(), "[2001:2:0:100::10a]:5432",
+		tr.RemoteWANLinkLocal.String(), tr.ScannerWANAddr6.String(), tr.RemoteWANAddr6.String(), tr.ScannerLANAddr6.String()}
 	for _, h := range tr.Hosts {
-		want = append(want, h.Addr.String(), macString(h.MAC), portList(h.Ports))
+		want = append(want, h.Addr.String(), h.Addr6.String(), macString(h.MAC), portList(h.Ports))
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {

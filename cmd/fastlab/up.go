@@ -57,9 +57,26 @@ func printLayout(w io.Writer, id, scannerNS, remoteNS string, t lab.Truth) {
 	for _, h := range t.Hosts {
 		late := ""
 		if h.ARPDelay > 0 {
-			late = fmt.Sprintf("; answers ARP %v late", h.ARPDelay)
+			late = fmt.Sprintf("; answers ARP and NDP %v late", h.ARPDelay)
 		}
 		fmt.Fprintf(&b, "  %-15s %s  open %s, UDP %s%s\n", h.Addr, macString(h.MAC), portList(h.Ports), portList(h.UDPPorts), late)
+	}
+	fmt.Fprintf(&b, "\nIPv6 (%s is the remote router's link-local next hop):\n", t.RemoteWANLinkLocal)
+	fmt.Fprintf(&b, "  %s %s/%d, %s  ->  remote router %s, %s\n",
+		lab.ScannerWANIface, t.ScannerWANAddr6, t.WANPrefix6.Bits(), t.ScannerWANLinkLocal, t.RemoteWANAddr6, t.RemoteWANLinkLocal)
+	fmt.Fprintf(&b, "  %s %s/%d  on the bridged LAN %s\n", lab.ScannerLANIface, t.ScannerLANAddr6, t.LANPrefix6.Bits(), t.LANPrefix6)
+	fmt.Fprintf(&b, "routed range %s via %s:\n", t.RoutedRange6, t.RemoteWANLinkLocal)
+	fmt.Fprintf(&b, "  %-26s every address up; open ports %s and UDP %s, all others closed\n", t.AnyIPPrefix6, portList(t.AnyIPPorts), portList(t.AnyIPUDPPorts))
+	for _, ap := range t.AddrPorts6 {
+		fmt.Fprintf(&b, "  %-26s also open\n", ap)
+	}
+	fmt.Fprintf(&b, "  %-26s filtered (UDP open|filtered): silently dropped\n", t.BlackholePrefix6)
+	fmt.Fprintf(&b, "  %-26s filtered: ICMPv6 destination unreachable, code %d (admin-prohibited), from %s\n", t.ProhibitedPrefix6, lab.ICMPv6ProhibitedCode, t.RemoteWANAddr6)
+	fmt.Fprintf(&b, "  %-26s filtered: ICMPv6 destination unreachable, code %d (address unreachable), from %s\n", t.AddrUnreachablePrefix6, lab.ICMPv6AddrUnreachableCode, t.RemoteWANAddr6)
+	fmt.Fprintf(&b, "  %-26s TCP filtered, UDP closed: ICMPv6 destination unreachable, code %d (port unreachable), from %s\n", t.PortUnreachablePrefix6, lab.ICMPv6PortUnreachableCode, t.RemoteWANAddr6)
+	fmt.Fprintf(&b, "LAN hosts' IPv6 addresses (same MACs and ports; every other address of %s is down):\n", t.LANPrefix6)
+	for _, h := range t.Hosts {
+		fmt.Fprintf(&b, "  %-15s = %s\n", h.Addr6, h.Addr)
 	}
 	fmt.Fprintf(&b, "\nrun the scanner inside the lab, e.g.:\n")
 	fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan -r 100000 %s -p 22,80,443,5432,8080\n", scannerNS, t.RoutedRange)

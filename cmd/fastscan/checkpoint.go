@@ -19,7 +19,7 @@ import (
 
 // checkpointVersion is the layout of the checkpoint body; a checkpoint of another
 // version is refused.
-const checkpointVersion = 2
+const checkpointVersion = 3
 
 // checkpointMagic starts every checkpoint record.
 const checkpointMagic = "FASTSCAN-RESUME\n"
@@ -78,18 +78,19 @@ type checkpointFile struct {
 	Kept []byte `json:"kept,omitempty"`
 }
 
-// keptSize is the size of one kept result in a checkpoint: IPv4 address, port,
-// protocol, state, reason, TTL, time (nanoseconds), source address and port, all
-// big endian.
-const keptSize = 4 + 2 + 4 + 8 + 4 + 2
+// keptSize is the size of one kept result in a checkpoint: address (16 bytes,
+// an IPv4 one in its IPv4-mapped form), port, protocol, state, reason, TTL,
+// time (nanoseconds), source address (16 bytes, all zero when unknown) and
+// port, all big endian.
+const keptSize = 16 + 2 + 4 + 8 + 16 + 2
 
-// keepResults encodes kept results for a checkpoint (IPv4 only, as the scan).
+// keepResults encodes kept results for a checkpoint.
 func keepResults(rs []result.Result) []byte {
 	b := make([]byte, 0, len(rs)*keptSize)
 	for _, r := range rs {
-		ip, src := r.IP.As4(), r.SourceIP.As4()
-		if !r.SourceIP.Is4() {
-			src = [4]byte{}
+		ip, src := r.IP.As16(), [16]byte{}
+		if r.SourceIP.IsValid() {
+			src = r.SourceIP.As16()
 		}
 		b = append(b, ip[:]...)
 		b = binary.BigEndian.AppendUint16(b, r.Port)
@@ -106,12 +107,12 @@ func keptResults(b []byte) []result.Result {
 	var rs []result.Result
 	for ; len(b) >= keptSize; b = b[keptSize:] {
 		r := result.Result{
-			IP: netip.AddrFrom4([4]byte(b[0:4])), Port: binary.BigEndian.Uint16(b[4:]),
-			Proto: result.Proto(b[6]), State: result.State(b[7]), Reason: result.Reason(b[8]), TTL: b[9],
-			TimeNanos: int64(binary.BigEndian.Uint64(b[10:])), SourcePort: binary.BigEndian.Uint16(b[22:]),
+			IP: netip.AddrFrom16([16]byte(b[0:16])).Unmap(), Port: binary.BigEndian.Uint16(b[16:]),
+			Proto: result.Proto(b[18]), State: result.State(b[19]), Reason: result.Reason(b[20]), TTL: b[21],
+			TimeNanos: int64(binary.BigEndian.Uint64(b[22:])), SourcePort: binary.BigEndian.Uint16(b[46:]),
 		}
-		if src := [4]byte(b[18:22]); src != [4]byte{} {
-			r.SourceIP = netip.AddrFrom4(src)
+		if src := [16]byte(b[30:46]); src != [16]byte{} {
+			r.SourceIP = netip.AddrFrom16(src).Unmap()
 		}
 		rs = append(rs, r)
 	}

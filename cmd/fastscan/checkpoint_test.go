@@ -38,7 +38,9 @@ func testCheckpoint(t *testing.T, n int) *checkpoint {
 			{Path: "/tmp/r.jsonl", Format: "jsonl", Length: 1000},
 			{Path: "/tmp/r.xml", Format: "xml", Length: 2000, Kept: keepResults([]result.Result{{
 				IP: netip.MustParseAddr("198.19.0.9"), Port: 80, Proto: result.TCP, State: result.Filtered,
-				Reason: result.ReasonNoResponse, TTL: 3, TimeNanos: 42, SourceIP: netip.MustParseAddr("198.18.0.1"), SourcePort: 61000}})},
+				Reason: result.ReasonNoResponse, TTL: 3, TimeNanos: 42, SourceIP: netip.MustParseAddr("198.18.0.1"), SourcePort: 61000}, {
+				IP: netip.MustParseAddr("2001:2::5"), Port: 22, Proto: result.TCP, State: result.Open,
+				Reason: result.ReasonSYNACK, TTL: 64, TimeNanos: 43, SourceIP: netip.MustParseAddr("2001:2::1"), SourcePort: 61001}})},
 		},
 	}
 }
@@ -66,7 +68,8 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil || b.GetCardinality() != 5000 || !b.Contains(4999*7919+1<<33) {
 		t.Errorf("answered: %v, %d targets", err, b.GetCardinality())
 	}
-	if r := keptOf(got.Files[1]); len(r) != 1 || r[0] != keptOf(want.Files[1])[0] || r[0].IP != netip.MustParseAddr("198.19.0.9") {
+	if r := keptOf(got.Files[1]); len(r) != 2 || r[0] != keptOf(want.Files[1])[0] || r[0].IP != netip.MustParseAddr("198.19.0.9") ||
+		r[1].IP != netip.MustParseAddr("2001:2::5") || r[1].SourceIP != netip.MustParseAddr("2001:2::1") || r[1].Port != 22 || r[1].State != result.Open {
 		t.Errorf("kept results %+v", r)
 	}
 }

@@ -182,15 +182,21 @@ func describeRoute(s *settings, dst netip.Addr, lookup routeLookup, ifaces map[s
 		src = s.cfg.SourceIP.String() + " (--source-ip)"
 	}
 	var hop string
+	resolve := "ARP"
+	if rt.SrcIP.Is6() && !rt.SrcIP.Is4In6() {
+		resolve = "neighbour discovery"
+	}
 	switch {
-	case rt.Loopback():
+	case rt.Loopback() && resolve == "ARP":
 		hop = "this host (loopback, through a raw IP socket)"
+	case rt.Loopback():
+		hop = "this host (loopback)"
 	case rt.OnLink():
-		hop = "each target itself (on-link; its MAC by ARP when the scan starts)"
-	case s.cfg.RouterMAC != nil:
+		hop = "each target itself (on-link; its MAC by " + resolve + " when the scan starts)"
+	case s.cfg.RouterMAC != nil && resolve == "ARP":
 		hop = fmt.Sprintf("router %v, MAC %v (--router-mac)", rt.Gateway, net.HardwareAddr(s.cfg.RouterMAC[:]))
 	default:
-		hop = fmt.Sprintf("router %v (its MAC by ARP when the scan starts)", rt.Gateway)
+		hop = fmt.Sprintf("router %v (its MAC by %s when the scan starts)", rt.Gateway, resolve)
 	}
 	return fmt.Sprintf("interface %s, source %s, next hop %s", rt.Iface.Name, src, hop)
 }

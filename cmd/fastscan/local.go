@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -31,6 +32,9 @@ Reads /proc: the sockets of this network namespace (IPv4 and IPv6) and, for thei
 the file descriptors of every process. No root needed: without it every socket is shown,
 with its user, but other users' processes are hidden (a line on standard error says so).
 Exit status: 0; with --port, 0 when a socket uses the port and 1 when none does; 2 for bad input.`
+
+// localFormats are the formats of fastscan local's --format.
+func localFormats() []string { return []string{"text", "jsonl", "csv"} }
 
 // localCommand returns "fastscan local", which lists this machine's own sockets.
 func localCommand() *cli.Command {
@@ -110,7 +114,7 @@ func runLocal(c *cli.Context) error {
 		}
 	}
 	format := c.String("format")
-	if format != "text" && format != "jsonl" && format != "csv" {
+	if !slices.Contains(localFormats(), format) {
 		return usageError("invalid --format %q: want text, jsonl or csv", format)
 	}
 	reg, err := loadRegistry(c.String("registry"))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -200,9 +201,11 @@ func TestHostnameTarget(t *testing.T) {
 }
 
 func TestProgressLine(t *testing.T) {
-	p := engine.Progress{Phase: engine.PhaseScanning, Position: 250, Targets: 1000, Sent: 250, Open: 3, Closed: 7}
+	// The ETA is the engine's (retries and cool-downs included), not the first
+	// pass's rest at the rate (0.75 s here).
+	p := engine.Progress{Phase: engine.PhaseScanning, Position: 250, Targets: 1000, Sent: 250, Open: 3, Closed: 7, Remaining: 6600 * time.Millisecond}
 	line := progressLine(p, 1000, 1000)
-	for _, want := range []string{"scanning", "25.0%", "1000 pps", "ETA 1s", "sent 250", "open 3", "closed 7"} {
+	for _, want := range []string{"scanning", "25.0%", "1000 pps", "ETA 7s", "sent 250", "open 3", "closed 7"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("progress line %q lacks %q", line, want)
 		}
@@ -290,5 +293,27 @@ func TestUDPPortSpecs(t *testing.T) {
 	}
 	if _, code, stderr = captured(t, "198.19.0.1", "-p", "U:0"); code != exitUsage || !strings.Contains(stderr, `"0"`) {
 		t.Fatalf("U:0: exit %d, %q", code, stderr)
+	}
+}
+
+// TestStatusLineETA: --status-json's eta_seconds is the engine's estimate of
+// the whole scan (Progress.Remaining: retries and cool-downs included), not the
+// first pass's rest at the rate, and 0 once the scan has ended.
+func TestStatusLineETA(t *testing.T) {
+	p := engine.Progress{Phase: engine.PhaseScanning, Position: 250, Targets: 1000, Rate: 1000, Remaining: 6500 * time.Millisecond}
+	data, err := json.Marshal(newStatusLine(time.Now(), p, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["eta_seconds"] != 6.5 || got["percent"] != 25.0 {
+		t.Errorf("status line %s: want eta_seconds 6.5 and percent 25", data)
+	}
+	p.Phase = engine.PhaseDone
+	if l := newStatusLine(time.Now(), p, 0); l.ETASeconds != 0 {
+		t.Errorf("a finished scan's status line has eta_seconds %v, want 0", l.ETASeconds)
 	}
 }

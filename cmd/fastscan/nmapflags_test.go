@@ -214,7 +214,8 @@ func TestBadInputAsTyped(t *testing.T) {
 		{[]string{"10.0.0.1", "-p", "80", "--retries", "99999999999999999999"}, []string{`invalid retries "99999999999999999999"`, "out of range"}},
 		{[]string{"10.0.0.1", "-p", "22,,80"}, []string{`invalid port "22,,80"`, `after "22"`}},
 		{[]string{"10.0.0.1", "-p", "U:53,,T:22"}, []string{`invalid port "U:53,,T:22"`, `after "U:53"`}},
-		{[]string{"2001:2::/64", "-p", "80"}, []string{`invalid target "2001:2::/64"`, "IPv6 is not supported yet"}},
+		{[]string{"2001:2::/112", "-p", "80"}, []string{`invalid target "2001:2::/112"`, "IPv6 is not scanned yet"}},
+		{[]string{"2001:2::/64", "-p", "80"}, []string{`invalid target "2001:2::/64"`, "2^64 addresses", "hitlist", "-iL FILE"}},
 		{[]string{"-iL", list, "-p", "80"}, []string{list + " line 4:", `invalid target "198.19.0.0/33"`}},
 		{[]string{"-iL", list, "-p", "80", "198.19.0.0/33"}, []string{`invalid target "198.19.0.0/33"`}}, // typed: no file line
 		{[]string{"10.0.0.1", "-p", "80", "-g", "0"}, []string{`invalid source-port "0"`}},

@@ -141,11 +141,16 @@ type hostNames struct {
 	ctx       context.Context
 	cli       *cli.Context // for the exclusions, applied again after resolution
 	noResolve bool
+	network   string // "ip4" (A records, the default and -4) or "ip6" (AAAA, -6)
 	names     []string
 }
 
 func newHostNames(c *cli.Context) *hostNames {
-	return &hostNames{ctx: c.Context, cli: c, noResolve: c.Bool("n")}
+	h := &hostNames{ctx: c.Context, cli: c, noResolve: c.Bool("n"), network: "ip4"}
+	if c.Bool("6") {
+		h.network = "ip6"
+	}
+	return h
 }
 
 // check is the lookup of the first parse: it resolves nothing.
@@ -154,7 +159,10 @@ func (h *hostNames) check(host string) ([]netip.Addr, error) {
 		return nil, fmt.Errorf("a host name, and -n disables name resolution")
 	}
 	h.names = append(h.names, host)
-	return []netip.Addr{netip.IPv4Unspecified()}, nil // a placeholder, replaced by resolve
+	if h.network == "ip6" {
+		return []netip.Addr{netip.IPv6Unspecified()}, nil // a placeholder, replaced by resolve
+	}
+	return []netip.Addr{netip.IPv4Unspecified()}, nil
 }
 
 // resolve parses specs again with the real lookup if they name hosts, and sets
@@ -173,7 +181,7 @@ func (h *hostNames) resolve(s *settings, specs []string) error {
 	lookup, _ := h.ctx.Value(lookupKey{}).(target.LookupFunc)
 	if lookup == nil {
 		lookup = func(host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(h.ctx, "ip4", host)
+			return net.DefaultResolver.LookupNetIP(h.ctx, h.network, host)
 		}
 	}
 	scope, err := parseScope(h.cli, specs, lookup)

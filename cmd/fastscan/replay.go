@@ -56,7 +56,7 @@ var sendOnlyFlags = []string{"rate", "interface", "router-mac", "retries", "wait
 
 // liveOnlyFlags are the scan flags that promise output only a live scan makes (its
 // status lines, its capture of replies, its metrics): replay refuses them rather than ignore them.
-var liveOnlyFlags = []string{"status-json", "pcap", "metrics", "metrics-linger", "dry-run"}
+var liveOnlyFlags = []string{"status-json", "pcap", "metrics", "metrics-linger", "dry-run", "sort"}
 
 // replayFlags are the scan's flags, those of sendOnlyFlags and liveOnlyFlags hidden
 // from replay's help.

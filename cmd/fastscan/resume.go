@@ -120,6 +120,9 @@ func applyResume(c *cli.Context, s *settings) error {
 		s.args = append(s.args, "--shard", fmt.Sprintf("%d/%d", s.shard.shard, s.shard.shards))
 	}
 	s.resumeFile, s.resumeFileSet = c.String("resume-file"), c.IsSet("resume-file")
+	if s.sorted != nil {
+		s.resumeFile = "" // --sort keeps no checkpoint (parseSort)
+	}
 	rs, _ := c.Context.Value(resumeKey{}).(*resumeState)
 	if rs == nil {
 		return nil

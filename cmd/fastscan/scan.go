@@ -106,9 +106,12 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	defer closeFiles()
 	// The checkpoint, opened before privileges are dropped.
-	ckFile, ckPath, err := openCheckpoint(&s, s.cfg.Notice)
-	if err != nil {
-		return err
+	var ckFile *checkpointFileWriter
+	var ckPath string
+	if s.resumeFile != "" || s.resume != nil { // --sort keeps none
+		if ckFile, ckPath, err = openCheckpoint(&s, s.cfg.Notice); err != nil {
+			return err
+		}
 	}
 	var ck *checkpointer
 	if ckFile != nil {
@@ -330,8 +333,14 @@ func openOutputsFor(s *settings, stdout io.Writer, scan output.Scan, fail func(e
 			no.path, _ = filepath.Abs(name)
 			no.base, kept = rec.Length, keptOf(rec)
 		}
-		x, err := output.New(format, dst, output.Options{Services: s.services, Scan: scan})
-		if err != nil {
+		o := output.Options{Services: s.services, Scan: scan}
+		var x output.Writer
+		var err error
+		if format == "text" && s.sorted != nil {
+			t := output.NewSortedText(dst, o)
+			s.sorted.outs = append(s.sorted.outs, t)
+			x = t
+		} else if x, err = output.New(format, dst, o); err != nil {
 			return err
 		}
 		no.w = x
@@ -433,13 +442,14 @@ func showProgress(w io.Writer, sc *engine.Scanner, rate float64) (stop func()) {
 	}
 }
 
-// progressLine formats one progress line: phase, rate, percentage, ETA, found so far.
+// progressLine formats one progress line: phase, rate, percentage, ETA (of the
+// whole scan: the engine's estimate, retries and cool-downs included), found so far.
 func progressLine(p engine.Progress, pps, rate float64) string {
 	pct := 0.0
 	if p.Targets > 0 {
 		pct = 100 * float64(p.Position) / float64(p.Targets)
 	}
-	eta := time.Duration(float64(p.Targets-min(p.Position, p.Targets)) / rate * float64(time.Second)).Round(time.Second)
+	eta := p.Remaining.Round(time.Second) // retry passes and cool-downs included
 	phase := p.Phase.String()
 	if p.Pass > 0 {
 		phase = fmt.Sprintf("%s (retry %d)", phase, p.Pass)
@@ -462,8 +472,12 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	if interrupted {
 		status = "interrupted"
 	}
+	from := sum.SourceIP.String()
+	if sum.SourceIP6.IsValid() {
+		from += " and " + sum.SourceIP6.String()
+	}
 	fmt.Fprintf(&b, "fastscan %s: %d addresses x %d ports on %s from %s in %.2fs\n",
-		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, sum.SourceIP, secs)
+		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, from, secs)
 	if s.cfg.Shards > 1 {
 		fmt.Fprintf(&b, "  shard %d/%d: %d of the scan's targets, scan id %s\n", s.cfg.Shard, s.cfg.Shards, sum.Targets, scanID(s))
 	}

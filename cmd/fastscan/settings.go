@@ -51,6 +51,9 @@ type settings struct {
 	resumeFile    string
 	resumeFileSet bool
 	resume        *resumeState
+	// sorted, when --sort is given, is every sorted text output, which the
+	// engine tells of the verdicts it hides (cfg.Hidden).
+	sorted *sortedOutputs
 }
 
 // extraOutput is one more output format written to its own file.
@@ -121,12 +124,23 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		}
 		s.cfg.Interface = name
 	}
+	if c.Bool("4") && c.Bool("6") {
+		return s, usageError("-4 and -6 exclude each other: host names resolve to one family")
+	}
 	if v := c.String("source-ip"); v != "" {
-		a, err := netip.ParseAddr(v)
-		if err != nil || !a.Is4() {
-			return s, usageError("invalid source-ip %q: not an IPv4 address", v)
+		for tok := range strings.SplitSeq(v, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(tok))
+			switch {
+			case err != nil || a.Zone() != "" || a.Is4In6():
+				return s, usageError("invalid source-ip %q: not an IPv4 or IPv6 address", tok)
+			case a.Is4() && !s.cfg.SourceIP.IsValid():
+				s.cfg.SourceIP = a
+			case a.Is6() && !s.cfg.SourceIP6.IsValid():
+				s.cfg.SourceIP6 = a
+			default:
+				return s, usageError("invalid source-ip %q: one address per family", v)
+			}
 		}
-		s.cfg.SourceIP = a
 	}
 	if v := c.String("router-mac"); v != "" {
 		hw, err := net.ParseMAC(v)
@@ -185,6 +199,11 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	s.cfg.TxRing = c.Bool("tx-ring")
 	s.privOptions = parsePrivOptions(c)
 	s.resumeFile = c.String("resume-file")
+	if c.Bool("sort") {
+		if err := parseSort(c, &s); err != nil {
+			return s, err
+		}
+	}
 	if err := checkOutputPaths(&s); err != nil {
 		return s, err
 	}
@@ -193,6 +212,37 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 	err = applyResume(c, &s)
 	return s, err
+}
+
+// sortedOutputs are the text outputs of a scan with --sort (output.SortedText).
+type sortedOutputs struct{ outs []*output.SortedText }
+
+// hidden tells every sorted output of a verdict the engine did not show. The
+// outputs are all made before the scan runs.
+func (o *sortedOutputs) hidden(r result.Result) {
+	for _, t := range o.outs {
+		t.Hidden(r)
+	}
+}
+
+// parseSort checks --sort: it sorts the text outputs (the main format, -oN,
+// -oA's BASE.nmap), so it needs one; the sorted report is written only when
+// the scan ends, so the scan keeps no checkpoint (--resume-file is refused).
+func parseSort(c *cli.Context, s *settings) error {
+	text := s.format == "text"
+	for _, x := range s.extra {
+		text = text || x.format == "text"
+	}
+	if !text {
+		return usageError("--sort sorts the text output, and this scan writes none (--format %s): drop --sort, or add -oN FILE", s.format)
+	}
+	if c.IsSet("resume-file") {
+		return usageError("--sort and --resume-file contradict: the sorted report is written only when the scan ends, so a checkpoint could not hold its results (add -oJ FILE to keep them as they come)")
+	}
+	s.resumeFile = "" // no checkpoint
+	s.sorted = &sortedOutputs{}
+	s.cfg.Hidden = s.sorted.hidden
+	return nil
 }
 
 // parseOutputs reads the output flags: --format, -o and the -oX-style flags

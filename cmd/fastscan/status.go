@@ -51,9 +51,9 @@ func rateChanges(cs []engine.RateChange) []rateChange {
 	return out
 }
 
-// newStatusLine describes p; pps is the send rate measured since the last line and
-// rate the configured one, from which the ETA follows.
-func newStatusLine(now time.Time, p engine.Progress, pps, rate float64) statusLine {
+// newStatusLine describes p; pps is the send rate measured since the last line.
+// The ETA is the engine's estimate (Progress.Remaining).
+func newStatusLine(now time.Time, p engine.Progress, pps float64) statusLine {
 	l := statusLine{
 		Time: now.UTC().Format(time.RFC3339Nano), Phase: p.Phase.String(), Pass: p.Pass, Rate: pps,
 		Sent: p.Sent, Received: p.Replies, Found: p.Open, Closed: p.Closed, Filtered: p.Filtered,
@@ -65,7 +65,10 @@ func newStatusLine(now time.Time, p engine.Progress, pps, rate float64) statusLi
 	if p.Targets > 0 {
 		done := min(p.Position, p.Targets)
 		l.Percent = 100 * float64(done) / float64(p.Targets)
-		l.ETASeconds = float64(p.Targets-done) / rate
+	}
+	if p.Phase != engine.PhaseDone && p.Phase != engine.PhaseInterrupted {
+		// The whole scan's: retry passes and cool-downs included (engine's estimate).
+		l.ETASeconds = p.Remaining.Seconds()
 	}
 	return l
 }
@@ -87,7 +90,7 @@ func writeStatus(w io.Writer, progress func() engine.Progress, changes func() []
 	logged := 0
 	stopTicks := runEvery(statusInterval, func(now time.Time) {
 		p := progress()
-		l := newStatusLine(now, p, measure(now, p), rate)
+		l := newStatusLine(now, p, measure(now, p))
 		if cs := changes(); len(cs) > logged {
 			l.RateChanges = rateChanges(cs[logged:])
 			logged = len(cs)
@@ -101,7 +104,7 @@ func writeStatus(w io.Writer, progress func() engine.Progress, changes func() []
 		if final.Interrupted {
 			p.Phase = engine.PhaseInterrupted
 		}
-		l := newStatusLine(now, p, measure(now, p), rate)
+		l := newStatusLine(now, p, measure(now, p))
 		l.RateChanges = rateChanges(final.RateChanges)
 		enc.Encode(l)
 	}
