@@ -84,7 +84,7 @@ func BenchmarkParseReply6SYNACK(b *testing.B) {
 	var r packet.Reply
 	b.ReportAllocs()
 	for b.Loop() {
-		if !packet.ParseReply(frame, &r) {
+		if !packet.ParseReplyAny(frame, &r) {
 			b.Fatal("rejected")
 		}
 	}
@@ -97,7 +97,7 @@ func BenchmarkParseReply6SYNACKHopByHop(b *testing.B) {
 	var r packet.Reply
 	b.ReportAllocs()
 	for b.Loop() {
-		if !packet.ParseReply(frame, &r) {
+		if !packet.ParseReplyAny(frame, &r) {
 			b.Fatal("rejected")
 		}
 	}
@@ -111,7 +111,7 @@ func BenchmarkParseReply6ICMP(b *testing.B) {
 	var r packet.Reply
 	b.ReportAllocs()
 	for b.Loop() {
-		if !packet.ParseReply(frame, &r) {
+		if !packet.ParseReplyAny(frame, &r) {
 			b.Fatal("rejected")
 		}
 	}

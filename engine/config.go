@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fastscan/fastscan/link"
+	"github.com/fastscan/fastscan/link/connect"
 	"github.com/fastscan/fastscan/result"
 	"github.com/fastscan/fastscan/route"
 	"github.com/fastscan/fastscan/target"
@@ -112,6 +113,17 @@ type Config struct {
 	// AdaptiveLow (adaptive.go); it implies EstimateLoss. Each change is in
 	// RateChanges and a Notice.
 	Adaptive bool
+	// Connect probes the TCP ports through the kernel's connect(2) instead of
+	// raw SYN frames: no raw socket and no privilege is needed. Link, when nil,
+	// is then a connect link (package link/connect) with Wait as its timeout,
+	// Parallelism and SourceIP; the plan asks the routing table for the source
+	// address only (no ARP: the kernel routes each connection). UDPPorts and
+	// Interface must be empty.
+	Connect bool
+	// Parallelism is the most connections in flight at once of a connect
+	// scan's default link; 0 is connect.DefaultParallelism. It is lowered to
+	// fit the open-file limit (connect.Limit).
+	Parallelism int
 	// Notice receives one-line messages for the user (skipped addresses and the like).
 	// Nil discards them.
 	Notice func(msg string)
@@ -140,6 +152,9 @@ func (c *Config) setDefaults() {
 	if c.Adaptive {
 		c.EstimateLoss = true
 	}
+	if c.Connect && c.Link == nil {
+		c.Link = connect.Opener(connect.Options{Timeout: c.Wait, Parallelism: c.Parallelism, Bind: c.SourceIP, Notice: c.Notice})
+	}
 }
 
 func (c *Config) validate() error {
@@ -163,6 +178,15 @@ func (c *Config) validate() error {
 	}
 	if c.Shards < 1 || c.Shard < 0 || c.Shard >= c.Shards {
 		return fmt.Errorf("shard %d of %d: want 0 <= shard < shards", c.Shard, c.Shards)
+	}
+	if c.Connect && c.UDPPorts.Len() > 0 {
+		return &UsageError{"a connect scan probes TCP only: UDP ports need raw sockets"}
+	}
+	if c.Connect && c.Interface != "" {
+		return &UsageError{"a connect scan lets the kernel route each connection: an interface cannot be chosen"}
+	}
+	if c.Parallelism < 0 || c.Parallelism > connect.MaxParallelism {
+		return fmt.Errorf("parallelism %d: must be 0 to %d", c.Parallelism, connect.MaxParallelism)
 	}
 	if c.SourcePortLo == 0 || c.SourcePortHi < c.SourcePortLo {
 		return fmt.Errorf("source ports %d-%d: not a valid range", c.SourcePortLo, c.SourcePortHi)

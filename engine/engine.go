@@ -169,7 +169,11 @@ func New(cfg Config) (*Scanner, error) {
 		s.groups = append(s.groups, &portGroup{kind: k, ports: ports, offset: s.nports})
 		s.nports += uint64(ports.Len())
 	}
-	s.total = s.cfg.Targets.Len() * s.nports
+	total, err := ScanSize(&s.cfg.Targets, s.nports)
+	if err != nil {
+		return nil, err
+	}
+	s.total = total
 	table, err := NewTable(s.total)
 	if err != nil {
 		return nil, err

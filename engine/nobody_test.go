@@ -51,7 +51,8 @@ func TestFakeScansAsNobody(t *testing.T) {
 	if err != nil {
 		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
-	for _, name := range []string{"TestFakeScanExact", "TestFakeRetries", "TestFakeCoolDown", "TestFakeInterrupt", "TestFakeHostStatus", "TestFakeFailures"} {
+	for _, name := range []string{"TestFakeScanExact", "TestFakeRetries", "TestFakeCoolDown", "TestFakeInterrupt", "TestFakeHostStatus", "TestFakeFailures",
+		"TestFakeConnectExact", "TestFakeConnectRetries", "TestFakeConnectInterrupt"} {
 		if !strings.Contains(string(out), "--- PASS: "+name+" ") {
 			t.Errorf("%s did not pass as nobody:\n%s", name, out)
 		}

@@ -115,6 +115,9 @@ func (p *plan) closeARP() error {
 // makePlan asks the kernel's routing table where the targets are, resolves the
 // router's MAC and the MAC of every on-link target by ARP.
 func makePlan(ctx context.Context, cfg *Config) (*plan, error) {
+	if cfg.Connect {
+		return connectPlan(cfg)
+	}
 	if cfg.Path != nil {
 		return fixedPlan(cfg)
 	}
@@ -270,11 +273,36 @@ func fixedPlan(cfg *Config) (*plan, error) {
 	return p, nil
 }
 
+// connectPlan is the plan of a connect scan (Config.Connect): the kernel routes
+// every connection, so there is no next hop to find and no ARP. The source
+// address (the one results name, and the probes' cookies are keyed on) is
+// SourceIP, else Path's, else the routing table's for the first target; the
+// interface, for the summary, is that route's. This host's own addresses are
+// scanned like any other (through loopback).
+func connectPlan(cfg *Config) (*plan, error) {
+	p := &plan{loopback: true, onFirst: 1}
+	if path := cfg.Path; path != nil {
+		p.iface, p.srcIP, p.srcMAC = path.Interface, addrToUint32(path.SourceIP), path.SourceMAC
+	} else {
+		first := cfg.Targets.At(0)
+		rt, err := route.Lookup(first, "")
+		if err != nil {
+			return nil, fmt.Errorf("finding a route to %v: %w", first, err)
+		}
+		p.iface, p.srcIP = rt.Iface, addrToUint32(rt.SrcIP)
+	}
+	if cfg.SourceIP.IsValid() {
+		p.srcIP = addrToUint32(cfg.SourceIP)
+	}
+	return p, nil
+}
+
 // probeEnv is what the probes of the scan s need to know of the plan.
 func (p *plan) probeEnv(s *Scanner) ProbeEnv {
 	env := ProbeEnv{
 		SrcMAC: p.srcMAC, RouterMAC: p.routerMAC, Key: s.key,
 		SourcePortLo: s.cfg.SourcePortLo, SourcePortHi: s.cfg.SourcePortHi,
+		Connect: s.cfg.Connect,
 	}
 	if p.srcIP != 0 {
 		env.SrcIP = uint32ToAddr(p.srcIP)

@@ -91,6 +91,10 @@ type ProbeEnv struct {
 	Key cookie.Key
 	// SourcePortLo and SourcePortHi bound the probes' source ports.
 	SourcePortLo, SourcePortHi uint16
+	// Connect says the probes go through the kernel's connect(2) (Config.Connect):
+	// an ICMP error of any unreachable code ended the connection, so every code
+	// decides a verdict.
+	Connect bool
 }
 
 // probeKind registers one kind of probe: the ports of a Config it probes and the

@@ -24,7 +24,7 @@ type tcpSYNProbe struct {
 // newTCPSYNProbe builds the SYN templates for env (IPv4, and IPv6 when the scan
 // has an IPv6 source); it is the kind's constructor.
 func newTCPSYNProbe(env ProbeEnv, ports *target.Ports) (Probe, error) {
-	if env.SrcIP.IsValid() && !env.SrcIP.Is4() || !env.SrcIP.IsValid() && !env.SrcIP6.IsValid() {
+	if env.SrcIP.IsValid() && !env.SrcIP.Is4() {
 		return nil, fmt.Errorf("source address %v: not an IPv4 address", env.SrcIP)
 	}
 	srcIP := addrToUint32(env.SrcIP)
@@ -111,6 +111,9 @@ func (p *tcpSYNProbe) Classify(r *packet.Reply, _ []byte, _ int) (result.State, 
 	case packet.ReplyRST:
 		return result.Closed, result.ReasonReset, ReplyValid
 	case packet.ReplyICMPUnreachable:
+		if p.env.Connect {
+			return result.Filtered, connectUnreachableReason(r.ICMPCode), ReplyValid
+		}
 		if reason, ok := result.ICMPUnreachableReason(r.ICMPCode); ok {
 			return result.Filtered, reason, ReplyValid
 		}
@@ -121,4 +124,24 @@ func (p *tcpSYNProbe) Classify(r *packet.Reply, _ []byte, _ int) (result.State, 
 // Silence implements Probe: a port that never answered a SYN is filtered.
 func (p *tcpSYNProbe) Silence() (result.State, result.Reason) {
 	return result.Filtered, result.ReasonNoResponse
+}
+
+// connectUnreachableReason is the reason of a filtered port whose connection an
+// ICMP destination-unreachable error of code ended (a connect scan: the kernel
+// aborts a connection in SYN-SENT on any of them). The codes a SYN scan judges
+// (result.ICMPUnreachableReason) keep their reasons; the others are named by
+// what they say: the network (0 net unreachable, 6 unknown, 11 for the TOS),
+// the host (1, 5 source route failed, 7 unknown, 8 isolated, 12 for the TOS,
+// 4 fragmentation needed), an administrative prohibition (13, 14, 15).
+func connectUnreachableReason(code uint8) result.Reason {
+	if r, ok := result.ICMPUnreachableReason(code); ok {
+		return r
+	}
+	switch code {
+	case 0, 6, 11:
+		return result.ReasonNetUnreachable
+	case 14, 15:
+		return result.ReasonAdminProhibited
+	}
+	return result.ReasonHostUnreachable
 }

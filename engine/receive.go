@@ -167,9 +167,9 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 		}
 		if s.cfg.Hidden != nil {
 			s.cfg.Hidden(result.Result{
-				IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: g.probe.Proto(),
+				IP: target, Port: r.TargetPort, Proto: g.probe.Proto(),
 				State: state, Reason: reason, TTL: r.TTL, TimeNanos: tsNanos,
-				SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
+				SourceIP: r.LocalAddr(), SourcePort: r.LocalPort,
 			})
 		}
 		return

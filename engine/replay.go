@@ -34,6 +34,9 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 	s.began.CompareAndSwap(0, s.start.Load())
 	s.setPhase(PhaseReplaying)
 	s.plan = &plan{srcIP: addrToUint32(sourceIP), onFirst: 1}
+	if is6(sourceIP) {
+		s.setReplaySource6(sourceIP)
+	}
 	if err := s.prepareReplay(); err != nil {
 		return s.finish(PhaseFailed, nil), err
 	}
@@ -59,12 +62,19 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 			}
 			break
 		}
-		if s.plan.srcIP == 0 {
+		if s.plan.srcIP == 0 || s.plan.six == nil {
+			// Each family's scanner address is the destination of its first reply
+			// (unless given).
 			var r packet.Reply
 			if !packet.ParseReply(frame, &r) {
 				continue
 			}
-			s.plan.srcIP = r.LocalIP
+			switch {
+			case r.IPv6 && s.plan.six == nil && !sourceIP.IsValid():
+				s.setReplaySource6(r.LocalAddr())
+			case !r.IPv6 && s.plan.srcIP == 0 && !sourceIP.IsValid():
+				s.plan.srcIP = r.LocalIP
+			}
 		}
 		s.handle(frame, ts)
 	}
@@ -84,6 +94,15 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 	}
 	return sum, emitErr
 }
+
+// setReplaySource6 makes a the replay's IPv6 scanner address.
+func (s *Scanner) setReplaySource6(a netip.Addr) {
+	s.plan.six = &plan6{srcIP: a}
+	s.src6 = a.As16()
+}
+
+// is6 reports whether a is an IPv6 address (not IPv4-mapped).
+func is6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
 
 // prepareReplay builds the probes a replay validates replies with: only the
 // addresses and the key matter, no frame is sent.
@@ -107,7 +126,7 @@ func (s *Scanner) prepareReplay() error {
 // of its sender, so it is counted as invalid and not reported.
 func Passive(ctx context.Context, src FrameSource, filter func(ip netip.Addr, port uint16) bool, emit func(*result.Result) error) (Summary, error) {
 	var sum Summary
-	seen := map[uint64]bool{}
+	seen := map[netip.AddrPort]bool{}
 	for ctx.Err() == nil {
 		frame, ts, err := src.Next()
 		if err != nil {
@@ -128,7 +147,8 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip netip.Addr, po
 		default:
 			continue
 		}
-		if filter != nil && !filter(uint32ToAddr(r.TargetIP), r.TargetPort) {
+		target := r.TargetAddr()
+		if filter != nil && !filter(target, r.TargetPort) {
 			continue
 		}
 		if r.Kind == packet.ReplyRST && r.Seq != 0 {
@@ -136,7 +156,7 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip netip.Addr, po
 			continue
 		}
 		sum.Replies++
-		key := uint64(r.TargetIP)<<16 | uint64(r.TargetPort)
+		key := netip.AddrPortFrom(target, r.TargetPort)
 		if seen[key] {
 			sum.Duplicates++
 			continue
@@ -148,8 +168,8 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip netip.Addr, po
 			sum.Closed++
 		}
 		res := result.Result{
-			IP: uint32ToAddr(r.TargetIP), Port: r.TargetPort, Proto: result.TCP, State: state, Reason: reason,
-			TTL: r.TTL, TimeNanos: ts, SourceIP: uint32ToAddr(r.LocalIP), SourcePort: r.LocalPort,
+			IP: target, Port: r.TargetPort, Proto: result.TCP, State: state, Reason: reason,
+			TTL: r.TTL, TimeNanos: ts, SourceIP: r.LocalAddr(), SourcePort: r.LocalPort,
 		}
 		if err := emit(&res); err != nil {
 			return sum, err

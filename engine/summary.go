@@ -132,7 +132,7 @@ func (s *Scanner) silent(g *portGroup) uint64 {
 func (s *Scanner) eachSilent(fn func(idx uint64, g *portGroup) bool) {
 	visit := func(idx uint64) bool {
 		ip := s.cfg.Targets.At(idx / s.nports)
-		if _, up := s.plan.nextHop(addrToUint32(ip)); !up {
+		if _, up, _ := s.sendHop(ip, -1); !up { // -1: no pass, no catch-up
 			return true
 		}
 		return fn(idx, s.groupOf(idx%s.nports))

@@ -6,11 +6,14 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/fastscan/fastscan/target"
 )
 
 // MaxTargets is the largest scan (addresses x ports) the engine can index: every
-// IPv4 address x every TCP and every UDP port, 2^32 x 131,070 (under 2^49). No scan
-// is larger, and the table's memory follows the answers, not this number.
+// IPv4 address x every TCP and every UDP port, 2^32 x 131,070 (under 2^49). No IPv4
+// scan is larger (IPv6 ones can be: ScanSize refuses them), and the table's memory
+// follows the answers, not this number.
 const MaxTargets = (1 << 32) * (2 * 65535)
 
 // leafSpan is how many consecutive target indexes one leaf of a Table covers.
@@ -83,6 +86,24 @@ type leaf struct {
 type sparseSet struct {
 	words []uint32
 	shift uint // 32 - log2(slots)
+}
+
+// ScanSize returns the number of targets (addresses x ports) of a scan of
+// targets on nports ports, or a *UsageError when it is larger than MaxTargets
+// (also when the product does not fit 64 bits: an IPv6 prefix of 2^56
+// addresses on many ports). The message suggests a hitlist for IPv6.
+func ScanSize(targets *target.Set, nports uint64) (uint64, error) {
+	hi, n := bits.Mul64(targets.Len(), nports)
+	if hi == 0 && n <= MaxTargets {
+		return n, nil
+	}
+	msg := fmt.Sprintf("a scan of %d addresses x %d ports is larger than the %d targets fastscan can index", targets.Len(), nports, uint64(MaxTargets))
+	if targets.Len4() < targets.Len() {
+		msg += ": scan fewer ports, or a hitlist of the IPv6 addresses in use (-iL FILE) instead of whole prefixes"
+	} else {
+		msg += ": scan fewer ports or fewer addresses"
+	}
+	return 0, &UsageError{msg}
 }
 
 // NewTable returns a table for n targets, all unanswered. It allocates almost

@@ -221,6 +221,9 @@ func read6(rtcp, ricmp int, proto byte, port uint16, a *answers6, stop <-chan st
 		}
 		got := false
 		for _, fd := range []int{rtcp, ricmp} {
+			if fd < 0 {
+				continue
+			}
 			for range 4096 {
 				n, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
 				if err != nil {

@@ -5,7 +5,7 @@ import "net/netip"
 // ReplyKind classifies a reply to a probe: TCP SYN or UDP.
 type ReplyKind uint8
 
-// Reply kinds reported by [ParseReply].
+// Reply kinds reported by [ParseReply] and [ParseReplyAny].
 const (
 	// ReplyNone is the zero value: not a reply.
 	ReplyNone ReplyKind = iota
@@ -38,7 +38,8 @@ func (k ReplyKind) String() string {
 	return "unknown"
 }
 
-// Reply is what [ParseReply] extracts from a candidate reply frame. The
+// Reply is what [ParseReply] and [ParseReplyAny] extract from a candidate
+// reply frame. The
 // addresses of an IPv4 reply are in TargetIP, LocalIP and From; those of an
 // IPv6 reply (IPv6 true) in Target6, Local6 and From6, the IPv4 fields then
 // being zero. TargetAddr, LocalAddr and FromAddr give either as a
@@ -115,7 +116,8 @@ func (r *Reply) Payload(frame []byte) []byte {
 }
 
 // ParseReply decodes frame, which starts at an Ethernet header, into r and
-// reports whether it is a well-formed candidate reply to a TCP SYN or UDP probe:
+// reports whether it is a well-formed candidate reply to an IPv4 TCP SYN or
+// UDP probe:
 //
 //   - an unfragmented IPv4 packet carrying a TCP segment with ACK and either
 //     SYN ([ReplySYNACK]) or RST ([ReplyRST]) set; Cookie is the
@@ -127,29 +129,46 @@ func (r *Reply) Payload(frame []byte) []byte {
 //     unreachable error (codes 0 to 15) that quotes an IPv4 header with
 //     protocol TCP or UDP and at least the first 8 bytes of its transport
 //     header ([ReplyICMPUnreachable]); Proto says which, and for UDP the
-//     quoted part of the probe's payload is located as for a datagram;
-//   - the same three over IPv6 (r.IPv6 set, addresses in Target6, Local6
-//     and From6), the ICMP error being an ICMPv6 destination unreachable
-//     (type 1, codes 0 to 8) quoting an IPv6 packet. Extension headers are
-//     skipped, in the reply and in the quoted packet, as [IPv6.Upper] does;
-//     the reply must not be a fragment (an atomic fragment is whole), the
-//     quoted packet not a non-first fragment.
+//     quoted part of the probe's payload is located as for a datagram.
+//
+// IPv6 frames are refused: [ParseReplyAny] takes both families, for callers
+// that look at [Reply.IPv6].
 //
 // Checksums are not verified; the caller authenticates replies with the
 // cookie. Link-layer padding after the IP packet is ignored. On false, r is
 // left in an unspecified state. ParseReply does not allocate and does not
 // panic on any input.
 func ParseReply(frame []byte, r *Reply) bool {
+	if len(frame) < EthernetHeaderLen+IPv4MinimumHeaderLen || Ethernet(frame).Type() != EtherTypeIPv4 {
+		return false
+	}
+	return parseReply4(frame, r)
+}
+
+// ParseReplyAny is [ParseReply] for either family. An IPv4 frame is parsed as
+// ParseReply does; an IPv6 frame (r.IPv6 set, addresses in Target6, Local6
+// and From6, hop limit in TTL) is a candidate reply when it carries the same
+// three things over IPv6, the ICMP error being an ICMPv6 destination
+// unreachable (type 1, codes 0 to 8, ICMPType and ICMPCode being ICMPv6's)
+// quoting an IPv6 packet. Extension headers are skipped, in the reply and in
+// the quoted packet, as [IPv6.Upper] does; the reply must not be a fragment
+// (an atomic fragment is whole), the quoted packet not a non-first fragment.
+// It does not allocate and does not panic on any input.
+func ParseReplyAny(frame []byte, r *Reply) bool {
 	if len(frame) < EthernetHeaderLen+IPv4MinimumHeaderLen {
 		return false
 	}
 	switch Ethernet(frame).Type() {
 	case EtherTypeIPv4:
+		return parseReply4(frame, r)
 	case EtherTypeIPv6:
 		return parseReply6(frame, r)
-	default:
-		return false
 	}
+	return false
+}
+
+// parseReply4 is ParseReply for a frame whose EtherType is IPv4.
+func parseReply4(frame []byte, r *Reply) bool {
 	ip := IPv4(frame[EthernetHeaderLen:])
 	if !ip.IsValid() || ip.IsFragment() {
 		return false

@@ -19,7 +19,7 @@ func parse6(t testing.TB, frame []byte) (packet.Reply, bool) {
 	t.Helper()
 	// Stale values, of the other family too, must be overwritten.
 	r := packet.Reply{Kind: 99, TargetIP: 0xdeadbeef, LocalIP: 1, From: 2, Target6: [16]byte{1}, PayloadOffset: 5}
-	ok := packet.ParseReply(frame, &r)
+	ok := packet.ParseReplyAny(frame, &r)
 	return r, ok
 }
 
@@ -305,7 +305,7 @@ func TestTemplateReplyRoundTrip6(t *testing.T) {
 			packettest.ICMPv6Unreachable(t, probe, router6, packet.ICMPv6AdminProhibited),
 		} {
 			var r packet.Reply
-			if !packet.ParseReply(frame, &r) {
+			if !packet.ParseReplyAny(frame, &r) {
 				t.Fatalf("rejected % x", frame)
 			}
 			if r.TargetAddr() != dst || r.TargetPort != dport || r.LocalAddr() != local6 || r.LocalPort != sport ||
@@ -318,11 +318,11 @@ func TestTemplateReplyRoundTrip6(t *testing.T) {
 		c := key.Sum64IPv6(local6.As16(), dst.As16(), sport, 123)
 		uprobe := bytes.Clone(buf[:udp.Put(buf, nil, dst, sport, c, uint32(c))])
 		var r packet.Reply
-		if !packet.ParseReply(packettest.ICMPv6Unreachable(t, uprobe, netip.Addr{}, packet.ICMPv6PortUnreachable), &r) {
+		if !packet.ParseReplyAny(packettest.ICMPv6Unreachable(t, uprobe, netip.Addr{}, packet.ICMPv6PortUnreachable), &r) {
 			t.Fatal("ICMPv6 about a UDP probe rejected")
 		}
 		frame := packettest.ICMPv6Unreachable(t, uprobe, netip.Addr{}, packet.ICMPv6PortUnreachable)
-		packet.ParseReply(frame, &r)
+		packet.ParseReplyAny(frame, &r)
 		if !r.FromTarget() || r.TargetPort != 123 || r.LocalPort != sport ||
 			binary.BigEndian.Uint64(r.Payload(frame)[40:48]) != key.Sum64IPv6(r.Local6, r.Target6, r.LocalPort, r.TargetPort) {
 			t.Fatalf("UDP quote: %+v", r)
@@ -337,14 +337,49 @@ func TestParseReply6Allocs(t *testing.T) {
 	var r packet.Reply
 	var sink netip.Addr
 	if a := testing.AllocsPerRun(1000, func() {
-		packet.ParseReply(synack, &r)
-		packet.ParseReply(icmp, &r)
-		packet.ParseReply(udp, &r)
+		packet.ParseReplyAny(synack, &r)
+		packet.ParseReplyAny(icmp, &r)
+		packet.ParseReplyAny(udp, &r)
 		sink = r.TargetAddr()
 	}); a != 0 {
 		t.Fatalf("ParseReply allocates %v times", a)
 	}
 	_ = sink
+}
+
+// TestParseReplyIPv4Only: ParseReply keeps refusing IPv6 frames, so callers
+// that read only the IPv4 fields (TargetIP 0 for an IPv6 reply) never see one;
+// ParseReplyAny takes both and parses IPv4 exactly as ParseReply does.
+func TestParseReplyIPv4Only(t *testing.T) {
+	probe := testProbe6(t)
+	for name, f := range map[string][]byte{
+		"syn-ack": packettest.SYNACK6(t, testFlow6, 1),
+		"rst":     packettest.RST6(t, testFlow6, 1),
+		"udp":     packettest.UDP6(t, testFlow6, []byte("x")),
+		"icmpv6":  packettest.ICMPv6Unreachable(t, probe, router6, 1),
+	} {
+		var r packet.Reply
+		if packet.ParseReply(f, &r) {
+			t.Errorf("%s: ParseReply accepted an IPv6 frame: %+v", name, r)
+		}
+		if !packet.ParseReplyAny(f, &r) || !r.IPv6 {
+			t.Errorf("%s: ParseReplyAny rejected it", name)
+		}
+	}
+	v4 := [][]byte{
+		packettest.SYNACK(t, testFlow, 5), packettest.RST(t, testFlow, 5), udpAnswer(t, []byte("a")),
+		packettest.ICMPUnreachable(t, testProbe(t), 0xC612FE01, 13), udpProbe(t, []byte{1}),
+	}
+	rng := rand.New(rand.NewPCG(61, 62))
+	for range 2000 {
+		f := bytes.Clone(v4[rng.IntN(len(v4))])
+		f[14+rng.IntN(len(f)-14)] ^= byte(rng.Uint32())
+		var a, b packet.Reply
+		okA, okB := packet.ParseReply(f, &a), packet.ParseReplyAny(f, &b)
+		if okA != okB || okA && a != b {
+			t.Fatalf("ParseReply %v %+v, ParseReplyAny %v %+v", okA, a, okB, b)
+		}
+	}
 }
 
 // TestParseReplyFamiliesAlternate: one scratch Reply used for IPv6 then IPv4
@@ -353,10 +388,10 @@ func TestParseReplyFamiliesAlternate(t *testing.T) {
 	v6 := packettest.ICMPv6Unreachable(t, udpProbe6(t, []byte{1, 2, 3}), router6, 4)
 	v4 := packettest.SYNACK(t, testFlow, 1000)
 	var r packet.Reply
-	if !packet.ParseReply(v6, &r) || !r.IPv6 {
+	if !packet.ParseReplyAny(v6, &r) || !r.IPv6 {
 		t.Fatal("IPv6 reply rejected")
 	}
-	if !packet.ParseReply(v4, &r) {
+	if !packet.ParseReplyAny(v4, &r) {
 		t.Fatal("IPv4 reply rejected")
 	}
 	want := packet.Reply{Kind: packet.ReplySYNACK, TargetIP: testFlow.TargetIP, TargetPort: testFlow.TargetPort,
@@ -390,7 +425,7 @@ func TestParseReply6RandomGarbage(t *testing.T) {
 				f[i], f[i+1] = nhs[r.IntN(len(nhs))], byte(r.IntN(3))
 			}
 		}
-		packet.ParseReply(f, &reply)
+		packet.ParseReplyAny(f, &reply)
 	}
 }
 
@@ -416,9 +451,15 @@ func FuzzParseReply6(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var r packet.Reply
 		orig := bytes.Clone(frame)
-		ok := packet.ParseReply(frame, &r)
+		ok := packet.ParseReplyAny(frame, &r)
 		if !bytes.Equal(orig, frame) {
-			t.Fatal("ParseReply modified its input")
+			t.Fatal("ParseReplyAny modified its input")
+		}
+		// IPv4 frames: exactly what ParseReply says; IPv6 frames: never ParseReply's.
+		var r4 packet.Reply
+		ok4 := packet.ParseReply(frame, &r4)
+		if ok && r.IPv6 && ok4 || !(ok && r.IPv6) && (ok4 != ok || ok && r4 != r) {
+			t.Fatalf("ParseReplyAny %v %+v, ParseReply %v %+v", ok, r, ok4, r4)
 		}
 		if !ok || !r.IPv6 {
 			return

@@ -303,3 +303,41 @@ func TestSolicitedNodeMulticast(t *testing.T) {
 		t.Errorf("SolicitedNodeMulticast = %v %x", ip, mac)
 	}
 }
+
+// FuzzParseNDP: the NDP parsers never panic, and whatever they accept
+// gopacket reads as the same message: an IPv6 neighbour advertisement (or
+// solicitation) with hop limit 255 and the same target address.
+func FuzzParseNDP(f *testing.F) {
+	target := v6("2001:2:0:1::10")
+	na := make([]byte, route.NDPFrameLen)
+	f.Add(na[:route.NeighborAdvertisement(na, [6]byte{2, 0xfa, 0, 0, 1, 0x0a}, ndpSrcMAC, target, ndpSrc)])
+	ns := make([]byte, route.NDPFrameLen)
+	f.Add(ns[:route.NeighborSolicitation(ns, ndpSrcMAC, ndpSrc, target)])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		check := func(kind string, ok bool, got netip.Addr, layer gopacket.LayerType) {
+			if !ok {
+				return
+			}
+			p := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
+			ip, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+			if ip == nil || ip.HopLimit != 255 || p.Layer(layer) == nil {
+				t.Fatalf("%s accepted, gopacket reads %v", kind, p)
+			}
+			var want []byte
+			switch m := p.Layer(layer).(type) {
+			case *layers.ICMPv6NeighborAdvertisement:
+				want = m.TargetAddress
+			case *layers.ICMPv6NeighborSolicitation:
+				want = m.TargetAddress
+			}
+			if w, _ := netip.AddrFromSlice(want); w != got {
+				t.Fatalf("%s target %v, gopacket reads %v", kind, got, w)
+			}
+		}
+		ip, _, ok := route.ParseNeighborAdvertisement(frame)
+		check("advertisement", ok, ip, layers.LayerTypeICMPv6NeighborAdvertisement)
+		ip, _, _, ok = route.ParseNeighborSolicitation(frame)
+		check("solicitation", ok, ip, layers.LayerTypeICMPv6NeighborSolicitation)
+	})
+}

@@ -93,9 +93,9 @@ func TestCompareHostFastscanNmap(t *testing.T) {
 			t.Fatalf("no %s row:\n%s", tool, out.String())
 		}
 	}
-	// | workload | tool | median wall | vs | missed | extra | rss | runs | note |
-	if f := rows["fastscan"]; f[5] != "0" || f[6] != "0" || f[8] != "1/1" {
-		t.Errorf("fastscan missed %s, extra %s, runs %s:\n%s", f[5], f[6], f[8], out.String())
+	// | workload | tool | median wall | vs | missed | extra | rss | user CPU | kernel CPU | runs | note |
+	if f := rows["fastscan"]; f[5] != "0" || f[6] != "0" || f[10] != "1/1" || !strings.HasSuffix(f[9], " s") || f[9] == "0.00 s" {
+		t.Errorf("fastscan missed %s, extra %s, kernel CPU %s, runs %s:\n%s", f[5], f[6], f[9], f[10], out.String())
 	}
 	if !strings.Contains(out.String(), "nproc") || !strings.Contains(out.String(), "300000 packets/s") {
 		t.Errorf("header lacks the machine or the rate:\n%s", out.String())

@@ -31,6 +31,8 @@ const examples = `Examples:
         UDP and TCP in one scan (or -sU -p 53,161 for UDP only)
    sudo fastscan 10.0.0.0/16 -p 22 --exclude 10.0.4.0/22,10.0.9.7 --excludefile skip.txt
         a /16 without a /22, one address and those listed in skip.txt
+   fastscan -sT 10.0.0.0/24 -p 22,80,443 --max-parallelism 2000
+        a TCP connect scan through the kernel: no root, no capability
    fastscan 0.0.0.0/0 -p 80 --dry-run > blocks.txt
         the plan only, nothing sent, no root needed: the CIDR blocks to blocks.txt, the
         counts, exclusions, route and duration on standard error
@@ -51,8 +53,10 @@ Flags and targets may be mixed in any order.
 Reserved space (private, loopback, multicast, ... : IANA's special-purpose blocks)
 inside a larger target is skipped unless named directly or --no-default-excludes.
 
-fastscan needs CAP_NET_RAW: run it with sudo, or once
+fastscan's SYN scan needs CAP_NET_RAW: run it with sudo, or once
    sudo setcap cap_net_raw+ep $(which fastscan)
+Without it fastscan says so and runs a TCP connect scan (-sT) instead, which
+needs no privilege (--no-fallback exits instead).
 Once its sockets and files are open it drops every capability and, started as
 root, runs as the user who ran sudo (else nobody).`
 
@@ -123,6 +127,7 @@ func scanFlags() []cli.Flag {
 	flags = append(flags, resumeFlags()...)
 	flags = append(flags, formatFileFlags()...)
 	flags = append(flags, nmapFlags()...)
+	flags = append(flags, connectFlags()...)
 	return append(flags, []cli.Flag{
 		&cli.StringFlag{Name: "syslog", Usage: "also send every result to a syslog collector at `URL` (tcp://HOST:PORT or udp://HOST:PORT)"},
 		&cli.StringFlag{Name: "syslog-format", Value: "jsonl", Usage: "what syslog messages carry: `FORMAT` jsonl or ecs"},

@@ -187,6 +187,8 @@ func describeRoute(s *settings, dst netip.Addr, lookup routeLookup, ifaces map[s
 		resolve = "neighbour discovery"
 	}
 	switch {
+	case s.cfg.Connect:
+		hop = "the kernel's choice (TCP connect scan, -sT)"
 	case rt.Loopback() && resolve == "ARP":
 		hop = "this host (loopback, through a raw IP socket)"
 	case rt.Loopback():

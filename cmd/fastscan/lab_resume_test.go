@@ -62,6 +62,11 @@ func TestLabResume(t *testing.T) {
 	c2 := c
 	c2.flags = append([]string{"--senders", "2"}, c.flags...)
 	t.Run("killed--senders2", func(t *testing.T) { testResume(t, l, c2, syscall.SIGKILL, 3) })
+	// IPv6: live, blackholed and ICMPv6-prohibited addresses, 4096 in all.
+	c6 := resumeCase{targets: "2001:2:0:100::f800-2001:2:0:100::ffff,2001:2:0:100::1:0-2001:2:0:100::1:3ff,2001:2:0:100::2:0-2001:2:0:100::2:3ff",
+		ports: resumePorts, rate: 12000, flags: []string{"--show", "all"}, stopBy: 5 * time.Second, pcap: true,
+		ranges: []addrRange{{a("2001:2:0:100::f800"), a("2001:2:0:100::ffff")}, {a("2001:2:0:100::1:0"), a("2001:2:0:100::1:3ff")}, {a("2001:2:0:100::2:0"), a("2001:2:0:100::2:3ff")}}}
+	t.Run("killed-IPv6", func(t *testing.T) { testResume(t, l, c6, syscall.SIGKILL, 3) })
 }
 
 // TestLabResumeSlash16 is the test: a /16 x 16-port scan (1,048,576

@@ -476,10 +476,11 @@ func asNobody(t *testing.T, args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
 }
 
-// TestWithoutCapNetRaw runs a scan as an unprivileged user: one line saying how to get
+// TestWithoutCapNetRaw runs a scan as an unprivileged user that refuses the
+// connect scan fallback (--no-fallback): one line saying how to get
 // CAP_NET_RAW, exit status 1, nothing sent.
 func TestWithoutCapNetRaw(t *testing.T) {
-	_, stderr, code := asNobody(t, "127.0.0.1", "-p", "80")
+	_, stderr, code := asNobody(t, "127.0.0.1", "-p", "80", "--no-fallback")
 	if code != exitFailure {
 		t.Fatalf("exit %d, want %d: %s", code, exitFailure, stderr)
 	}

@@ -91,6 +91,9 @@ func announce(w io.Writer, s *settings, lookup routeLookup) {
 		if s.cfg.TxRing {
 			sendPath = "PACKET_TX_RING"
 		}
+		if s.cfg.Connect {
+			sendPath = scanKind(s)
+		}
 		fmt.Fprintf(w, "fastscan debug: seed %d, source ports %d-%d, senders %d (%s), retries %d, wait %v, arp-wait %v, show %v\n",
 			s.cfg.Seed, s.cfg.SourcePortLo, s.cfg.SourcePortHi, s.cfg.Senders, sendPath, s.cfg.Retries, s.cfg.Wait, s.cfg.ARPWait, s.cfg.Show)
 	}

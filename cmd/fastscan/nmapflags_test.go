@@ -405,3 +405,30 @@ func TestReadmeNmapTable(t *testing.T) {
 		}
 	}
 }
+
+// TestScanTooLarge: a scan larger than the engine can index is refused in one
+// line with exit 2 before anything is sent; for IPv6 the message suggests a
+// hitlist. (Parsing only: no scan runs.)
+func TestScanTooLarge(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"2001:2::/72", "-p", "1-65535"}, []string{"72057594037927936 addresses x 65535 ports", "hitlist", "-iL FILE"}},
+		{[]string{"2001:2::/80", "-p", "1-65535", "-sU"}, []string{"larger than the", "hitlist"}},
+	} {
+		_, code, stderr := captured(t, c.args...)
+		msg := strings.TrimSpace(stderr)
+		if code != exitUsage || strings.Contains(msg, "\n") {
+			t.Errorf("%q: exit %d, %q; want one line, exit %d", c.args, code, msg, exitUsage)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%q: %q lacks %q", c.args, msg, w)
+			}
+		}
+	}
+	if _, code, stderr := captured(t, "2001:2::/96", "-p", "1-65535"); code != exitOK {
+		t.Errorf("a /96 x 65535 ports (2^48 targets) refused: %s", stderr)
+	}
+}

@@ -97,10 +97,12 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 	if !passive && !c.IsSet("seed") {
 		return usageError("replay needs the --seed of the scan that made the capture (or --no-validate)")
 	}
+	allTargets := false
 	if passive {
-		// Targets and ports are only filters: without them, everything counts.
+		// Targets and ports are only filters: without them, everything counts
+		// (IPv6 too: 0.0.0.0/0 stands in for the settings, which need targets).
 		if len(specs) == 0 && !c.IsSet("input-file") {
-			specs = []string{"0.0.0.0/0"}
+			specs, allTargets = []string{"0.0.0.0/0"}, true
 		}
 		// Reserved space is skipped so as not to probe it; a filter keeps it.
 		if err := c.Set("no-default-excludes", "true"); err != nil {
@@ -135,7 +137,7 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 	var sum engine.Summary
 	if passive {
 		filter := func(ip netip.Addr, port uint16) bool {
-			return s.cfg.Targets.Contains(ip) && s.cfg.Ports.Contains(port)
+			return (allTargets || s.cfg.Targets.Contains(ip)) && s.cfg.Ports.Contains(port)
 		}
 		show := func(r *result.Result) error {
 			if r.State == result.Open || s.cfg.Show.Has(r.State) {

@@ -26,16 +26,26 @@ import (
 // hold every packet both ways - nmap's SYNs, its resets, the connect scan's
 // handshakes and aborts, ICMP errors - and no fastscan cookie, so they are read in
 // passive mode (--no-validate).
-var foreignCases = map[string][]string{
-	"nmap-syn":     {"-sS"}, // raw SYNs; nmap resets each SYN-ACK (RST, no ACK)
-	"nmap-connect": {"-sT"}, // connect(): handshakes, then aborts with RST+ACK
+var foreignCases = map[string]foreignCase{
+	"nmap-syn":      {[]string{"-sS"}, foreignTargets}, // raw SYNs; nmap resets each SYN-ACK (RST, no ACK)
+	"nmap-connect":  {[]string{"-sT"}, foreignTargets}, // connect(): handshakes, then aborts with RST+ACK
+	"nmap6-syn":     {[]string{"-6", "-sS"}, foreignTargets6},
+	"nmap6-connect": {[]string{"-6", "-sT"}, foreignTargets6},
+}
+
+// foreignCase is how nmap scanned for one capture.
+type foreignCase struct {
+	flags   []string
+	targets []string
 }
 
 // The targets of the foreign captures (open, closed, ICMP-prohibited and silent
-// addresses) and their ports.
+// addresses) and their ports; foreignTargets6 are the IPv6 lab's: live, one
+// with 8080 open, blackholed, admin-prohibited and port-unreachable.
 var (
-	foreignTargets = []string{"198.19.0.0/28", "198.19.100.200/32", "198.19.128.0/30", "198.19.192.0/30"}
-	foreignPorts   = []uint16{22, 80, 5432, 8080}
+	foreignTargets  = []string{"198.19.0.0/28", "198.19.100.200/32", "198.19.128.0/30", "198.19.192.0/30"}
+	foreignTargets6 = []string{"2001:2:0:100::/124", "2001:2:0:100::c8c8/128", "2001:2:0:100::1:0/126", "2001:2:0:100::2:0/126", "2001:2:0:100::3:8000/126"}
+	foreignPorts    = []uint16{22, 80, 5432, 8080}
 )
 
 // TestRecordForeignCaptures records the captures of foreignCases with nmap and
@@ -58,14 +68,14 @@ func TestRecordForeignCaptures(t *testing.T) {
 	for _, p := range foreignPorts {
 		ports = append(ports, fmt.Sprint(p))
 	}
-	for name, flags := range foreignCases {
+	for name, fc := range foreignCases {
 		file, err := filepath.Abs(filepath.Join(replayDir, name+".pcap"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		// -Z root: write the file as root, not as the tcpdump user.
-		dump := l.Command(ctx, tcpdump, "-i", lab.ScannerWANIface, "-w", file, "-U", "-n", "-Z", "root", "tcp or icmp")
+		dump := l.Command(ctx, tcpdump, "-i", lab.ScannerWANIface, "-w", file, "-U", "-n", "-Z", "root", "tcp or icmp or icmp6")
 		var dumpErr lockedBuffer // written by exec's copying goroutine, read here
 		dump.Stderr = &dumpErr
 		if err := dump.Start(); err != nil {
@@ -75,8 +85,8 @@ func TestRecordForeignCaptures(t *testing.T) {
 		for i := 0; i < 100 && !strings.Contains(dumpErr.String(), "listening on"); i++ {
 			time.Sleep(50 * time.Millisecond)
 		}
-		args := append(slices.Clone(flags), "-n", "-Pn", "-T4", "--max-retries", "1", "-p", strings.Join(ports, ","))
-		args = append(args, foreignTargets...)
+		args := append(slices.Clone(fc.flags), "-n", "-Pn", "-T4", "--max-retries", "1", "-p", strings.Join(ports, ","))
+		args = append(args, fc.targets...)
 		out, err := l.Command(ctx, nmap, args...).CombinedOutput()
 		time.Sleep(500 * time.Millisecond) // the last answers
 		dump.Process.Signal(syscall.SIGINT)
@@ -95,21 +105,21 @@ func TestRecordForeignCaptures(t *testing.T) {
 // address, whose SYNs, resets and connection aborts are in the capture too.
 func TestReplayForeignCaptures(t *testing.T) {
 	truth := lab.DefaultTruth()
-	var want []string
-	for _, s := range foreignTargets {
-		p := netip.MustParsePrefix(s)
-		for ip := p.Masked().Addr(); p.Contains(ip); ip = ip.Next() {
-			for _, port := range foreignPorts {
-				if st := truth.State(ip, port); st == lab.StateOpen || st == lab.StateClosed {
-					want = append(want, fmt.Sprintf("%s:%d %s", ip, port, st))
+	v := outputtest.NewValidator(t)
+	for name, fc := range foreignCases {
+		t.Run(name, func(t *testing.T) {
+			var want []string
+			for _, s := range fc.targets {
+				p := netip.MustParsePrefix(s)
+				for ip := p.Masked().Addr(); p.Contains(ip); ip = ip.Next() {
+					for _, port := range foreignPorts {
+						if st := truth.State(ip, port); st == lab.StateOpen || st == lab.StateClosed {
+							want = append(want, fmt.Sprintf("%s:%d %s", ip, port, st))
+						}
+					}
 				}
 			}
-		}
-	}
-	slices.Sort(want)
-	v := outputtest.NewValidator(t)
-	for name := range foreignCases {
-		t.Run(name, func(t *testing.T) {
+			slices.Sort(want)
 			file := filepath.Join(replayDir, name+".pcap")
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), []string{"fastscan", "replay", "--no-validate", "--show", "closed", "--format", "jsonl", "-q", file},

@@ -24,7 +24,7 @@ const needCapNetRaw = "sending raw packets needs CAP_NET_RAW: run fastscan with 
 
 // scan runs the scan the settings describe, writing results and a summary.
 func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
-	if err := checkRawSocket(); err != nil {
+	if err := rawOrConnect(&s, stderr); err != nil { // or a connect scan instead
 		return err
 	}
 	if err := checkResumeFiles(&s); err != nil { // before anything is changed
@@ -404,19 +404,6 @@ func createOutput(s *settings, name string) (*os.File, checkpointFile, error) {
 	return f, rec, nil
 }
 
-// checkRawSocket fails early, with advice, when raw sockets are not allowed.
-func checkRawSocket() error {
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return cli.Exit(needCapNetRaw, exitFailure)
-		}
-		return cli.Exit(fmt.Sprintf("opening a raw socket: %v", err), exitFailure)
-	}
-	unix.Close(fd)
-	return nil
-}
-
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
@@ -478,6 +465,9 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	}
 	fmt.Fprintf(&b, "fastscan %s: %d addresses x %d ports on %s from %s in %.2fs\n",
 		status, s.cfg.Targets.Len(), s.cfg.Ports.Len()+s.cfg.UDPPorts.Len(), sum.Interface, from, secs)
+	if s.cfg.Connect {
+		fmt.Fprintf(&b, "  scan: %s; a probe is a connection\n", scanKind(s))
+	}
 	if s.cfg.Shards > 1 {
 		fmt.Fprintf(&b, "  shard %d/%d: %d of the scan's targets, scan id %s\n", s.cfg.Shard, s.cfg.Shards, sum.Targets, scanID(s))
 	}

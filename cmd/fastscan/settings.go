@@ -54,6 +54,9 @@ type settings struct {
 	// sorted, when --sort is given, is every sorted text output, which the
 	// engine tells of the verdicts it hides (cfg.Hidden).
 	sorted *sortedOutputs
+
+	// connect: -sT, --no-fallback (connect.go).
+	connect connectOptions
 }
 
 // extraOutput is one more output format written to its own file.
@@ -198,6 +201,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 	s.cfg.TxRing = c.Bool("tx-ring")
 	s.privOptions = parsePrivOptions(c)
+	if err := parseConnect(c, &s); err != nil {
+		return s, err
+	}
 	s.resumeFile = c.String("resume-file")
 	if c.Bool("sort") {
 		if err := parseSort(c, &s); err != nil {
@@ -209,6 +215,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 	}
 	if err := hosts.resolve(&s, specs); err != nil {
 		return s, file.locate(err, typed)
+	}
+	if _, err := engine.ScanSize(&s.cfg.Targets, uint64(s.cfg.Ports.Len()+s.cfg.UDPPorts.Len())); err != nil {
+		return s, usageError("%v", err)
 	}
 	err = applyResume(c, &s)
 	return s, err
