@@ -8,7 +8,10 @@
 # another scanner); Slurm (slurmctld, slurmd, the sbatch client) and munge, the
 # single-node cluster the sharded scan test runs a job array on (scripts/slurm-up.sh);
 # prometheus, the server that scrapes --metrics in the metrics lab test; zsh, whose
-# completion script is checked (zsh -n). Without root it only reports what is missing. With --compare it
+# completion script is checked (zsh -n); the real servers the service identification
+# lab tests run in a lab namespace (lab/realservers.go, each with its own config, never
+# the system's service): openssh-server, nginx-light, redis-server and opensmtpd (SMTP).
+# Without root it only reports what is missing. With --compare it
 # also installs the other scanners make compare runs fastscan against: masscan and
 # zmap. (--record is accepted as before; nmap is now installed anyway.) While apt-get installs, /usr/sbin/policy-rc.d exits 101 so that no
 # package starts a system-wide service (an existing policy-rc.d is left as it is).
@@ -30,6 +33,10 @@ declare -A packages=(
 	[sbatch]=slurm-client
 	[prometheus]=prometheus
 	[zsh]=zsh
+	[sshd]=openssh-server
+	[nginx]=nginx-light
+	[redis-server]=redis-server
+	[smtpd]=opensmtpd
 )
 case "${1:-}" in
 --record)
