@@ -139,41 +139,56 @@ func newSet(ranges []span) Set {
 // maxHintBuckets bounds the hint tables: 8 bytes per bucket and table.
 const maxHintBuckets = 1 << 20
 
+// hintBuckets is the number of buckets of the hint tables of a set of n ranges:
+// about one range per bucket, a power of two, at most maxHintBuckets.
+func hintBuckets(n int) uint64 {
+	buckets := uint64(1)
+	for buckets < uint64(n) && buckets < maxHintBuckets {
+		buckets <<= 1
+	}
+	return buckets
+}
+
+// shiftFor is the smallest shift that maps [0, size) onto at most buckets buckets.
+func shiftFor(size, buckets uint64) uint8 {
+	var sh uint8
+	for (size-1)>>sh >= buckets {
+		sh++
+	}
+	return sh
+}
+
+// atHints builds At's hint table over the ranges whose first indices are
+// starts (n indices in all): hint[b] is the range holding index b<<shift, and
+// the table ends with an entry for the last range.
+func atHints(starts []uint64, n uint64) (hint []uint32, shift uint8) {
+	shift = shiftFor(n, hintBuckets(len(starts)))
+	last := len(starts) - 1
+	nb := (n-1)>>shift + 1
+	hint = make([]uint32, nb+1)
+	k := 0
+	for b := uint64(0); b < nb; b++ {
+		for k < last && starts[k+1] <= b<<shift {
+			k++
+		}
+		hint[b] = uint32(k)
+	}
+	hint[nb] = uint32(last)
+	return hint, shift
+}
+
 // buildHints fills the hint tables of At and Index.
 func (s *Set) buildHints() {
 	if len(s.ranges) == 0 {
 		return
 	}
-	buckets := uint64(1)
-	for buckets < uint64(len(s.ranges)) && buckets < maxHintBuckets {
-		buckets <<= 1
-	}
-	// shiftFor is the smallest shift that maps [0, size) onto at most buckets buckets.
-	shiftFor := func(size uint64) uint8 {
-		var sh uint8
-		for (size-1)>>sh >= buckets {
-			sh++
-		}
-		return sh
-	}
+	s.atHint, s.atShift = atHints(s.starts, s.n)
 	last := len(s.ranges) - 1
-	s.atShift = shiftFor(s.n)
-	nb := (s.n-1)>>s.atShift + 1
-	s.atHint = make([]uint32, nb+1)
-	k := 0
-	for b := uint64(0); b < nb; b++ {
-		for k < last && s.starts[k+1] <= b<<s.atShift {
-			k++
-		}
-		s.atHint[b] = uint32(k)
-	}
-	s.atHint[nb] = uint32(last)
-
 	base := uint64(s.ranges[0].first)
-	s.ixShift = shiftFor(uint64(s.ranges[last].last) - base + 1)
-	nb = (uint64(s.ranges[last].last)-base)>>s.ixShift + 1
+	s.ixShift = shiftFor(uint64(s.ranges[last].last)-base+1, hintBuckets(len(s.ranges)))
+	nb := (uint64(s.ranges[last].last)-base)>>s.ixShift + 1
 	s.ixHint = make([]uint32, nb+1)
-	k = 0
+	k := 0
 	for b := uint64(0); b < nb; b++ {
 		for k < last && uint64(s.ranges[k].last) < base+b<<s.ixShift {
 			k++

@@ -149,24 +149,7 @@ func (s *set6) buildHints() {
 	if len(s.ranges) == 0 || s.n == math.MaxUint64 {
 		return
 	}
-	buckets := uint64(1)
-	for buckets < uint64(len(s.ranges)) && buckets < maxHintBuckets {
-		buckets <<= 1
-	}
-	for (s.n-1)>>s.atShift >= buckets {
-		s.atShift++
-	}
-	last := len(s.ranges) - 1
-	nb := (s.n-1)>>s.atShift + 1
-	s.atHint = make([]uint32, nb+1)
-	k := 0
-	for b := uint64(0); b < nb; b++ {
-		for k < last && s.starts[k+1] <= b<<s.atShift {
-			k++
-		}
-		s.atHint[b] = uint32(k)
-	}
-	s.atHint[nb] = uint32(last)
+	s.atHint, s.atShift = atHints(s.starts, s.n)
 }
 
 // at returns the i-th address (i < n).
