@@ -118,6 +118,7 @@ type Scanner struct {
 	secondAnswers atomic.Uint64
 	invalid       atomic.Uint64
 	ringDrops     atomic.Uint64
+	dropPasses    atomic.Int32 // retry passes added because the ring dropped replies (dropPass)
 	lastReply     atomic.Int64
 	// rto is the retransmission timeout from the round trips seen (0: none yet),
 	// srtt the smoothed round trip (nanoseconds).

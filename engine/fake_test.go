@@ -284,6 +284,52 @@ func TestFakeRetries(t *testing.T) {
 	}
 }
 
+// TestFakeRingDrops: replies the receive ring drops (the scanner's own loss,
+// counted by the kernel) add retry passes, up to MaxDropPasses, until every
+// target is found; a scan without drops adds none; with retries 0 and drops in
+// every pass, the passes stop at MaxDropPasses.
+func TestFakeRingDrops(t *testing.T) {
+	open := func(netip.Addr, uint8, uint16) linktest.Answer { return linktest.Answer{Kind: linktest.SYNACK} }
+	for _, c := range []struct {
+		name       string
+		retries    int
+		drop       func(n uint64) bool
+		wantPasses int
+		wantAll    bool
+	}{
+		// 64 targets: the first 20 replies of the first pass (64 replies) and
+		// the first 5 of the retry pass are dropped; one more pass finds the
+		// rest.
+		{"two passes of drops", 1, func(n uint64) bool { return n < 20 || n >= 64 && n < 69 }, 1, true},
+		// Drops in the first pass only: the ordinary retry pass finds them.
+		{"drops in the first pass", 1, func(n uint64) bool { return n < 20 }, 0, true},
+		{"no drops", 1, nil, 0, true},
+		// Every third reply dropped, for ever: passes stop after MaxDropPasses.
+		{"drops for ever", 0, func(n uint64) bool { return n%3 == 0 }, MaxDropPasses, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var notices []string
+			nw := linktest.New(linktest.Options{Model: open, RingDrop: c.drop})
+			cfg := fakeConfig(t, nw, "198.19.0.0/30", "1-16", "")
+			cfg.Retries, cfg.EstimateLoss = c.retries, false
+			cfg.Notice = func(s string) { notices = append(notices, s) }
+			got, sum, _, err := runFake(t, context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.DropPasses != c.wantPasses || len(notices) != c.wantPasses {
+				t.Errorf("%d drop passes, notices %q; want %d", sum.DropPasses, notices, c.wantPasses)
+			}
+			if all := sum.Open == 64 && len(got) == 64; all != c.wantAll {
+				t.Errorf("open %d of 64 (%d verdicts), ring drops %d", sum.Open, len(got), sum.RingDrops)
+			}
+			if c.drop != nil && sum.RingDrops == 0 {
+				t.Error("the summary counts no ring drops")
+			}
+		})
+	}
+}
+
 // TestFakeCoolDown: a cool-down ends at once when every target answered; with a
 // silent target it ends after the measured retransmission timeout - also when
 // replies are stamped before the send call that carried their probe returned

@@ -30,8 +30,8 @@ type Resume struct {
 // resumeFrom applies r to a new scanner: the progress counters start at r's
 // pass and position, and the table holds r's answered targets.
 func (s *Scanner) resumeFrom(r *Resume) error {
-	if r.Pass < 0 || r.Pass > s.cfg.Retries {
-		return fmt.Errorf("resuming in pass %d: the scan has passes 0 to %d", r.Pass, s.cfg.Retries)
+	if r.Pass < 0 || r.Pass > s.cfg.Retries+MaxDropPasses {
+		return fmt.Errorf("resuming in pass %d: the scan has passes 0 to %d (and up to %d more after ring drops)", r.Pass, s.cfg.Retries, MaxDropPasses)
 	}
 	if r.Position > s.dom.n {
 		return fmt.Errorf("resuming at position %d: the scan has %d targets", r.Position, s.dom.n)

@@ -106,7 +106,8 @@ func TestFakeResume(t *testing.T) {
 func TestResumeChecks(t *testing.T) {
 	nw := linktest.New(linktest.Options{})
 	cfg := fakeConfig(t, nw, "198.19.0.0/30", "1-2", "")
-	for _, r := range []Resume{{Pass: 2}, {Position: 9}, {Answered: slices.Values([]uint64{8})}} {
+	// Pass 1+MaxDropPasses is the last a scan with one retry can reach (ring drops).
+	for _, r := range []Resume{{Pass: 2 + MaxDropPasses}, {Pass: -1}, {Position: 9}, {Answered: slices.Values([]uint64{8})}} {
 		cfg.Resume = &r
 		if _, err := New(cfg); err == nil {
 			t.Errorf("resume %+v accepted", r)

@@ -21,7 +21,11 @@ func (s *Scanner) send(ctx context.Context) error {
 	if r := s.cfg.Resume; r != nil {
 		first, start = r.Pass, r.Position
 	}
-	for pass := first; pass <= s.cfg.Retries; pass++ {
+	// The last pass: Retries, and up to MaxDropPasses more when the receive ring
+	// dropped replies during the last one (dropPass).
+	last := max(s.cfg.Retries, first)
+	for pass := first; pass <= last; pass++ {
+		dropsBefore := s.ringDrops.Load()
 		if pass > 0 && s.answeredAll() {
 			break
 		}
@@ -69,8 +73,37 @@ func (s *Scanner) send(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if pass == last && s.dropPass(pass, dropsBefore) {
+			last++
+		}
 	}
 	return nil
+}
+
+// MaxDropPasses bounds the retry passes a scan adds because its own receive
+// ring dropped replies (see dropPass).
+const MaxDropPasses = 2
+
+// dropPass reports whether the scan adds a retry pass after its last pass: the
+// kernel's receive ring dropped replies during it (the count the receiver
+// reads, taken again now), so some unanswered targets did answer and the
+// answer was lost here, not on the network. Up to MaxDropPasses more passes,
+// each only while drops go on and targets are unanswered; each is said in a
+// notice.
+func (s *Scanner) dropPass(pass int, dropsBefore uint64) bool {
+	if pass >= s.cfg.Retries+MaxDropPasses || s.answeredAll() || s.link == nil {
+		return false
+	}
+	if _, drops, err := s.link.Stats(); err == nil && drops > s.ringDrops.Load() {
+		s.ringDrops.Store(drops)
+	}
+	lost := s.ringDrops.Load() - dropsBefore
+	if lost == 0 {
+		return false
+	}
+	s.dropPasses.Add(1)
+	s.cfg.Notice(fmt.Sprintf("the receive ring dropped %d replies in pass %d: one more retry pass for the unanswered targets", lost, pass))
+	return true
 }
 
 // sendAll runs one pass on every sender, each on its own goroutine (the calling

@@ -39,6 +39,9 @@ type Summary struct {
 	RateChanges []RateChange
 	// RingPackets counts the packets the link's receive side accepted.
 	RingPackets uint64
+	// DropPasses counts the retry passes added because the receive ring dropped
+	// replies (at most MaxDropPasses).
+	DropPasses int
 	// Interface and SourceIP say where the probes came from: SourceIP is the
 	// IPv4 source (the IPv6 one when every target is IPv6), SourceIP6 the IPv6
 	// source of a scan of both families.
@@ -68,6 +71,7 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		RateChanges:   s.RateChanges(),
 		CoolDown:      time.Duration(s.coolDownNanos.Load()),
 		HostsUp:       s.hosts.upCount.Load(),
+		DropPasses:    int(s.dropPasses.Load()),
 	}
 	if lk != nil {
 		sum.RingPackets, sum.RingDrops, _ = lk.Stats()

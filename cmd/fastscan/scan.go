@@ -482,8 +482,12 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 		}
 		fmt.Fprintf(&b, "hosts down %d\n", sum.HostsDown)
 	}
-	fmt.Fprintf(&b, "  ring drops %d, invalid replies %d, duplicates %d, second answers %d, waited for replies %.2fs\n",
-		sum.RingDrops, sum.Invalid, sum.Duplicates, sum.SecondAnswers, sum.CoolDown.Seconds())
+	drops := fmt.Sprint(sum.RingDrops)
+	if sum.DropPasses > 0 {
+		drops += fmt.Sprintf(" (%d more retry %s for them)", sum.DropPasses, plural(uint64(sum.DropPasses), "pass", "passes"))
+	}
+	fmt.Fprintf(&b, "  ring drops %s, invalid replies %d, duplicates %d, second answers %d, waited for replies %.2fs\n",
+		drops, sum.Invalid, sum.Duplicates, sum.SecondAnswers, sum.CoolDown.Seconds())
 	writeLoss(&b, s, sum)
 	io.WriteString(w, b.String())
 }

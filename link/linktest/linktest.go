@@ -111,6 +111,11 @@ type Options struct {
 	// lifetime, across links) when it returns true: the target never sees it.
 	// nil drops none. It is called like Model.
 	Loss func(n uint64, dst netip.Addr, proto uint8, port uint16) bool
+	// RingDrop drops the n-th reply (counting from 0, in the order Polls find
+	// them ready) on the receive side when it returns true, as a full receive
+	// ring does: Poll never hands it over and Stats counts it in drops. nil
+	// drops none.
+	RingDrop func(n uint64) bool
 	// RateLimit, when above 0, is a policer on the path to the targets: probes
 	// above RateLimit per second (on the Now clock, by the time each was
 	// committed, over every link of the Network) are dropped, as by an
@@ -515,6 +520,8 @@ type fakeLink struct {
 
 	closed    atomic.Bool
 	delivered atomic.Uint64
+	drops     atomic.Uint64 // replies RingDrop took
+	replies   atomic.Uint64 // replies found ready, the index of Options.RingDrop
 	wake      chan struct{} // a frame was queued (capacity 1)
 	done      chan struct{} // closed by Close
 
@@ -719,6 +726,10 @@ func (l *fakeLink) Poll(timeout time.Duration, fn func(frame []byte, tsNanos int
 		}
 	}
 	for _, r := range ready {
+		if drop := nw.opts.RingDrop; drop != nil && drop(l.replies.Add(1)-1) {
+			l.drops.Add(1)
+			continue
+		}
 		fn(r.frame, r.ts)
 		l.delivered.Add(1)
 		for i := range r.frame {
@@ -728,12 +739,13 @@ func (l *fakeLink) Poll(timeout time.Duration, fn func(frame []byte, tsNanos int
 	return nil
 }
 
-// Stats implements [link.Link]: the frames Poll delivered, and no drops.
+// Stats implements [link.Link]: the frames Poll delivered, and the replies
+// Options.RingDrop dropped.
 func (l *fakeLink) Stats() (packets, drops uint64, err error) {
 	if l.closed.Load() {
-		return l.delivered.Load(), 0, errClosed("stats")
+		return l.delivered.Load(), l.drops.Load(), errClosed("stats")
 	}
-	return l.delivered.Load(), 0, nil
+	return l.delivered.Load(), l.drops.Load(), nil
 }
 
 // Close implements [link.Transmitter] for a transmitter from NewTransmitter
