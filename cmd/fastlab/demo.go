@@ -54,6 +54,18 @@ func demoScans() []demoScan {
 			Ports:  "1-1024",
 		},
 		{
+			Title:  "IPv6: a routed /110 x 22 (live, blackholed and ICMPv6-refusing parts; --show all)",
+			Flags:  []string{"-r", "100000", "--show", "all", "-o", "/dev/null"},
+			Target: "2001:2:0:100::/110",
+			Ports:  "22",
+		},
+		{
+			Title:  "IPv6 LAN /120 x 1-1024: neighbour discovery first, four hosts",
+			Flags:  []string{"-r", "100000"},
+			Target: "2001:2:0:1::/120",
+			Ports:  "1-1024",
+		},
+		{
 			Title:  "one LAN host, all 65,535 ports",
 			Flags:  []string{"-r", "300000"},
 			Target: "198.18.1.10/32",
@@ -155,7 +167,7 @@ func printExpected(w io.Writer, t lab.Truth, s demoScan) error {
 		return fmt.Errorf("demo scan ports %q: %w", s.Ports, err)
 	}
 	ports := ps.List()
-	first, last := prefixRange(prefix)
+	first, last := lab.PrefixBounds(prefix)
 	open, closed, filtered, down := t.Count(first, last, ports)
 	fmt.Fprintf(w, "ground truth for %s x %d ports: %d open, %d closed, %d filtered, %d down (no host)\n",
 		s.Target, len(ports), open, closed, filtered, down)

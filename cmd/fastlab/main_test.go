@@ -75,7 +75,7 @@ func TestDemoScansAreValidAndShowEveryState(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", s.Ports, err)
 		}
-		first, last := prefixRange(p)
+		first, last := lab.PrefixBounds(p)
 		open, closed, filtered, _ := tr.Count(first, last, ports.List())
 		if open+closed+filtered == 0 {
 			t.Errorf("demo scan %s -p %s finds nothing in the lab", s.Target, s.Ports)
