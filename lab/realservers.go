@@ -494,6 +494,11 @@ func (rs *RealServers) Stop() error {
 	rs.serving.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
 	defer cancel()
+	// The veth pair first, and synchronously: the kernel tears a deleted
+	// namespace's links down later, in the background, and until then the
+	// switch's end of the pair keeps its name (a start right after a stop
+	// failed with "File exists"). Absent when the host was never plugged in.
+	runIP(ctx, "-n", rs.NS, "link", "del", HostIface)
 	if err := deleteNamespace(ctx, rs.NS); err != nil {
 		errs = append(errs, err)
 	}
