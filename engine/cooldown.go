@@ -20,7 +20,7 @@ const (
 // upper bound (cool-downs then end by silence, not by everything answered).
 func (s *Scanner) probedTargets() uint64 {
 	if s.dom.shards <= 1 {
-		return s.total - s.plan.hostsDown*s.nports
+		return s.total - s.plan.hostsDown.Load()*s.nports
 	}
 	if !s.downKnown.Load() {
 		return s.dom.n

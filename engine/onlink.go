@@ -209,7 +209,7 @@ func (s *Scanner) sendLate(ctx context.Context, w *arpWork, pos uint64, wait boo
 			if ended {
 				if !w.ended {
 					w.ended = true
-					s.plan.hostsDown += w.missed
+					s.plan.hostsDown.Add(w.missed)
 				}
 				return nil
 			}

@@ -40,7 +40,7 @@ type plan struct {
 	// hostsDown counts target addresses that were not probed: on-link addresses
 	// without an ARP answer (added by the sender once ARP has ended), and our own
 	// address.
-	hostsDown uint64
+	hostsDown atomic.Uint64 // the sender adds while Progress reads
 
 	// arp is the on-link resolution that runs beside the sender (onlink.go); nil
 	// when every on-link MAC is known (or there is no on-link target).
@@ -185,7 +185,7 @@ func makePlan4(ctx context.Context, cfg *Config, ranges []span) (*plan, error) {
 		// Our own address is never probed through the wire: the kernel would not
 		// see its own frames.
 		cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
-		p.hostsDown++
+		p.hostsDown.Add(1)
 	}
 	if len(onLink) > 0 {
 		if err := p.prepareOnLink(cfg, onLink); err != nil {
@@ -253,7 +253,7 @@ func fixedPlan(cfg *Config) (*plan, error) {
 	}
 	if !p.loopback && cfg.Targets.Contains(uint32ToAddr(p.srcIP)) {
 		cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", ipString(p.srcIP), p.iface.Name))
-		p.hostsDown++
+		p.hostsDown.Add(1)
 	}
 	if pfx := path.OnLink.Masked(); pfx.IsValid() && pfx.Addr().Is4() && !p.loopback {
 		first := addrToUint32(pfx.Addr())

@@ -123,7 +123,7 @@ func addIPv6(ctx context.Context, cfg *Config, p *plan, ranges []target.Range) (
 	}
 	if six.own {
 		cfg.Notice(fmt.Sprintf("skipping %v: it is this host's own address on %s", six.srcIP, p.iface.Name))
-		p.hostsDown++
+		p.hostsDown.Add(1)
 	}
 	if p.iface.Flags&net.FlagLoopback != 0 {
 		// lo: frames with zero MACs reach the kernel; nothing to resolve.
@@ -155,7 +155,7 @@ func addIPv6(ctx context.Context, cfg *Config, p *plan, ranges []target.Range) (
 				six.onLink[a] = &mac
 			} else {
 				six.silent[a] = true
-				p.hostsDown++
+				p.hostsDown.Add(1)
 			}
 		}
 	}

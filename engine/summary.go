@@ -80,7 +80,7 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 	if s.plan == nil {
 		return sum
 	}
-	sum.HostsDown = s.plan.hostsDown
+	sum.HostsDown = s.plan.hostsDown.Load()
 	if w := s.plan.arp; w != nil && lk != nil {
 		select {
 		case <-w.done: // the stats are written before done closes
@@ -117,7 +117,7 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 // counts its own: it walks its positions (as a send pass does, without sending).
 func (s *Scanner) silent(g *portGroup) uint64 {
 	if s.dom.shards <= 1 {
-		hosts := s.cfg.Targets.Len() - s.plan.hostsDown
+		hosts := s.cfg.Targets.Len() - s.plan.hostsDown.Load()
 		return hosts*uint64(g.ports.Len()) - g.answered.Load()
 	}
 	var n uint64
