@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -190,7 +191,14 @@ func TestBurstAnswers(t *testing.T) {
 					t.Fatalf("truth: %s:%d is %v, not %v", dst, reg.port, got, reg.state)
 				}
 				pkt := synPacket(tr.ScannerWANAddr, dst, 40000+uint16(i%20000), reg.port, uint32(i)*7919)
-				if err := unix.Sendto(rs.send, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
+				err := unix.Sendto(rs.send, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()})
+				// A full socket buffer on a loaded machine (ENOBUFS): wait and send
+				// the same probe again, a bounded number of times.
+				for try := 0; errors.Is(err, unix.ENOBUFS) && try < 50; try++ {
+					time.Sleep(2 * time.Millisecond)
+					err = unix.Sendto(rs.send, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()})
+				}
+				if err != nil {
 					t.Fatalf("send probe %d: %v", i, err)
 				}
 				if i%batch == batch-1 {
