@@ -193,6 +193,9 @@ type Result struct {
 	// address and the probe's source port.
 	SourceIP   netip.Addr
 	SourcePort uint16
+	// Service is what service identification (-sV) found on an open TCP port;
+	// nil when it did not run on the port.
+	Service *Service
 }
 
 // Addr returns the probed address, r.IP.
