@@ -89,6 +89,11 @@ const (
 	ReasonBeyondScope
 	// ReasonRejectRoute: ICMPv6 destination unreachable, reject route.
 	ReasonRejectRoute
+	// ReasonNoService: the port answered a SYN with a SYN-ACK, but with
+	// service identification (-sV) no service spoke on it: the connection was
+	// refused, reset or closed, or stayed silent, before the service sent a
+	// byte. A SYN proxy or tarpit answers SYN-ACK for ports nothing listens on.
+	ReasonNoService
 )
 
 // String returns the reason's name ("syn-ack", "reset", "no-response", "admin-prohibited", ...).
@@ -122,6 +127,8 @@ func (r Reason) String() string {
 		return "beyond-scope"
 	case ReasonRejectRoute:
 		return "reject-route"
+	case ReasonNoService:
+		return "no-service"
 	}
 	return "unknown"
 }
