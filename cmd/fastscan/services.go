@@ -121,6 +121,8 @@ type serviceScan struct {
 	// what they said (method probed), noService those where no service spoke,
 	// unfinished those written without a finished identification (a signal).
 	submitted, finished, identified, noService, unfinished uint64
+	// waited is how long the scan waited for identifications after its end.
+	waited time.Duration
 }
 
 // startServices starts the identification of s's scan: its pool runs until ctx
@@ -254,7 +256,9 @@ func (sv *serviceScan) wait(progress io.Writer) (interrupted bool) {
 			fmt.Fprint(progress, "\r\033[K")
 		}()
 	}
+	start := time.Now()
 	<-sv.done // the pool closes Results when its work is done, or at once when ctx ends
+	sv.waited = time.Since(start)
 	sv.mu.Lock()
 	left := make([]result.Result, 0, len(sv.held))
 	for ap, r := range sv.held {
@@ -289,6 +293,7 @@ func (sv *serviceScan) summary() string {
 	if sv.unfinished > 0 {
 		fmt.Fprintf(&b, ", %d not finished (interrupted)", sv.unfinished)
 	}
+	fmt.Fprintf(&b, "; waited %.2fs for it after the scan", sv.waited.Seconds())
 	b.WriteString("\n")
 	return b.String()
 }
