@@ -164,13 +164,19 @@ func parseSVLines(t *testing.T, stdout []byte) []svFinding {
 }
 
 // runSV runs fastscan in the lab's scanner namespace with args and JSON lines
-// on standard output; it returns them parsed, standard error, the wall time
+// on standard output (as nobody, without any capability, through setpriv,
+// when nobody is set); it returns them parsed, standard error, the wall time
 // and the exit status.
-func runSV(t *testing.T, l *lab.Lab, args ...string) ([]svFinding, string, time.Duration, int) {
+func runSV(t *testing.T, l *lab.Lab, nobody bool, args ...string) ([]svFinding, string, time.Duration, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := l.Command(ctx, os.Args[0], append(args, "--format", "jsonl")...)
+	name, cmdArgs := os.Args[0], append(args, "--format", "jsonl")
+	if nobody {
+		setpriv := citest.RequireTool(t, "setpriv")
+		name, cmdArgs = setpriv, append(append(slices.Clone(nobodyArgs), os.Args[0]), cmdArgs...)
+	}
+	cmd := l.Command(ctx, name, cmdArgs...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -219,14 +225,20 @@ func TestLabServices(t *testing.T) {
 	}
 	ports, closed := svPorts()
 	const budget = 3 * time.Second
-	for _, mode := range []string{"syn", "connect"} {
+	// syn: as root, which drops to nobody before the first probe (and the
+	// first connection); connect: -sT -sV; nobody: started without any
+	// privilege, falling back to a connect scan.
+	for _, mode := range []string{"syn", "connect", "nobody"} {
 		t.Run(mode, func(t *testing.T) {
 			args := []string{rs.Addr.String(), "-p", portList(ports), "-sV", "--show", "all", "--wait", "1s", "-r", "2000",
 				"--sv-timeout", budget.String(), "--sv-per-host", "16", "--seed", "7"}
 			if mode == "connect" {
 				args = append(args, "-sT")
 			}
-			found, stderr, elapsed, code := runSV(t, l, args...)
+			found, stderr, elapsed, code := runSV(t, l, mode == "nobody", args...)
+			if mode == "nobody" && !strings.Contains(stderr, "running a TCP connect scan (-sT) instead") {
+				t.Errorf("nobody's scan did not fall back to a connect scan:\n%s", stderr)
+			}
 			t.Logf("%s scan: %v, exit %d\n%s", mode, elapsed.Round(time.Millisecond), code, stderr)
 			if code != exitOK {
 				t.Fatalf("exit %d", code)
@@ -282,7 +294,7 @@ func TestLabServices(t *testing.T) {
 				case lab.HostileReset:
 					// The connect scan (link/connect) may itself see the
 					// reset before it sees the connection: no-response.
-					if mode == "connect" && f.State == "filtered" && f.Reason == "no-response" {
+					if mode != "syn" && f.State == "filtered" && f.Reason == "no-response" {
 						t.Logf("reset: the connect scan reported it filtered, no-response (ECONNRESET)")
 						continue
 					}
