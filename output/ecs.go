@@ -90,7 +90,7 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, " ("...)
 	b = append(b, r.Reason.String()...)
 	b = append(b, `)","fastscan":{`...)
-	b = e.appendVerdict(b, r)
+	b = e.appendVerdict(b, r, false)
 	b = append(b, `,"scan_id":`...)
 	b = appendJSONString(b, e.scan.ID)
 	return append(b, "}}"...)
