@@ -190,10 +190,7 @@ func appendServiceJSON(b []byte, s *result.Service) []byte {
 		b = appendJSONTime(b, "not_before", t.NotBefore)
 		b = appendJSONTime(b, "not_after", t.NotAfter)
 		b = appendJSONMember(b, "sha256", t.SHA256)
-		if len(b) > n {
-			b = append(b[:n], b[n+1:]...) // the comma before the first member
-		}
-		b = append(b, '}')
+		b = closeObject(b, n)
 	}
 	return appendJSONMember(b, "service_error", s.Error)
 }

@@ -204,3 +204,89 @@ func validUTF8(s string) string {
 	}
 	return b.String()
 }
+
+// TestECSService validates ECS documents with every kind of Service against the
+// ECS schema, and reads the ECS fields back.
+func TestECSService(t *testing.T) {
+	v := outputtest.NewECSValidator(t)
+	var buf bytes.Buffer
+	s := xmlScan()
+	s.ID = "scan-1"
+	w := NewECS(&buf, nil, s)
+	rs := serviceResults()
+	for i := range rs {
+		rs[i].SourceIP = v4(0xC6120001)
+		if err := w.Write(&rs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	if n := v.ValidateLines(t, buf.Bytes()); n != len(rs) {
+		t.Fatalf("validated %d documents, want %d", n, len(rs))
+	}
+	type doc struct {
+		Service *struct {
+			Name    string `json:"name"`
+			Version string `json:"version"`
+		} `json:"service"`
+		TLS *struct {
+			Version         string `json:"version"`
+			VersionProtocol string `json:"version_protocol"`
+			Established     bool   `json:"established"`
+			Cipher          string `json:"cipher"`
+			NextProtocol    string `json:"next_protocol"`
+			Server          struct {
+				Hash struct {
+					SHA256 string `json:"sha256"`
+				} `json:"hash"`
+				X509 struct {
+					Subject struct {
+						CommonName []string `json:"common_name"`
+					} `json:"subject"`
+					AlternativeNames []string `json:"alternative_names"`
+					Issuer           struct {
+						DN string `json:"distinguished_name"`
+					} `json:"issuer"`
+					NotBefore time.Time `json:"not_before"`
+					NotAfter  time.Time `json:"not_after"`
+				} `json:"x509"`
+			} `json:"server"`
+		} `json:"tls"`
+		Fastscan map[string]any `json:"fastscan"`
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var docs []doc
+	for _, l := range lines {
+		var d doc
+		if err := json.Unmarshal([]byte(l), &d); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+	ssh, https, none := docs[0], docs[1], docs[4]
+	if ssh.Service == nil || ssh.Service.Name != "ssh" || ssh.Service.Version != "9.2p1 Debian 2+deb12u3" || ssh.TLS != nil ||
+		ssh.Fastscan["product"] != "OpenSSH" || ssh.Fastscan["info"] != "protocol 2.0" || ssh.Fastscan["service_method"] != "probed" ||
+		ssh.Fastscan["service"] != "ssh" || ssh.Fastscan["banner"] != sshService().Banner {
+		t.Errorf("ssh document %s", lines[0])
+	}
+	want := httpsService().TLS
+	if tl := https.TLS; tl == nil || tl.Version != "1.3" || tl.VersionProtocol != "tls" || !tl.Established || tl.Cipher != want.CipherSuite ||
+		tl.NextProtocol != "http/1.1" || tl.Server.Hash.SHA256 != strings.ToUpper(want.SHA256) ||
+		fmt.Sprint(tl.Server.X509.Subject.CommonName) != "[web.lab]" || fmt.Sprint(tl.Server.X509.AlternativeNames) != fmt.Sprint(want.SANs) ||
+		tl.Server.X509.Issuer.DN != want.Issuer || !tl.Server.X509.NotBefore.Equal(want.NotBefore) || !tl.Server.X509.NotAfter.Equal(want.NotAfter) {
+		t.Errorf("https document %s", lines[1])
+	}
+	if docs[2].Fastscan["starttls"] != true || docs[2].Fastscan["banner"] != validUTF8(hostileBanner) {
+		t.Errorf("hostile document lost its banner or starttls")
+	}
+	if docs[3].Fastscan["service_method"] != "table" || docs[3].Fastscan["service_error"] != "connection reset by peer" || docs[3].Fastscan["reason"] != "no-service" {
+		t.Errorf("no-service document %s", lines[3])
+	}
+	// Without -sV the document is as it always was.
+	if none.Service != nil || none.TLS != nil || none.Fastscan["service_method"] != nil || none.Fastscan["service"] != "http" {
+		t.Errorf("document without service %s", lines[4])
+	}
+	if err := v.ValidateLine([]byte(strings.Replace(lines[1], `"sha256":"0123`, `"sha256":"abcd`, 1))); err == nil {
+		t.Error("the schema took a lower-case sha256")
+	}
+}
