@@ -290,3 +290,86 @@ func TestECSService(t *testing.T) {
 		t.Error("the schema took a lower-case sha256")
 	}
 }
+
+// TestXMLService checks ports with service identification against nmap's DTD
+// (xmllint), renders them with nmap.xsl (xsltproc), and reads the service, the
+// certificate and the banner back.
+func TestXMLService(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewXML(&buf, nil, xmlScan())
+	rs := serviceResults()
+	for i := range rs {
+		if err := w.Write(&rs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	outputtest.ValidateNmapXML(t, buf.Bytes())
+	html := outputtest.RenderNmapXML(t, buf.Bytes())
+	for _, want := range []string{"OpenSSH", "9.2p1 Debian 2+deb12u3", "protocol 2.0", "nginx", "ssl-cert", "Subject: commonName=web.lab", "banner", "SSH-2.0-OpenSSH_9.2p1"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("nmap.xsl report lacks %q", want)
+		}
+	}
+	doc := outputtest.ParseNmapXML(t, buf.Bytes())
+	ports := map[uint16]outputtest.NmapPort{}
+	for _, h := range doc.Hosts {
+		for _, p := range h.Ports {
+			ports[p.ID] = p
+		}
+	}
+	ssh := ports[22]
+	if s := ssh.Service; s.Name != "ssh" || s.Method != "probed" || s.Conf != "10" || s.Product != "OpenSSH" ||
+		s.Version != "9.2p1 Debian 2+deb12u3" || s.ExtraInfo != "protocol 2.0" || s.Tunnel != "" {
+		t.Errorf("ssh service %+v", s)
+	}
+	if len(ssh.Scripts) != 1 || ssh.Scripts[0].ID != "banner" || ssh.Scripts[0].Output != sshService().Banner {
+		t.Errorf("ssh scripts %+v", ssh.Scripts)
+	}
+	https := ports[443]
+	if s := https.Service; s.Name != "http" || s.Tunnel != "ssl" || s.Method != "probed" || s.Product != "nginx" || s.Version != "1.22.1" {
+		t.Errorf("https service %+v", s)
+	}
+	scripts := map[string]outputtest.NmapScript{}
+	for _, sc := range https.Scripts {
+		scripts[sc.ID] = sc
+	}
+	cert, tlsScript := scripts["ssl-cert"], scripts["fastscan-tls"]
+	want := httpsService().TLS
+	if e := cert.Elems; e["subject/commonName"] != "web.lab" || e["subjectAltName/1"] != "web.lab" || e["subjectAltName/2"] != "www.web.lab" ||
+		e["issuer"] != want.Issuer || e["validity/notBefore"] != "2026-11-01T00:00:00" || e["validity/notAfter"] != "2027-10-31T23:00:00" || e["sha256"] != want.SHA256 {
+		t.Errorf("ssl-cert elements %v", e)
+	}
+	if !strings.Contains(cert.Output, "Subject: commonName=web.lab\nSubject Alternative Name: web.lab, www.web.lab\n") {
+		t.Errorf("ssl-cert output %q", cert.Output)
+	}
+	if e := tlsScript.Elems; e["version"] != "TLS 1.3" || e["cipher_suite"] != want.CipherSuite || e["alpn"] != "http/1.1" {
+		t.Errorf("fastscan-tls elements %v", e)
+	}
+	if scripts["banner"].Output != httpsService().Banner {
+		t.Errorf("https banner %q", scripts["banner"].Output)
+	}
+	// Hostile strings: the document is valid (xmllint above), and what XML can
+	// hold reads back unchanged.
+	hostile := ports[2222]
+	if s := hostile.Service; s.Name != "x/y,z" || s.Version != "1/2,3 <4>" || s.ExtraInfo != `"i"&'j'` || s.Tunnel != "ssl" {
+		t.Errorf("hostile service %+v", s)
+	}
+	var banner string
+	for _, sc := range hostile.Scripts {
+		if sc.ID == "banner" {
+			banner = sc.Output
+		}
+	}
+	if !strings.Contains(banner, `"quoted" 'single' <tag attr="x">&amp; & ]]> --> /slash/`) || !strings.HasSuffix(banner, strings.Repeat("long banner ", 400)) {
+		t.Errorf("hostile banner read back as %.200q", banner)
+	}
+	if s := ports[8080].Service; s.Name != "http-alt" || s.Method != "table" || s.Conf != "3" || len(ports[8080].Scripts) != 0 {
+		t.Errorf("no-service port %+v", ports[8080])
+	}
+	if s := ports[80].Service; s.Name != "http" || s.Method != "table" || s.Conf != "3" || s.Product != "" {
+		t.Errorf("port without -sV %+v", ports[80])
+	}
+}
