@@ -373,3 +373,47 @@ func TestXMLService(t *testing.T) {
 		t.Errorf("port without -sV %+v", ports[80])
 	}
 }
+
+// TestGrepableService reads the grepable port entries back as scripts split
+// them (", " between entries, "/" between fields): service and version fields
+// as nmap fills them with -sV, and hostile strings that cannot break the layout.
+func TestGrepableService(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewGrepable(&buf, nil, xmlScan())
+	rs := serviceResults()
+	for i := range rs {
+		w.Write(&rs[i])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want a comment, two for the host, a comment:\n%.2000s", len(lines), buf.String())
+	}
+	host, ports, ok := strings.Cut(lines[2], "\tPorts: ")
+	if !ok || host != "Host: 198.19.0.5 ()" || strings.Contains(ports, "\t") {
+		t.Fatalf("ports line %.500q", lines[2])
+	}
+	got := map[string][]string{}
+	for _, entry := range strings.Split(ports, ", ") {
+		f := strings.Split(entry, "/")
+		if len(f) != 8 || f[7] != "" {
+			t.Fatalf("port entry %.300q has %d fields", entry, len(f))
+		}
+		got[f[0]] = f
+	}
+	for port, want := range map[string][2]string{
+		"22":   {"ssh", "OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)"},
+		"443":  {"ssl|http", "nginx 1.22.1"},
+		"8080": {"http-alt", ""},
+		"80":   {"http", ""},
+	} {
+		if f := got[port]; f == nil || f[1] != "open" || f[2] != "tcp" || f[4] != want[0] || f[6] != want[1] {
+			t.Errorf("port %s entry %q, want service %q version %q", port, f, want[0], want[1])
+		}
+	}
+	if f := got["2222"]; f == nil || f[4] != "ssl|x|y|z" || !strings.HasSuffix(f[6], " 1|2|3 <4> (\"i\"&'j')") {
+		t.Errorf("hostile entry %.300q", f)
+	}
+}
