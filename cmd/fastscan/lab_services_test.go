@@ -235,6 +235,11 @@ func TestLabServices(t *testing.T) {
 			if mode == "connect" {
 				args = append(args, "-sT")
 			}
+			xmlFile := ""
+			if mode == "syn" {
+				xmlFile = filepath.Join(t.TempDir(), "sv.xml")
+				args = append(args, "-oX", xmlFile)
+			}
 			found, stderr, elapsed, code := runSV(t, l, mode == "nobody", args...)
 			if mode == "nobody" && !strings.Contains(stderr, "running a TCP connect scan (-sT) instead") {
 				t.Errorf("nobody's scan did not fall back to a connect scan:\n%s", stderr)
@@ -255,6 +260,9 @@ func TestLabServices(t *testing.T) {
 			}
 			if len(byPort) != len(ports) {
 				t.Errorf("%d ports written of %d scanned (--show all)", len(byPort), len(ports))
+			}
+			if xmlFile != "" {
+				checkServicesXML(t, xmlFile, byPort)
 			}
 			for port, w := range real {
 				f := byPort[port]
@@ -416,5 +424,50 @@ func TestLabServicesInterrupted(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "not finished (interrupted)") {
 		t.Errorf("the summary does not count the identifications cut short")
+	}
+}
+
+// checkServicesXML checks the nmap XML of a -sV scan: valid (nmap.dtd), and
+// each port's state, reason and <service> the same as its JSON line's, with
+// method probed conf 10 for the ports identified, tunnel ssl for TLS.
+func checkServicesXML(t *testing.T, name string, byPort map[uint16]svFinding) {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputtest.ValidateNmapXML(t, data)
+	run := outputtest.ParseNmapXML(t, data)
+	// A host whose ports were written across flushes (identified later) has
+	// more than one host element: merged by address, as readers do.
+	var ports []outputtest.NmapPort
+	for _, h := range run.Hosts {
+		if h.Addr.Addr != lab.RealServersAddr.String() {
+			t.Errorf("XML host %s", h.Addr.Addr)
+		}
+		ports = append(ports, h.Ports...)
+	}
+	n := 0
+	for _, p := range ports {
+		f, ok := byPort[p.ID]
+		if !ok {
+			t.Errorf("XML port %d has no JSON line", p.ID)
+			continue
+		}
+		n++
+		sv := p.Service
+		if p.State.State != f.State || p.State.Reason != f.Reason || sv.Name != f.Service || sv.Method != f.ServiceMethod ||
+			sv.Product != f.Product || sv.Version != f.Version {
+			t.Errorf("XML port %d: %+v; JSON line %+v", p.ID, p, f)
+		}
+		if f.ServiceMethod == "probed" && sv.Conf != "10" {
+			t.Errorf("XML port %d: conf %q for a probed service", p.ID, sv.Conf)
+		}
+		if (f.TLS != nil) != (sv.Tunnel == "ssl") {
+			t.Errorf("XML port %d: tunnel %q, JSON tls %v", p.ID, sv.Tunnel, f.TLS != nil)
+		}
+	}
+	if n != len(byPort) {
+		t.Errorf("XML holds %d of the %d ports", n, len(byPort))
 	}
 }
