@@ -507,3 +507,35 @@ func TestSortedTextService(t *testing.T) {
 		t.Errorf("report\n%s\nwant\n%s", buf.String(), want)
 	}
 }
+
+// TestListService: masscan's banner line after the open line of a port with a
+// banner, one line whatever the banner holds.
+func TestListService(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewList(&buf, nil)
+	rs := serviceResults()
+	for i := range rs {
+		w.Write(&rs[i])
+	}
+	w.Close()
+	ts := fmt.Sprint(time.Unix(0, rs[0].TimeNanos).Unix())
+	lines := strings.Split(buf.String(), "\n")
+	want := []string{
+		"#fastscan",
+		"open tcp 22 198.19.0.5 " + ts,
+		"banner tcp 22 198.19.0.5 " + ts + ` ssh SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n`,
+		"open tcp 443 198.19.0.5 " + ts,
+		"banner tcp 443 198.19.0.5 " + ts + ` http HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n`,
+		"open tcp 2222 198.19.0.5 " + ts,
+	}
+	if len(lines) != 11 || fmt.Sprint(lines[:6]) != fmt.Sprint(want) {
+		t.Fatalf("list output (%d lines)\n%.1500s\nwant first\n%s", len(lines), buf.String(), strings.Join(want, "\n"))
+	}
+	hostile := strings.Fields(lines[6])
+	if hostile[0] != "banner" || hostile[5] != "x/y,z" || !strings.HasPrefix(lines[6][len("banner tcp 2222 198.19.0.5 "+ts+" x/y,z "):], `\x00\x01`) {
+		t.Errorf("hostile banner line %.200q", lines[6])
+	}
+	if fmt.Sprint(lines[7:]) != fmt.Sprint([]string{"open tcp 8080 198.19.0.5 " + ts, "open tcp 80 198.19.0.5 " + ts, "# end", ""}) {
+		t.Errorf("lines after the hostile one %q", lines[7:])
+	}
+}
