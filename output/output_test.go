@@ -175,9 +175,9 @@ func TestCSVReadsBack(t *testing.T) {
 		t.Fatalf("encoding/csv cannot read %q: %v", buf.String(), err)
 	}
 	want := [][]string{
-		{"ip", "port", "proto", "state", "reason", "ttl", "service", "port_class", "timestamp"},
-		{"198.19.0.5", "22", "tcp", "open", "syn-ack", "64", "ssh", "system", "2026-11-22T11:00:00.123456789Z"},
-		{"198.19.0.5", "65535", "tcp", "closed", "reset", "64", "unknown", "dynamic", "2026-11-22T11:00:00.123456789Z"},
+		{"ip", "port", "proto", "state", "reason", "ttl", "service", "port_class", "timestamp", "product", "version"},
+		{"198.19.0.5", "22", "tcp", "open", "syn-ack", "64", "ssh", "system", "2026-11-22T11:00:00.123456789Z", "", ""},
+		{"198.19.0.5", "65535", "tcp", "closed", "reset", "64", "unknown", "dynamic", "2026-11-22T11:00:00.123456789Z", "", ""},
 	}
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Fatalf("rows %q, want %q", rows, want)

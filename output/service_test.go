@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -415,5 +416,126 @@ func TestGrepableService(t *testing.T) {
 	}
 	if f := got["2222"]; f == nil || f[4] != "ssl|x|y|z" || !strings.HasSuffix(f[6], " 1|2|3 <4> (\"i\"&'j')") {
 		t.Errorf("hostile entry %.300q", f)
+	}
+}
+
+// TestCSVService reads the CSV back with encoding/csv: product and version in
+// the last two columns, hostile strings quoted so that every row has the
+// header's eleven fields.
+func TestCSVService(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewCSV(&buf, nil)
+	rs := serviceResults()
+	for i := range rs {
+		w.Write(&rs[i])
+	}
+	w.Close()
+	rows, err := csv.NewReader(&buf).ReadAll() // also checks every row has the header's field count
+	if err != nil {
+		t.Fatalf("encoding/csv: %v", err)
+	}
+	if len(rows) != 1+len(rs) || strings.Join(rows[0][9:], ",") != "product,version" {
+		t.Fatalf("header %q, %d rows", rows[0], len(rows))
+	}
+	for i, r := range rs {
+		row := rows[i+1]
+		product, version, service := "", "", "http" // port 80 without -sV
+		if r.Service != nil {
+			product, version, service = r.Service.Product, r.Service.Version, r.Service.Name
+		}
+		if row[9] != product || row[10] != version || row[6] != service {
+			t.Errorf("row %d: %.200q, want product %.50q version %q", i, row, product, version)
+		}
+	}
+}
+
+// TestTextService: the text line keeps its first fields where they were and adds
+// product, version and extra info at its end; hostile bytes cannot break the
+// line or reach the terminal as control characters.
+func TestTextService(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewText(&buf, nil)
+	rs := serviceResults()
+	for i := range rs {
+		w.Write(&rs[i])
+	}
+	w.Close()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != len(rs) {
+		t.Fatalf("%d lines for %d results:\n%.2000s", len(lines), len(rs), buf.String())
+	}
+	for i, want := range []string{
+		"198.19.0.5 22/tcp open ssh syn-ack ttl 64 OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)",
+		"198.19.0.5 443/tcp open ssl/http syn-ack ttl 64 nginx 1.22.1",
+		"",
+		"198.19.0.5 8080/tcp open http-alt no-service ttl 64",
+		"198.19.0.5 80/tcp open http syn-ack ttl 64",
+	} {
+		if got := strings.Join(strings.Fields(lines[i]), " "); want != "" && got != want {
+			t.Errorf("line %d: %q, want fields %q", i, lines[i], want)
+		}
+	}
+	hostile := lines[2]
+	if !strings.HasPrefix(strings.Join(strings.Fields(hostile), " "), "198.19.0.5 2222/tcp open ssl/x/y,z syn-ack ttl 64 ") ||
+		!strings.HasSuffix(hostile, ` 1/2,3 <4> ("i"&'j')`) {
+		t.Errorf("hostile line %.300q", hostile)
+	}
+	for _, r := range hostile {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == utf8.RuneError {
+			t.Fatalf("hostile line holds %U: %.300q", r, hostile)
+		}
+	}
+}
+
+// TestSortedTextService: --sort's table gains nmap's VERSION column when a
+// result has a Service.
+func TestSortedTextService(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewSortedText(&buf, Options{Scan: xmlScan()})
+	rs := serviceResults()
+	for _, i := range []int{0, 1, 3, 4} {
+		w.Write(&rs[i])
+	}
+	w.Close()
+	want := "fastscan scan report for 198.19.0.5\n" +
+		"PORT     STATE SERVICE  VERSION\n" +
+		"22/tcp   open  ssh      OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)\n" +
+		"80/tcp   open  http\n" +
+		"443/tcp  open  ssl/http nginx 1.22.1\n" +
+		"8080/tcp open  http-alt\n"
+	if buf.String() != want {
+		t.Errorf("report\n%s\nwant\n%s", buf.String(), want)
+	}
+}
+
+// TestListService: masscan's banner line after the open line of a port with a
+// banner, one line whatever the banner holds.
+func TestListService(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewList(&buf, nil)
+	rs := serviceResults()
+	for i := range rs {
+		w.Write(&rs[i])
+	}
+	w.Close()
+	ts := fmt.Sprint(time.Unix(0, rs[0].TimeNanos).Unix())
+	lines := strings.Split(buf.String(), "\n")
+	want := []string{
+		"#fastscan",
+		"open tcp 22 198.19.0.5 " + ts,
+		"banner tcp 22 198.19.0.5 " + ts + ` ssh SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n`,
+		"open tcp 443 198.19.0.5 " + ts,
+		"banner tcp 443 198.19.0.5 " + ts + ` http HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n`,
+		"open tcp 2222 198.19.0.5 " + ts,
+	}
+	if len(lines) != 11 || fmt.Sprint(lines[:6]) != fmt.Sprint(want) {
+		t.Fatalf("list output (%d lines)\n%.1500s\nwant first\n%s", len(lines), buf.String(), strings.Join(want, "\n"))
+	}
+	hostile := strings.Fields(lines[6])
+	if hostile[0] != "banner" || hostile[5] != "x/y,z" || !strings.HasPrefix(lines[6][len("banner tcp 2222 198.19.0.5 "+ts+" x/y,z "):], `\x00\x01`) {
+		t.Errorf("hostile banner line %.200q", lines[6])
+	}
+	if fmt.Sprint(lines[7:]) != fmt.Sprint([]string{"open tcp 8080 198.19.0.5 " + ts, "open tcp 80 198.19.0.5 " + ts, "# end", ""}) {
+		t.Errorf("lines after the hostile one %q", lines[7:])
 	}
 }

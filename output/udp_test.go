@@ -94,12 +94,12 @@ func TestUDPCSV(t *testing.T) {
 	}
 	const ts = "2026-11-22T11:00:00.123456789Z"
 	want := [][]string{
-		{"ip", "port", "proto", "state", "reason", "ttl", "service", "port_class", "timestamp"},
-		{"198.19.0.5", "53", "udp", "open", "udp-response", "64", "domain", "system", ts},
-		{"198.19.0.5", "9", "udp", "closed", "port-unreach", "63", "discard", "system", ts},
-		{"198.19.0.5", "161", "udp", "filtered", "admin-prohibited", "62", "snmp", "system", ts},
-		{"198.19.0.5", "123", "udp", "open|filtered", "no-response", "0", "ntp", "system", ts},
-		{"198.19.0.9", "49999", "udp", "open|filtered", "no-response", "0", "unknown", "dynamic", ts},
+		{"ip", "port", "proto", "state", "reason", "ttl", "service", "port_class", "timestamp", "product", "version"},
+		{"198.19.0.5", "53", "udp", "open", "udp-response", "64", "domain", "system", ts, "", ""},
+		{"198.19.0.5", "9", "udp", "closed", "port-unreach", "63", "discard", "system", ts, "", ""},
+		{"198.19.0.5", "161", "udp", "filtered", "admin-prohibited", "62", "snmp", "system", ts, "", ""},
+		{"198.19.0.5", "123", "udp", "open|filtered", "no-response", "0", "ntp", "system", ts, "", ""},
+		{"198.19.0.9", "49999", "udp", "open|filtered", "no-response", "0", "unknown", "dynamic", ts, "", ""},
 	}
 	if fmt.Sprintf("%q", rows) != fmt.Sprintf("%q", want) {
 		t.Fatalf("CSV rows\n%q\nwant\n%q", rows, want)
