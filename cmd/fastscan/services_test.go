@@ -267,3 +267,34 @@ func TestServiceScanInterrupted(t *testing.T) {
 		t.Errorf("summary %q", line)
 	}
 }
+
+// TestServiceScanProgress: while the scan waits for identifications, a
+// terminal gets a progress line (redrawn in place, cleared at the end).
+func TestServiceScanProgress(t *testing.T) {
+	silent := loopbackServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "1s", "--show", "filtered")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sink resultsSink
+	sv, err := startServices(context.Background(), &s, sink.write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.emit(openResult(silent))
+	var progress lockedBuffer
+	start := time.Now()
+	if sv.wait(&progress) {
+		t.Error("wait reports an interruption")
+	}
+	if d := time.Since(start); d < 900*time.Millisecond || d > 2*time.Second {
+		t.Errorf("waited %v for a silent port with a 1s budget", d)
+	}
+	out := progress.String()
+	if !strings.Contains(out, "\r\033[Kservice identification: 0 of 1 ports done") || !strings.HasSuffix(out, "\r\033[K") {
+		t.Errorf("progress %q", out)
+	}
+	if r := sink.byPort()[silent.Port()]; r.State != result.Filtered || r.Reason != result.ReasonNoService {
+		t.Errorf("silent port: %+v", r)
+	}
+}
