@@ -477,3 +477,45 @@ func TestLoopbackNoSelfConnect(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestLoopbackResetAfterHandshake: a service that accepts and resets at once
+// (SO_LINGER 0) completed the handshake, so its port is open, even when the
+// reset arrives before the link looks at the socket (SO_ERROR is then
+// ECONNRESET, or EPIPE after a FIN, not 0). A receiver pausing between polls
+// makes that the usual case.
+func TestLoopbackResetAfterHandshake(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	var dsts []netip.AddrPort
+	for range 20 {
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.AcceptTCP()
+				if err != nil {
+					return
+				}
+				c.SetLinger(0)
+				c.Close()
+			}
+		}()
+		dsts = append(dsts, netip.AddrPortFrom(lo, uint16(ln.Addr().(*net.TCPAddr).Port)))
+	}
+	l, err := connect.Open(linkConfig(lo, 32), connect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got, err := scan(t, l, lo, dsts, 10*time.Second, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dsts {
+		if r, ok := got[d]; !ok || r.Kind != packet.ReplySYNACK {
+			t.Errorf("%v: %v (replied %v), want a SYN-ACK: the handshake completed", d, r.Kind, ok)
+		}
+	}
+}

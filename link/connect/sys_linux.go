@@ -132,12 +132,18 @@ func (s *epollSys) Finish(fd int) Outcome {
 		o.Kind, o.Errno = Refused, unix.ECONNREFUSED
 	case errno == 0:
 		o.Kind = Connected
+	case o.Errno == unix.ECONNRESET || o.Errno == unix.EPIPE:
+		// A reset after the handshake (the kernel says ECONNREFUSED for one
+		// in SYN-SENT; ECONNRESET once established, EPIPE after the peer's
+		// FIN): the target answered the SYN with a SYN-ACK, then the service
+		// went away before the link looked. Open, as a SYN scan sees it.
+		o.Kind = Connected
 	case o.Errno == unix.ECONNREFUSED:
 		o.Kind = Refused
 	default:
 		o.Kind = Failed
 	}
-	if o.Kind == Connected {
+	if o.Kind == Connected && errno == 0 {
 		closeConnected(fd)
 	} else {
 		unix.Close(fd)
