@@ -46,7 +46,7 @@ func (id *Identifier) Config() Config { return id.cfg }
 func (id *Identifier) Identify(ctx context.Context, ap netip.AddrPort) Result {
 	res := Result{Addr: ap}
 	if err := id.limit.wait(ctx); err != nil {
-		res.Err = fmt.Errorf("svcid: %v: %w", ap, err)
+		res.Err = fmt.Errorf("%v: %w", ap, err)
 		res.Method, res.Service = MethodTable, id.cfg.Table(ap.Port())
 		return res
 	}
@@ -76,7 +76,7 @@ func (id *Identifier) Identify(ctx context.Context, ap netip.AddrPort) Result {
 		}
 	}
 	if s.err != nil {
-		res.Err = fmt.Errorf("svcid: %v: %w", ap, s.err)
+		res.Err = fmt.Errorf("%v: %w", ap, s.err)
 	}
 	return res
 }

@@ -1,6 +1,14 @@
 package svcid
 
-import "github.com/fastscan/fastscan/result"
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/fastscan/fastscan/result"
+)
 
 // ResultService converts r into the form a scan's results carry (result.Service),
 // for the output writers. It allocates; call it once per identified port.
@@ -16,7 +24,7 @@ func (r *Result) ResultService() *result.Service {
 		Spoke:    r.BytesRead > 0,
 	}
 	if r.Err != nil {
-		s.Error = r.Err.Error()
+		s.Error = ShortError(r.Err)
 	}
 	if t := r.TLS; t != nil {
 		s.TLS = &result.TLS{
@@ -32,4 +40,36 @@ func (r *Result) ResultService() *result.Service {
 		}
 	}
 	return s
+}
+
+// ShortError says why an identification stopped short in a few words, for a
+// result's service error: the budget spent ("time budget spent"), or the
+// system call and the kernel's error ("connect: connection refused",
+// "read: connection reset by peer"), without the address the result already
+// carries.
+func ShortError(err error) string {
+	for _, budget := range []error{ErrTimeBudget, ErrByteBudget, ErrConnBudget} {
+		if errors.Is(err, budget) {
+			return strings.TrimPrefix(budget.Error(), "svcid: ")
+		}
+	}
+	var errno syscall.Errno
+	var sys *net.OpError
+	switch {
+	case errors.As(err, &sys) && errors.As(err, &errno):
+		op := sys.Op
+		if op == "dial" {
+			op = "connect"
+		}
+		return op + ": " + errno.Error()
+	case errors.As(err, &sys) && sys.Timeout():
+		return sys.Op + ": timeout"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "time budget spent"
+	}
+	msg := err.Error()
+	if u := errors.Unwrap(err); u != nil {
+		msg = u.Error() // without the address
+	}
+	return msg
 }

@@ -89,7 +89,8 @@ type Result struct {
 	BytesRead int
 	// Elapsed is the wall time spent on the port.
 	Elapsed time.Duration
-	// Err is why the identification stopped short, if it did: the
+	// Err is why the identification stopped short, if it did (its text
+	// begins with the address: "198.18.1.80:22: svcid: time budget spent"): the
 	// connection refused or timed out, the time or byte budget spent.
 	// A port whose service was identified may still carry an error of a
 	// later step.
