@@ -98,6 +98,18 @@ type NmapHost struct {
 		AddrType string `xml:"addrtype,attr"`
 	} `xml:"address"`
 	Ports []NmapPort `xml:"ports>port"`
+	// Scripts are the host's hostscript notes (fastscan's open-everywhere note).
+	Scripts []NmapScript `xml:"hostscript>script"`
+}
+
+// NmapScript is one <script> of a hostscript: its id, output and elem values by key.
+type NmapScript struct {
+	ID     string `xml:"id,attr"`
+	Output string `xml:"output,attr"`
+	Elems  []struct {
+		Key   string `xml:"key,attr"`
+		Value string `xml:",chardata"`
+	} `xml:"elem"`
 }
 
 // NmapPort is one <port> of a host. Attributes are kept as written (reason_ttl as
