@@ -11,13 +11,17 @@ import (
 )
 
 // csvHeader is the CSV header row, naming the fields in the order CSV writes them.
-const csvHeader = "ip,port,proto,state,reason,ttl,service,port_class,timestamp\r\n"
+const csvHeader = "ip,port,proto,state,reason,ttl,service,port_class,timestamp,product,version\r\n"
 
 // CSV writes comma-separated values (RFC 4180) with a header row, one row per result,
 // for spreadsheets:
 //
-//	ip,port,proto,state,reason,ttl,service,port_class,timestamp
-//	198.19.0.5,22,tcp,open,syn-ack,64,ssh,system,2026-11-22T11:00:00.123456789Z
+//	ip,port,proto,state,reason,ttl,service,port_class,timestamp,product,version
+//	198.19.0.5,22,tcp,open,syn-ack,64,ssh,system,2026-11-22T11:00:00.123456789Z,OpenSSH,9.2p1 Debian 2+deb12u3
+//
+// product and version are what service identification (-sV) learnt of the
+// port, empty without it; they came last (after timestamp) so that readers
+// that take the first nine columns by position read the same.
 type CSV struct {
 	lineWriter
 }
@@ -50,13 +54,22 @@ func (c *CSV) Write(r *result.Result) error {
 	b = append(b, registry.ClassOf(r.Port).String()...)
 	b = append(b, ',')
 	b = time.Unix(0, r.TimeNanos).UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, ',')
+	if r.Service != nil {
+		b = appendCSVField(b, r.Service.Product)
+		b = append(b, ',')
+		b = appendCSVField(b, r.Service.Version)
+	} else {
+		b = append(b, ',')
+	}
 	b = append(b, "\r\n"...)
 	c.line = b
 	return c.flushLine()
 }
 
 // appendCSVField appends s, quoted as RFC 4180 requires when it holds a comma, a
-// quote or a line break (service names come from a registry file the user chose).
+// quote or a line break (service names come from a registry file the user chose,
+// products and versions from scanned hosts).
 func appendCSVField(b []byte, s string) []byte {
 	if !strings.ContainsAny(s, ",\"\r\n") {
 		return append(b, s...)

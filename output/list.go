@@ -15,7 +15,12 @@ import (
 //	open tcp 22 198.19.0.5 1795345200
 //	# end
 //
-// The last field is the time of the verdict in Unix seconds.
+// The last field is the time of the verdict in Unix seconds. A port whose
+// service identification (-sV) read a banner is followed by masscan's banner
+// line: the service's name, then the banner (as escaped by identification;
+// any control byte left is written \xNN, so it stays one line):
+//
+//	banner tcp 22 198.19.0.5 1795345200 ssh SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n
 type List struct {
 	lineWriter
 }
@@ -40,6 +45,36 @@ func (l *List) Write(r *result.Result) error {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, r.TimeNanos/1e9, 10)
 	b = append(b, '\n')
+	if s := r.Service; s != nil && s.Banner != "" {
+		b = append(b, "banner "...)
+		b = append(b, r.Proto.String()...)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(r.Port), 10)
+		b = append(b, ' ')
+		b = appendAddr(b, r.IP)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, r.TimeNanos/1e9, 10)
+		b = append(b, ' ')
+		b = appendListField(b, l.service(r), true)
+		b = append(b, ' ')
+		b = appendListField(b, s.Banner, false)
+		b = append(b, '\n')
+	}
 	l.line = b
 	return l.flushLine()
+}
+
+// appendListField appends s on one line: control bytes (and spaces, when word,
+// for the one-word service name) as \xNN.
+func appendListField(b []byte, s string, word bool) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || word && c == ' ' {
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
 }

@@ -44,10 +44,7 @@ func TestXMLOpenEverywhere(t *testing.T) {
 		if s.ID != OpenEverywhereScript || !strings.HasPrefix(s.Output, OpenEverywhereMessage(f)) {
 			t.Errorf("%v: script %q output %q", f.Addr, s.ID, s.Output)
 		}
-		got := map[string]string{}
-		for _, el := range s.Elems {
-			got[el.Key] = el.Value
-		}
+		got := s.Elems
 		if got["syn_acks"] != itoa(f.SYNACKs) || got["probed"] != itoa(f.Probed) {
 			t.Errorf("%v: elems %v", f.Addr, got)
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/fastscan/fastscan/result"
 )
@@ -22,6 +23,12 @@ import (
 //	PORT    STATE  SERVICE
 //	22/tcp  open   ssh
 //	80/tcp  open   http
+//
+// With service identification (-sV) the table has nmap's VERSION column:
+//
+//	PORT    STATE SERVICE VERSION
+//	22/tcp  open  ssh     OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)
+//	443/tcp open  ssl/http nginx 1.22.1
 //
 // "Not shown" counts the host's ports whose verdict was not shown: the replies
 // Hidden was told of, by state and reason, and, once the whole scan has ended
@@ -89,12 +96,16 @@ func (t *SortedText) Close() error {
 		return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
 	})
 	whole := t.ended && !t.end.Interrupted && t.end.Err == "" && t.scan.Shards <= 1
+	versions := false // a VERSION column, as nmap -sV has
+	for i := range t.results {
+		versions = versions || t.results[i].Service != nil
+	}
 	for i := 0; i < len(t.results); {
 		j := i + 1
 		for j < len(t.results) && t.results[j].IP == t.results[i].IP {
 			j++
 		}
-		t.line = t.appendHost(t.line[:0], t.results[i:j], whole)
+		t.line = t.appendHost(t.line[:0], t.results[i:j], whole, versions)
 		if i > 0 {
 			t.line = append([]byte{'\n'}, t.line...)
 		}
@@ -106,8 +117,9 @@ func (t *SortedText) Close() error {
 	return t.lineWriter.Close()
 }
 
-// appendHost appends the report of one host's results (sorted, one address).
-func (t *SortedText) appendHost(b []byte, rs []result.Result, whole bool) []byte {
+// appendHost appends the report of one host's results (sorted, one address),
+// with a VERSION column when versions (service identification ran).
+func (t *SortedText) appendHost(b []byte, rs []result.Result, whole, versions bool) []byte {
 	addr := rs[0].IP
 	b = append(b, "fastscan scan report for "...)
 	b = appendAddr(b, addr)
@@ -117,22 +129,33 @@ func (t *SortedText) appendHost(b []byte, rs []result.Result, whole bool) []byte
 		b = append(b, ns...)
 		b = append(b, '\n')
 	}
-	rows := make([][3]string, 0, len(rs)+1)
-	rows = append(rows, [3]string{"PORT", "STATE", "SERVICE"})
+	rows := make([][4]string, 0, len(rs)+1)
+	rows = append(rows, [4]string{"PORT", "STATE", "SERVICE", "VERSION"})
 	for i := range rs {
 		r := &rs[i]
-		rows = append(rows, [3]string{strconv.Itoa(int(r.Port)) + "/" + r.Proto.String(), r.State.String(), t.service(r)})
+		row := [4]string{strconv.Itoa(int(r.Port)) + "/" + r.Proto.String(), r.State.String(), string(t.appendServiceName(nil, r))}
+		if r.Service != nil {
+			row[3] = string(appendVersionText(nil, r.Service))
+		}
+		rows = append(rows, row)
 	}
-	var w [2]int
+	cols := 3
+	if versions {
+		cols = 4
+	}
+	var w [3]int
 	for _, row := range rows {
-		w[0], w[1] = max(w[0], len(row[0])), max(w[1], len(row[1]))
+		for c := range w {
+			w[c] = max(w[c], utf8.RuneCountInString(row[c]))
+		}
 	}
 	for _, row := range rows {
-		b = append(b, row[0]...)
-		b = append(b, strings.Repeat(" ", w[0]-len(row[0])+1)...)
-		b = append(b, row[1]...)
-		b = append(b, strings.Repeat(" ", w[1]-len(row[1])+1)...)
-		b = append(b, row[2]...)
+		for c := range cols {
+			b = append(b, row[c]...)
+			if c < cols-1 && (c < 2 || row[c+1] != "") {
+				b = append(b, strings.Repeat(" ", w[c]-utf8.RuneCountInString(row[c])+1)...)
+			}
+		}
 		b = append(b, '\n')
 	}
 	return b

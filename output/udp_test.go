@@ -76,11 +76,11 @@ func TestUDPJSONL(t *testing.T) {
 		t.Fatalf("validated %d lines, want 5", n)
 	}
 	const ts = `"timestamp":"2026-11-22T11:00:00.123456789Z"}`
-	want := `{"schema_version":1,"ip":"198.19.0.5","port":53,"proto":"udp","state":"open","reason":"udp-response","ttl":64,"service":"domain","port_class":"system",` + ts + "\n" +
-		`{"schema_version":1,"ip":"198.19.0.5","port":9,"proto":"udp","state":"closed","reason":"port-unreach","ttl":63,"service":"discard","port_class":"system",` + ts + "\n" +
-		`{"schema_version":1,"ip":"198.19.0.5","port":161,"proto":"udp","state":"filtered","reason":"admin-prohibited","ttl":62,"service":"snmp","port_class":"system",` + ts + "\n" +
-		`{"schema_version":1,"ip":"198.19.0.5","port":123,"proto":"udp","state":"open|filtered","reason":"no-response","ttl":0,"service":"ntp","port_class":"system",` + ts + "\n" +
-		`{"schema_version":1,"ip":"198.19.0.9","port":49999,"proto":"udp","state":"open|filtered","reason":"no-response","ttl":0,"service":"unknown","port_class":"dynamic",` + ts + "\n"
+	want := `{"schema_version":2,"ip":"198.19.0.5","port":53,"proto":"udp","state":"open","reason":"udp-response","ttl":64,"service":"domain","service_method":"table","port_class":"system",` + ts + "\n" +
+		`{"schema_version":2,"ip":"198.19.0.5","port":9,"proto":"udp","state":"closed","reason":"port-unreach","ttl":63,"service":"discard","service_method":"table","port_class":"system",` + ts + "\n" +
+		`{"schema_version":2,"ip":"198.19.0.5","port":161,"proto":"udp","state":"filtered","reason":"admin-prohibited","ttl":62,"service":"snmp","service_method":"table","port_class":"system",` + ts + "\n" +
+		`{"schema_version":2,"ip":"198.19.0.5","port":123,"proto":"udp","state":"open|filtered","reason":"no-response","ttl":0,"service":"ntp","service_method":"table","port_class":"system",` + ts + "\n" +
+		`{"schema_version":2,"ip":"198.19.0.9","port":49999,"proto":"udp","state":"open|filtered","reason":"no-response","ttl":0,"service":"unknown","service_method":"table","port_class":"dynamic",` + ts + "\n"
 	if string(out) != want {
 		t.Fatalf("JSON lines:\n%s\nwant:\n%s", out, want)
 	}
@@ -94,12 +94,12 @@ func TestUDPCSV(t *testing.T) {
 	}
 	const ts = "2026-11-22T11:00:00.123456789Z"
 	want := [][]string{
-		{"ip", "port", "proto", "state", "reason", "ttl", "service", "port_class", "timestamp"},
-		{"198.19.0.5", "53", "udp", "open", "udp-response", "64", "domain", "system", ts},
-		{"198.19.0.5", "9", "udp", "closed", "port-unreach", "63", "discard", "system", ts},
-		{"198.19.0.5", "161", "udp", "filtered", "admin-prohibited", "62", "snmp", "system", ts},
-		{"198.19.0.5", "123", "udp", "open|filtered", "no-response", "0", "ntp", "system", ts},
-		{"198.19.0.9", "49999", "udp", "open|filtered", "no-response", "0", "unknown", "dynamic", ts},
+		{"ip", "port", "proto", "state", "reason", "ttl", "service", "port_class", "timestamp", "product", "version"},
+		{"198.19.0.5", "53", "udp", "open", "udp-response", "64", "domain", "system", ts, "", ""},
+		{"198.19.0.5", "9", "udp", "closed", "port-unreach", "63", "discard", "system", ts, "", ""},
+		{"198.19.0.5", "161", "udp", "filtered", "admin-prohibited", "62", "snmp", "system", ts, "", ""},
+		{"198.19.0.5", "123", "udp", "open|filtered", "no-response", "0", "ntp", "system", ts, "", ""},
+		{"198.19.0.9", "49999", "udp", "open|filtered", "no-response", "0", "unknown", "dynamic", ts, "", ""},
 	}
 	if fmt.Sprintf("%q", rows) != fmt.Sprintf("%q", want) {
 		t.Fatalf("CSV rows\n%q\nwant\n%q", rows, want)

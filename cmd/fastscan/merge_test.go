@@ -381,3 +381,35 @@ func TestMergeStdin(t *testing.T) {
 		t.Errorf("%d results, want %d", len(got), len(want))
 	}
 }
+
+// TestMergeV1AndV2Files merges a shard written before schema version 2 (kept
+// literally) with one that has service identification: the JSON lines and the
+// nmap XML written carry the service of the v2 shard and match the schema and
+// nmap's DTD.
+func TestMergeV1AndV2Files(t *testing.T) {
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "v1.jsonl")
+	os.WriteFile(v1, []byte(`{"schema_version":1,"record":"scan","scan_id":"bb","shard":0,"shards":2,"fastscan_version":"0.1.0","start":"2026-12-01T10:00:00Z"}
+{"schema_version":1,"ip":"198.19.0.1","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","timestamp":"2026-12-01T10:00:01Z"}
+`), 0o644)
+	svc := result.Result{IP: netip.MustParseAddr("198.19.0.2"), Port: 2222, Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64,
+		TimeNanos: time.Date(2026, 12, 1, 10, 0, 2, 0, time.UTC).UnixNano(),
+		Service:   &result.Service{Name: "ssh", Method: "probed", Product: "OpenSSH", Version: "9.2p1", Banner: `SSH-2.0-OpenSSH_9.2p1\r\n`, Spoke: true}}
+	v2 := writeShardFile(t, dir, "v2.jsonl", []result.Result{svc}, "bb", "1/2")
+	xmlFile := filepath.Join(dir, "scan.xml")
+	code, stdout, stderr := runCmd(t, "merge", "-q", v1, v2, "--format", "jsonl", "-oX", xmlFile)
+	if code != exitOK || stderr != "" {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	outputtest.NewValidator(t).ValidateLines(t, []byte(stdout))
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"port":22,`) || !strings.Contains(lines[0], `"service":"ssh","service_method":"table"`) ||
+		!strings.Contains(lines[1], `"service":"ssh","service_method":"probed","port_class":"user","product":"OpenSSH","version":"9.2p1","banner":"SSH-2.0-OpenSSH_9.2p1\\r\\n"`) {
+		t.Fatalf("merged JSON lines:\n%s", stdout)
+	}
+	doc := must(os.ReadFile(xmlFile))
+	outputtest.ValidateNmapXML(t, doc)
+	if !strings.Contains(string(doc), `<service name="ssh" product="OpenSSH" version="9.2p1" method="probed" conf="10"/>`) {
+		t.Errorf("merged XML lacks the probed service:\n%s", doc)
+	}
+}

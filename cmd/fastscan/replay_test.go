@@ -419,7 +419,7 @@ func TestReplayCSV(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encoding/csv: %v", err)
 			}
-			if len(rows) == 0 || strings.Join(rows[0], ",") != "ip,port,proto,state,reason,ttl,service,port_class,timestamp" {
+			if len(rows) == 0 || strings.Join(rows[0], ",") != "ip,port,proto,state,reason,ttl,service,port_class,timestamp,product,version" {
 				t.Fatalf("CSV header %q", rows)
 			}
 			var asJSON bytes.Buffer
