@@ -99,6 +99,14 @@ func (l *Lab) StartSynProxy(ctx context.Context) (sp *SynProxy, err error) {
 // or an unknown (invalid) connection goes to synproxy; what it does not take
 // and is invalid is dropped. Loose pick-up of connections must be off, so that
 // the ACK completing a proxied handshake is invalid and reaches synproxy.
+//
+// No timestamp (nor sack-perm) option: with it, this kernel's synproxy
+// completes the handshake with the local listener late - the listener
+// ignores the proxy's ACK and retransmits its SYN-ACK after 1 s (tcpdump in
+// the host's namespace) - so every greeting of a server that speaks first
+// arrived a second late, at the edge of -sV's greeting wait. Without it the
+// greeting arrives at once (and no window scaling is negotiated: synproxy
+// keeps the client's wscale in the timestamp).
 func (sp *SynProxy) addSynProxy(ctx context.Context) error {
 	rules := fmt.Sprintf(`table inet %[1]s {
 	chain prerouting {
@@ -107,7 +115,7 @@ func (sp *SynProxy) addSynProxy(ctx context.Context) error {
 	}
 	chain input {
 		type filter hook input priority filter; policy accept;
-		iifname %[2]q meta l4proto tcp ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+		iifname %[2]q meta l4proto tcp ct state invalid,untracked synproxy mss 1460 wscale 7
 		iifname %[2]q ct state invalid drop
 	}
 }
