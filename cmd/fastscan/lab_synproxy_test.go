@@ -110,3 +110,54 @@ func TestLabSynProxy(t *testing.T) {
 		t.Errorf("XML notes %q, want one on %v", notes, sp.Addr)
 	}
 }
+
+// TestLabSynProxyServices: with -sV, of the 1,024 SYN-ACKs of the host behind
+// the kernel's SYN proxy only its backed ports (lab.SynProxyPorts) are reported
+// open, each with the service its server speaks; every other port is filtered,
+// reason no-service; the summary counts the SYN-ACKs no service backed and still
+// flags the host.
+func TestLabSynProxyServices(t *testing.T) {
+	l := labtest.Start(t)
+	sp := startSynProxy(t, l)
+	found, stderr, elapsed, code := runSV(t, l, false, sp.Addr.String(), "-p", "1-1024", "-sV", "--show", "all",
+		"--wait", "1s", "-r", "5000", "--sv-timeout", "3s", "--seed", "7")
+	t.Logf("scan: %v, exit %d\n%s", elapsed.Round(time.Millisecond), code, stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	byPort := map[uint16]svFinding{}
+	notes := 0
+	for _, f := range found {
+		if f.Port == 0 && f.State == "" { // the host-note record
+			notes++
+			continue
+		}
+		if f.IP != sp.Addr.String() || f.Proto != "tcp" {
+			t.Errorf("a line for %s %s:%d", f.Proto, f.IP, f.Port)
+		}
+		if _, dup := byPort[f.Port]; dup {
+			t.Errorf("port %d written twice", f.Port)
+		}
+		byPort[f.Port] = f
+	}
+	for port := uint16(1); port <= 1024; port++ {
+		f, ok := byPort[port]
+		want, backed := lab.SynProxyServices[port]
+		switch {
+		case !ok:
+			t.Errorf("port %d: no line", port)
+		case backed && (f.State != "open" || f.Service != want || f.ServiceMethod != "probed"):
+			t.Errorf("backed port %d: %s %s (%s; banner %q, error %q), want open %s (probed)", port, f.State, f.Service, f.ServiceMethod, f.Banner, f.ServiceError, want)
+		case !backed && (f.State != "filtered" || f.Reason != "no-service"):
+			t.Errorf("port %d, not backed: %s %s, want filtered no-service", port, f.State, f.Reason)
+		}
+	}
+	m := svSummary.FindStringSubmatch(stderr)
+	backed := len(lab.SynProxyPorts)
+	if want := []string{fmt.Sprint(backed), fmt.Sprint(1024 - backed), "1024"}; m == nil || fmt.Sprint(m[1:]) != fmt.Sprint(want) {
+		t.Errorf("summary: identified, not backed, SYN-ACKs %v, want %v:\n%s", m, want, stderr)
+	}
+	if !strings.Contains(stderr, sp.Addr.String()+": SYN-ACK on 1024 of 1024 TCP ports probed") || notes != 1 {
+		t.Errorf("the SYN proxy's host is not flagged (%d host notes):\n%s", notes, stderr)
+	}
+}
