@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/output/outputtest"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -67,5 +72,49 @@ func TestStatusOpenEverywhere(t *testing.T) {
 		if n > 0 && !strings.Contains(last, `"open_everywhere_hosts":[{"ip":"198.19.0.1","syn_acks":64,"probed":64}`) {
 			t.Errorf("%d flagged: %s", n, last)
 		}
+	}
+}
+
+// TestMergeCommandHostNotes: fastscan merge reads the shards' host notes and
+// writes them again: a host-note record in JSON lines, a hostscript note in
+// nmap XML (valid against nmap.dtd), the counts of the shards added up.
+func TestMergeCommandHostNotes(t *testing.T) {
+	dir := t.TempDir()
+	proxy := netip.MustParseAddr("198.19.0.90")
+	var files []string
+	for i, n := range []int{32, 31} {
+		var buf bytes.Buffer
+		w := output.NewJSONLScan(&buf, nil, output.Scan{ID: "5f0c", Shard: i, Shards: 2, Version: version, Start: time.Now()})
+		r := result.Result{IP: proxy, Port: uint16(1 + i), Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK, TTL: 64, TimeNanos: time.Now().UnixNano()}
+		w.Write(&r)
+		w.End(output.End{OpenEverywhere: []result.OpenEverywhere{{Addr: proxy, SYNACKs: n, Probed: 32}}})
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.Join(dir, fmt.Sprintf("s%d.jsonl", i)))
+		if err := os.WriteFile(files[i], buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	xmlFile, jsonFile := filepath.Join(dir, "m.xml"), filepath.Join(dir, "m.jsonl")
+	code, _, stderr := runCmd(t, append([]string{"merge", "-oX", xmlFile, "-oJ", jsonFile}, files...)...)
+	if code != exitOK {
+		t.Fatalf("merge: exit %d: %s", code, stderr)
+	}
+	js, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputtest.NewValidator(t).ValidateLines(t, js)
+	if !strings.Contains(string(js), `"record":"host-note","ip":"198.19.0.90","note":"open-everywhere","syn_acks":63,"probed":64`) {
+		t.Errorf("merged JSON lines without the summed note:\n%s", js)
+	}
+	doc, err := os.ReadFile(xmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputtest.ValidateNmapXML(t, doc)
+	if !strings.Contains(string(doc), `<script id="fastscan-synproxy" output="SYN-ACK on 63 of 64 TCP ports probed`) {
+		t.Errorf("merged XML without the note:\n%s", doc)
 	}
 }
