@@ -44,7 +44,8 @@ func (s *Scanner) Replay(ctx context.Context, src FrameSource, sourceIP netip.Ad
 	var emitFailed atomic.Bool
 	go func() {
 		var err error
-		for r := range s.results {
+		var r result.Result // one variable for every verdict: &r does not allocate per result
+		for r = range s.results {
 			if err == nil {
 				if err = emit(&r); err != nil {
 					emitFailed.Store(true)
@@ -127,6 +128,7 @@ func (s *Scanner) prepareReplay() error {
 func Passive(ctx context.Context, src FrameSource, filter func(ip netip.Addr, port uint16) bool, emit func(*result.Result) error) (Summary, error) {
 	var sum Summary
 	seen := map[netip.AddrPort]bool{}
+	var res result.Result // one variable for every verdict: &res does not allocate per result
 	for ctx.Err() == nil {
 		frame, ts, err := src.Next()
 		if err != nil {
@@ -167,7 +169,7 @@ func Passive(ctx context.Context, src FrameSource, filter func(ip netip.Addr, po
 		} else {
 			sum.Closed++
 		}
-		res := result.Result{
+		res = result.Result{
 			IP: target, Port: r.TargetPort, Proto: result.TCP, State: state, Reason: reason,
 			TTL: r.TTL, TimeNanos: ts, SourceIP: r.LocalAddr(), SourcePort: r.LocalPort,
 		}

@@ -20,7 +20,8 @@ import (
 // cfg.Show. It returns when the scan is done or ctx is cancelled; in both cases every
 // verdict already received has been passed to emit, and a cancelled scan returns no
 // error (Summary.Interrupted says so). An error from emit stops the scan. Run may be
-// called once.
+// called once. The *result.Result given to emit is valid only during the call (the
+// engine reuses it, so that a verdict costs no allocation): emit copies what it keeps.
 //
 // Three goroutines share one errgroup: the sender (passes and cool-downs; it runs
 // each pass on Config.Senders goroutines), the receiver (link -> verdicts) and the
@@ -71,7 +72,8 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 		return s.receive(lk, sent, gctx.Done())
 	})
 	g.Go(func() error {
-		for r := range s.results {
+		var r result.Result // one variable for every verdict: &r does not allocate per result
+		for r = range s.results {
 			if err := emit(&r); err != nil {
 				return err
 			}

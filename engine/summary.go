@@ -191,6 +191,7 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 	now := time.Now().UnixNano()
 	var err error
 	t := ProbeTarget{}
+	var r result.Result // one variable for every verdict: &r does not allocate per result
 	s.eachSilent(func(idx uint64, g *portGroup) bool {
 		state, reason := g.probe.Silence()
 		if !s.cfg.Show.Has(state) {
@@ -198,7 +199,7 @@ func (s *Scanner) emitSilence(emit func(*result.Result) error) error {
 		}
 		pi := idx % s.nports
 		t.Addr, t.PortIndex, t.Pos = s.cfg.Targets.At(idx/s.nports), int(pi-g.offset), s.perm.Inverse(idx)
-		r := result.Result{
+		r = result.Result{
 			IP: t.Addr, Port: g.ports.At(t.PortIndex), Proto: g.probe.Proto(), State: state, Reason: reason,
 			TimeNanos: now, SourceIP: s.plan.sourceIP(t.Addr), SourcePort: g.probe.SourcePort(&t),
 		}

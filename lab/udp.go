@@ -134,36 +134,39 @@ func listenUDP(addr netip.Addr, port uint16) (*net.UDPConn, error) {
 // to (IP_PKTINFO), so a responder bound to 0.0.0.0 answers for every AnyIP
 // address it receives.
 func serveUDP(pc *ipv4.PacketConn, answer answerFunc) {
-	buf := make([]byte, udpMaxDatagram)
-	out := make([]byte, 0, 1500)
-	for {
+	serveDatagrams(answer, func(buf []byte) (int, netip.Addr, func([]byte), error) {
 		n, cm, src, err := pc.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(udpErrorPause)
-			continue
+		if err != nil || cm == nil || cm.Dst == nil {
+			return n, netip.Addr{}, func(reply []byte) { _, _ = pc.WriteTo(reply, nil, src) }, err
 		}
-		var local netip.Addr
-		var wcm *ipv4.ControlMessage
-		if cm != nil && cm.Dst != nil {
-			local, _ = netip.AddrFromSlice(cm.Dst.To4())
-			wcm = &ipv4.ControlMessage{Src: cm.Dst}
-		}
-		if reply := answer(buf[:n], local, time.Now(), out[:0]); reply != nil {
-			// A failed send is a lost reply, as on a real network.
-			_, _ = pc.WriteTo(reply, wcm, src)
-		}
-	}
+		local, _ := netip.AddrFromSlice(cm.Dst.To4())
+		wcm := &ipv4.ControlMessage{Src: cm.Dst}
+		return n, local, func(reply []byte) { _, _ = pc.WriteTo(reply, wcm, src) }, nil
+	})
 }
 
 // serveUDP6 is serveUDP for an IPv6 responder (IPV6_PKTINFO).
 func serveUDP6(pc *ipv6.PacketConn, answer answerFunc) {
+	serveDatagrams(answer, func(buf []byte) (int, netip.Addr, func([]byte), error) {
+		n, cm, src, err := pc.ReadFrom(buf)
+		if err != nil || cm == nil || cm.Dst == nil {
+			return n, netip.Addr{}, func(reply []byte) { _, _ = pc.WriteTo(reply, nil, src) }, err
+		}
+		local, _ := netip.AddrFromSlice(cm.Dst.To16())
+		wcm := &ipv6.ControlMessage{Src: cm.Dst}
+		return n, local, func(reply []byte) { _, _ = pc.WriteTo(reply, wcm, src) }, nil
+	})
+}
+
+// serveDatagrams is the responder loop of both families: read a datagram
+// (with the local address it arrived on and a way to answer from there),
+// answer it, until the connection is closed. A failed send is a lost reply,
+// as on a real network.
+func serveDatagrams(answer answerFunc, read func(buf []byte) (n int, local netip.Addr, reply func([]byte), err error)) {
 	buf := make([]byte, udpMaxDatagram)
 	out := make([]byte, 0, 1500)
 	for {
-		n, cm, src, err := pc.ReadFrom(buf)
+		n, local, send, err := read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -171,15 +174,8 @@ func serveUDP6(pc *ipv6.PacketConn, answer answerFunc) {
 			time.Sleep(udpErrorPause)
 			continue
 		}
-		var local netip.Addr
-		var wcm *ipv6.ControlMessage
-		if cm != nil && cm.Dst != nil {
-			local, _ = netip.AddrFromSlice(cm.Dst.To16())
-			wcm = &ipv6.ControlMessage{Src: cm.Dst}
-		}
 		if reply := answer(buf[:n], local, time.Now(), out[:0]); reply != nil {
-			// A failed send is a lost reply, as on a real network.
-			_, _ = pc.WriteTo(reply, wcm, src)
+			send(reply)
 		}
 	}
 }

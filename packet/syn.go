@@ -170,12 +170,21 @@ func (t *SYNTemplate) Put(dst []byte, dstMAC *[MACLen]byte, dstIP uint32, dstPor
 	ipSum := uint32(t.ipBase) + uint32(ipID) + dstHi + dstLo
 	be.PutUint16(f[synIPOffset+IPv4ChecksumOffset:], ^fold32(ipSum))
 
-	be.PutUint16(f[synTCPOffset+TCPSrcPortOffset:], srcPort)
-	be.PutUint16(f[synTCPOffset+TCPDstPortOffset:], dstPort)
-	be.PutUint32(f[synTCPOffset+TCPSeqNumOffset:], seq)
-	tcpSum := uint32(t.tcpBase) + dstHi + dstLo + uint32(srcPort) + uint32(dstPort) + seq>>16 + seq&0xffff
-	be.PutUint16(f[synTCPOffset+TCPChecksumOffset:], ^fold32(tcpSum))
+	putSYNFields(f[synTCPOffset:], uint32(t.tcpBase)+dstHi+dstLo, srcPort, dstPort, seq)
 	return SYNFrameLen
+}
+
+// putSYNFields writes a SYN's ports and sequence number into its TCP header
+// tcp and completes the TCP checksum from sum, the sum of every other 16-bit
+// word it covers (the template's fixed fields and the pseudo-header's
+// destination address). The step both families' SYN templates share.
+func putSYNFields(tcp []byte, sum uint32, srcPort, dstPort uint16, seq uint32) {
+	be := binary.BigEndian
+	be.PutUint16(tcp[TCPSrcPortOffset:], srcPort)
+	be.PutUint16(tcp[TCPDstPortOffset:], dstPort)
+	be.PutUint32(tcp[TCPSeqNumOffset:], seq)
+	sum += uint32(srcPort) + uint32(dstPort) + seq>>16 + seq&0xffff
+	be.PutUint16(tcp[TCPChecksumOffset:], ^fold32(sum))
 }
 
 // fold32 folds a sum of at most 2^16 16-bit values to 16 bits with

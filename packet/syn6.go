@@ -145,10 +145,6 @@ func (t *SYN6Template) Put(dst []byte, dstMAC *[MACLen]byte, dstIP netip.Addr, d
 	be.PutUint32(f[syn6IPOffset:], t.word0|flowLabel&IPv6FlowLabelMask)
 	*(*[IPv6AddressLen]byte)(f[syn6IPOffset+IPv6DstAddrOffset:]) = a
 
-	be.PutUint16(f[syn6TCPOffset+TCPSrcPortOffset:], srcPort)
-	be.PutUint16(f[syn6TCPOffset+TCPDstPortOffset:], dstPort)
-	be.PutUint32(f[syn6TCPOffset+TCPSeqNumOffset:], seq)
-	sum := uint32(t.tcpBase) + uint32(addrSum6(hi, lo)) + uint32(srcPort) + uint32(dstPort) + seq>>16 + seq&0xffff
-	be.PutUint16(f[syn6TCPOffset+TCPChecksumOffset:], ^fold32(sum))
+	putSYNFields(f[syn6TCPOffset:], uint32(t.tcpBase)+uint32(addrSum6(hi, lo)), srcPort, dstPort, seq)
 	return SYN6FrameLen
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/bpf"
@@ -92,47 +91,10 @@ func isIPv6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
 // into found and returns the other IPv6 addresses (each once, without
 // zone), in their order.
 func KnownNDP(c NDPConn, ips []netip.Addr, found map[netip.Addr][6]byte) ([]netip.Addr, error) {
-	table, err := c.Neighbors()
-	if err != nil {
-		return nil, err
-	}
-	seen := make(map[netip.Addr]bool, len(ips))
-	var todo []netip.Addr
-	for _, ip := range ips {
+	return knownOf(c, ips, found, func(ip netip.Addr) (netip.Addr, bool) {
 		ip = ip.WithZone("")
-		if !isIPv6(ip) || seen[ip] {
-			continue
-		}
-		seen[ip] = true
-		if mac, ok := table[ip]; ok {
-			found[ip] = mac
-		} else {
-			todo = append(todo, ip)
-		}
-	}
-	return todo, nil
-}
-
-// resolveNDP is Resolve for IPv6: OpenNDP on ifc, the kernel's neighbour
-// cache first (KnownNDP), then ResolveNDP for the rest.
-func resolveNDP(ctx context.Context, ifc net.Interface, srcIP netip.Addr, ips []netip.Addr, rate int, maxWait time.Duration) (map[netip.Addr][6]byte, error) {
-	found := make(map[netip.Addr][6]byte, len(ips))
-	c, err := OpenNDP(ifc)
-	if err != nil {
-		return found, err
-	}
-	defer c.Close()
-	todo, err := KnownNDP(c, ips, found)
-	if err != nil || len(todo) == 0 {
-		return found, err
-	}
-	o := NDPOptions{SrcIP: srcIP, Rate: rate, MaxTimeout: maxWait}
-	copy(o.SrcMAC[:], ifc.HardwareAddr)
-	_, err = ResolveNDP(ctx, c, todo, o, func(ip netip.Addr, mac [6]byte) { found[ip] = mac })
-	if err != nil {
-		return found, fmt.Errorf("route: resolving on %q: %w", ifc.Name, err)
-	}
-	return found, nil
+		return ip, isIPv6(ip)
+	})
 }
 
 // SolicitedNodeMulticast returns the solicited-node multicast address of

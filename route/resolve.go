@@ -30,21 +30,32 @@ const maxFramesPerReceive = 256
 // it found so far together with ctx's error.
 func Resolve(ctx context.Context, ifc net.Interface, srcIP netip.Addr, ips []netip.Addr, rate int, maxWait time.Duration) (map[netip.Addr][6]byte, error) {
 	if isIPv6(srcIP.WithZone("")) {
-		return resolveNDP(ctx, ifc, srcIP, ips, rate, maxWait)
+		return resolveWith(ctx, ifc, srcIP, ips, rate, maxWait, OpenNDP, KnownNDP, ResolveNDP)
 	}
+	return resolveWith(ctx, ifc, srcIP, ips, rate, maxWait, OpenARP, Known, ResolveARP)
+}
+
+// resolveWith is Resolve's one sequence for both protocols: open the socket,
+// take what the kernel's neighbour table already knows (known), then ask for
+// the rest (resolve).
+func resolveWith(ctx context.Context, ifc net.Interface, srcIP netip.Addr, ips []netip.Addr, rate int, maxWait time.Duration,
+	open func(net.Interface) (ARPConn, error),
+	known func(ARPConn, []netip.Addr, map[netip.Addr][6]byte) ([]netip.Addr, error),
+	resolve func(context.Context, ARPConn, []netip.Addr, ARPOptions, func(netip.Addr, [6]byte)) (ARPStats, error),
+) (map[netip.Addr][6]byte, error) {
 	found := make(map[netip.Addr][6]byte, len(ips))
-	c, err := OpenARP(ifc)
+	c, err := open(ifc)
 	if err != nil {
 		return found, err
 	}
 	defer c.Close()
-	todo, err := Known(c, ips, found)
+	todo, err := known(c, ips, found)
 	if err != nil || len(todo) == 0 {
 		return found, err
 	}
 	o := ARPOptions{SrcIP: srcIP, Rate: rate, MaxTimeout: maxWait}
 	copy(o.SrcMAC[:], ifc.HardwareAddr)
-	_, err = ResolveARP(ctx, c, todo, o, func(ip netip.Addr, mac [6]byte) { found[ip] = mac })
+	_, err = resolve(ctx, c, todo, o, func(ip netip.Addr, mac [6]byte) { found[ip] = mac })
 	if err != nil {
 		return found, fmt.Errorf("route: resolving on %q: %w", ifc.Name, err)
 	}
@@ -54,6 +65,12 @@ func Resolve(ctx context.Context, ifc net.Interface, srcIP netip.Addr, ips []net
 // Known puts the addresses of ips that c's neighbour table knows into found and
 // returns the others (IPv4 only, each once), in their order.
 func Known(c ARPConn, ips []netip.Addr, found map[netip.Addr][6]byte) ([]netip.Addr, error) {
+	return knownOf(c, ips, found, func(ip netip.Addr) (netip.Addr, bool) { return ip, ip.Is4() })
+}
+
+// knownOf is Known and KnownNDP: wants normalises an address of ips and says
+// whether it is of the protocol's family.
+func knownOf(c ARPConn, ips []netip.Addr, found map[netip.Addr][6]byte, wants func(netip.Addr) (netip.Addr, bool)) ([]netip.Addr, error) {
 	table, err := c.Neighbors()
 	if err != nil {
 		return nil, err
@@ -61,7 +78,8 @@ func Known(c ARPConn, ips []netip.Addr, found map[netip.Addr][6]byte) ([]netip.A
 	seen := make(map[netip.Addr]bool, len(ips))
 	var todo []netip.Addr
 	for _, ip := range ips {
-		if !ip.Is4() || seen[ip] {
+		ip, ok := wants(ip)
+		if !ok || seen[ip] {
 			continue
 		}
 		seen[ip] = true

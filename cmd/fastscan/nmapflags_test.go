@@ -393,7 +393,7 @@ func TestReadmeNmapTable(t *testing.T) {
 	if rows < 15 {
 		t.Errorf("README's nmap table has %d rows", rows)
 	}
-	for _, refused := range []string{"-T4", "--min-rate", "-sV", "-O", "-A", "-sC", "-sA"} {
+	for _, refused := range []string{"-T4", "--min-rate", "-O", "-A", "-sC", "-sA"} {
 		args := []string{"198.18.0.1", "-p", "80", refused}
 		if refused == "--min-rate" {
 			args = append(args, "100")

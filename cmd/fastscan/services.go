@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -138,8 +140,35 @@ func startServices(ctx context.Context, s *settings, write func(*result.Result) 
 	if s.sorted != nil {
 		sv.hidden = s.sorted.hidden
 	}
+	if lo, hi, err := ephemeralPorts(); err == nil && s.cfg.Notice != nil && !s.cfg.Connect &&
+		s.cfg.SourcePortLo <= hi && lo <= s.cfg.SourcePortHi {
+		s.cfg.Notice(fmt.Sprintf("-sV: the probes' source ports %d-%d overlap the kernel's ephemeral ports %d-%d, which the identification's connections use: a connection may share a probe's port (some replies then count as invalid); a --source-port outside them avoids it",
+			s.cfg.SourcePortLo, s.cfg.SourcePortHi, lo, hi))
+	}
 	go sv.collect()
 	return sv, nil
+}
+
+// ephemeralPortRange is where Linux keeps the local port range of connect(2)
+// (for the reading process's network namespace).
+const ephemeralPortRange = "/proc/sys/net/ipv4/ip_local_port_range"
+
+// ephemeralPorts reads the kernel's range of local ports for connections.
+func ephemeralPorts() (lo, hi uint16, err error) {
+	data, err := os.ReadFile(ephemeralPortRange)
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("%s: %q", ephemeralPortRange, data)
+	}
+	l, err1 := strconv.ParseUint(f[0], 10, 16)
+	h, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%s: %q", ephemeralPortRange, data)
+	}
+	return uint16(l), uint16(h), nil
 }
 
 // emit is the engine's callback: an open TCP result is held and handed to the

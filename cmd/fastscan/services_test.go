@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -265,5 +266,75 @@ func TestServiceScanInterrupted(t *testing.T) {
 	}
 	if line := sv.summary(); !strings.Contains(line, "3 not finished (interrupted)") {
 		t.Errorf("summary %q", line)
+	}
+}
+
+// TestServiceScanProgress: while the scan waits for identifications, a
+// terminal gets a progress line (redrawn in place, cleared at the end).
+func TestServiceScanProgress(t *testing.T) {
+	silent := loopbackServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "1s", "--show", "filtered")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sink resultsSink
+	sv, err := startServices(context.Background(), &s, sink.write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.emit(openResult(silent))
+	var progress lockedBuffer
+	start := time.Now()
+	if sv.wait(&progress) {
+		t.Error("wait reports an interruption")
+	}
+	if d := time.Since(start); d < 900*time.Millisecond || d > 2*time.Second {
+		t.Errorf("waited %v for a silent port with a 1s budget", d)
+	}
+	out := progress.String()
+	if !strings.Contains(out, "\r\033[Kservice identification: 0 of 1 ports done") || !strings.HasSuffix(out, "\r\033[K") {
+		t.Errorf("progress %q", out)
+	}
+	if r := sink.byPort()[silent.Port()]; r.State != result.Filtered || r.Reason != result.ReasonNoService {
+		t.Errorf("silent port: %+v", r)
+	}
+}
+
+// TestServiceSourcePortsNotice: -sV says so when the probes' source ports
+// overlap the kernel's ephemeral range, which the identification's
+// connections take their ports from; the default range does not.
+func TestServiceSourcePortsNotice(t *testing.T) {
+	lo, hi, err := ephemeralPorts()
+	if err != nil {
+		t.Skipf("no ephemeral port range: %v", err)
+	}
+	for _, tt := range []struct {
+		ports string
+		want  bool
+	}{
+		{"", lo <= 65535 && hi >= 61000},
+		{fmt.Sprintf("%d-%d", lo, lo), true},
+		{fmt.Sprintf("%d", hi), true},
+	} {
+		args := []string{"127.0.0.1", "-p", "22", "-sV"}
+		if tt.ports != "" {
+			args = append(args, "--source-port", tt.ports)
+		}
+		s, code, stderr := captured(t, args...)
+		if code != exitOK {
+			t.Fatalf("%q: exit %d: %s", args, code, stderr)
+		}
+		var notices []string
+		s.cfg.Notice = func(msg string) { notices = append(notices, msg) }
+		ctx, cancel := context.WithCancel(context.Background())
+		sv, err := startServices(ctx, &s, func(*result.Result) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		sv.wait(nil)
+		if got := len(notices) == 1 && strings.Contains(notices[0], "overlap the kernel's ephemeral ports"); got != tt.want {
+			t.Errorf("--source-port %q (ephemeral %d-%d): notices %q", tt.ports, lo, hi, notices)
+		}
 	}
 }
