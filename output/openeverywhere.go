@@ -31,8 +31,8 @@ const openEverywhereHint = " Its open ports are not confirmed: -sV reports open 
 
 // writeOpenEverywhere writes, at Close, one more host element for every host End
 // flagged: its status, address and a hostscript note (nmap's DTD allows any number
-// of host elements per address; its stylesheet shows the note under "Host script
-// output"):
+// of host elements per address; its stylesheet shows the note under "Host Script
+// Output"):
 //
 //	<hostscript><script id="fastscan-synproxy" output="SYN-ACK on 64 of 64 ..."><elem key="syn_acks">64</elem><elem key="probed">64</elem></script></hostscript>
 func (x *XML) writeOpenEverywhere() error {
