@@ -14,8 +14,9 @@ const summaryOpenEverywhere = 10
 
 // writeOpenEverywhere writes the summary's lines for the hosts that answered
 // SYN-ACK on (nearly) every TCP port probed: one line per host (the first
-// summaryOpenEverywhere), how many more, and a hint.
-func writeOpenEverywhere(b *strings.Builder, hosts []result.OpenEverywhere) {
+// summaryOpenEverywhere), how many more, and a hint: to run -sV, or, with it
+// (sv), that the open ports reported are those where a service answered.
+func writeOpenEverywhere(b *strings.Builder, hosts []result.OpenEverywhere, sv bool) {
 	if len(hosts) == 0 {
 		return
 	}
@@ -24,6 +25,10 @@ func writeOpenEverywhere(b *strings.Builder, hosts []result.OpenEverywhere) {
 	}
 	if n := len(hosts) - summaryOpenEverywhere; n > 0 {
 		fmt.Fprintf(b, "  and %d more %s answering SYN-ACK on (nearly) every port (the XML and JSON lines outputs name them)\n", n, plural(uint64(n), "host", "hosts"))
+	}
+	if sv {
+		fmt.Fprintf(b, "  hint: a SYN proxy or tarpit answers SYN-ACK on every port: -sV reported open only the ports where a service answered (service identification below)\n")
+		return
 	}
 	fmt.Fprintf(b, "  hint: a SYN proxy or tarpit answers SYN-ACK on every port: its open ports are not services; -sV reports open only the ports where a service answers\n")
 }

@@ -46,6 +46,12 @@ func TestSummaryOpenEverywhere(t *testing.T) {
 			t.Errorf("%d flagged: no %q:\n%s", n, more, out)
 		}
 	}
+	var buf bytes.Buffer
+	s.sv.enabled = true
+	writeSummary(&buf, &s, engine.Summary{OpenEverywhere: flagged(1)}, false)
+	if !strings.Contains(buf.String(), "-sV reported open only the ports where a service answered") {
+		t.Errorf("with -sV:\n%s", buf.String())
+	}
 }
 
 // TestStatusOpenEverywhere: the last --status-json line counts the flagged hosts

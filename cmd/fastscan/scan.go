@@ -514,7 +514,7 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	fmt.Fprintf(&b, "  ring drops %s, invalid replies %d, duplicates %d, second answers %d, waited for replies %.2fs\n",
 		drops, sum.Invalid, sum.Duplicates, sum.SecondAnswers, sum.CoolDown.Seconds())
 	writeLoss(&b, s, sum)
-	writeOpenEverywhere(&b, sum.OpenEverywhere)
+	writeOpenEverywhere(&b, sum.OpenEverywhere, s.sv.enabled)
 	io.WriteString(w, b.String())
 }
 
