@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 
@@ -18,7 +19,9 @@ import (
 // fraction of it where most answers are resets). Duplicates, resets, ICMP errors
 // and silence cost nothing more than before. When the scan ends, finish walks
 // opens once, in index order (so host by host), and only for a host with at least
-// result.MinOpenEverywhereSYNACKs open ports counts its ports with a verdict.
+// result.MinOpenEverywhereSYNACKs open ports counts its ports with a verdict. A
+// resumed scan walks Config.Resume.Answered once more, to judge those hosts on the
+// ports this run decided (its opens know nothing of the earlier runs' open ports).
 
 // newOpens finds the TCP group and makes opens when the scan probes enough TCP
 // ports for the heuristic to flag anything.
@@ -45,38 +48,65 @@ func (s *Scanner) openEverywhere(complete bool) []result.OpenEverywhere {
 	if s.opens == nil {
 		return nil
 	}
-	var out []result.OpenEverywhere
-	host, synacks := uint64(0), 0
-	judge := func() {
-		if synacks < result.MinOpenEverywhereSYNACKs {
-			return
-		}
-		probed := s.probedTCP(host, complete)
-		if result.IsOpenEverywhere(synacks, probed) {
-			out = append(out, result.OpenEverywhere{Addr: s.cfg.Targets.At(host), SYNACKs: synacks, Probed: probed})
-		}
+	type candidate struct {
+		host    uint64
+		synacks int
 	}
+	var cands []candidate
 	s.opens.Each(func(idx uint64) {
-		if h := idx / s.nports; h != host || synacks == 0 {
-			if synacks > 0 {
-				judge()
+		h := idx / s.nports
+		if n := len(cands); n == 0 || cands[n-1].host != h {
+			if n > 0 && cands[n-1].synacks < result.MinOpenEverywhereSYNACKs {
+				cands = cands[:n-1] // cannot be flagged: forget it
 			}
-			host, synacks = h, 0
+			cands = append(cands, candidate{host: h})
 		}
-		synacks++
+		cands[len(cands)-1].synacks++
 	})
-	if synacks > 0 {
-		judge()
+	if n := len(cands); n > 0 && cands[n-1].synacks < result.MinOpenEverywhereSYNACKs {
+		cands = cands[:n-1]
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	before := s.answeredBefore(func(host uint64) bool {
+		_, ok := slices.BinarySearchFunc(cands, host, func(c candidate, h uint64) int { return cmp.Compare(c.host, h) })
+		return ok
+	})
+	var out []result.OpenEverywhere
+	for _, c := range cands {
+		probed := s.probedTCP(c.host, complete) - before[c.host]
+		if result.IsOpenEverywhere(c.synacks, probed) {
+			out = append(out, result.OpenEverywhere{Addr: s.cfg.Targets.At(c.host), SYNACKs: c.synacks, Probed: probed})
+		}
 	}
 	return out
+}
+
+// answeredBefore counts, for the hosts want accepts, their TCP targets a resumed
+// scan's earlier runs decided (Config.Resume.Answered, walked once more): this
+// run's opens hold only its own open ports, so a host is judged on the ports this
+// run decided. nil for a scan that is not resumed.
+func (s *Scanner) answeredBefore(want func(host uint64) bool) map[uint64]int {
+	r := s.cfg.Resume
+	if r == nil || r.Answered == nil {
+		return nil
+	}
+	lo, hi := s.tcp.offset, s.tcp.offset+uint64(s.tcp.ports.Len())
+	before := map[uint64]int{}
+	for idx := range r.Answered {
+		if pi := idx % s.nports; pi >= lo && pi < hi && idx < s.total && want(idx/s.nports) {
+			before[idx/s.nports]++
+		}
+	}
+	return before
 }
 
 // probedTCP counts the TCP ports of host with a verdict: each of them in an
 // unsharded complete scan (the host answered, so it was probed; every target of a
 // probed host gets a verdict); in a complete shard, those answered and the silent
-// ones of the shard; otherwise those answered. A resumed scan's opens hold only
-// its last run's open ports, while every port has a verdict: it may miss a host,
-// never flag one more.
+// ones of the shard; otherwise those answered. Those a resumed scan's earlier
+// runs decided are among them (answeredBefore takes them off).
 func (s *Scanner) probedTCP(host uint64, complete bool) int {
 	g := s.tcp
 	n := g.ports.Len()

@@ -193,3 +193,35 @@ func TestFakeOpenEverywhereShards(t *testing.T) {
 		expectFlagged(t, sum, s, 2, want)
 	}
 }
+
+// TestFakeOpenEverywhereResumed: a resumed scan knows only its own run's open
+// ports, so it judges a host on the ports this run decided: a tarpit whose
+// first half the earlier run answered is flagged with the second half's counts
+// (not 32 of 64, which would hide it).
+func TestFakeOpenEverywhereResumed(t *testing.T) {
+	hosts := map[byte]func(uint16) linktest.Answer{
+		1: func(uint16) linktest.Answer { return synack },
+		2: answerBelow(9, synack, reset),
+	}
+	nw := linktest.New(linktest.Options{Model: hostModel(hosts)})
+	cfg := fakeConfig(t, nw, "198.19.0.1-198.19.0.2", "1-64", "")
+	cfg.Wait = 200 * time.Millisecond
+	// The earlier run answered ports 1-32 of both hosts (host index x 64 + port - 1).
+	cfg.Resume = &Resume{Answered: func(yield func(uint64) bool) {
+		for host := range uint64(2) {
+			for pi := range uint64(32) {
+				if !yield(host*64 + pi) {
+					return
+				}
+			}
+		}
+	}}
+	_, sum, s, err := runFake(t, context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nw.Probes()) != 64 {
+		t.Fatalf("%d probes: the resumed scan probed what the earlier run answered", len(nw.Probes()))
+	}
+	expectFlagged(t, sum, s, 2, map[byte][2]int{1: {32, 32}})
+}
