@@ -24,6 +24,7 @@ import (
 type reflectLink struct {
 	frameLen, batch int
 	every, n        int
+	flags           uint8  // of the replies: RST|ACK, or SYN|ACK
 	buf             []byte // the batch being filled
 	pending         int
 
@@ -37,8 +38,8 @@ type reflectLink struct {
 
 const reflectQueue = 16384
 
-func newReflectLink(c link.Config, every int) *reflectLink {
-	l := &reflectLink{frameLen: c.FrameLen, batch: c.Batch, every: every,
+func newReflectLink(c link.Config, every int, flags uint8) *reflectLink {
+	l := &reflectLink{frameLen: c.FrameLen, batch: c.Batch, every: every, flags: flags,
 		buf:   make([]byte, c.Batch*c.FrameLen),
 		queue: make([]byte, 0, reflectQueue*c.FrameLen), lens: make([]int, 0, reflectQueue),
 		spare: make([]byte, 0, reflectQueue*c.FrameLen), spareN: make([]int, 0, reflectQueue)}
@@ -85,7 +86,7 @@ func (l *reflectLink) Flush() (int, error) {
 		rtcp.SetDestinationPort(tcp.SourcePort())
 		rtcp.SetAckNumber(tcp.SequenceNumber() + 1)
 		rtcp.SetSequenceNumber(0)
-		rtcp.SetFlags(packet.TCPFlagRST | packet.TCPFlagACK)
+		rtcp.SetFlags(l.flags)
 		l.lens = append(l.lens, size)
 	}
 	return n, nil
@@ -122,18 +123,23 @@ func (l *reflectLink) Close() error { return nil }
 //
 //   - AllAnswered: every probe is answered (the target table fills up: dense), no retry;
 //   - HalfAnswered: every other probe is answered, one retry pass checks each target
-//     in the table and probes the unanswered half again.
+//     in the table and probes the unanswered half again;
+//   - AllOpen: every probe is answered with a SYN-ACK: 65,536 tarpits, each
+//     open on its 16 ports, all flagged by the open-everywhere heuristic (the
+//     worst case of its bookkeeping).
 //
 // Neither the send nor the reply path may allocate per probe: allocs/op is per scan.
 func BenchmarkEngineReplies(b *testing.B) {
-	b.Run("AllAnswered", func(b *testing.B) { benchmarkEngineReplies(b, 1, 0) })
-	b.Run("HalfAnswered", func(b *testing.B) { benchmarkEngineReplies(b, 2, 1) })
+	rst, synack := packet.TCPFlagRST|packet.TCPFlagACK, packet.TCPFlagSYN|packet.TCPFlagACK
+	b.Run("AllAnswered", func(b *testing.B) { benchmarkEngineReplies(b, 1, 0, rst) })
+	b.Run("HalfAnswered", func(b *testing.B) { benchmarkEngineReplies(b, 2, 1, rst) })
 	// Every verdict shown: each of the 1,048,576 closed ports reaches emit, which
 	// must not cost an allocation either (allocs/op stays per scan).
-	b.Run("AllShown", func(b *testing.B) { benchmarkEngineReplies(b, 1, 0, result.Closed) })
+	b.Run("AllShown", func(b *testing.B) { benchmarkEngineReplies(b, 1, 0, rst, result.Closed) })
+	b.Run("AllOpen", func(b *testing.B) { benchmarkEngineReplies(b, 1, 0, synack) })
 }
 
-func benchmarkEngineReplies(b *testing.B, every, retries int, show ...result.State) {
+func benchmarkEngineReplies(b *testing.B, every, retries int, flags uint8, show ...result.State) {
 	targets, err := target.ParseTargets([]string{"198.19.0.0/16"}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -142,7 +148,7 @@ func benchmarkEngineReplies(b *testing.B, every, retries int, show ...result.Sta
 		Path: &engine.Path{Interface: net.Interface{Index: 1, Name: "null0", MTU: 1500},
 			SourceIP: netip.MustParseAddr("198.18.0.1")}}
 	cfg.Ports, _ = target.ParsePorts("1-16")
-	cfg.Link = func(c link.Config) (link.Link, error) { return newReflectLink(c, every), nil }
+	cfg.Link = func(c link.Config) (link.Link, error) { return newReflectLink(c, every, flags), nil }
 	if len(show) > 0 {
 		cfg.Show = cfg.Show.With(result.Open)
 		for _, st := range show {
@@ -165,7 +171,7 @@ func benchmarkEngineReplies(b *testing.B, every, retries int, show ...result.Sta
 		}
 		cpu += time.Since(start) - sum.CoolDown
 		probes += sum.Sent
-		answered += sum.Closed
+		answered += sum.Closed + sum.Open
 		if len(show) > 0 && emitted != sum.Closed+sum.Open {
 			b.Fatalf("emitted %d results; the summary counts %d open and %d closed", emitted, sum.Open, sum.Closed)
 		}

@@ -93,6 +93,13 @@ type Scanner struct {
 	hosts  *hostTable
 	// firstPass is the pass the sender starts in: 0, or a resumed scan's.
 	firstPass int
+	// tcp is the TCP SYN group (nil: no TCP port); opens marks its targets whose
+	// first verdict was open, for the open-everywhere heuristic (openeverywhere.go),
+	// nil when it cannot flag anything (fewer TCP ports than it needs).
+	tcp   *portGroup
+	opens *Table
+	// flagged is the hosts the heuristic flagged, set when the scan ends.
+	flagged atomic.Pointer[[]result.OpenEverywhere]
 
 	// dom is the part of the permutation this scan (shard) owns; senders split it.
 	dom     domain
@@ -184,6 +191,9 @@ func New(cfg Config) (*Scanner, error) {
 		if s.hidden, err = NewTable(s.total); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.newOpens(); err != nil {
+		return nil, err
 	}
 	s.perm = permute.New(s.total, cfg.Seed)
 	s.key = cookie.NewKey(cfg.Seed)

@@ -156,6 +156,9 @@ func (s *Scanner) handle(frame []byte, tsNanos int64) {
 	switch state {
 	case result.Open:
 		s.open.Add(1)
+		if g == s.tcp && s.opens != nil {
+			s.opens.Mark(idx) // first verdicts only: rare next to resets and silence
+		}
 	case result.Closed:
 		s.closed.Add(1)
 	case result.Filtered:

@@ -24,6 +24,8 @@ type Resume struct {
 	// Position is the first permutation position of Pass to probe.
 	Position uint64
 	// Answered yields the indexes (TargetIndex) of the targets already decided.
+	// It may be walked more than once: New walks it, and the open-everywhere
+	// heuristic again when the scan ends (for the hosts it may flag).
 	Answered iter.Seq[uint64]
 }
 

@@ -28,6 +28,13 @@ type Summary struct {
 	// reply or an ICMP error sent by the host itself. An ICMP error from a router
 	// does not make a host up.
 	HostsProbed, HostsUp uint64
+	// OpenEverywhere lists the hosts that answered SYN-ACK on at least
+	// result.OpenEverywherePercent of at least result.OpenEverywhereMinPorts TCP
+	// ports with a verdict (result.IsOpenEverywhere: a SYN proxy or tarpit, most
+	// likely), in ascending address order. A complete scan counts every TCP port
+	// of a probed host; an interrupted scan or a replay only the ports a reply
+	// decided. Scanner.OpenEverywhere looks one up.
+	OpenEverywhere []result.OpenEverywhere
 	// Duplicates counts valid replies for targets already decided, but for
 	// SecondAnswers.
 	Duplicates uint64
@@ -81,6 +88,11 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		return sum
 	}
 	sum.HostsDown = s.plan.hostsDown.Load()
+	if phase != PhaseFailed {
+		flagged := s.openEverywhere(phase == PhaseDone && lk != nil)
+		s.flagged.Store(&flagged)
+		sum.OpenEverywhere = flagged
+	}
 	if w := s.plan.arp; w != nil && lk != nil {
 		select {
 		case <-w.done: // the stats are written before done closes

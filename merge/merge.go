@@ -70,6 +70,10 @@ type Merged struct {
 	Empty []string
 	// Duplicated are the shards found in more than one file.
 	Duplicated []Duplicate
+	// OpenEverywhere are the hosts the shards' host notes flagged (a SYN proxy
+	// or tarpit?), ascending: each host once, its counts summed over the shards
+	// that flagged it (each of them judged its own share of the host's ports).
+	OpenEverywhere []result.OpenEverywhere
 	// Removed counts the lines dropped because another line had the same
 	// address, port and protocol; Conflicts counts those among them whose
 	// verdict (state or reason) differed from the one kept.
@@ -93,6 +97,48 @@ type Merger struct {
 	files   map[Shard][]string // shard -> the files holding it
 	order   []Shard            // shards in the order first seen
 	start   time.Time          // the earliest scan record's start
+	notes   map[noteKey]result.OpenEverywhere
+}
+
+// noteKey is what makes a host note unique: a shard's note on one host (a shard
+// given twice says it twice).
+type noteKey struct {
+	ip    netip.Addr
+	shard Shard
+}
+
+// addNote keeps the host note l, line n of f, for the shard it follows.
+func (g *Merger) addNote(f *fileState, n int, l *jsonLine) error {
+	h, err := l.hostNote()
+	if err != nil {
+		return err
+	}
+	if !f.registered {
+		if err := g.register(f, n); err != nil {
+			return err
+		}
+	}
+	if g.notes == nil {
+		g.notes = map[noteKey]result.OpenEverywhere{}
+	}
+	g.notes[noteKey{h.Addr, f.cur.shard}] = h
+	return nil
+}
+
+// openEverywhere sums the notes of each host over its shards.
+func (g *Merger) openEverywhere() []result.OpenEverywhere {
+	byIP := map[netip.Addr]result.OpenEverywhere{}
+	for k, h := range g.notes {
+		sum := byIP[k.ip]
+		sum.Addr, sum.SYNACKs, sum.Probed = k.ip, sum.SYNACKs+h.SYNACKs, sum.Probed+h.Probed
+		byIP[k.ip] = sum
+	}
+	var out []result.OpenEverywhere
+	for _, h := range byIP {
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b result.OpenEverywhere) int { return a.Addr.Compare(b.Addr) })
+	return out
 }
 
 // New returns a Merger with nothing read yet.
@@ -167,6 +213,9 @@ func (g *Merger) add(f *fileState, n int, line []byte) error {
 		if r, isRecord, err = l.parse(line); err != nil {
 			return err
 		}
+	}
+	if isRecord && l.isHostNote() {
+		return g.addNote(f, n, &l)
 	}
 	if isRecord {
 		o, err := l.origin()
@@ -255,6 +304,7 @@ func (g *Merger) Result() *Merged {
 		return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 	})
 	m.Start = g.start
+	m.OpenEverywhere = g.openEverywhere()
 	for _, r := range m.Results {
 		t := time.Unix(0, r.TimeNanos)
 		if g.start.IsZero() && (m.Start.IsZero() || t.Before(m.Start)) {

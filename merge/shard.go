@@ -2,9 +2,13 @@ package merge
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fastscan/fastscan/output"
+	"github.com/fastscan/fastscan/result"
 )
 
 // This file is the one place that knows how fastscan's JSON lines say which scan
@@ -60,14 +64,23 @@ var unrecorded = origin{shard: Whole}
 // scanRecord is the value of "record" in a scan record.
 const scanRecord = "scan"
 
-// recordFields are the JSON members of a scan record besides schema_version;
-// jsonLine embeds them, so that one decoding reads any line.
+// hostNoteRecord is the value of "record" in a host note: written after the
+// results of a scan (or shard), about one host (output.HostNoteRecord). The only
+// note is open-everywhere: the host answered SYN-ACK on (nearly) every TCP port
+// the shard probed.
+const hostNoteRecord = "host-note"
+
+// recordFields are the JSON members of a scan record and of a host note besides
+// schema_version and ip; jsonLine embeds them, so that one decoding reads any line.
 type recordFields struct {
-	Record *string `json:"record"`
-	ScanID *string `json:"scan_id"`
-	Shard  *int    `json:"shard"`
-	Shards *int    `json:"shards"`
-	Start  *string `json:"start"`
+	Record  *string `json:"record"`
+	ScanID  *string `json:"scan_id"`
+	Shard   *int    `json:"shard"`
+	Shards  *int    `json:"shards"`
+	Start   *string `json:"start"`
+	Note    *string `json:"note"`
+	SYNACKs *int    `json:"syn_acks"`
+	Probed  *int    `json:"probed"`
 }
 
 // isRecord reports whether the line is a record (has "record"), not a result.
@@ -77,7 +90,7 @@ func (f *recordFields) isRecord() bool { return f.Record != nil }
 func (f *recordFields) origin() (origin, error) {
 	var o origin
 	if *f.Record != scanRecord {
-		return o, fmt.Errorf("unknown record %q: this fastscan reads scan records and results", *f.Record)
+		return o, fmt.Errorf("unknown record %q: this fastscan reads scan records, host notes and results", *f.Record)
 	}
 	switch {
 	case f.ScanID == nil || *f.ScanID == "":
@@ -97,4 +110,26 @@ func (f *recordFields) origin() (origin, error) {
 		o.start = t
 	}
 	return o, nil
+}
+
+// isHostNote reports whether the record is a host note.
+func (f *recordFields) isHostNote() bool { return *f.Record == hostNoteRecord }
+
+// hostNote reads a host note: the address and counts of an open-everywhere note.
+func (l *jsonLine) hostNote() (result.OpenEverywhere, error) {
+	var h result.OpenEverywhere
+	switch {
+	case l.Note == nil || *l.Note != output.OpenEverywhereNote:
+		return h, fmt.Errorf("host note without a note this fastscan knows (%q)", output.OpenEverywhereNote)
+	case l.IP == nil || l.SYNACKs == nil || l.Probed == nil:
+		return h, fmt.Errorf("host note without ip, syn_acks and probed")
+	}
+	ip, err := netip.ParseAddr(*l.IP)
+	if err != nil || ip.Zone() != "" {
+		return h, fmt.Errorf("host note: invalid ip %q", *l.IP)
+	}
+	if *l.SYNACKs < 0 || *l.SYNACKs > *l.Probed || *l.Probed > 1<<17 {
+		return h, fmt.Errorf("host note: %d SYN-ACKs of %d ports probed", *l.SYNACKs, *l.Probed)
+	}
+	return result.OpenEverywhere{Addr: ip, SYNACKs: *l.SYNACKs, Probed: *l.Probed}, nil
 }

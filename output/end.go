@@ -7,8 +7,9 @@ import (
 )
 
 // End is what the engine knows of the scan as a whole once it is over: whether it
-// finished, and which hosts are up. Writers that describe the run as a whole (nmap
-// XML, grepable) take it through Ender.
+// finished, which hosts are up, which answered SYN-ACK everywhere. Writers that
+// describe the run as a whole (nmap XML, grepable), and JSON lines for its host
+// notes, take it through Ender.
 type End struct {
 	// Interrupted is true when Ctrl-C or another signal stopped the scan before it
 	// finished.
@@ -28,6 +29,11 @@ type End struct {
 	// writers then count a host with an open or closed port as up, as they did
 	// before End existed, and ignore HostsProbed and HostsUp.
 	HostUp func(ip netip.Addr) (reason result.Reason, up bool)
+	// OpenEverywhere are the hosts that answered SYN-ACK on (nearly) every TCP
+	// port probed (result.IsOpenEverywhere: a SYN proxy or tarpit, most likely),
+	// in ascending address order. nmap XML adds a host element with a
+	// hostscript note for each, JSON lines a host-note record.
+	OpenEverywhere []result.OpenEverywhere
 }
 
 // Ender is implemented by writers that describe the run as a whole; the caller calls

@@ -38,23 +38,25 @@ const SchemaVersion = 2
 //
 // A writer made for a shard of a scan (NewJSONLScan with Scan.Shards set, as
 // fastscan's outputs are when --shard, --shards or a scheduler's environment
-// shards the scan) starts with one scan record, the only line with a "record" key:
+// shards the scan) starts with one scan record, a line with a "record" key:
 //
 //	{"schema_version":2,"record":"scan","scan_id":"3f6c0e9a1b2d4c5e8f7a6b5c4d3e2f10","shard":0,"shards":4,"fastscan_version":"0.1.0","start":"2026-11-22T11:00:00Z"}
 //
 // scan_id is the same in every shard (and run) of one scan; shard/shards say which
 // part of it the file holds, so that fastscan merge can refuse files of different
 // scans and find missing or repeated shards, also of shards with no result. An
-// unsharded scan writes results only, as before shards existed. The layout is described by the JSON Schema in
+// unsharded scan writes no scan record, as before shards existed. After the results
+// come the host-note records End asks for (openeverywhere.go). The layout is described by the JSON Schema in
 // output/schema/jsonl.schema.json.
 type JSONL struct {
 	lineWriter
+	notes []result.OpenEverywhere // host-note records for Close (openeverywhere.go)
 }
 
 // NewJSONL returns a JSONL writer on w that names services from services (nil: the
 // built-in registry), with no scan record.
 func NewJSONL(w io.Writer, services *registry.Registry) *JSONL {
-	return &JSONL{newLineWriter(w, services)}
+	return &JSONL{lineWriter: newLineWriter(w, services)}
 }
 
 // NewJSONLScan is NewJSONL with the scan record of scan as its first line when

@@ -247,6 +247,9 @@ func (x *XML) Close() error {
 	if err := x.writeHosts(true); err != nil {
 		return err
 	}
+	if err := x.writeOpenEverywhere(); err != nil {
+		return err
+	}
 	end := x.scan.finished()
 	up, down, total := x.end.hostCounts(x.scan.Hosts, uint64(len(x.upHosts)))
 	elapsed := end.Sub(x.scan.Start).Seconds()

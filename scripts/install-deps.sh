@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools fastscan's tests need with apt-get, only when one of
-# them is missing: the lab's ip (iproute2) and nft (nftables); the consumers the
+# them is missing: the lab's ip (iproute2) and nft (nftables; also the kernel SYN
+# proxy in front of the lab's SYN proxy host, lab/synproxy.go); the consumers the
 # nmap XML output is checked with: xmllint (libxml2-utils), xsltproc, and nmap's
 # DTD and stylesheet (nmap-common); tcpdump, which reads the pcap output back;
 # rsyslog, the collector of the SIEM pipeline test; setpriv (util-linux); nmap, the

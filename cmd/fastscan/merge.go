@@ -102,7 +102,7 @@ func runMerge(c *cli.Context) error {
 	for i := range m.Results {
 		w.Write(&m.Results[i]) // a failure is kept by w and returned by Close
 	}
-	w.End(output.End{}) // the hosts' status follows from their results
+	w.End(output.End{OpenEverywhere: m.OpenEverywhere}) // the hosts' status follows from their results
 	if err := w.Close(); err != nil {
 		if oe := outputFailure(err); oe != nil && oe.brokenPipe() {
 			return cli.Exit("", exitBrokenPipe)

@@ -278,7 +278,7 @@ func runError(err error) error {
 // scanEnd is how the scan ended, for the writers: interrupted (and by what), or
 // stopped by runErr.
 func scanEnd(ctx context.Context, sum engine.Summary, runErr error) output.End {
-	end := output.End{Interrupted: sum.Interrupted}
+	end := output.End{Interrupted: sum.Interrupted, OpenEverywhere: sum.OpenEverywhere}
 	if oe := outputFailure(context.Cause(ctx)); oe != nil {
 		// An output that failed stopped the scan: not an interruption.
 		end.Interrupted, end.Err = false, oe.Error()
@@ -514,6 +514,7 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	fmt.Fprintf(&b, "  ring drops %s, invalid replies %d, duplicates %d, second answers %d, waited for replies %.2fs\n",
 		drops, sum.Invalid, sum.Duplicates, sum.SecondAnswers, sum.CoolDown.Seconds())
 	writeLoss(&b, s, sum)
+	writeOpenEverywhere(&b, sum.OpenEverywhere, s.sv.enabled)
 	io.WriteString(w, b.String())
 }
 

@@ -34,6 +34,11 @@ type statusLine struct {
 	// RateChanges are the changes --adaptive made since the previous line;
 	// the last line has every change of the scan.
 	RateChanges []rateChange `json:"rate_changes,omitempty"`
+	// OpenEverywhere counts, in the last line, the hosts that answered SYN-ACK on
+	// (nearly) every TCP port probed (a SYN proxy or tarpit?), and
+	// OpenEverywhereHosts lists the first statusOpenEverywhere of them.
+	OpenEverywhere      int          `json:"open_everywhere,omitempty"`
+	OpenEverywhereHosts []statusHost `json:"open_everywhere_hosts,omitempty"`
 }
 
 // rateChange is one change of the rate by --adaptive.
@@ -106,6 +111,7 @@ func writeStatus(w io.Writer, progress func() engine.Progress, changes func() []
 		}
 		l := newStatusLine(now, p, measure(now, p))
 		l.RateChanges = rateChanges(final.RateChanges)
+		l.OpenEverywhere, l.OpenEverywhereHosts = len(final.OpenEverywhere), statusOpenEverywhereHosts(final.OpenEverywhere)
 		enc.Encode(l)
 	}
 }

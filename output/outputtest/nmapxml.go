@@ -100,6 +100,8 @@ type NmapHost struct {
 		AddrType string `xml:"addrtype,attr"`
 	} `xml:"address"`
 	Ports []NmapPort `xml:"ports>port"`
+	// Scripts are the host's hostscript notes (fastscan's open-everywhere note).
+	Scripts []NmapScript `xml:"hostscript>script"`
 }
 
 // NmapPort is one <port> of a host. Attributes are kept as written (reason_ttl as
@@ -124,7 +126,7 @@ type NmapPort struct {
 	Scripts []NmapScript `xml:"script"`
 }
 
-// NmapScript is one <script> of a port: its id and output, and its elements
+// NmapScript is one <script> of a port or a hostscript: its id and output, and its elements
 // (elem and table, nested) flattened to key paths: "subject/commonName",
 // "validity/notAfter"; an element without a key is numbered from 1 in its table
 // ("subjectAltName/1").

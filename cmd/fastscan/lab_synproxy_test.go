@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/lab/labtest"
+	"github.com/fastscan/fastscan/output/outputtest"
+)
+
+// startSynProxy starts the lab's SYN proxy host, stopped when the test ends
+// (also when it fails).
+func startSynProxy(t *testing.T, l *lab.Lab) *lab.SynProxy {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sp, err := l.StartSynProxy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sp.Stop(); err != nil {
+			t.Errorf("SYN proxy stop: %v", err)
+		}
+	})
+	return sp
+}
+
+// TestLabSynProxy: a scan of 1-1024 on the host behind the kernel's SYN proxy
+// and on a plain LAN host finds every port of the proxy's host open (it answers
+// SYN-ACK everywhere) and flags that host, and only it, in the summary, the last
+// --status-json line, nmap XML (a hostscript note, valid against nmap.dtd) and a
+// JSON lines host-note record (valid against the schema).
+func TestLabSynProxy(t *testing.T) {
+	l := labtest.Start(t)
+	sp := startSynProxy(t, l)
+	plain := l.Truth().Hosts[0]
+	dir := t.TempDir()
+	xmlFile, status := filepath.Join(dir, "scan.xml"), filepath.Join(dir, "status.jsonl")
+	out := scanLab(t, l, sp.Addr.String()+","+plain.Addr.String(), "-p", "1-1024", "-r", "20000",
+		"-oX", xmlFile, "--status-json", status)
+
+	open := map[string]int{}
+	for _, f := range out.findings {
+		if f.State == "open" {
+			open[f.IP]++
+		}
+	}
+	wantPlain := 0
+	for _, p := range plain.Ports {
+		if p <= 1024 {
+			wantPlain++
+		}
+	}
+	if open[sp.Addr.String()] != 1024 || open[plain.Addr.String()] != wantPlain {
+		t.Errorf("open ports: %v; want 1024 on %v (the proxy answers every port), %d on %v", open, sp.Addr, wantPlain, plain.Addr)
+	}
+
+	line := fmt.Sprintf("  %v: SYN-ACK on 1024 of 1024 TCP ports probed: a SYN proxy or tarpit?\n", sp.Addr)
+	if !strings.Contains(out.stderr, line) || strings.Contains(out.stderr, plain.Addr.String()+": SYN-ACK") ||
+		!strings.Contains(out.stderr, "hint: a SYN proxy or tarpit") {
+		t.Errorf("summary does not flag %v alone:\n%s", sp.Addr, out.stderr)
+	}
+
+	if len(out.notes) != 1 {
+		t.Fatalf("JSON lines host notes %q, want one", out.notes)
+	}
+	var note struct {
+		Record, IP, Note string
+		SYNACKs          int `json:"syn_acks"`
+		Probed           int
+	}
+	if err := json.Unmarshal([]byte(out.notes[0]), &note); err != nil || note.IP != sp.Addr.String() ||
+		note.Note != "open-everywhere" || note.SYNACKs != 1024 || note.Probed != 1024 {
+		t.Errorf("host note %s (%v)", out.notes[0], err)
+	}
+
+	data, err := os.ReadFile(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var last statusLine
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	if last.OpenEverywhere != 1 || len(last.OpenEverywhereHosts) != 1 || last.OpenEverywhereHosts[0] != (statusHost{sp.Addr.String(), 1024, 1024}) {
+		t.Errorf("last status line: %s", lines[len(lines)-1])
+	}
+
+	doc, err := os.ReadFile(xmlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputtest.ValidateNmapXML(t, doc)
+	notes := map[string]string{}
+	for _, h := range outputtest.ParseNmapXML(t, doc).Hosts {
+		for _, s := range h.Scripts {
+			notes[h.Addr.Addr] = s.ID + ": " + s.Output
+		}
+	}
+	if len(notes) != 1 || !strings.HasPrefix(notes[sp.Addr.String()], "fastscan-synproxy: SYN-ACK on 1024 of 1024") {
+		t.Errorf("XML notes %q, want one on %v", notes, sp.Addr)
+	}
+}
+
+// TestLabSynProxyServices: with -sV, of the 1,024 SYN-ACKs of the host behind
+// the kernel's SYN proxy only its backed ports (lab.SynProxyPorts) are reported
+// open, each with the service its server speaks; every other port is filtered,
+// reason no-service; the summary counts the SYN-ACKs no service backed and still
+// flags the host.
+func TestLabSynProxyServices(t *testing.T) {
+	l := labtest.Start(t)
+	sp := startSynProxy(t, l)
+	found, stderr, elapsed, code := runSV(t, l, false, sp.Addr.String(), "-p", "1-1024", "-sV", "--show", "all",
+		"--wait", "1s", "-r", "5000", "--sv-timeout", "3s", "--seed", "7")
+	t.Logf("scan: %v, exit %d\n%s", elapsed.Round(time.Millisecond), code, stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	byPort := map[uint16]svFinding{}
+	notes := 0
+	for _, f := range found {
+		if f.Port == 0 && f.State == "" { // the host-note record
+			notes++
+			continue
+		}
+		if f.IP != sp.Addr.String() || f.Proto != "tcp" {
+			t.Errorf("a line for %s %s:%d", f.Proto, f.IP, f.Port)
+		}
+		if _, dup := byPort[f.Port]; dup {
+			t.Errorf("port %d written twice", f.Port)
+		}
+		byPort[f.Port] = f
+	}
+	for port := uint16(1); port <= 1024; port++ {
+		f, ok := byPort[port]
+		want, backed := lab.SynProxyServices[port]
+		switch {
+		case !ok:
+			t.Errorf("port %d: no line", port)
+		case backed && (f.State != "open" || f.Service != want || f.ServiceMethod != "probed"):
+			t.Errorf("backed port %d: %s %s (%s; banner %q, error %q), want open %s (probed)", port, f.State, f.Service, f.ServiceMethod, f.Banner, f.ServiceError, want)
+		case !backed && (f.State != "filtered" || f.Reason != "no-service"):
+			t.Errorf("port %d, not backed: %s %s, want filtered no-service", port, f.State, f.Reason)
+		}
+	}
+	m := svSummary.FindStringSubmatch(stderr)
+	backed := len(lab.SynProxyPorts)
+	if want := []string{fmt.Sprint(backed), fmt.Sprint(1024 - backed), "1024"}; m == nil || fmt.Sprint(m[1:]) != fmt.Sprint(want) {
+		t.Errorf("summary: identified, not backed, SYN-ACKs %v, want %v:\n%s", m, want, stderr)
+	}
+	if !strings.Contains(stderr, sp.Addr.String()+": SYN-ACK on 1024 of 1024 TCP ports probed") || notes != 1 {
+		t.Errorf("the SYN proxy's host is not flagged (%d host notes):\n%s", notes, stderr)
+	}
+}
