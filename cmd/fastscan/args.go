@@ -78,7 +78,14 @@ func reorderArgs(args []string, flags []cli.Flag, commands []*cli.Command) []str
 			continue
 		}
 		flagArgs = append(flagArgs, a)
-		if takesValue[name] && i+1 < len(rest) {
+		if takesValue[name] {
+			if i+1 == len(rest) {
+				// The last argument, without its value: left last, so that
+				// the parser says it needs one (followed by "--" and the
+				// targets, it would take "--" as its value: -o writing the
+				// results to a file named "--").
+				return append([]string{args[0]}, flagArgs...)
+			}
 			flagArgs = append(flagArgs, rest[i+1])
 			i++
 		}

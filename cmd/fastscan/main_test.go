@@ -188,6 +188,24 @@ func TestReorderArgs(t *testing.T) {
 	}
 }
 
+// TestFlagWithoutValueLast: a flag that takes a value, given last without one,
+// is a usage error naming it, also after a target (reordered, it once took the
+// "--" put before the targets as its value: -o wrote a file named "--").
+func TestFlagWithoutValueLast(t *testing.T) {
+	for _, args := range [][]string{
+		{"198.19.0.0/24", "-p", "22", "--status-json"},
+		{"198.19.0.0/24", "-p", "22", "-o"},
+		{"-p", "22", "198.19.0.0/24", "-oJ"},
+		{"-p", "22", "--status-json"},
+	} {
+		_, code, stderr := captured(t, args...)
+		flag := strings.TrimLeft(args[len(args)-1], "-")
+		if code != exitUsage || !strings.Contains(stderr, "needs an argument: -"+flag) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and one line naming %s", args, code, stderr, flag)
+		}
+	}
+}
+
 // TestHostnameTarget resolves a host name once, before sending ("localhost" comes from
 // /etc/hosts, so no packet leaves the machine).
 func TestHostnameTarget(t *testing.T) {
