@@ -11,7 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fastscan/fastscan/netns"
 )
@@ -111,21 +115,102 @@ func LeftoverNamespaces() ([]string, error) {
 	return names, nil
 }
 
-// RemoveNamespaces deletes the named namespaces with `ip netns delete`,
-// skipping names that are not lab namespaces. It tries every name and
-// returns the errors joined.
+// RemoveNamespaces ends the processes still running in the named namespaces
+// (KillNamespaceProcesses: the real servers of a lab whose owner was killed
+// outlive it and would keep the namespace alive without its name), then
+// deletes the namespaces with `ip netns delete`, skipping names that are not
+// lab namespaces. It tries every name and returns the errors joined.
 func RemoveNamespaces(ctx context.Context, names []string) error {
 	var errs []error
+	var labNames []string
 	for _, n := range names {
 		if !IsLabNamespace(n) {
 			errs = append(errs, fmt.Errorf("lab: %q is not a lab namespace", n))
 			continue
 		}
+		labNames = append(labNames, n)
+	}
+	if err := KillNamespaceProcesses(labNames); err != nil {
+		errs = append(errs, err)
+	}
+	for _, n := range labNames {
 		if err := deleteNamespace(ctx, n); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// killWait bounds how long KillNamespaceProcesses waits after SIGTERM before
+// it sends SIGKILL.
+const killWait = 5 * time.Second
+
+// NamespacePIDs returns the processes whose network namespace is the named
+// one (as `ip netns pids` finds them: a process's main thread); none for a
+// namespace that does not exist.
+func NamespacePIDs(name string) ([]int, error) {
+	var want unix.Stat_t
+	if err := unix.Stat(filepath.Join(netns.Dir, name), &want); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("lab: namespace %s: %w", name, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("lab: list processes: %w", err)
+	}
+	self := os.Getpid()
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+e.Name()+"/ns/net", &st) != nil {
+			continue // gone, or a kernel thread
+		}
+		if st.Dev == want.Dev && st.Ino == want.Ino {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// KillNamespaceProcesses sends SIGTERM to every process in the named
+// namespaces (NamespacePIDs; never the calling process), waits until they
+// have gone, at most killWait, and sends SIGKILL to those left.
+func KillNamespaceProcesses(names []string) error {
+	list := func() ([]int, error) {
+		var all []int
+		for _, n := range names {
+			pids, err := NamespacePIDs(n)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, pids...)
+		}
+		return all, nil
+	}
+	pids, err := list()
+	if err != nil || len(pids) == 0 {
+		return err
+	}
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGTERM)
+	}
+	deadline := time.Now().Add(killWait)
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		if pids, err = list(); err != nil || len(pids) == 0 {
+			return err
+		}
+	}
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	return nil
 }
 
 // deleteNamespace removes one named namespace; a missing one is not an error.

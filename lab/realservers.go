@@ -103,10 +103,8 @@ const realServersReady = 20 * time.Second
 // every port accepts a connection from the scanner namespace; on error it
 // stops whatever it had started.
 func (l *Lab) StartRealServers(ctx context.Context, dir string) (rs *RealServers, err error) {
-	for _, tool := range []string{"/usr/sbin/sshd", "ssh-keygen", "nginx", "redis-server", "smtpd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("lab: real servers: %s not found (run scripts/install-deps.sh): %w", tool, err)
-		}
+	if err := RealServersMissing(); err != nil {
+		return nil, err
 	}
 	rs = &RealServers{Addr: RealServersAddr, NS: l.id + "-h" + strconv.Itoa(len(l.truth.Hosts)+1), Dir: dir, l: l,
 		conns: make(map[net.Conn]struct{})}
@@ -130,6 +128,17 @@ func (l *Lab) StartRealServers(ctx context.Context, dir string) (rs *RealServers
 		}
 	}
 	return rs, rs.waitReady(ctx)
+}
+
+// RealServersMissing returns an error (wrapping exec.ErrNotFound) naming the
+// first program of the real servers that is not installed, nil when all are.
+func RealServersMissing() error {
+	for _, tool := range []string{"/usr/sbin/sshd", "ssh-keygen", "nginx", "redis-server", "smtpd"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("lab: real servers: %s not found (run scripts/install-deps.sh): %w", tool, err)
+		}
+	}
+	return nil
 }
 
 // addHost creates the host's namespace and plugs it into the LAN bridge.

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -11,25 +14,51 @@ import (
 	"github.com/fastscan/fastscan/lab"
 )
 
-// upCommand is `fastlab up`: build a lab, describe it, keep it until
-// interrupted, then tear it down.
+// upCommand is `fastlab up`: build a lab with its extra hosts, describe it,
+// keep it until interrupted, then tear it down. Its pid and the real servers'
+// files are in a state directory (stateRoot/<lab id>) for `fastlab down`.
 func upCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "up",
-		Usage: "build a lab, print its layout, keep it until Ctrl-C or SIGTERM, then remove it",
+		Usage: "build a lab (with the real servers' and the SYN proxy hosts), print its layout, keep it until Ctrl-C or SIGTERM, then remove it",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "state-dir", Value: stateRoot, Hidden: true},
+		},
 		Action: func(c *cli.Context) (err error) {
 			l, err := lab.Up(c.Context)
 			if err != nil {
 				return fmt.Errorf("up: %w", err)
 			}
+			state := filepath.Join(c.String("state-dir"), l.ID())
+			var x *extraHosts
 			defer func() {
 				fmt.Fprintln(c.App.Writer, "tearing the lab down")
+				if x != nil {
+					err = errors.Join(err, x.stop())
+				}
 				if derr := l.Down(); derr != nil {
 					err = errors.Join(err, fmt.Errorf("down: %w", derr))
 				}
+				if rerr := os.RemoveAll(state); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("down: %w", rerr))
+				}
 			}()
+			if err := os.MkdirAll(state, 0o700); err != nil {
+				return fmt.Errorf("up: state directory: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(state, upPIDFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+				return fmt.Errorf("up: state directory: %w", err)
+			}
+			if x, err = startExtraHosts(c.Context, l, filepath.Join(state, "servers"), false); err != nil {
+				return fmt.Errorf("up: %w", err)
+			}
+			v, verr := installedVersions()
+			if x.rs != nil && verr != nil {
+				x.notes = append(x.notes, "versions: "+oneLine(verr))
+			}
 			printLayout(c.App.Writer, l.ID(), l.ScannerNS(), l.RemoteNS(), l.Truth())
-			fmt.Fprintln(c.App.Writer, "\nthe lab stays up until Ctrl-C or SIGTERM")
+			printExtraHosts(c.App.Writer, l.ScannerNS(), x, v)
+			fmt.Fprintf(c.App.Writer, "\nthe lab stays up until Ctrl-C or SIGTERM, or fastlab down %s\n", l.ID())
 			<-c.Context.Done()
 			return nil
 		},
