@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +27,49 @@ type demoScan struct {
 	Flags  []string // fastscan flags before the target
 	Target string   // one CIDR block
 	Ports  string   // fastscan's -p specification
+	// Host names the extra host the scan needs (hostRealServers,
+	// hostSynProxy), "" for the lab's own ground truth.
+	Host string
+	// JSONL is the file (in the demo's working directory) the scan writes
+	// JSON lines to (-oJ, among Flags), read by Check.
+	JSONL string
+	// Check compares what the scan found with the ground truth; nil for
+	// none. A mismatch fails the demo.
+	Check func(r demoRun) error
+}
+
+// The extra hosts a demo scan may need.
+const (
+	hostRealServers = "real servers"
+	hostSynProxy    = "SYN proxy"
+)
+
+// demoRun is what one demo scan left: its JSON lines, its standard error
+// (the summary) and the installed servers' versions.
+type demoRun struct {
+	lines    []demoLine
+	stderr   string
+	versions installed
+}
+
+// demoLine is one JSON line of a scan (a result or a host note), the fields
+// the demo's checks read.
+type demoLine struct {
+	Record  string `json:"record"`
+	IP      string `json:"ip"`
+	Port    uint16 `json:"port"`
+	State   string `json:"state"`
+	Reason  string `json:"reason"`
+	Service string `json:"service"`
+	Method  string `json:"service_method"`
+	Product string `json:"product"`
+	Version string `json:"version"`
+	Info    string `json:"info"`
+	SynAcks int    `json:"syn_acks"`
+	Probed  int    `json:"probed"`
+	TLS     *struct {
+		SubjectCN string `json:"subject_cn"`
+	} `json:"tls"`
 }
 
 // demoScans is the list of scans `fastlab demo` runs, in order. Edit here.
@@ -71,6 +117,33 @@ func demoScans() []demoScan {
 			Target: "198.18.1.10/32",
 			Ports:  "1-65535",
 		},
+		{
+			Title:  "service identification (-sV) of the real servers' host: product and version of each, against what the installed packages say",
+			Flags:  []string{"-sV", "--sv-timeout", "3s", "-oJ", "realservers.jsonl"},
+			Target: lab.RealServersAddr.String() + "/32",
+			Ports:  realServerPortList(),
+			Host:   hostRealServers,
+			JSONL:  "realservers.jsonl",
+			Check:  checkRealServers,
+		},
+		{
+			Title:  "a host behind a SYN proxy x 1-1024: SYN-ACK on every port, flagged in the summary (results to /dev/null)",
+			Flags:  []string{"-o", "/dev/null", "-oJ", "synproxy.jsonl"},
+			Target: lab.SynProxyAddr.String() + "/32",
+			Ports:  "1-1024",
+			Host:   hostSynProxy,
+			JSONL:  "synproxy.jsonl",
+			Check:  checkSynProxyFlagged,
+		},
+		{
+			Title:  "the same with -sV: open only where a service answers",
+			Flags:  []string{"-sV", "--sv-timeout", "3s", "-oJ", "synproxy-sv.jsonl"},
+			Target: lab.SynProxyAddr.String() + "/32",
+			Ports:  "1-1024",
+			Host:   hostSynProxy,
+			JSONL:  "synproxy-sv.jsonl",
+			Check:  checkSynProxyServices,
+		},
 	}
 }
 
@@ -106,14 +179,21 @@ func demoCommand() *cli.Command {
 	}
 }
 
-// runDemo brings a lab up, runs every scan and always tears the lab down.
+// runDemo brings a lab up (with the extra hosts its scans need), runs every
+// scan, checks those with a Check, and always tears the lab down.
 func runDemo(ctx context.Context, stdout, stderr io.Writer, scanner string, scans []demoScan) (err error) {
 	l, err := lab.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	var x *extraHosts
 	defer func() {
 		fmt.Fprintf(stdout, "\ntearing lab %s down\n", l.ID())
+		if x != nil {
+			if serr := x.stop(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("demo: down: %w", serr))
+			}
+		}
 		if derr := l.Down(); derr != nil {
 			err = errors.Join(err, fmt.Errorf("demo: down: %w", derr))
 		}
@@ -127,19 +207,38 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, scanner string, scan
 	if err := os.Chmod(workDir, 0o777); err != nil { // the scan drops root: it must still write there
 		return fmt.Errorf("demo: %w", err)
 	}
+	var versions installed
+	if slices.ContainsFunc(scans, func(s demoScan) bool { return s.Host != "" }) {
+		if x, err = startExtraHosts(ctx, l, filepath.Join(workDir, "servers"), true); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		for _, n := range x.notes {
+			fmt.Fprintf(stdout, "%s: its scans are skipped\n", n)
+		}
+		if x.rs != nil {
+			if versions, err = installedVersions(); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+		}
+	}
 	var failed []string
 	for i, s := range scans {
 		if ctx.Err() != nil {
 			return fmt.Errorf("demo: interrupted: %w", ctx.Err())
 		}
 		fmt.Fprintf(stdout, "\n== scan %d of %d: %s\n", i+1, len(scans), s.Title)
-		if err := printExpected(stdout, l.Truth(), s); err != nil {
+		if (s.Host == hostRealServers && x.rs == nil) || (s.Host == hostSynProxy && x.sp == nil) {
+			fmt.Fprintf(stdout, "-- skipped: the %s host is not running\n", s.Host)
+			continue
+		}
+		if err := printExpected(stdout, l.Truth(), s, versions); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 		fmt.Fprintf(stdout, "$ ip netns exec %s %s %s\n", l.ScannerNS(), scanner, strings.Join(s.args(), " "))
+		var summary bytes.Buffer
 		cmd := l.Command(ctx, scanner, s.args()...)
 		cmd.Dir = workDir // the scan's checkpoint goes there, not into the caller's directory
-		cmd.Stdout, cmd.Stderr = stdout, stderr
+		cmd.Stdout, cmd.Stderr = stdout, io.MultiWriter(stderr, &summary)
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 		cmd.WaitDelay = scanGrace
 		start := time.Now()
@@ -149,6 +248,20 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, scanner string, scan
 			continue
 		}
 		fmt.Fprintf(stdout, "-- fastscan finished in %v\n", time.Since(start).Round(time.Millisecond))
+		if s.Check == nil {
+			continue
+		}
+		r := demoRun{stderr: summary.String(), versions: versions}
+		err := readDemoLines(filepath.Join(workDir, s.JSONL), &r.lines)
+		if err == nil {
+			err = s.Check(r)
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "-- MISMATCH with the ground truth: %v\n", err)
+			failed = append(failed, s.Target+" (mismatch)")
+			continue
+		}
+		fmt.Fprintln(stdout, "-- checked: as the ground truth says")
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("demo: fastscan failed on %s", strings.Join(failed, ", "))
@@ -156,8 +269,39 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, scanner string, scan
 	return nil
 }
 
+// readDemoLines parses a scan's JSON lines file.
+func readDemoLines(path string, lines *[]demoLine) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for _, ln := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		if len(ln) == 0 {
+			continue
+		}
+		var d demoLine
+		if err := json.Unmarshal(ln, &d); err != nil {
+			return fmt.Errorf("%s: line %q: %w", path, ln, err)
+		}
+		*lines = append(*lines, d)
+	}
+	return nil
+}
+
 // printExpected prints what the ground truth says the scan must find.
-func printExpected(w io.Writer, t lab.Truth, s demoScan) error {
+func printExpected(w io.Writer, t lab.Truth, s demoScan, v installed) error {
+	switch s.Host {
+	case hostRealServers:
+		fmt.Fprintf(w, "ground truth: the installed packages (sshd -V, dpkg-query, nginx -v, redis-server --version):\n")
+		for _, r := range realServerPorts(v) {
+			fmt.Fprintf(w, "  expected open: %s:%d %s\n", lab.RealServersAddr, r.port, r.describe())
+		}
+		return nil
+	case hostSynProxy:
+		fmt.Fprintf(w, "ground truth: SYN-ACK on every port; services only on %s (%s), every other port resets the connection\n",
+			portList(lab.SynProxyPorts), synProxyServiceList())
+		return nil
+	}
 	prefix, err := netip.ParsePrefix(s.Target)
 	if err != nil {
 		return fmt.Errorf("demo scan target %q: %w", s.Target, err)

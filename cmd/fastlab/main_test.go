@@ -66,7 +66,15 @@ func TestPrefixRange(t *testing.T) {
 func TestDemoScansAreValidAndShowEveryState(t *testing.T) {
 	tr := lab.DefaultTruth()
 	var anyOpen, anyFiltered bool
+	var hosts []string
 	for _, s := range demoScans() {
+		if s.Host != "" {
+			hosts = append(hosts, s.Host)
+			if s.Check == nil || s.JSONL == "" || !slices.Contains(s.Flags, s.JSONL) {
+				t.Errorf("demo scan of the %s host %v: no check of its -oJ file", s.Host, s.args())
+			}
+			continue
+		}
 		p, err := netip.ParsePrefix(s.Target)
 		if err != nil {
 			t.Fatalf("%q: %v", s.Target, err)
@@ -90,11 +98,14 @@ func TestDemoScansAreValidAndShowEveryState(t *testing.T) {
 	if !anyOpen || !anyFiltered {
 		t.Errorf("the demo shows open ports: %v, filtered ports: %v; want both", anyOpen, anyFiltered)
 	}
+	if !slices.Contains(hosts, hostRealServers) || !slices.Contains(hosts, hostSynProxy) {
+		t.Errorf("the demo scans the extra hosts %v; want the real servers and the SYN proxy", hosts)
+	}
 }
 
 func TestPrintExpectedCountsAndLists(t *testing.T) {
 	var b bytes.Buffer
-	err := printExpected(&b, lab.DefaultTruth(), demoScan{Target: "198.18.1.0/24", Ports: "1-1024"})
+	err := printExpected(&b, lab.DefaultTruth(), demoScan{Target: "198.18.1.0/24", Ports: "1-1024"}, installed{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +116,7 @@ func TestPrintExpectedCountsAndLists(t *testing.T) {
 			t.Errorf("expected-results text lacks %q:\n%s", w, out)
 		}
 	}
-	if err := printExpected(&b, lab.DefaultTruth(), demoScan{Target: "nonsense", Ports: "1"}); err == nil {
+	if err := printExpected(&b, lab.DefaultTruth(), demoScan{Target: "nonsense", Ports: "1"}, installed{}); err == nil {
 		t.Error("a bad target was accepted")
 	}
 }
@@ -162,7 +173,7 @@ func TestDemoRunsScannerInsideTheLab(t *testing.T) {
 		"ip -o -4 addr show | grep -q ' 198.18.0.1/30 ' || { echo not in the scanner namespace; exit 3; }\n"+
 			"echo \"$@\" >> "+log+"\necho fake-scan-output\n")
 	var out, errOut bytes.Buffer
-	if err := runDemo(context.Background(), &out, &errOut, scanner, demoScans()); err != nil {
+	if err := runDemo(context.Background(), &out, &errOut, scanner, uncheckedDemoScans()); err != nil {
 		t.Fatalf("demo: %v\n%s%s", err, out.String(), errOut.String())
 	}
 	assertGone(t, demoLabID(t, out.String()))
@@ -187,7 +198,7 @@ func TestDemoTearsDownWhenScannerFails(t *testing.T) {
 	citest.RequireRoot(t)
 	scanner := writeScript(t, t.TempDir(), "failing-scan", "echo boom >&2\nexit 2\n")
 	var out, errOut bytes.Buffer
-	if err := runDemo(context.Background(), &out, &errOut, scanner, demoScans()); err == nil {
+	if err := runDemo(context.Background(), &out, &errOut, scanner, uncheckedDemoScans()); err == nil {
 		t.Fatal("demo succeeded with a failing scanner")
 	}
 	assertGone(t, demoLabID(t, out.String()))
@@ -203,7 +214,7 @@ func TestDemoTearsDownWhenInterrupted(t *testing.T) {
 	var out, errOut bytes.Buffer
 	done := make(chan error, 1)
 	pr := &notifyWriter{w: &out, word: "started", hit: cancel}
-	go func() { done <- runDemo(ctx, pr, &errOut, scanner, demoScans()) }()
+	go func() { done <- runDemo(ctx, pr, &errOut, scanner, uncheckedDemoScans()) }()
 	if err := <-done; err == nil {
 		t.Fatal("an interrupted demo reported success")
 	}
@@ -223,4 +234,40 @@ func (n *notifyWriter) Write(p []byte) (int, error) {
 		n.hit()
 	}
 	return k, err
+}
+
+// uncheckedDemoScans are demoScans without their checks (for fake scanners,
+// which write no results).
+func uncheckedDemoScans() []demoScan {
+	scans := demoScans()
+	for i := range scans {
+		scans[i].Check = nil
+	}
+	return scans
+}
+
+// TestDemoCheckFailsTheDemo: a scan whose results differ from the ground
+// truth fails the demo (the fake scanner reports nothing), and the lab with
+// its extra hosts is torn down.
+func TestDemoCheckFailsTheDemo(t *testing.T) {
+	citest.RequireRoot(t)
+	for _, tool := range []string{"sshd", "nginx", "redis-server", "smtpd", "dpkg-query", "ssh-keygen"} {
+		citest.RequireTool(t, tool)
+	}
+	var scans []demoScan
+	for _, s := range demoScans() {
+		if s.Host != "" {
+			scans = append(scans, s)
+		}
+	}
+	scanner := writeScript(t, t.TempDir(), "empty-scan", "touch realservers.jsonl synproxy.jsonl synproxy-sv.jsonl\n")
+	var out, errOut bytes.Buffer
+	err := runDemo(context.Background(), &out, &errOut, scanner, scans)
+	if err == nil || !strings.Contains(err.Error(), "mismatch") {
+		t.Fatalf("demo with a scanner that finds nothing: %v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "MISMATCH"); n != len(scans) {
+		t.Errorf("%d mismatches reported, want %d:\n%s", n, len(scans), out.String())
+	}
+	assertGone(t, demoLabID(t, out.String()))
 }
