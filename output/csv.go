@@ -17,7 +17,7 @@ const csvHeader = "ip,port,proto,state,reason,ttl,service,port_class,timestamp,p
 // for spreadsheets:
 //
 //	ip,port,proto,state,reason,ttl,service,port_class,timestamp,product,version
-//	198.19.0.5,22,tcp,open,syn-ack,64,ssh,system,2026-11-22T11:00:00.123456789Z,OpenSSH,9.2p1 Debian 2+deb12u3
+//	198.19.0.5,22,tcp,open,syn-ack,64,ssh,system,2026-11-22T11:00:00.123456789Z,OpenSSH,9.2p1
 //
 // product and version are what service identification (-sV) learnt of the
 // port, empty without it; they came last (after timestamp) so that readers

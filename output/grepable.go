@@ -16,7 +16,7 @@ import (
 // version/, and a closing comment. The version field is empty unless service
 // identification (-sV) ran: then it holds product, version and (extra info), and
 // a protocol spoken inside TLS is named ssl|http, as nmap writes them
-// (22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/):
+// (22/open/tcp//ssh//OpenSSH 9.2p1 (Debian-2+deb12u10)/):
 //
 //	# fastscan 0.1.0 scan initiated Sun Nov 22 11:00:00 2026 as: fastscan 198.19.0.0/24 -p 22,80
 //	Host: 198.19.0.5 ()	Status: Up

@@ -26,8 +26,8 @@ import (
 //
 // With service identification (-sV) the table has nmap's VERSION column:
 //
-//	PORT    STATE SERVICE VERSION
-//	22/tcp  open  ssh     OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)
+//	PORT    STATE SERVICE  VERSION
+//	22/tcp  open  ssh      OpenSSH 9.2p1 (Debian-2+deb12u10)
 //	443/tcp open  ssl/http nginx 1.22.1
 //
 // "Not shown" counts the host's ports whose verdict was not shown: the replies

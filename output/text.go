@@ -20,7 +20,7 @@ import (
 // extra info follow at the end of the line, so that the fields before them stay
 // where scripts split them:
 //
-//	198.19.0.5      22/tcp    open          ssh          syn-ack ttl 64  OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)
+//	198.19.0.5      22/tcp    open          ssh          syn-ack ttl 64  OpenSSH 9.2p1 (Debian-2+deb12u10)
 type Text struct {
 	lineWriter
 }
@@ -94,7 +94,7 @@ func (lw *lineWriter) appendServiceName(b []byte, r *result.Result) []byte {
 
 // appendVersionText appends what service identification learnt of a service's
 // product as nmap's normal output words it: product, version and, in
-// parentheses, the extra info ("OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)");
+// parentheses, the extra info ("OpenSSH 9.2p1 (Debian-2+deb12u10)");
 // nothing when it learnt none of them. Text goes to terminals: see
 // appendTextField.
 func appendVersionText(b []byte, s *result.Service) []byte {
