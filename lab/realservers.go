@@ -302,6 +302,11 @@ func (rs *RealServers) startRedis(context.Context) error {
 }
 
 // startSMTP starts opensmtpd with STARTTLS (the generated certificate).
+// Its control socket's path is built in (/run/smtpd.sock), so a second
+// smtpd on the machine (another lab's: a `fastlab up` beside the tests) would
+// exit with "control socket already listening": it runs with a /run of its
+// own, a tmpfs mounted in the private mount namespace `ip netns exec` gives
+// it (mount propagation to the host is off there), gone with the process.
 func (rs *RealServers) startSMTP(context.Context) error {
 	conf := fmt.Sprintf(`pki %[1]s cert "%[2]s/cert.pem"
 pki %[1]s key "%[2]s/key.pem"
@@ -312,7 +317,8 @@ match from any for local action "local"
 	if err := os.WriteFile(rs.path("smtpd.conf"), []byte(conf), 0o600); err != nil {
 		return err
 	}
-	return rs.start("smtpd", "smtpd", "-d", "-f", rs.path("smtpd.conf"))
+	return rs.start("smtpd", "sh", "-c", `mount -t tmpfs -o mode=0755,size=1m fastlab-smtpd /run && exec smtpd -d -f "$1"`,
+		"sh", rs.path("smtpd.conf"))
 }
 
 // startHostile opens the hostile servers' listeners in the host's namespace

@@ -90,3 +90,30 @@ func TestRealServersStopLeavesNothing(t *testing.T) {
 		t.Errorf("second Stop: %v", err)
 	}
 }
+
+// Two real servers' hosts, in two labs, run at once (a `fastlab up` beside
+// the tests): opensmtpd's control socket, whose path is built in, once made
+// the second exit ("control socket already listening").
+func TestRealServersTwoAtOnce(t *testing.T) {
+	citest.RequireRoot(t)
+	for _, tool := range []string{"sshd", "nginx", "redis-server", "smtpd", "ssh-keygen"} {
+		citest.RequireTool(t, tool)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 2 {
+		l := labtest.Start(t)
+		rs, err := l.StartRealServers(ctx, t.TempDir())
+		if err != nil {
+			t.Fatalf("real servers %d: %v", i+1, err)
+		}
+		t.Cleanup(func() {
+			if err := rs.Stop(); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		})
+	}
+	if _, err := os.Stat("/run/smtpd.sock"); err == nil {
+		t.Error("an smtpd of the lab made the machine's /run/smtpd.sock")
+	}
+}
