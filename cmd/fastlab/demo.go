@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -73,6 +72,9 @@ type demoLine struct {
 }
 
 // demoScans is the list of scans `fastlab demo` runs, in order. Edit here.
+// The scans of the extra hosts (Host) come last: their hosts are started
+// before the first of them, and would be found by the LAN scans of the lab's
+// own ground truth otherwise.
 func demoScans() []demoScan {
 	return []demoScan{
 		{
@@ -208,23 +210,26 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, scanner string, scan
 		return fmt.Errorf("demo: %w", err)
 	}
 	var versions installed
-	if slices.ContainsFunc(scans, func(s demoScan) bool { return s.Host != "" }) {
-		if x, err = startExtraHosts(ctx, l, filepath.Join(workDir, "servers"), true); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-		for _, n := range x.notes {
-			fmt.Fprintf(stdout, "%s: its scans are skipped\n", n)
-		}
-		if x.rs != nil {
-			if versions, err = installedVersions(); err != nil {
-				return fmt.Errorf("demo: %w", err)
-			}
-		}
-	}
 	var failed []string
 	for i, s := range scans {
 		if ctx.Err() != nil {
 			return fmt.Errorf("demo: interrupted: %w", ctx.Err())
+		}
+		if s.Host != "" && x == nil {
+			// Only now: on the LAN they would be in the scans of the
+			// lab's own ground truth before.
+			fmt.Fprintf(stdout, "\nstarting the real servers' host %s and the SYN proxy host %s\n", lab.RealServersAddr, lab.SynProxyAddr)
+			if x, err = startExtraHosts(ctx, l, filepath.Join(workDir, "servers"), true); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			for _, n := range x.notes {
+				fmt.Fprintf(stdout, "%s: its scans are skipped\n", n)
+			}
+			if x.rs != nil {
+				if versions, err = installedVersions(); err != nil {
+					return fmt.Errorf("demo: %w", err)
+				}
+			}
 		}
 		fmt.Fprintf(stdout, "\n== scan %d of %d: %s\n", i+1, len(scans), s.Title)
 		if (s.Host == hostRealServers && x.rs == nil) || (s.Host == hostSynProxy && x.sp == nil) {

@@ -82,7 +82,7 @@ func printLayout(w io.Writer, id, scannerNS, remoteNS string, t lab.Truth) {
 	}
 	fmt.Fprintf(&b, "  %-20s filtered (UDP open|filtered): silently dropped\n", t.BlackholePrefix)
 	fmt.Fprintf(&b, "  %-20s filtered: ICMP destination unreachable, code %d, from %s\n", t.ProhibitedPrefix, lab.ICMPProhibitedCode, t.RemoteWANAddr)
-	fmt.Fprintf(&b, "\nLAN hosts (every other LAN address is down):\n")
+	fmt.Fprintf(&b, "\nLAN hosts (every other LAN address is down, but the extra hosts below, when started):\n")
 	for _, h := range t.Hosts {
 		late := ""
 		if h.ARPDelay > 0 {

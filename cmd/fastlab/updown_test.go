@@ -188,15 +188,22 @@ func TestDownStopsRunningUp(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	waited := false
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if !waited {
 			cmd.Process.Signal(syscall.SIGTERM)
 			<-exited
 		}
 	})
 	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(out.String(), "the lab stays up") {
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
+		select {
+		case err := <-exited:
+			waited = true
+			t.Fatalf("fastlab up ended (%v) before it printed its layout:\n%s", err, out)
+		default:
+		}
+		if time.Now().After(deadline) {
 			t.Fatalf("fastlab up printed no layout:\n%s", out)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -215,6 +222,7 @@ func TestDownStopsRunningUp(t *testing.T) {
 	}
 	select {
 	case err := <-exited:
+		waited = true
 		if err != nil {
 			t.Errorf("fastlab up after SIGTERM: %v\n%s", err, out)
 		}
@@ -224,5 +232,26 @@ func TestDownStopsRunningUp(t *testing.T) {
 	assertGone(t, id)
 	if _, err := os.Stat(filepath.Join(root, id)); !os.IsNotExist(err) {
 		t.Errorf("state directory left: %v", err)
+	}
+}
+
+// TestPrintExtraHosts: the layout names both hosts, their ports and the
+// installed versions; a host that was not started is one line saying why.
+func TestPrintExtraHosts(t *testing.T) {
+	v := installed{ssh: "9.9p9", sshInfo: "Debian-1", nginx: "1.99.0", redis: "9.0.1"}
+	var b bytes.Buffer
+	printExtraHosts(&b, "fsl000001-s", &extraHosts{notes: []string{"real servers (198.18.1.80) not started: nginx not found"}}, v)
+	out := b.String()
+	if !strings.Contains(out, "real servers (198.18.1.80) not started: nginx not found\n") || strings.Contains(out, "9.9p9") ||
+		strings.Contains(out, "bin/fastscan") {
+		t.Errorf("layout without the hosts:\n%s", out)
+	}
+	for _, r := range realServerPorts(v) {
+		if r.port == 0 || r.service == "" || r.product == "" {
+			t.Errorf("real server %+v lacks a field", r)
+		}
+	}
+	if got := realServerPortList(); got != "22,25,80,443,2222,6379,8080" {
+		t.Errorf("realServerPortList() = %s", got)
 	}
 }
