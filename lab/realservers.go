@@ -307,6 +307,8 @@ func (rs *RealServers) startRedis(context.Context) error {
 // exit with "control socket already listening": it runs with a /run of its
 // own, a tmpfs mounted in the private mount namespace `ip netns exec` gives
 // it (mount propagation to the host is off there), gone with the process.
+// Dir stays visible at its path, also when it is under /run (`fastlab up`
+// keeps it in /run/fastlab): bound to /mnt first, then back onto its path.
 func (rs *RealServers) startSMTP(context.Context) error {
 	conf := fmt.Sprintf(`pki %[1]s cert "%[2]s/cert.pem"
 pki %[1]s key "%[2]s/key.pem"
@@ -317,8 +319,14 @@ match from any for local action "local"
 	if err := os.WriteFile(rs.path("smtpd.conf"), []byte(conf), 0o600); err != nil {
 		return err
 	}
-	return rs.start("smtpd", "sh", "-c", `mount -t tmpfs -o mode=0755,size=1m fastlab-smtpd /run && exec smtpd -d -f "$1"`,
-		"sh", rs.path("smtpd.conf"))
+	const script = `set -e
+mount --bind "$1" /mnt
+mount -t tmpfs -o mode=0755,size=1m fastlab-smtpd /run
+mkdir -p "$1"
+mount --bind /mnt "$1"
+umount /mnt
+exec smtpd -d -f "$1/smtpd.conf"`
+	return rs.start("smtpd", "sh", "-c", script, "sh", rs.Dir)
 }
 
 // startHostile opens the hostile servers' listeners in the host's namespace

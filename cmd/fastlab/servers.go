@@ -39,20 +39,23 @@ func startExtraHosts(ctx context.Context, l *lab.Lab, dir string, strict bool) (
 		x.notes = append(x.notes, fmt.Sprintf("real servers (%s) not started: %v", lab.RealServersAddr, errors.Unwrap(err)))
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return x, fmt.Errorf("real servers: %w", err)
-	} else if x.rs, err = l.StartRealServers(ctx, dir); err != nil {
+	} else if rs, err := l.StartRealServers(ctx, dir); err != nil {
+		// rs is not nil: what was started, already stopped.
 		if strict {
 			return x, err
 		}
 		x.notes = append(x.notes, fmt.Sprintf("real servers (%s) not started: %s", lab.RealServersAddr, oneLine(err)))
+	} else {
+		x.rs = rs
 	}
-	sp, err := l.StartSynProxy(ctx)
-	if err != nil {
+	if sp, err := l.StartSynProxy(ctx); err != nil {
 		if strict {
 			return x, errors.Join(err, x.stop())
 		}
 		x.notes = append(x.notes, fmt.Sprintf("SYN proxy host (%s) not started: %s", lab.SynProxyAddr, oneLine(err)))
+	} else {
+		x.sp = sp
 	}
-	x.sp = sp
 	return x, nil
 }
 

@@ -84,8 +84,17 @@ func TestUpStartsExtraHostsAndDownStopsThem(t *testing.T) {
 	for _, tool := range []string{"sshd", "nginx", "redis-server", "smtpd", "dpkg-query", "ssh-keygen"} {
 		citest.RequireTool(t, tool)
 	}
-	root := t.TempDir()
+	// Under /run, as fastlab up's own state directory is (opensmtpd runs
+	// with a /run of its own: its files must stay visible).
+	root, err := os.MkdirTemp("/run", "fastlab-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
 	id, out, stop := startUp(t, root)
+	if strings.Contains(out.String(), "not started") {
+		t.Fatalf("an extra host was not started:\n%s", out)
+	}
 	v, err := installedVersions()
 	if err != nil {
 		t.Fatal(err)
