@@ -103,7 +103,7 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, " ("...)
 	b = append(b, r.Reason.String()...)
 	b = append(b, `)",`...)
-	b = appendECSService(b, r.Service)
+	b = appendECSService(b, r.Service, e.service(r))
 	b = append(b, `"fastscan":{`...)
 	b = e.appendVerdict(b, r, false)
 	b = append(b, `,"scan_id":`...)
@@ -121,16 +121,18 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 }
 
 // appendECSService appends the ECS objects of service identification, each
-// followed by a comma: service (name, version) and tls (the handshake and the
-// server's certificate, in ECS's tls.* and tls.server.x509.* fields). Nothing
-// when s is nil. The scanner's own fields (method, product, info, banner,
-// starttls, error) go under fastscan.
-func appendECSService(b []byte, s *result.Service) []byte {
+// followed by a comma: service (name, the name fastscan.service has too: the
+// registry's, or "unknown", where nothing recognisable answered on a port it
+// names nothing; and version) and tls (the handshake and the server's
+// certificate, in ECS's tls.* and tls.server.x509.* fields). Nothing when s is
+// nil. The scanner's own fields (method, product, info, banner, starttls,
+// error) go under fastscan.
+func appendECSService(b []byte, s *result.Service, name string) []byte {
 	if s == nil {
 		return b
 	}
 	b = append(b, `"service":{"name":`...)
-	b = appendJSONString(b, s.Name)
+	b = appendJSONString(b, name)
 	b = appendJSONMember(b, "version", s.Version)
 	b = append(b, "},"...)
 	t := s.TLS

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fastscan/fastscan/output/outputtest"
+	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
 )
 
@@ -537,5 +538,41 @@ func TestListService(t *testing.T) {
 	}
 	if fmt.Sprint(lines[7:]) != fmt.Sprint([]string{"open tcp 8080 198.19.0.5 " + ts, "open tcp 80 198.19.0.5 " + ts, "# end", ""}) {
 		t.Errorf("lines after the hostile one %q", lines[7:])
+	}
+}
+
+// TestECSServiceUnnamedPort: -sV on a port the registry names nothing, where
+// nothing recognisable answered (the lab's silent server on 9004), gives ECS
+// service.name "unknown", as fastscan.service, not "" (which the ECS schema
+// rejects).
+func TestECSServiceUnnamedPort(t *testing.T) {
+	v := outputtest.NewECSValidator(t)
+	var buf bytes.Buffer
+	s := xmlScan()
+	s.ID = "scan-1"
+	w := NewECS(&buf, nil, s)
+	r := sample()
+	r.SourceIP = v4(0xC6120001)
+	r.Port, r.Reason = 9004, result.ReasonNoService
+	r.Service = &result.Service{Method: "table", Error: "time budget spent"}
+	if name := registry.Default().Name(r.Port, registry.TCP); name != "" {
+		t.Fatalf("the registry names %d %q: the test proves nothing", r.Port, name)
+	}
+	if err := w.Write(&r); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if n := v.ValidateLines(t, buf.Bytes()); n != 1 {
+		t.Fatalf("validated %d documents, want 1", n)
+	}
+	var d struct {
+		Service  struct{ Name string }    `json:"service"`
+		Fastscan struct{ Service string } `json:"fastscan"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Service.Name != "unknown" || d.Fastscan.Service != "unknown" {
+		t.Errorf("service.name %q, fastscan.service %q; want unknown for both:\n%s", d.Service.Name, d.Fastscan.Service, buf.String())
 	}
 }
