@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -180,7 +181,9 @@ func NamespacePIDs(name string) ([]int, error) {
 
 // KillNamespaceProcesses sends SIGTERM to every process in the named
 // namespaces (NamespacePIDs; never the calling process), waits until they
-// have gone, at most killWait, and sends SIGKILL to those left.
+// have left them, at most killWait, and sends SIGKILL to those left; then it
+// waits (at most killWait again) until every process it signalled has ended
+// (a process leaves its namespace early in its exit, before it is gone).
 func KillNamespaceProcesses(names []string) error {
 	list := func() ([]int, error) {
 		var all []int
@@ -197,20 +200,36 @@ func KillNamespaceProcesses(names []string) error {
 	if err != nil || len(pids) == 0 {
 		return err
 	}
+	signalled := slices.Clone(pids)
 	for _, pid := range pids {
 		unix.Kill(pid, unix.SIGTERM)
 	}
 	deadline := time.Now().Add(killWait)
-	for time.Now().Before(deadline) {
+	for len(pids) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
-		if pids, err = list(); err != nil || len(pids) == 0 {
+		if pids, err = list(); err != nil {
 			return err
 		}
 	}
 	for _, pid := range pids {
 		unix.Kill(pid, unix.SIGKILL)
 	}
+	deadline = time.Now().Add(killWait)
+	for slices.ContainsFunc(signalled, running) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	return nil
+}
+
+// running reports whether process pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
 
 // deleteNamespace removes one named namespace; a missing one is not an error.

@@ -1,9 +1,12 @@
 package lab_test
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -49,6 +52,14 @@ func TestRemoveNamespacesEndsProcesses(t *testing.T) {
 	start := time.Now()
 	if err := lab.RemoveNamespaces(context.Background(), []string{ns}); err != nil {
 		t.Fatal(err)
+	}
+	// Gone when it returns, not only out of the namespace.
+	for _, pid := range got {
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+			if i := bytes.LastIndexByte(b, ')'); i < 0 || i+2 >= len(b) || b[i+2] != 'Z' {
+				t.Errorf("process %d still runs after RemoveNamespaces returned: %s", pid, b)
+			}
+		}
 	}
 	for range cmds {
 		select {
