@@ -44,6 +44,7 @@ type svFinding struct {
 	Banner        string `json:"banner"`
 	StartTLS      bool   `json:"starttls"`
 	ServiceError  string `json:"service_error"`
+	Timestamp     string `json:"timestamp"`
 	TLS           *struct {
 		Version   string    `json:"version"`
 		ALPN      string    `json:"alpn"`

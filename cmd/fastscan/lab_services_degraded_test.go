@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/citest"
+	"github.com/fastscan/fastscan/lab"
+)
+
+// svScanPhase reads the probing phase's duration from the summary's first
+// line ("fastscan done: ... in 0.06s").
+var svScanPhase = regexp.MustCompile(`fastscan done: .* in ([0-9.]+)s`)
+
+// TestLabServicesDegraded runs -sV (a SYN scan with a modest rate and
+// retries) against the real servers over paths unlike the lab's clean
+// bridge: random TCP loss on the host's link (3 % and 10 % each way), a
+// narrow link (64 kbit/s each way), both, and the servers sharing one CPU
+// with the scanner, idle and under a busy loop pinned to the same CPU.
+// Every real server is still identified with the installed package's
+// product and version; each port's line is written within the probing
+// phase and one --sv-timeout budget; no closed port is ever reported open;
+// the wall times are logged side by side.
+func TestLabServicesDegraded(t *testing.T) {
+	taskset := citest.RequireTool(t, "taskset")
+	citest.RequireTool(t, "nft")
+	citest.RequireTool(t, "tc")
+	l, rs := startRealServers(t)
+	truth := realServersTruth(t, rs)
+	var ports []uint16
+	for p := range truth.real {
+		ports = append(ports, p)
+	}
+	closed := []uint16{21, 23, 3306, 8443}
+	ports = append(ports, closed...)
+	slices.Sort(ports)
+	const budget = 10 * time.Second // the default --sv-timeout
+	type path struct {
+		name string
+		imp  lab.Impairment
+		cpu  string // "": as is; "pinned": scanner and servers on CPU 0; "loaded": and a busy loop there
+	}
+	paths := []path{
+		{name: "plain"},
+		{name: "loss3", imp: lab.Impairment{LossPercent: 3}},
+		{name: "loss10", imp: lab.Impairment{LossPercent: 10}},
+		{name: "narrow64k", imp: lab.Impairment{RateKbit: 64}},
+		{name: "narrow64k+loss3", imp: lab.Impairment{RateKbit: 64, LossPercent: 3}},
+		{name: "pinned", cpu: "pinned"},
+		{name: "pinned+busy", cpu: "loaded"},
+	}
+	walls := map[string]time.Duration{}
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			restore, err := rs.Impair(ctx, p.imp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Torn down however the subtest ends.
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := restore(ctx); err != nil {
+					t.Errorf("restore the link: %v", err)
+				}
+			})
+			var wrap []string
+			if p.cpu != "" {
+				wrap = pinToCPU0(t, rs, taskset, p.cpu == "loaded")
+			}
+			args := []string{rs.Addr.String(), "-p", portList(ports), "-sV", "--show", "all", "--wait", "2s", "-r", "100",
+				"--retries", "4", "--sv-timeout", budget.String(), "--sv-per-host", "16"}
+			start := time.Now()
+			found, stderr, elapsed, code := runSVWrapped(t, l, wrap, args...)
+			walls[p.name] = elapsed
+			t.Logf("%s: %v, exit %d\n%s", p.name, elapsed.Round(time.Millisecond), code, stderr)
+			if code != exitOK {
+				t.Fatalf("exit %d", code)
+			}
+			byPort := svByAddr(t, found, rs.Addr)[rs.Addr.String()]
+			truth.check(t, rs.Addr, byPort, nil, false)
+			// Loss may cost a closed port's reset (all retries lost:
+			// filtered), never make it open.
+			for _, port := range closed {
+				if f := byPort[port]; f.State == "open" || f.Product != "" || f.ServiceMethod != "table" {
+					t.Errorf("closed port %d: %+v", port, f)
+				} else if f.State != "closed" {
+					t.Logf("closed port %d reads %s %s (its resets lost)", port, f.State, f.Reason)
+				}
+			}
+			m := svScanPhase.FindStringSubmatch(stderr)
+			if m == nil {
+				t.Fatalf("no probing time in the summary")
+			}
+			phase, _ := strconv.ParseFloat(m[1], 64)
+			// The process's start and the summary's rounding: a second.
+			limit := time.Duration(phase*float64(time.Second)) + budget + time.Second
+			for _, port := range slices.Sorted(maps.Keys(truth.real)) {
+				f := byPort[port]
+				if strings.Contains(f.ServiceError, "budget") {
+					t.Errorf("port %d: %q", port, f.ServiceError)
+				}
+				ts, err := time.Parse(time.RFC3339Nano, f.Timestamp)
+				if err != nil {
+					t.Errorf("port %d: timestamp %q: %v", port, f.Timestamp, err)
+					continue
+				}
+				if d := ts.Sub(start); d > limit {
+					t.Errorf("port %d written %v after the start: more than the probing phase and one budget (%v)", port, d, limit)
+				}
+			}
+			checkSVSummary(t, stderr, found)
+		})
+	}
+	var sb strings.Builder
+	for _, p := range paths {
+		fmt.Fprintf(&sb, "  %-16s %v\n", p.name, walls[p.name].Round(10*time.Millisecond))
+	}
+	t.Logf("wall times (-r 100 --retries 4 --wait 2s --sv-timeout %v):\n%s", budget, sb.String())
+}
+
+// pinToCPU0 pins the real servers' processes to CPU 0 and returns the
+// wrapper that starts the scanner there too; with busy, it also starts a
+// busy loop on CPU 0, bounded to a minute and ended when the subtest ends.
+// The servers' affinity is restored to every CPU when the subtest ends.
+func pinToCPU0(t *testing.T, rs *lab.RealServers, taskset string, busy bool) []string {
+	t.Helper()
+	pin := func(cpus string) {
+		pids, err := rs.PIDs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pid := range pids {
+			// -a: every thread (redis has several).
+			if out, err := exec.Command(taskset, "-a", "-p", "-c", cpus, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+				t.Logf("taskset %d: %v: %s", pid, err, out) // a process that just exited
+			}
+		}
+	}
+	pin("0")
+	t.Cleanup(func() { pin("0-" + strconv.Itoa(runtime.NumCPU()-1)) })
+	if busy {
+		loop := exec.Command(taskset, "-c", "0", "timeout", "60", "sh", "-c", "while :; do :; done")
+		loop.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := loop.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			syscall.Kill(-loop.Process.Pid, syscall.SIGKILL)
+			loop.Wait()
+		})
+	}
+	return []string{taskset, "-c", "0"}
+}
