@@ -1,15 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,10 +19,6 @@ import (
 	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
 )
-
-// svScanPhase reads the probing phase's duration from the summary's first
-// line ("fastscan done: ... in 0.06s").
-var svScanPhase = regexp.MustCompile(`fastscan done: .* in ([0-9.]+)s`)
 
 // TestLabServicesDegraded runs -sV (a SYN scan with a modest rate and
 // retries) against the real servers over paths unlike the lab's clean
@@ -127,8 +125,7 @@ func scanDegraded(t *testing.T, l *lab.Lab, rs *lab.RealServers, truth realTruth
 	t.Helper()
 	args := []string{rs.Addr.String(), "-p", portList(ports), "-sV", "--show", "all", "--wait", "2s", "-r", "100",
 		"--retries", "4", "--sv-timeout", budget.String(), "--sv-per-host", "16"}
-	start := time.Now()
-	found, stderr, elapsed, code := runSVWrapped(t, l, wrap, args...)
+	found, arrived, stderr, elapsed, code := runSVTimed(t, l, wrap, args...)
 	wall(elapsed)
 	t.Logf("%v, exit %d\n%s", elapsed.Round(time.Millisecond), code, stderr)
 	if code != exitOK {
@@ -146,15 +143,11 @@ func scanDegraded(t *testing.T, l *lab.Lab, rs *lab.RealServers, truth realTruth
 			t.Logf("closed port %d reads %s %s (its resets lost)", port, f.State, f.Reason)
 		}
 	}
-	m := svScanPhase.FindStringSubmatch(stderr)
-	if m == nil {
-		t.Errorf("no probing time in the summary")
-		return
-	}
-	phase, _ := strconv.ParseFloat(m[1], 64)
-	// The process's start and the summary's rounding: a second.
-	limit := time.Duration(phase*float64(time.Second)) + budget + time.Second
-	var written []string
+	// A port's line carries the time of its SYN-ACK and is written when
+	// its identification ends, then flushed (every flushInterval): the
+	// difference is its identification's time, plus at most a flush.
+	limit := budget + flushInterval + 200*time.Millisecond
+	var took []string
 	for _, port := range slices.Sorted(maps.Keys(truth.real)) {
 		f := byPort[port]
 		if strings.Contains(f.ServiceError, "budget") {
@@ -165,13 +158,13 @@ func scanDegraded(t *testing.T, l *lab.Lab, rs *lab.RealServers, truth realTruth
 			t.Errorf("port %d: timestamp %q: %v", port, f.Timestamp, err)
 			continue
 		}
-		d := ts.Sub(start)
-		written = append(written, fmt.Sprintf("%d %v", port, d.Round(10*time.Millisecond)))
-		if d > limit {
-			t.Errorf("port %d written %v after the start: more than the probing phase and one budget (%v)", port, d, limit)
+		d := arrived[port].Sub(ts)
+		took = append(took, fmt.Sprintf("%d %v", port, d.Round(10*time.Millisecond)))
+		if d > limit || d < 0 {
+			t.Errorf("port %d: line written %v after its SYN-ACK: more than one %v budget and a flush (%v)", port, d, budget, limit)
 		}
 	}
-	t.Logf("written after the start: %s", strings.Join(written, ", "))
+	t.Logf("SYN-ACK to line written (identification, flush granularity %v): %s", flushInterval, strings.Join(took, ", "))
 	checkSVSummary(t, stderr, found)
 }
 
@@ -207,4 +200,53 @@ func pinToCPU0(t *testing.T, rs *lab.RealServers, taskset string, busy bool) []s
 		})
 	}
 	return []string{taskset, "-c", "0"}
+}
+
+// timedLines records when each line written to it arrived.
+type timedLines struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	partial int // bytes of buf's last, unfinished line
+	times   []time.Time
+}
+
+func (w *timedLines) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	for _, c := range b {
+		if c == '\n' {
+			w.times = append(w.times, now)
+		}
+	}
+	return w.buf.Write(b)
+}
+
+// runSVTimed is runSVWrapped that also returns when each port's line
+// arrived (only for the scanned address's TCP ports).
+func runSVTimed(t *testing.T, l *lab.Lab, wrap []string, args ...string) ([]svFinding, map[uint16]time.Time, string, time.Duration, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name, cmdArgs := os.Args[0], append(slices.Clone(args), "--format", "jsonl")
+	if len(wrap) > 0 {
+		name, cmdArgs = wrap[0], append(append(slices.Clone(wrap[1:]), os.Args[0]), cmdArgs...)
+	}
+	cmd := l.Command(ctx, name, cmdArgs...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stdout timedLines
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	cmd.Run()
+	elapsed := time.Since(start)
+	found := parseSVLines(t, stdout.buf.Bytes())
+	arrived := map[uint16]time.Time{}
+	if len(found) != len(stdout.times) {
+		t.Fatalf("%d findings, %d lines", len(found), len(stdout.times))
+	}
+	for i, f := range found {
+		arrived[f.Port] = stdout.times[i]
+	}
+	return found, arrived, stderr.String(), elapsed, cmd.ProcessState.ExitCode()
 }
