@@ -343,6 +343,16 @@ func (e *exchange) read(from int, wait time.Duration, done func([]byte) bool) ([
 	}
 }
 
+// replyWait is how long svcid waits for the rest of what a server that
+// has spoken already says, or for its answer to a request of the protocol
+// it speaks: the rest of the port's budget (read stops at the deadline).
+// GreetingWait bounds only the guesses: whether a server speaks first, and
+// the first request to a port whose protocol is not known yet. A path with
+// a long round trip and losses makes a live server's answer take a few
+// retransmission timeouts (seconds); with GreetingWait, SMTP's EHLO answer
+// came too late and its 500 to FTP's FEAT named the server ftp.
+func (s *session) replyWait() time.Duration { return s.cfg.Timeout }
+
 // budgetErr maps an error at or past the port's deadline to ErrTimeBudget.
 func (s *session) budgetErr(err error) error {
 	if errors.Is(err, ErrByteBudget) {
@@ -406,7 +416,7 @@ func (s *session) greeting(ctx context.Context, ex *exchange, b []byte) bool {
 	switch {
 	case bytes.HasPrefix(b, []byte("SSH-")) || bytes.Contains(firstLines(b, 8), []byte("\nSSH-")):
 		// Lines before the identification string are allowed: read on.
-		b, _ = ex.read(0, s.cfg.GreetingWait, func(b []byte) bool { _, ok := ParseSSH(completeLines(b)); return ok })
+		b, _ = ex.read(0, s.replyWait(), func(b []byte) bool { _, ok := ParseSSH(completeLines(b)); return ok })
 		if id, ok := ParseSSH(completeLines(b)); ok {
 			s.identified(ServiceSSH, map[string]string{"protoversion": id.ProtoVersion, "software": id.Software, "comments": id.Comments})
 		}
@@ -523,7 +533,7 @@ func replyText(lines []string) string {
 // smtpOrFTP tells SMTP from FTP (both greet with 220) and asks what the
 // server offers: EHLO (SMTP) or FEAT (FTP).
 func (s *session) smtpOrFTP(ex *exchange) bool {
-	b, err := ex.read(0, s.cfg.GreetingWait, codeReplyDone)
+	b, err := ex.read(0, s.replyWait(), codeReplyDone)
 	code, greet := ParseCodeReply(b)
 	if !greet.Done {
 		s.endErr(err)
@@ -542,7 +552,7 @@ func (s *session) smtpOrFTP(ex *exchange) bool {
 	if isSMTP || !isFTP {
 		from := len(ex.buf)
 		if err := ex.send([]byte("EHLO fastscan.invalid\r\n")); err == nil {
-			b, err = ex.read(from, s.cfg.GreetingWait, codeReplyDone)
+			b, err = ex.read(from, s.replyWait(), codeReplyDone)
 			code, r := ParseCodeReply(b)
 			if r.Done && code == 250 {
 				s.identified(ServiceSMTP, map[string]string{"banner": text})
@@ -559,11 +569,17 @@ func (s *session) smtpOrFTP(ex *exchange) bool {
 				return true
 			}
 			s.endErr(err)
+			if strings.Contains(upper, "SMTP") {
+				// No answer within the budget: the greeting still says
+				// what the server is (and FTP's FEAT would get a 500).
+				s.identified(ServiceSMTP, map[string]string{"banner": text})
+				return true
+			}
 		}
 	}
 	from := len(ex.buf)
 	if err := ex.send([]byte("FEAT\r\n")); err == nil {
-		b, err = ex.read(from, s.cfg.GreetingWait, codeReplyDone)
+		b, err = ex.read(from, s.replyWait(), codeReplyDone)
 		code, r := ParseCodeReply(b)
 		if r.Done && (code == 211 || code == 214 || code/100 == 5 || isFTP) {
 			s.identified(ServiceFTP, map[string]string{"banner": text})
@@ -584,7 +600,7 @@ func (s *session) smtpOrFTP(ex *exchange) bool {
 
 // pop3 asks a POP3 server for its capabilities (CAPA, RFC 2449).
 func (s *session) pop3(ex *exchange) bool {
-	b, _ := ex.read(0, s.cfg.GreetingWait, hasLine)
+	b, _ := ex.read(0, s.replyWait(), hasLine)
 	_, g := ParsePOP3(b, false)
 	text := ""
 	if len(g.Lines) > 0 {
@@ -595,7 +611,7 @@ func (s *session) pop3(ex *exchange) bool {
 	if err := ex.send([]byte("CAPA\r\n")); err != nil {
 		return true
 	}
-	b, err := ex.read(from, s.cfg.GreetingWait, func(b []byte) bool { _, r := ParsePOP3(b, true); return r.Done })
+	b, err := ex.read(from, s.replyWait(), func(b []byte) bool { _, r := ParsePOP3(b, true); return r.Done })
 	s.endErr(err)
 	if ok, r := ParsePOP3(b, true); ok {
 		for _, l := range r.Lines[1:] {
@@ -610,7 +626,7 @@ func (s *session) pop3(ex *exchange) bool {
 
 // imap asks an IMAP server for its capabilities.
 func (s *session) imap(ex *exchange) bool {
-	b, _ := ex.read(0, s.cfg.GreetingWait, hasLine)
+	b, _ := ex.read(0, s.replyWait(), hasLine)
 	_, g := ParseIMAP(b, "")
 	text := ""
 	if len(g.Lines) > 0 {
@@ -633,7 +649,7 @@ func (s *session) imap(ex *exchange) bool {
 	if err := ex.send([]byte("a1 CAPABILITY\r\n")); err != nil {
 		return true
 	}
-	b, err := ex.read(from, s.cfg.GreetingWait, func(b []byte) bool { _, r := ParseIMAP(b, "a1"); return r.Done })
+	b, err := ex.read(from, s.replyWait(), func(b []byte) bool { _, r := ParseIMAP(b, "a1"); return r.Done })
 	s.endErr(err)
 	if ok, r := ParseIMAP(b, "a1"); ok {
 		for _, l := range r.Lines {
@@ -908,7 +924,7 @@ func (s *session) redis(_ context.Context, ex *exchange) bool {
 		s.endErr(err)
 		return true
 	}
-	b, err = ex.read(from, s.cfg.GreetingWait, func(b []byte) bool {
+	b, err = ex.read(from, s.replyWait(), func(b []byte) bool {
 		if !bytes.Contains(b, []byte("\r\n")) {
 			return false
 		}
@@ -992,7 +1008,7 @@ func (s *session) postgres(ctx context.Context, ex *exchange, c *countConn) bool
 
 // pgAnswer identifies the backend message at ex.buf[from:].
 func (s *session) pgAnswer(ex *exchange, from int) bool {
-	b, err := ex.read(from, s.cfg.GreetingWait, pgMessageDone)
+	b, err := ex.read(from, s.replyWait(), pgMessageDone)
 	m, ok := ParsePGMessage(b)
 	if !ok {
 		s.endErr(err)
