@@ -160,6 +160,13 @@ func (s *session) run(ctx context.Context) {
 	}
 }
 
+// isTimeout reports a connection attempt that timed out (not one refused
+// or unreachable).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 // suggest puts a probe at the front of the queue: the answer of another
 // probe says the port speaks that protocol.
 func (s *session) suggest(p string) {
@@ -215,6 +222,13 @@ func (s *session) dial(ctx context.Context) (*countConn, error) {
 // more is to be tried.
 func (s *session) probe(ctx context.Context, p string) (done bool) {
 	c, err := s.dial(ctx)
+	// The port answered the scan's SYN: a connection attempt that timed
+	// out most likely lost its handshake on the way (ConnectTimeout cuts
+	// the kernel's SYN retransmissions at 1 s, 3 s, 7 s short). A fresh
+	// attempt, while the port's time and connections last, recovers it.
+	for err != nil && isTimeout(err) && s.conns < s.cfg.MaxConnections && ctx.Err() == nil {
+		c, err = s.dial(ctx)
+	}
 	if err != nil {
 		s.setErr(err)
 		// A refused or unreachable port stays so: no other probe.

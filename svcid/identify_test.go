@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -415,5 +416,44 @@ func TestIdentifySlowAnswers(t *testing.T) {
 				t.Errorf("took %v, more than the 2 s budget", r.Elapsed)
 			}
 		})
+	}
+}
+
+// A connection attempt that times out (its handshake lost on a lossy path)
+// is made again while the port's time and connections last; one refused is
+// not.
+func TestIdentifyRedialsAfterTimeout(t *testing.T) {
+	ap, _ := serve(t, "127.0.0.1:0", lineServer("SSH-2.0-OpenSSH_9.2p1\r\n", func(string) (string, bool) { return "", false }))
+	var mu sync.Mutex
+	attempts := 0
+	lossy := func(ctx context.Context, network, address string) (net.Conn, error) {
+		mu.Lock()
+		attempts++
+		n := attempts
+		mu.Unlock()
+		if n <= 2 { // the first two handshakes lost
+			<-ctx.Done()
+			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, address)
+	}
+	r := quick(t, func(c *svcid.Config) {
+		c.Dial, c.ConnectTimeout, c.Timeout = lossy, 100*time.Millisecond, 2*time.Second
+	}).Identify(context.Background(), ap)
+	check(t, r, want{"ssh", "OpenSSH", "9.2p1", "", false})
+	if r.Connections != 3 {
+		t.Errorf("%d connections, want 3 (two timed out)", r.Connections)
+	}
+
+	// Refused: one attempt, no other.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	r = quick(t, nil).Identify(context.Background(), closed)
+	if r.Connections != 1 || r.Err == nil {
+		t.Errorf("refused port: %d connections, err %v; want 1 and the error", r.Connections, r.Err)
 	}
 }
