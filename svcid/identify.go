@@ -690,6 +690,15 @@ func hasWord(s, w string) bool {
 // httpBodyWant is how much of a body svcid reads looking for the title.
 const httpBodyWant = 16 << 10
 
+// notHTTPLine reports an answer whose first line is complete and is not an
+// HTTP status line: a server-first protocol whose greeting came late (after
+// the greeting wait, on a lossy path), which may keep the connection open
+// after it complained of the request; the answer is identified as it is,
+// without waiting out the port's budget.
+func notHTTPLine(b []byte) bool {
+	return hasLine(b) && !bytes.HasPrefix(b, []byte("HTTP/"))
+}
+
 // httpDone reports a response read far enough: the headers and the title,
 // or the whole Content-Length, or httpBodyWant bytes of body.
 func httpDone(b []byte) bool {
@@ -744,7 +753,7 @@ func (s *session) http(ctx context.Context, ex *exchange) bool {
 // httpAnswer reads and identifies an answer to an HTTP request (or a
 // server's first words) from ex.buf[from:].
 func (s *session) httpAnswer(ctx context.Context, ex *exchange, from int) bool {
-	b, err := ex.read(from, s.cfg.Timeout, httpDone)
+	b, err := ex.read(from, s.cfg.Timeout, func(b []byte) bool { return httpDone(b) || notHTTPLine(b) })
 	r, ok := ParseHTTP(b)
 	if !ok {
 		s.endErr(err)

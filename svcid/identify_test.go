@@ -457,3 +457,23 @@ func TestIdentifyRedialsAfterTimeout(t *testing.T) {
 		t.Errorf("refused port: %d connections, err %v; want 1 and the error", r.Connections, r.Err)
 	}
 }
+
+// An SSH server whose greeting came after the greeting wait (the client's
+// first segment completed its handshake, on a lossy path) answers svcid's
+// HTTP request with its identification string and a complaint, and keeps
+// the connection open: identified at once, not after the port's budget.
+func TestIdentifyLateGreetingAfterHTTP(t *testing.T) {
+	ap, _ := serve(t, "127.0.0.1:0", func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := r.ReadString('\n'); err != nil {
+			return
+		}
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\nInvalid SSH identification string.\r\n")
+		io.Copy(io.Discard, c)
+	})
+	r := quick(t, func(c *svcid.Config) { c.Timeout = 3 * time.Second }).Identify(context.Background(), ap)
+	check(t, r, want{"ssh", "OpenSSH", "9.2p1", "Debian-2+deb12u10", false})
+	if r.Err != nil || r.Elapsed > time.Second {
+		t.Errorf("took %v, err %v; want the answer identified at once", r.Elapsed, r.Err)
+	}
+}

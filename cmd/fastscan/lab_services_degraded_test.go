@@ -23,15 +23,15 @@ import (
 // TestLabServicesDegraded runs -sV (a SYN scan with a modest rate and
 // retries) against the real servers over paths unlike the lab's clean
 // bridge: random TCP loss on the host's link (3 % and 10 % each way), a
-// 150 ± 30 ms delay each way (a round trip of about 300 ms; the lab's delay
-// line), delay and loss together, a narrow link (64 kbit/s each way), and
-// the servers sharing one CPU with the scanner, idle and under a busy loop
-// pinned to the same CPU. Lossy paths are scanned three times (and their
-// drops counted: the loss is real).
-// Every real server is still identified with the installed package's
-// product and version; each port's line is written within the probing
-// phase and one --sv-timeout budget; no closed port is ever reported open;
-// the wall times are logged side by side.
+// 150 ± 30 ms delay each way (a round trip of about 300 ms; the lab's
+// delay line), delay and loss (3 % and 10 %) together, a narrow link
+// (64 kbit/s each way), and the servers sharing one CPU with the scanner,
+// idle and under a busy loop pinned to the same CPU. Lossy paths are
+// scanned three times (and their drops counted: the loss is real). Every
+// real server is still identified with the installed package's product
+// and version; each port's identification (its SYN-ACK to its line)
+// stays within one --sv-timeout budget; no closed port is ever reported
+// open; the wall times are logged side by side.
 func TestLabServicesDegraded(t *testing.T) {
 	taskset := citest.RequireTool(t, "taskset")
 	citest.RequireTool(t, "nft")
@@ -57,6 +57,7 @@ func TestLabServicesDegraded(t *testing.T) {
 		{name: "loss10", imp: lab.Impairment{LossPercent: 10}},
 		{name: "delay150", imp: lab.Impairment{Delay: 150 * time.Millisecond, Jitter: 30 * time.Millisecond}},
 		{name: "delay150+loss3", imp: lab.Impairment{Delay: 150 * time.Millisecond, Jitter: 30 * time.Millisecond, LossPercent: 3}},
+		{name: "delay150+loss10", imp: lab.Impairment{Delay: 150 * time.Millisecond, Jitter: 30 * time.Millisecond, LossPercent: 10}},
 		{name: "narrow64k", imp: lab.Impairment{RateKbit: 64}},
 		{name: "narrow64k+loss3", imp: lab.Impairment{RateKbit: 64, LossPercent: 3}},
 		{name: "pinned", cpu: "pinned"},
