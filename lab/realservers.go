@@ -142,7 +142,8 @@ func (l *Lab) StartRealServers(ctx context.Context, dir string) (rs *RealServers
 	return rs, rs.waitReady(ctx)
 }
 
-// addHost creates the host's namespace and plugs it into the LAN bridge.
+// addHost creates the host's namespace and plugs it into the LAN bridge
+// (with Addr, and Addr6 when it is valid).
 func (rs *RealServers) addHost(ctx context.Context) error {
 	l := rs.l
 	if err := runIP(ctx, "netns", "add", rs.NS); err != nil {
@@ -151,20 +152,24 @@ func (rs *RealServers) addHost(ctx context.Context) error {
 	l.mu.Lock()
 	l.made = append(l.made, rs.NS)
 	l.mu.Unlock()
-	// IPv6 as the lab's other hosts have it: no DAD, no router
-	// solicitation, no link-local address of its own.
-	if err := l.Do(rs.NS, func() error { return ipv6Sysctls(false) }); err != nil {
+	// With Addr6, IPv6 as the lab's other hosts have it: no DAD, no router
+	// solicitation, no link-local address of its own; without (the SYN
+	// proxy's host), IPv4 only: no IPv6 at all on the LAN.
+	dual := rs.Addr6.IsValid()
+	if err := l.Do(rs.NS, func() error { return ipv6Sysctls(!dual) }); err != nil {
 		return err
 	}
 	port := rs.bridgePort()
-	return runIPs(ctx, [][]string{
+	cmds := [][]string{
 		{"-n", rs.NS, "link", "set", "lo", "up"},
 		{"link", "add", HostIface, "netns", rs.NS, "type", "veth", "peer", "name", port, "netns", l.SwitchNS()},
 		{"-n", l.SwitchNS(), "link", "set", port, "master", "br0", "up"},
 		{"-n", rs.NS, "addr", "add", rs.Addr.String() + "/" + strconv.Itoa(l.truth.LANPrefix.Bits()), "dev", HostIface},
-		{"-n", rs.NS, "-6", "addr", "add", netip.PrefixFrom(rs.Addr6, l.truth.LANPrefix6.Bits()).String(), "dev", HostIface, "nodad"},
-		{"-n", rs.NS, "link", "set", HostIface, "up"},
-	})
+	}
+	if dual {
+		cmds = append(cmds, []string{"-n", rs.NS, "-6", "addr", "add", netip.PrefixFrom(rs.Addr6, l.truth.LANPrefix6.Bits()).String(), "dev", HostIface, "nodad"})
+	}
+	return runIPs(ctx, append(cmds, []string{"-n", rs.NS, "link", "set", HostIface, "up"}))
 }
 
 // path returns a file name inside Dir.
