@@ -367,6 +367,18 @@ func (e *exchange) read(from int, wait time.Duration, done func([]byte) bool) ([
 // came too late and its 500 to FTP's FEAT named the server ftp.
 func (s *session) replyWait() time.Duration { return s.cfg.Timeout }
 
+// firstAnswerWait is how long the answer to probe p's first request is
+// awaited: the rest of the budget (replyWait) on a port whose rules name p
+// its protocol (a ports line, such as redis on 6379), where a request or
+// its answer lost once or twice on a long lossy path is worth waiting for;
+// GreetingWait where p is one guess among others.
+func (s *session) firstAnswerWait(p string) time.Duration {
+	if s.cfg.Rules.FirstProbe(s.ap.Port()) == p {
+		return s.replyWait()
+	}
+	return s.cfg.GreetingWait
+}
+
 // budgetErr maps an error at or past the port's deadline to ErrTimeBudget.
 func (s *session) budgetErr(err error) error {
 	if errors.Is(err, ErrByteBudget) {
@@ -925,7 +937,7 @@ func (s *session) redis(_ context.Context, ex *exchange) bool {
 		s.endErr(err)
 		return false
 	}
-	b, err := ex.read(0, s.cfg.GreetingWait, func(b []byte) bool { return bytes.Contains(b, []byte("\r\n")) })
+	b, err := ex.read(0, s.firstAnswerWait(ProbeRedis), func(b []byte) bool { return bytes.Contains(b, []byte("\r\n")) })
 	r, ok := ParseRESP(b)
 	if !ok || (r.Type != '+' && r.Type != '-') {
 		s.endErr(err)
@@ -998,7 +1010,7 @@ func (s *session) postgres(ctx context.Context, ex *exchange, c *countConn) bool
 		s.endErr(err)
 		return false
 	}
-	b, err := ex.read(0, s.cfg.GreetingWait, func(b []byte) bool { return len(b) >= 1 })
+	b, err := ex.read(0, s.firstAnswerWait(ProbePostgreSQL), func(b []byte) bool { return len(b) >= 1 })
 	if len(b) == 0 {
 		s.endErr(err)
 		return errors.Is(err, ErrTimeBudget)

@@ -477,3 +477,36 @@ func TestIdentifyLateGreetingAfterHTTP(t *testing.T) {
 		t.Errorf("took %v, err %v; want the answer identified at once", r.Elapsed, r.Err)
 	}
 }
+
+// On a port the rules give to Redis, PING's answer is awaited past the
+// greeting wait (a lost PING or PONG on a long lossy path); on any other
+// port PING is a guess and the greeting wait bounds it.
+func TestIdentifyLateFirstAnswer(t *testing.T) {
+	const late = 600 * time.Millisecond // three greeting waits of quick's
+	ap, _ := serve(t, "127.0.0.1:0", func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			l, ok := readLine(r)
+			if !ok {
+				return
+			}
+			switch l {
+			case "PING":
+				time.Sleep(late)
+				io.WriteString(c, "+PONG\r\n")
+			case "INFO":
+				r.ReadString('\n')
+				r.ReadString('\n')
+				info := "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n"
+				io.WriteString(c, "$"+strconv.Itoa(len(info))+"\r\n"+info+"\r\n")
+			}
+		}
+	})
+	r := quick(t, func(c *svcid.Config) {
+		c.Timeout, c.Rules = 2*time.Second, rulesWithPorts(t, svcid.ProbeRedis, ap.Port())
+	}).Identify(context.Background(), ap)
+	check(t, r, want{"redis", "Redis key-value store", "7.0.15", "standalone", false})
+	if r.Connections != 1 {
+		t.Errorf("%d connections; want PING's answer awaited on the first", r.Connections)
+	}
+}
