@@ -36,6 +36,10 @@ import (
 // RealServersAddr is the LAN address of the host that runs the real servers.
 var RealServersAddr = netip.MustParseAddr("198.18.1.80")
 
+// RealServersAddr6 is the same host's IPv6 LAN address: every server
+// listens on both.
+var RealServersAddr6 = netip.MustParseAddr("2001:2:0:1::80")
+
 // Ports of the real servers on RealServersAddr.
 const (
 	PortSSH      = 22
@@ -62,7 +66,8 @@ const (
 	HostileReset   HostileServer = "reset"   // accepts and resets the connection
 )
 
-// HostilePorts are the hostile servers' ports on RealServersAddr.
+// HostilePorts are the hostile servers' ports on RealServersAddr and
+// RealServersAddr6.
 var HostilePorts = map[HostileServer]uint16{
 	HostileGarbage: 9001, HostileEndless: 9002, HostileTrickle: 9003, HostileSilent: 9004, HostileReset: 9005,
 }
@@ -72,6 +77,9 @@ var HostilePorts = map[HostileServer]uint16{
 type RealServers struct {
 	// Addr is the host's address (RealServersAddr).
 	Addr netip.Addr
+	// Addr6 is the host's IPv6 address (RealServersAddr6); the servers
+	// listen on it as on Addr.
+	Addr6 netip.Addr
 	// NS is the host's namespace.
 	NS string
 	// Dir holds the servers' configurations, pid files and logs.
@@ -94,19 +102,21 @@ type RealServers struct {
 // realServersReady bounds the wait for every server to accept connections.
 const realServersReady = 20 * time.Second
 
-// StartRealServers adds a LAN host at RealServersAddr (namespace
+// StartRealServers adds a dual-stack LAN host at RealServersAddr and
+// RealServersAddr6 (namespace
 // l.ID()+"-h"+N, one past Truth's hosts, deleted by Down too) and starts in
 // it sshd (PortSSH, PortSSHAlt), nginx (PortHTTP, PortHTTPAlt, and PortHTTPS
 // with a certificate it generates), redis-server (PortRedis), opensmtpd
-// (PortSMTP, with STARTTLS) and the hostile servers (HostilePorts). dir must
-// be an empty directory of the caller's (a test's TempDir). It returns when
-// every port accepts a connection from the scanner namespace; on error it
+// (PortSMTP, with STARTTLS) and the hostile servers (HostilePorts), each on
+// both addresses. dir must be an empty directory of the caller's (a test's
+// TempDir). It returns when every port of both addresses accepts a
+// connection from the scanner namespace; on error it
 // stops whatever it had started.
 func (l *Lab) StartRealServers(ctx context.Context, dir string) (rs *RealServers, err error) {
 	if err := RealServersMissing(); err != nil {
 		return nil, err
 	}
-	rs = &RealServers{Addr: RealServersAddr, NS: l.id + "-h" + strconv.Itoa(len(l.truth.Hosts)+1), Dir: dir, l: l,
+	rs = &RealServers{Addr: RealServersAddr, Addr6: RealServersAddr6, NS: l.id + "-h" + strconv.Itoa(len(l.truth.Hosts)+1), Dir: dir, l: l,
 		conns: make(map[net.Conn]struct{})}
 	defer func() {
 		if err != nil {
@@ -141,7 +151,8 @@ func RealServersMissing() error {
 	return nil
 }
 
-// addHost creates the host's namespace and plugs it into the LAN bridge.
+// addHost creates the host's namespace and plugs it into the LAN bridge
+// (with Addr, and Addr6 when it is valid).
 func (rs *RealServers) addHost(ctx context.Context) error {
 	l := rs.l
 	if err := runIP(ctx, "netns", "add", rs.NS); err != nil {
@@ -150,18 +161,24 @@ func (rs *RealServers) addHost(ctx context.Context) error {
 	l.mu.Lock()
 	l.made = append(l.made, rs.NS)
 	l.mu.Unlock()
-	// IPv4 only: no IPv6 link-local address, solicitation or DAD on the LAN.
-	if err := l.Do(rs.NS, func() error { return ipv6Sysctls(true) }); err != nil {
+	// With Addr6, IPv6 as the lab's other hosts have it: no DAD, no router
+	// solicitation, no link-local address of its own; without (the SYN
+	// proxy's host), IPv4 only: no IPv6 at all on the LAN.
+	dual := rs.Addr6.IsValid()
+	if err := l.Do(rs.NS, func() error { return ipv6Sysctls(!dual) }); err != nil {
 		return err
 	}
-	port := "h" + strings.TrimPrefix(rs.NS, l.id+"-h")
-	return runIPs(ctx, [][]string{
+	port := rs.bridgePort()
+	cmds := [][]string{
 		{"-n", rs.NS, "link", "set", "lo", "up"},
 		{"link", "add", HostIface, "netns", rs.NS, "type", "veth", "peer", "name", port, "netns", l.SwitchNS()},
 		{"-n", l.SwitchNS(), "link", "set", port, "master", "br0", "up"},
 		{"-n", rs.NS, "addr", "add", rs.Addr.String() + "/" + strconv.Itoa(l.truth.LANPrefix.Bits()), "dev", HostIface},
-		{"-n", rs.NS, "link", "set", HostIface, "up"},
-	})
+	}
+	if dual {
+		cmds = append(cmds, []string{"-n", rs.NS, "-6", "addr", "add", netip.PrefixFrom(rs.Addr6, l.truth.LANPrefix6.Bits()).String(), "dev", HostIface, "nodad"})
+	}
+	return runIPs(ctx, append(cmds, []string{"-n", rs.NS, "link", "set", HostIface, "up"}))
 }
 
 // path returns a file name inside Dir.
@@ -185,7 +202,7 @@ func (rs *RealServers) writeCert() error {
 		NotBefore:    time.Now().Add(-time.Hour).Truncate(time.Second),
 		NotAfter:     time.Now().Add(7 * 24 * time.Hour).Truncate(time.Second),
 		DNSNames:     []string{RealCertName, "www." + RealCertName},
-		IPAddresses:  []net.IP{rs.Addr.AsSlice()},
+		IPAddresses:  []net.IP{rs.Addr.AsSlice(), rs.Addr6.AsSlice()},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -242,7 +259,7 @@ func (rs *RealServers) startSSH(ctx context.Context) error {
 	}
 	return rs.start("sshd", "/usr/sbin/sshd", "-D", "-e", "-f", "/dev/null", "-h", key,
 		"-p", strconv.Itoa(PortSSH), "-p", strconv.Itoa(PortSSHAlt),
-		"-o", "ListenAddress="+rs.Addr.String(), "-o", "UsePAM=no", "-o", "PidFile="+rs.path("sshd.pid"),
+		"-o", "ListenAddress="+rs.Addr.String(), "-o", "ListenAddress="+rs.Addr6.String(), "-o", "UsePAM=no", "-o", "PidFile="+rs.path("sshd.pid"),
 		"-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no")
 }
 
@@ -257,7 +274,7 @@ func (rs *RealServers) startNginx(context.Context) error {
 	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte(page), 0o644); err != nil {
 		return err
 	}
-	a := rs.Addr.String()
+	a, a6 := rs.Addr.String(), "["+rs.Addr6.String()+"]"
 	// Workers run as root: they read the caller's directory (a test's
 	// TempDir is private to root).
 	conf := fmt.Sprintf(`daemon off;
@@ -277,16 +294,19 @@ http {
 	server {
 		listen %[2]s:%[3]d;
 		listen %[2]s:%[4]d;
+		listen %[7]s:%[3]d;
+		listen %[7]s:%[4]d;
 		root %[5]s;
 	}
 	server {
 		listen %[2]s:%[6]d ssl http2;
+		listen %[7]s:%[6]d ssl http2;
 		ssl_certificate %[1]s/cert.pem;
 		ssl_certificate_key %[1]s/key.pem;
 		root %[5]s;
 	}
 }
-`, rs.Dir, a, PortHTTP, PortHTTPAlt, www, PortHTTPS)
+`, rs.Dir, a, PortHTTP, PortHTTPAlt, www, PortHTTPS, a6)
 	if err := os.WriteFile(rs.path("nginx.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}
@@ -296,7 +316,7 @@ http {
 // startRedis starts redis-server, without persistence or protected mode
 // (the scanner is not on loopback).
 func (rs *RealServers) startRedis(context.Context) error {
-	return rs.start("redis", "redis-server", "--port", strconv.Itoa(PortRedis), "--bind", rs.Addr.String(),
+	return rs.start("redis", "redis-server", "--port", strconv.Itoa(PortRedis), "--bind", rs.Addr.String()+" "+rs.Addr6.String(),
 		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", rs.Dir,
 		"--daemonize", "no", "--pidfile", rs.path("redis.pid"))
 }
@@ -313,9 +333,10 @@ func (rs *RealServers) startSMTP(context.Context) error {
 	conf := fmt.Sprintf(`pki %[1]s cert "%[2]s/cert.pem"
 pki %[1]s key "%[2]s/key.pem"
 listen on %[3]s port %[4]d hostname %[1]s tls pki %[1]s
+listen on %[5]s port %[4]d hostname %[1]s tls pki %[1]s
 action "local" mbox
 match from any for local action "local"
-`, RealCertName, rs.Dir, rs.Addr, PortSMTP)
+`, RealCertName, rs.Dir, rs.Addr, PortSMTP, rs.Addr6)
 	if err := os.WriteFile(rs.path("smtpd.conf"), []byte(conf), 0o600); err != nil {
 		return err
 	}
@@ -329,24 +350,30 @@ exec smtpd -d -f "$1/smtpd.conf"`
 	return rs.start("smtpd", "sh", "-c", script, "sh", rs.Dir)
 }
 
-// startHostile opens the hostile servers' listeners in the host's namespace
-// and serves them on goroutines until Stop.
+// startHostile opens the hostile servers' listeners (one per address) in
+// the host's namespace and serves them on goroutines until Stop.
 func (rs *RealServers) startHostile(context.Context) error {
 	for kind, port := range HostilePorts {
-		var ln net.Listener
-		err := netns.Do(rs.NS, func() error {
-			var err error
-			ln, err = net.Listen("tcp4", netip.AddrPortFrom(rs.Addr, port).String())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("hostile server %s: %w", kind, err)
+		for _, a := range []netip.Addr{rs.Addr, rs.Addr6} {
+			network := "tcp4"
+			if a.Is6() {
+				network = "tcp6"
+			}
+			var ln net.Listener
+			err := netns.Do(rs.NS, func() error {
+				var err error
+				ln, err = net.Listen(network, netip.AddrPortFrom(a, port).String())
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("hostile server %s on %v: %w", kind, a, err)
+			}
+			rs.mu.Lock()
+			rs.lns = append(rs.lns, ln)
+			rs.mu.Unlock()
+			rs.serving.Add(1)
+			go rs.serveHostile(ln, kind)
 		}
-		rs.mu.Lock()
-		rs.lns = append(rs.lns, ln)
-		rs.mu.Unlock()
-		rs.serving.Add(1)
-		go rs.serveHostile(ln, kind)
 	}
 	return nil
 }
@@ -422,14 +449,19 @@ func misbehave(c net.Conn, kind HostileServer) {
 	}
 }
 
-// waitReady waits until every port accepts a connection from the scanner
-// namespace, or a server process has exited.
+// waitReady waits until every port of both addresses accepts a connection
+// from the scanner namespace, or a server process has exited.
 func (rs *RealServers) waitReady(ctx context.Context) error {
 	ports := []uint16{PortSSH, PortSSHAlt, PortHTTP, PortHTTPAlt, PortHTTPS, PortRedis, PortSMTP}
 	ctx, cancel := context.WithTimeout(ctx, realServersReady)
 	defer cancel()
-	for _, p := range ports {
-		ap := netip.AddrPortFrom(rs.Addr, p)
+	var aps []netip.AddrPort
+	for _, a := range []netip.Addr{rs.Addr, rs.Addr6} {
+		for _, p := range ports {
+			aps = append(aps, netip.AddrPortFrom(a, p))
+		}
+	}
+	for _, ap := range aps {
 		for {
 			c, err := rs.l.DialContext(ctx, "tcp", ap.String())
 			if err == nil {
@@ -538,4 +570,30 @@ func (l *Lab) DialContext(ctx context.Context, network, address string) (net.Con
 		return err
 	})
 	return c, err
+}
+
+// PIDs returns the processes whose network namespace is the host's: the
+// real servers and their workers (not the hostile servers, which are
+// goroutines of the caller's process).
+func (rs *RealServers) PIDs() ([]int, error) {
+	var want syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(netns.Dir, rs.NS), &want); err != nil {
+		return nil, fmt.Errorf("lab: real servers' namespace: %w", err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat("/proc/"+e.Name()+"/ns/net", &st) == nil && st.Ino == want.Ino && st.Dev == want.Dev {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }

@@ -78,9 +78,17 @@ func TestRealServersStopLeavesNothing(t *testing.T) {
 	if err := rs.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	// A child that outlived its group's leader got SIGKILL and is
+	// reparented: it is gone once it is a zombie (its reaper is the
+	// machine's init, not the test), which can take a moment.
 	for _, pid := range pids {
-		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("process %d still there after Stop (%v)", pid, err)
+		deadline := time.Now().Add(3 * time.Second)
+		for !goneOrZombie(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !goneOrZombie(pid) {
+			cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+			t.Errorf("process %d (%q) still there after Stop", pid, cmdline)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(netns.Dir, rs.NS)); !errors.Is(err, os.ErrNotExist) {
@@ -116,4 +124,18 @@ func TestRealServersTwoAtOnce(t *testing.T) {
 	if _, err := os.Stat("/run/smtpd.sock"); err == nil {
 		t.Error("an smtpd of the lab made the machine's /run/smtpd.sock")
 	}
+}
+
+// goneOrZombie reports that process pid has exited (reaped or not).
+func goneOrZombie(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }

@@ -48,7 +48,10 @@ type Config struct {
 	// and probe of it.
 	Timeout time.Duration
 	// GreetingWait is how long svcid waits for a server to speak first on
-	// a port where the client does not (see rules.txt's ports lines).
+	// a port where the client does not (see rules.txt's ports lines), and
+	// for the answer to its first request to a port whose protocol it only
+	// guesses. Once a server has spoken, its answers may take the rest of
+	// Timeout.
 	GreetingWait time.Duration
 	// MaxBytes is how many bytes svcid reads from one port at most, over
 	// all its connections.

@@ -160,6 +160,13 @@ func (s *session) run(ctx context.Context) {
 	}
 }
 
+// isTimeout reports a connection attempt that timed out (not one refused
+// or unreachable).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 // suggest puts a probe at the front of the queue: the answer of another
 // probe says the port speaks that protocol.
 func (s *session) suggest(p string) {
@@ -215,6 +222,13 @@ func (s *session) dial(ctx context.Context) (*countConn, error) {
 // more is to be tried.
 func (s *session) probe(ctx context.Context, p string) (done bool) {
 	c, err := s.dial(ctx)
+	// The port answered the scan's SYN: a connection attempt that timed
+	// out most likely lost its handshake on the way (ConnectTimeout cuts
+	// the kernel's SYN retransmissions at 1 s, 3 s, 7 s short). A fresh
+	// attempt, while the port's time and connections last, recovers it.
+	for err != nil && isTimeout(err) && s.conns < s.cfg.MaxConnections && ctx.Err() == nil {
+		c, err = s.dial(ctx)
+	}
 	if err != nil {
 		s.setErr(err)
 		// A refused or unreachable port stays so: no other probe.
@@ -343,6 +357,28 @@ func (e *exchange) read(from int, wait time.Duration, done func([]byte) bool) ([
 	}
 }
 
+// replyWait is how long svcid waits for the rest of what a server that
+// has spoken already says, or for its answer to a request of the protocol
+// it speaks: the rest of the port's budget (read stops at the deadline).
+// GreetingWait bounds only the guesses: whether a server speaks first, and
+// the first request to a port whose protocol is not known yet. A path with
+// a long round trip and losses makes a live server's answer take a few
+// retransmission timeouts (seconds); with GreetingWait, SMTP's EHLO answer
+// came too late and its 500 to FTP's FEAT named the server ftp.
+func (s *session) replyWait() time.Duration { return s.cfg.Timeout }
+
+// firstAnswerWait is how long the answer to probe p's first request is
+// awaited: the rest of the budget (replyWait) on a port whose rules name p
+// its protocol (a ports line, such as redis on 6379), where a request or
+// its answer lost once or twice on a long lossy path is worth waiting for;
+// GreetingWait where p is one guess among others.
+func (s *session) firstAnswerWait(p string) time.Duration {
+	if s.cfg.Rules.FirstProbe(s.ap.Port()) == p {
+		return s.replyWait()
+	}
+	return s.cfg.GreetingWait
+}
+
 // budgetErr maps an error at or past the port's deadline to ErrTimeBudget.
 func (s *session) budgetErr(err error) error {
 	if errors.Is(err, ErrByteBudget) {
@@ -406,7 +442,7 @@ func (s *session) greeting(ctx context.Context, ex *exchange, b []byte) bool {
 	switch {
 	case bytes.HasPrefix(b, []byte("SSH-")) || bytes.Contains(firstLines(b, 8), []byte("\nSSH-")):
 		// Lines before the identification string are allowed: read on.
-		b, _ = ex.read(0, s.cfg.GreetingWait, func(b []byte) bool { _, ok := ParseSSH(completeLines(b)); return ok })
+		b, _ = ex.read(0, s.replyWait(), func(b []byte) bool { _, ok := ParseSSH(completeLines(b)); return ok })
 		if id, ok := ParseSSH(completeLines(b)); ok {
 			s.identified(ServiceSSH, map[string]string{"protoversion": id.ProtoVersion, "software": id.Software, "comments": id.Comments})
 		}
@@ -523,7 +559,7 @@ func replyText(lines []string) string {
 // smtpOrFTP tells SMTP from FTP (both greet with 220) and asks what the
 // server offers: EHLO (SMTP) or FEAT (FTP).
 func (s *session) smtpOrFTP(ex *exchange) bool {
-	b, err := ex.read(0, s.cfg.GreetingWait, codeReplyDone)
+	b, err := ex.read(0, s.replyWait(), codeReplyDone)
 	code, greet := ParseCodeReply(b)
 	if !greet.Done {
 		s.endErr(err)
@@ -542,7 +578,7 @@ func (s *session) smtpOrFTP(ex *exchange) bool {
 	if isSMTP || !isFTP {
 		from := len(ex.buf)
 		if err := ex.send([]byte("EHLO fastscan.invalid\r\n")); err == nil {
-			b, err = ex.read(from, s.cfg.GreetingWait, codeReplyDone)
+			b, err = ex.read(from, s.replyWait(), codeReplyDone)
 			code, r := ParseCodeReply(b)
 			if r.Done && code == 250 {
 				s.identified(ServiceSMTP, map[string]string{"banner": text})
@@ -559,11 +595,17 @@ func (s *session) smtpOrFTP(ex *exchange) bool {
 				return true
 			}
 			s.endErr(err)
+			if strings.Contains(upper, "SMTP") {
+				// No answer within the budget: the greeting still says
+				// what the server is (and FTP's FEAT would get a 500).
+				s.identified(ServiceSMTP, map[string]string{"banner": text})
+				return true
+			}
 		}
 	}
 	from := len(ex.buf)
 	if err := ex.send([]byte("FEAT\r\n")); err == nil {
-		b, err = ex.read(from, s.cfg.GreetingWait, codeReplyDone)
+		b, err = ex.read(from, s.replyWait(), codeReplyDone)
 		code, r := ParseCodeReply(b)
 		if r.Done && (code == 211 || code == 214 || code/100 == 5 || isFTP) {
 			s.identified(ServiceFTP, map[string]string{"banner": text})
@@ -584,7 +626,7 @@ func (s *session) smtpOrFTP(ex *exchange) bool {
 
 // pop3 asks a POP3 server for its capabilities (CAPA, RFC 2449).
 func (s *session) pop3(ex *exchange) bool {
-	b, _ := ex.read(0, s.cfg.GreetingWait, hasLine)
+	b, _ := ex.read(0, s.replyWait(), hasLine)
 	_, g := ParsePOP3(b, false)
 	text := ""
 	if len(g.Lines) > 0 {
@@ -595,7 +637,7 @@ func (s *session) pop3(ex *exchange) bool {
 	if err := ex.send([]byte("CAPA\r\n")); err != nil {
 		return true
 	}
-	b, err := ex.read(from, s.cfg.GreetingWait, func(b []byte) bool { _, r := ParsePOP3(b, true); return r.Done })
+	b, err := ex.read(from, s.replyWait(), func(b []byte) bool { _, r := ParsePOP3(b, true); return r.Done })
 	s.endErr(err)
 	if ok, r := ParsePOP3(b, true); ok {
 		for _, l := range r.Lines[1:] {
@@ -610,7 +652,7 @@ func (s *session) pop3(ex *exchange) bool {
 
 // imap asks an IMAP server for its capabilities.
 func (s *session) imap(ex *exchange) bool {
-	b, _ := ex.read(0, s.cfg.GreetingWait, hasLine)
+	b, _ := ex.read(0, s.replyWait(), hasLine)
 	_, g := ParseIMAP(b, "")
 	text := ""
 	if len(g.Lines) > 0 {
@@ -633,7 +675,7 @@ func (s *session) imap(ex *exchange) bool {
 	if err := ex.send([]byte("a1 CAPABILITY\r\n")); err != nil {
 		return true
 	}
-	b, err := ex.read(from, s.cfg.GreetingWait, func(b []byte) bool { _, r := ParseIMAP(b, "a1"); return r.Done })
+	b, err := ex.read(from, s.replyWait(), func(b []byte) bool { _, r := ParseIMAP(b, "a1"); return r.Done })
 	s.endErr(err)
 	if ok, r := ParseIMAP(b, "a1"); ok {
 		for _, l := range r.Lines {
@@ -659,6 +701,15 @@ func hasWord(s, w string) bool {
 
 // httpBodyWant is how much of a body svcid reads looking for the title.
 const httpBodyWant = 16 << 10
+
+// notHTTPLine reports an answer whose first line is complete and is not an
+// HTTP status line: a server-first protocol whose greeting came late (after
+// the greeting wait, on a lossy path), which may keep the connection open
+// after it complained of the request; the answer is identified as it is,
+// without waiting out the port's budget.
+func notHTTPLine(b []byte) bool {
+	return hasLine(b) && !bytes.HasPrefix(b, []byte("HTTP/"))
+}
 
 // httpDone reports a response read far enough: the headers and the title,
 // or the whole Content-Length, or httpBodyWant bytes of body.
@@ -714,7 +765,7 @@ func (s *session) http(ctx context.Context, ex *exchange) bool {
 // httpAnswer reads and identifies an answer to an HTTP request (or a
 // server's first words) from ex.buf[from:].
 func (s *session) httpAnswer(ctx context.Context, ex *exchange, from int) bool {
-	b, err := ex.read(from, s.cfg.Timeout, httpDone)
+	b, err := ex.read(from, s.cfg.Timeout, func(b []byte) bool { return httpDone(b) || notHTTPLine(b) })
 	r, ok := ParseHTTP(b)
 	if !ok {
 		s.endErr(err)
@@ -886,7 +937,7 @@ func (s *session) redis(_ context.Context, ex *exchange) bool {
 		s.endErr(err)
 		return false
 	}
-	b, err := ex.read(0, s.cfg.GreetingWait, func(b []byte) bool { return bytes.Contains(b, []byte("\r\n")) })
+	b, err := ex.read(0, s.firstAnswerWait(ProbeRedis), func(b []byte) bool { return bytes.Contains(b, []byte("\r\n")) })
 	r, ok := ParseRESP(b)
 	if !ok || (r.Type != '+' && r.Type != '-') {
 		s.endErr(err)
@@ -908,7 +959,7 @@ func (s *session) redis(_ context.Context, ex *exchange) bool {
 		s.endErr(err)
 		return true
 	}
-	b, err = ex.read(from, s.cfg.GreetingWait, func(b []byte) bool {
+	b, err = ex.read(from, s.replyWait(), func(b []byte) bool {
 		if !bytes.Contains(b, []byte("\r\n")) {
 			return false
 		}
@@ -959,7 +1010,7 @@ func (s *session) postgres(ctx context.Context, ex *exchange, c *countConn) bool
 		s.endErr(err)
 		return false
 	}
-	b, err := ex.read(0, s.cfg.GreetingWait, func(b []byte) bool { return len(b) >= 1 })
+	b, err := ex.read(0, s.firstAnswerWait(ProbePostgreSQL), func(b []byte) bool { return len(b) >= 1 })
 	if len(b) == 0 {
 		s.endErr(err)
 		return errors.Is(err, ErrTimeBudget)
@@ -992,7 +1043,7 @@ func (s *session) postgres(ctx context.Context, ex *exchange, c *countConn) bool
 
 // pgAnswer identifies the backend message at ex.buf[from:].
 func (s *session) pgAnswer(ex *exchange, from int) bool {
-	b, err := ex.read(from, s.cfg.GreetingWait, pgMessageDone)
+	b, err := ex.read(from, s.replyWait(), pgMessageDone)
 	m, ok := ParsePGMessage(b)
 	if !ok {
 		s.endErr(err)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,5 +349,164 @@ func TestIdentifyTLSGreeting(t *testing.T) {
 	}
 	if r.Connections != 1 {
 		t.Errorf("%d connections; one is enough", r.Connections)
+	}
+}
+
+// A server that has spoken is given the port's budget, not the greeting
+// wait, to answer the protocol's next request: on a path with a long round
+// trip and losses a live server's answer takes a few retransmission
+// timeouts. (Measured in the lab, 300 ms round trip and 10-20 % loss:
+// Redis's INFO answered late lost the version; SMTP's EHLO answered late
+// sent FTP's FEAT, whose 500 named OpenSMTPD ftp.)
+func TestIdentifySlowAnswers(t *testing.T) {
+	const late = 600 * time.Millisecond // three greeting waits of quick's
+	redis := func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			l, ok := readLine(r)
+			if !ok {
+				return
+			}
+			switch l {
+			case "PING":
+				io.WriteString(c, "+PONG\r\n")
+			case "INFO":
+				r.ReadString('\n')
+				r.ReadString('\n')
+				time.Sleep(late)
+				info := "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n"
+				io.WriteString(c, "$"+strconv.Itoa(len(info))+"\r\n"+info+"\r\n")
+			default:
+				if strings.HasPrefix(l, "GET ") { // svcid's HTTP guess, before it knows
+					io.WriteString(c, "-ERR wrong number of arguments for 'get' command\r\n")
+					return
+				}
+			}
+		}
+	}
+	smtp := lineServer("220 mail.example.org ESMTP OpenSMTPD\r\n", func(l string) (string, bool) {
+		switch {
+		case strings.HasPrefix(l, "EHLO"):
+			time.Sleep(late)
+			return "250-mail.example.org Hello\r\n250-STARTTLS\r\n250 HELP\r\n", true
+		case l == "QUIT":
+			return "221 bye\r\n", false
+		}
+		return "500 5.5.1 Invalid command: Command unrecognized\r\n", true
+	})
+	// Greets, then reads and never answers: the budget ends it.
+	silentAfterGreeting := func(c net.Conn) {
+		io.WriteString(c, "220 mail.example.org ESMTP OpenSMTPD\r\n")
+		io.Copy(io.Discard, c)
+	}
+	for _, tc := range []struct {
+		name   string
+		handle func(net.Conn)
+		want   want
+	}{
+		{"redis-info-late", redis, want{"redis", "Redis key-value store", "7.0.15", "standalone", false}},
+		{"smtp-ehlo-late", smtp, want{"smtp", "OpenSMTPD", "", "", true}},
+		{"smtp-ehlo-never", silentAfterGreeting, want{"smtp", "OpenSMTPD", "", "", false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ap, _ := serve(t, "127.0.0.1:0", tc.handle)
+			r := quick(t, func(c *svcid.Config) { c.Timeout = 2 * time.Second }).Identify(context.Background(), ap)
+			check(t, r, tc.want)
+			if r.Elapsed > 2*time.Second+200*time.Millisecond {
+				t.Errorf("took %v, more than the 2 s budget", r.Elapsed)
+			}
+		})
+	}
+}
+
+// A connection attempt that times out (its handshake lost on a lossy path)
+// is made again while the port's time and connections last; one refused is
+// not.
+func TestIdentifyRedialsAfterTimeout(t *testing.T) {
+	ap, _ := serve(t, "127.0.0.1:0", lineServer("SSH-2.0-OpenSSH_9.2p1\r\n", func(string) (string, bool) { return "", false }))
+	var mu sync.Mutex
+	attempts := 0
+	lossy := func(ctx context.Context, network, address string) (net.Conn, error) {
+		mu.Lock()
+		attempts++
+		n := attempts
+		mu.Unlock()
+		if n <= 2 { // the first two handshakes lost
+			<-ctx.Done()
+			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, address)
+	}
+	r := quick(t, func(c *svcid.Config) {
+		c.Dial, c.ConnectTimeout, c.Timeout = lossy, 100*time.Millisecond, 2*time.Second
+	}).Identify(context.Background(), ap)
+	check(t, r, want{"ssh", "OpenSSH", "9.2p1", "", false})
+	if r.Connections != 3 {
+		t.Errorf("%d connections, want 3 (two timed out)", r.Connections)
+	}
+
+	// Refused: one attempt, no other.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	r = quick(t, nil).Identify(context.Background(), closed)
+	if r.Connections != 1 || r.Err == nil {
+		t.Errorf("refused port: %d connections, err %v; want 1 and the error", r.Connections, r.Err)
+	}
+}
+
+// An SSH server whose greeting came after the greeting wait (the client's
+// first segment completed its handshake, on a lossy path) answers svcid's
+// HTTP request with its identification string and a complaint, and keeps
+// the connection open: identified at once, not after the port's budget.
+func TestIdentifyLateGreetingAfterHTTP(t *testing.T) {
+	ap, _ := serve(t, "127.0.0.1:0", func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := r.ReadString('\n'); err != nil {
+			return
+		}
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\nInvalid SSH identification string.\r\n")
+		io.Copy(io.Discard, c)
+	})
+	r := quick(t, func(c *svcid.Config) { c.Timeout = 3 * time.Second }).Identify(context.Background(), ap)
+	check(t, r, want{"ssh", "OpenSSH", "9.2p1", "Debian-2+deb12u10", false})
+	if r.Err != nil || r.Elapsed > time.Second {
+		t.Errorf("took %v, err %v; want the answer identified at once", r.Elapsed, r.Err)
+	}
+}
+
+// On a port the rules give to Redis, PING's answer is awaited past the
+// greeting wait (a lost PING or PONG on a long lossy path); on any other
+// port PING is a guess and the greeting wait bounds it.
+func TestIdentifyLateFirstAnswer(t *testing.T) {
+	const late = 600 * time.Millisecond // three greeting waits of quick's
+	ap, _ := serve(t, "127.0.0.1:0", func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			l, ok := readLine(r)
+			if !ok {
+				return
+			}
+			switch l {
+			case "PING":
+				time.Sleep(late)
+				io.WriteString(c, "+PONG\r\n")
+			case "INFO":
+				r.ReadString('\n')
+				r.ReadString('\n')
+				info := "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n"
+				io.WriteString(c, "$"+strconv.Itoa(len(info))+"\r\n"+info+"\r\n")
+			}
+		}
+	})
+	r := quick(t, func(c *svcid.Config) {
+		c.Timeout, c.Rules = 2*time.Second, rulesWithPorts(t, svcid.ProbeRedis, ap.Port())
+	}).Identify(context.Background(), ap)
+	check(t, r, want{"redis", "Redis key-value store", "7.0.15", "standalone", false})
+	if r.Connections != 1 {
+		t.Errorf("%d connections; want PING's answer awaited on the first", r.Connections)
 	}
 }

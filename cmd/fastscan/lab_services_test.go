@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,7 @@ type svFinding struct {
 	Banner        string `json:"banner"`
 	StartTLS      bool   `json:"starttls"`
 	ServiceError  string `json:"service_error"`
+	Timestamp     string `json:"timestamp"`
 	TLS           *struct {
 		Version   string    `json:"version"`
 		ALPN      string    `json:"alpn"`
@@ -169,12 +172,22 @@ func parseSVLines(t *testing.T, stdout []byte) []svFinding {
 // and the exit status.
 func runSV(t *testing.T, l *lab.Lab, nobody bool, args ...string) ([]svFinding, string, time.Duration, int) {
 	t.Helper()
+	var wrap []string
+	if nobody {
+		wrap = append([]string{citest.RequireTool(t, "setpriv")}, nobodyArgs...)
+	}
+	return runSVWrapped(t, l, wrap, args...)
+}
+
+// runSVWrapped is runSV with fastscan started by the command wrap (such as
+// setpriv or taskset and their arguments; none if empty).
+func runSVWrapped(t *testing.T, l *lab.Lab, wrap []string, args ...string) ([]svFinding, string, time.Duration, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	name, cmdArgs := os.Args[0], append(args, "--format", "jsonl")
-	if nobody {
-		setpriv := citest.RequireTool(t, "setpriv")
-		name, cmdArgs = setpriv, append(append(slices.Clone(nobodyArgs), os.Args[0]), cmdArgs...)
+	name, cmdArgs := os.Args[0], append(slices.Clone(args), "--format", "jsonl")
+	if len(wrap) > 0 {
+		name, cmdArgs = wrap[0], append(append(slices.Clone(wrap[1:]), os.Args[0]), cmdArgs...)
 	}
 	cmd := l.Command(ctx, name, cmdArgs...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
@@ -198,31 +211,7 @@ var svSummary = regexp.MustCompile(`service identification: (\d+) identified, (\
 // budget; no closed port is reported open; the summary counts them.
 func TestLabServices(t *testing.T) {
 	l, rs := startRealServers(t)
-	sshUp, sshRev := debianVersion(t, "openssh-server")
-	sshdSays := selfReport(t, `OpenSSH_([0-9][0-9.p]*)`, "/usr/sbin/sshd", "-V")
-	nginxSays := selfReport(t, `nginx/([0-9][0-9.]*)`, "nginx", "-v")
-	redisSays := selfReport(t, `v=([0-9][0-9.]*)`, "redis-server", "--version")
-	t.Logf("installed: openssh-server %s-%s (sshd -V: %s), nginx %s, redis %s", sshUp, sshRev, sshdSays, nginxSays, redisSays)
-	if !strings.HasPrefix(sshUp, sshdSays) {
-		t.Fatalf("dpkg says openssh-server %s, sshd -V says %s", sshUp, sshdSays)
-	}
-	if name := registry.Default().Name(lab.PortSSHAlt, registry.TCP); name == "ssh" {
-		t.Fatalf("the registry names %d ssh: the test would prove nothing", lab.PortSSHAlt)
-	}
-	cert := labCert(t, rs)
-	type want struct {
-		service, product, version string
-		tls, startTLS             bool
-	}
-	real := map[uint16]want{
-		lab.PortSSH:     {"ssh", "OpenSSH", sshUp, false, false},
-		lab.PortSSHAlt:  {"ssh", "OpenSSH", sshUp, false, false},
-		lab.PortHTTP:    {"http", "nginx", nginxSays, false, false},
-		lab.PortHTTPAlt: {"http", "nginx", nginxSays, false, false},
-		lab.PortHTTPS:   {"http", "nginx", nginxSays, true, false},
-		lab.PortRedis:   {"redis", "Redis key-value store", redisSays, false, false},
-		lab.PortSMTP:    {"smtp", "OpenSMTPD", "", false, true},
-	}
+	truth := realServersTruth(t, rs)
 	ports, closed := svPorts()
 	const budget = 3 * time.Second
 	// syn: as root, which drops to nobody before the first probe (and the
@@ -248,99 +237,180 @@ func TestLabServices(t *testing.T) {
 			if code != exitOK {
 				t.Fatalf("exit %d", code)
 			}
-			byPort := map[uint16]svFinding{}
-			for _, f := range found {
-				if f.IP != rs.Addr.String() || f.Proto != "tcp" {
-					t.Errorf("a line for %s %s:%d", f.Proto, f.IP, f.Port)
-				}
-				if _, dup := byPort[f.Port]; dup {
-					t.Errorf("port %d written twice", f.Port)
-				}
-				byPort[f.Port] = f
-			}
+			byAddr := svByAddr(t, found, rs.Addr)
+			byPort := byAddr[rs.Addr.String()]
 			if len(byPort) != len(ports) {
 				t.Errorf("%d ports written of %d scanned (--show all)", len(byPort), len(ports))
 			}
 			if xmlFile != "" {
-				checkServicesXML(t, xmlFile, byPort)
+				checkServicesXML(t, xmlFile, byAddr)
 			}
-			for port, w := range real {
-				f := byPort[port]
-				t.Logf("%5d %s %s: %s (%s) %q %q %q starttls=%v tls=%v banner %.50q err %q", port, f.State, f.Reason, f.Service, f.ServiceMethod,
-					f.Product, f.Version, f.Info, f.StartTLS, f.TLS != nil, f.Banner, f.ServiceError)
-				if f.State != "open" || f.Reason != "syn-ack" || f.ServiceMethod != "probed" || f.Service != w.service || f.Product != w.product ||
-					f.Version != w.version || (f.TLS != nil) != w.tls || f.StartTLS != w.startTLS || f.Banner == "" {
-					t.Errorf("port %d: %+v; want open, syn-ack, probed %+v", port, f, w)
-				}
-			}
-			if f := byPort[lab.PortSSH]; f.Info != "Debian-"+sshRev {
-				t.Errorf("ssh info %q; want Debian-%s (the package's revision)", f.Info, sshRev)
-			}
-			if tl := byPort[lab.PortHTTPS].TLS; tl != nil {
-				sum := sha256.Sum256(cert.Raw)
-				wantSANs := append(slices.Clone(cert.DNSNames), rs.Addr.String())
-				if tl.SubjectCN != cert.Subject.CommonName || tl.Issuer != cert.Issuer.String() || !tl.NotAfter.Equal(cert.NotAfter) ||
-					!tl.NotBefore.Equal(cert.NotBefore) || tl.SHA256 != hex.EncodeToString(sum[:]) || !slices.Equal(tl.SANs, wantSANs) {
-					t.Errorf("443 TLS %+v; the lab's certificate: CN %q issuer %q SANs %v not-before %v not-after %v sha256 %x",
-						*tl, cert.Subject.CommonName, cert.Issuer, wantSANs, cert.NotBefore, cert.NotAfter, sum)
-				}
-				if tl.Version == "" || tl.ALPN != "h2" {
-					t.Errorf("443 TLS version %q ALPN %q; want a version and h2", tl.Version, tl.ALPN)
-				}
-			}
-			for _, port := range closed {
-				if f := byPort[port]; f.State != "closed" || f.Reason != "reset" || f.Product != "" || f.ServiceError != "" || f.ServiceMethod != "table" {
-					t.Errorf("closed port %d: %+v", port, f)
-				}
-			}
-			// The hostile servers: those that say something stay open
-			// (unidentified), those that never say a byte are no-service.
-			for kind, port := range lab.HostilePorts {
-				f := byPort[port]
-				t.Logf("%-8s %d: %s %s %s (%s) err %q banner %.40q", kind, port, f.State, f.Reason, f.Service, f.ServiceMethod, f.ServiceError, f.Banner)
-				switch kind {
-				case lab.HostileReset, lab.HostileSilent:
-					// The connect scan sees the reset server's handshake
-					// complete even when the reset came first (ECONNRESET):
-					// a SYN-ACK, then no service.
-					if f.State != "filtered" || f.Reason != "no-service" || f.ServiceError == "" || f.Banner != "" {
-						t.Errorf("%s: %+v; want filtered, no-service, with the error", kind, f)
-					}
-				default:
-					if f.State != "open" || f.Reason != "syn-ack" || f.Banner == "" {
-						t.Errorf("%s: %+v; want open (it sent bytes)", kind, f)
-					}
-				}
-			}
+			truth.check(t, rs.Addr, byPort, closed, true)
 			// Every port's identification ran at once, each within its budget:
 			// the scan takes its cool-down (--wait) and one budget, plus slack.
 			if limit := time.Second + budget + 4*time.Second; elapsed > limit {
 				t.Errorf("the scan took %v: more than its cool-down and one %v budget (%v)", elapsed, budget, limit)
 			}
-			m := svSummary.FindStringSubmatch(stderr)
-			if m == nil {
-				t.Fatalf("no service identification line in the summary")
-			}
-			identified, noService, open := 0, 0, 0
-			for _, f := range found {
-				if f.ServiceMethod == "probed" {
-					identified++
-				}
-				switch f.Reason {
-				case "no-service":
-					noService++
-					open++
-				case "syn-ack":
-					open++
-				}
-			}
-			if m[1] != strconv.Itoa(identified) || m[2] != strconv.Itoa(noService) || m[3] != strconv.Itoa(open) {
-				t.Errorf("summary %q; want %d identified, %d of %d", m[0], identified, noService, open)
-			}
-			if !strings.Contains(stderr, "open "+strconv.Itoa(open-noService)+",") {
-				t.Errorf("the summary does not count %d open ports (the no-service ones filtered)", open-noService)
-			}
+			checkSVSummary(t, stderr, found)
 		})
+	}
+}
+
+// svWant is what a real server is identified as.
+type svWant struct {
+	service, product, version string
+	tls, startTLS             bool
+}
+
+// realTruth is what the installed packages and the lab's certificate say
+// of the real servers.
+type realTruth struct {
+	real   map[uint16]svWant
+	sshRev string // the openssh-server package's Debian revision
+	cert   *x509.Certificate
+}
+
+// realServersTruth asks the installed packages what they are, and reads the
+// certificate the lab generated.
+func realServersTruth(t *testing.T, rs *lab.RealServers) realTruth {
+	t.Helper()
+	sshUp, sshRev := debianVersion(t, "openssh-server")
+	sshdSays := selfReport(t, `OpenSSH_([0-9][0-9.p]*)`, "/usr/sbin/sshd", "-V")
+	nginxSays := selfReport(t, `nginx/([0-9][0-9.]*)`, "nginx", "-v")
+	redisSays := selfReport(t, `v=([0-9][0-9.]*)`, "redis-server", "--version")
+	t.Logf("installed: openssh-server %s-%s (sshd -V: %s), nginx %s, redis %s", sshUp, sshRev, sshdSays, nginxSays, redisSays)
+	if !strings.HasPrefix(sshUp, sshdSays) {
+		t.Fatalf("dpkg says openssh-server %s, sshd -V says %s", sshUp, sshdSays)
+	}
+	if name := registry.Default().Name(lab.PortSSHAlt, registry.TCP); name == "ssh" {
+		t.Fatalf("the registry names %d ssh: the test would prove nothing", lab.PortSSHAlt)
+	}
+	return realTruth{
+		real: map[uint16]svWant{
+			lab.PortSSH:     {"ssh", "OpenSSH", sshUp, false, false},
+			lab.PortSSHAlt:  {"ssh", "OpenSSH", sshUp, false, false},
+			lab.PortHTTP:    {"http", "nginx", nginxSays, false, false},
+			lab.PortHTTPAlt: {"http", "nginx", nginxSays, false, false},
+			lab.PortHTTPS:   {"http", "nginx", nginxSays, true, false},
+			lab.PortRedis:   {"redis", "Redis key-value store", redisSays, false, false},
+			lab.PortSMTP:    {"smtp", "OpenSMTPD", "", false, true},
+		},
+		sshRev: sshRev,
+		cert:   labCert(t, rs),
+	}
+}
+
+// svByAddr splits a -sV scan's findings by address (each written once, TCP,
+// at one of addrs, in RFC 5952's form).
+func svByAddr(t *testing.T, found []svFinding, addrs ...netip.Addr) map[string]map[uint16]svFinding {
+	t.Helper()
+	byAddr := map[string]map[uint16]svFinding{}
+	for _, a := range addrs {
+		byAddr[a.String()] = map[uint16]svFinding{}
+	}
+	for _, f := range found {
+		byPort, ok := byAddr[f.IP]
+		if !ok || f.Proto != "tcp" {
+			t.Errorf("a line for %s %s:%d", f.Proto, f.IP, f.Port)
+			continue
+		}
+		if _, dup := byPort[f.Port]; dup {
+			t.Errorf("%s port %d written twice", f.IP, f.Port)
+		}
+		byPort[f.Port] = f
+	}
+	return byAddr
+}
+
+// check compares one address's findings with the truth: every real server
+// open and identified (probed) with the installed package's product and
+// version, the TLS fields the lab's certificate's, the closed ports closed;
+// with hostile, the hostile servers as their misbehaviour allows.
+func (tr realTruth) check(t *testing.T, addr netip.Addr, byPort map[uint16]svFinding, closed []uint16, hostile bool) {
+	t.Helper()
+	for _, port := range slices.Sorted(maps.Keys(tr.real)) {
+		w, f := tr.real[port], byPort[port]
+		t.Logf("%s %5d %s %s: %s (%s) %q %q %q starttls=%v tls=%v banner %.50q err %q", addr, port, f.State, f.Reason, f.Service, f.ServiceMethod,
+			f.Product, f.Version, f.Info, f.StartTLS, f.TLS != nil, f.Banner, f.ServiceError)
+		if f.State != "open" || f.Reason != "syn-ack" || f.ServiceMethod != "probed" || f.Service != w.service || f.Product != w.product ||
+			f.Version != w.version || (f.TLS != nil) != w.tls || f.StartTLS != w.startTLS || f.Banner == "" {
+			t.Errorf("%s port %d: %+v; want open, syn-ack, probed %+v", addr, port, f, w)
+		}
+	}
+	if f := byPort[lab.PortSSH]; f.Info != "Debian-"+tr.sshRev {
+		t.Errorf("%s ssh info %q; want Debian-%s (the package's revision)", addr, f.Info, tr.sshRev)
+	}
+	if tl := byPort[lab.PortHTTPS].TLS; tl != nil {
+		cert := tr.cert
+		sum := sha256.Sum256(cert.Raw)
+		wantSANs := slices.Clone(cert.DNSNames)
+		for _, ip := range cert.IPAddresses {
+			wantSANs = append(wantSANs, ip.String())
+		}
+		if tl.SubjectCN != cert.Subject.CommonName || tl.Issuer != cert.Issuer.String() || !tl.NotAfter.Equal(cert.NotAfter) ||
+			!tl.NotBefore.Equal(cert.NotBefore) || tl.SHA256 != hex.EncodeToString(sum[:]) || !slices.Equal(tl.SANs, wantSANs) {
+			t.Errorf("%s 443 TLS %+v; the lab's certificate: CN %q issuer %q SANs %v not-before %v not-after %v sha256 %x",
+				addr, *tl, cert.Subject.CommonName, cert.Issuer, wantSANs, cert.NotBefore, cert.NotAfter, sum)
+		}
+		if tl.Version == "" || tl.ALPN != "h2" {
+			t.Errorf("%s 443 TLS version %q ALPN %q; want a version and h2", addr, tl.Version, tl.ALPN)
+		}
+	}
+	for _, port := range closed {
+		if f := byPort[port]; f.State != "closed" || f.Reason != "reset" || f.Product != "" || f.ServiceError != "" || f.ServiceMethod != "table" {
+			t.Errorf("%s closed port %d: %+v", addr, port, f)
+		}
+	}
+	if !hostile {
+		return
+	}
+	// The hostile servers: those that say something stay open
+	// (unidentified), those that never say a byte are no-service.
+	for kind, port := range lab.HostilePorts {
+		f := byPort[port]
+		t.Logf("%s %-8s %d: %s %s %s (%s) err %q banner %.40q", addr, kind, port, f.State, f.Reason, f.Service, f.ServiceMethod, f.ServiceError, f.Banner)
+		switch kind {
+		case lab.HostileReset, lab.HostileSilent:
+			// The connect scan sees the reset server's handshake
+			// complete even when the reset came first (ECONNRESET):
+			// a SYN-ACK, then no service.
+			if f.State != "filtered" || f.Reason != "no-service" || f.ServiceError == "" || f.Banner != "" {
+				t.Errorf("%s %s: %+v; want filtered, no-service, with the error", addr, kind, f)
+			}
+		default:
+			if f.State != "open" || f.Reason != "syn-ack" || f.Banner == "" {
+				t.Errorf("%s %s: %+v; want open (it sent bytes)", addr, kind, f)
+			}
+		}
+	}
+}
+
+// checkSVSummary checks the summary's service identification line and open
+// count against the findings.
+func checkSVSummary(t *testing.T, stderr string, found []svFinding) {
+	t.Helper()
+	m := svSummary.FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no service identification line in the summary")
+	}
+	identified, noService, open := 0, 0, 0
+	for _, f := range found {
+		if f.ServiceMethod == "probed" {
+			identified++
+		}
+		switch f.Reason {
+		case "no-service":
+			noService++
+			open++
+		case "syn-ack":
+			open++
+		}
+	}
+	if m[1] != strconv.Itoa(identified) || m[2] != strconv.Itoa(noService) || m[3] != strconv.Itoa(open) {
+		t.Errorf("summary %q; want %d identified, %d of %d", m[0], identified, noService, open)
+	}
+	if !strings.Contains(stderr, "open "+strconv.Itoa(open-noService)+",") {
+		t.Errorf("the summary does not count %d open ports (the no-service ones filtered)", open-noService)
 	}
 }
 
@@ -425,7 +495,7 @@ func TestLabServicesInterrupted(t *testing.T) {
 // checkServicesXML checks the nmap XML of a -sV scan: valid (nmap.dtd), and
 // each port's state, reason and <service> the same as its JSON line's, with
 // method probed conf 10 for the ports identified, tunnel ssl for TLS.
-func checkServicesXML(t *testing.T, name string, byPort map[uint16]svFinding) {
+func checkServicesXML(t *testing.T, name string, byAddr map[string]map[uint16]svFinding) {
 	t.Helper()
 	data, err := os.ReadFile(name)
 	if err != nil {
@@ -435,34 +505,46 @@ func checkServicesXML(t *testing.T, name string, byPort map[uint16]svFinding) {
 	run := outputtest.ParseNmapXML(t, data)
 	// A host whose ports were written across flushes (identified later) has
 	// more than one host element: merged by address, as readers do.
-	var ports []outputtest.NmapPort
-	for _, h := range run.Hosts {
-		if h.Addr.Addr != lab.RealServersAddr.String() {
-			t.Errorf("XML host %s", h.Addr.Addr)
-		}
-		ports = append(ports, h.Ports...)
+	n, want := 0, 0
+	for _, byPort := range byAddr {
+		want += len(byPort)
 	}
-	n := 0
-	for _, p := range ports {
-		f, ok := byPort[p.ID]
+	for _, h := range run.Hosts {
+		byPort, ok := byAddr[h.Addr.Addr]
 		if !ok {
-			t.Errorf("XML port %d has no JSON line", p.ID)
+			t.Errorf("XML host %s (%s)", h.Addr.Addr, h.Addr.AddrType)
 			continue
 		}
-		n++
-		sv := p.Service
-		if p.State.State != f.State || p.State.Reason != f.Reason || sv.Name != f.Service || sv.Method != f.ServiceMethod ||
-			sv.Product != f.Product || sv.Version != f.Version {
-			t.Errorf("XML port %d: %+v; JSON line %+v", p.ID, p, f)
+		if wantType := map[bool]string{false: "ipv4", true: "ipv6"}[strings.Contains(h.Addr.Addr, ":")]; h.Addr.AddrType != wantType {
+			t.Errorf("XML host %s addrtype %q, want %q", h.Addr.Addr, h.Addr.AddrType, wantType)
 		}
-		if f.ServiceMethod == "probed" && sv.Conf != "10" {
-			t.Errorf("XML port %d: conf %q for a probed service", p.ID, sv.Conf)
-		}
-		if (f.TLS != nil) != (sv.Tunnel == "ssl") {
-			t.Errorf("XML port %d: tunnel %q, JSON tls %v", p.ID, sv.Tunnel, f.TLS != nil)
+		for _, p := range h.Ports {
+			checkServiceXMLPort(t, h.Addr.Addr, p, byPort)
+			n++
 		}
 	}
-	if n != len(byPort) {
-		t.Errorf("XML holds %d of the %d ports", n, len(byPort))
+	if n != want {
+		t.Errorf("XML holds %d of the %d ports", n, want)
+	}
+}
+
+// checkServiceXMLPort compares one XML port with its JSON line.
+func checkServiceXMLPort(t *testing.T, addr string, p outputtest.NmapPort, byPort map[uint16]svFinding) {
+	t.Helper()
+	f, ok := byPort[p.ID]
+	if !ok {
+		t.Errorf("XML %s port %d has no JSON line", addr, p.ID)
+		return
+	}
+	sv := p.Service
+	if p.State.State != f.State || p.State.Reason != f.Reason || sv.Name != f.Service || sv.Method != f.ServiceMethod ||
+		sv.Product != f.Product || sv.Version != f.Version {
+		t.Errorf("XML %s port %d: %+v; JSON line %+v", addr, p.ID, p, f)
+	}
+	if f.ServiceMethod == "probed" && sv.Conf != "10" {
+		t.Errorf("XML %s port %d: conf %q for a probed service", addr, p.ID, sv.Conf)
+	}
+	if (f.TLS != nil) != (sv.Tunnel == "ssl") {
+		t.Errorf("XML %s port %d: tunnel %q, JSON tls %v", addr, p.ID, sv.Tunnel, f.TLS != nil)
 	}
 }
