@@ -75,7 +75,9 @@ func (n *AnyIPNginx) NS() string { return n.rs.NS }
 func (n *AnyIPNginx) Dir() string { return n.rs.Dir }
 
 // Logs returns nginx's logs (for a failing test's message).
-func (n *AnyIPNginx) Logs() string { return n.rs.Logs() + "--- error log:\n" + tail(n.rs.path("nginx-error.log")) }
+func (n *AnyIPNginx) Logs() string {
+	return n.rs.Logs() + "--- error log:\n" + tail(n.rs.path("nginx-error.log"))
+}
 
 // tail returns the end of a file.
 func tail(path string) string {
