@@ -34,15 +34,18 @@ var svTools = []string{"fastscan", "nmap", "svcid"}
 
 // svOptions are the settings of one service identification benchmark.
 type svOptions struct {
-	Scanner string        // the fastscan binary
-	Self    string        // this fastlab binary (runs `fastlab identify`)
-	Count   int           // addresses identified (port 80 of each)
-	Rounds  int           // rounds of every tool
-	Tools   []string      // tool names
-	Rate    int           // fastscan's -r
-	Timing  string        // nmap's timing template, e.g. "4" (-T4); "" for nmap's default
-	Timeout time.Duration // the longest one run may take
-	Keep    string        // a directory to keep the tools' outputs in (the last round's); "": none kept
+	Scanner string // the fastscan binary
+	Self    string // this fastlab binary (runs `fastlab identify`)
+	Count   int    // addresses identified (port 80 of each)
+	Rounds  int    // rounds of every tool
+	// NmapRounds is how many of the first rounds nmap runs in (nmap -sV
+	// takes tens of minutes on 10,000 ports); 0: every round.
+	NmapRounds int
+	Tools      []string      // tool names
+	Rate       int           // fastscan's -r
+	Timing     string        // nmap's timing template, e.g. "4" (-T4); "" for nmap's default
+	Timeout    time.Duration // the longest one run may take
+	Keep       string        // a directory to keep the tools' outputs in (the last round's); "": none kept
 }
 
 // svInvocation is how one tool runs the benchmark.
@@ -145,6 +148,7 @@ func svbenchCommand() *cli.Command {
 			&cli.StringFlag{Name: "scanner", Value: "bin/fastscan", Usage: "path of the fastscan `BINARY`"},
 			&cli.IntFlag{Name: "count", Value: 10000, Usage: "addresses to identify (port 80 of each)"},
 			&cli.IntFlag{Name: "rounds", Value: 3, Usage: "rounds of every tool (tools alternate between rounds)"},
+			&cli.IntFlag{Name: "nmap-rounds", Usage: "nmap runs in the first `N` rounds only (default every round: nmap -sV takes about 40 minutes on 10,000 ports here)"},
 			&cli.StringFlag{Name: "tools", Usage: "comma list of tools: fastscan, nmap, svcid (default all)"},
 			&cli.IntFlag{Name: "rate", Value: 100000, Usage: "fastscan's -r (packets/s)"},
 			&cli.StringFlag{Name: "nmap-timing", Value: "4", Usage: "nmap's timing template `N` (-TN); empty for nmap's default"},
@@ -160,7 +164,7 @@ func svbenchCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("svbench: %w", err)
 			}
-			o := svOptions{Scanner: scanner, Self: self, Count: c.Int("count"), Rounds: c.Int("rounds"),
+			o := svOptions{Scanner: scanner, Self: self, Count: c.Int("count"), Rounds: c.Int("rounds"), NmapRounds: c.Int("nmap-rounds"),
 				Tools: splitList(c.String("tools")), Rate: c.Int("rate"), Timing: c.String("nmap-timing"),
 				Timeout: c.Duration("timeout"), Keep: c.String("keep")}
 			return runSvbench(c.Context, c.App.Writer, c.App.ErrWriter, o)
@@ -170,8 +174,8 @@ func svbenchCommand() *cli.Command {
 
 // checkSvOptions validates o and fills in the defaults.
 func checkSvOptions(o *svOptions) error {
-	if o.Rounds < 1 || o.Rate < 1 || o.Timeout <= 0 {
-		return errors.New("svbench: --rounds, --rate and --timeout must be positive")
+	if o.Rounds < 1 || o.Rate < 1 || o.Timeout <= 0 || o.NmapRounds < 0 {
+		return errors.New("svbench: --rounds, --rate and --timeout must be positive, --nmap-rounds at least 0")
 	}
 	if o.Timing != "" && (len(o.Timing) != 1 || o.Timing[0] < '0' || o.Timing[0] > '5') {
 		return fmt.Errorf("svbench: --nmap-timing %q: want 0 to 5, or empty", o.Timing)
@@ -288,7 +292,7 @@ func runSvbench(ctx context.Context, stdout, stderr io.Writer, o svOptions) (err
 		for i := range o.Tools {
 			tool := o.Tools[(i+round)%len(o.Tools)]
 			inv, c := invs[tool], cells[tool]
-			if inv.NA != "" || timedOut[tool] {
+			if inv.NA != "" || timedOut[tool] || tool == "nmap" && o.NmapRounds > 0 && round >= o.NmapRounds {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
@@ -362,6 +366,9 @@ func svbenchHeader(o svOptions, labID, version string, targets []netip.Prefix) s
 		lab.AnyIPNginxPort, o.Count, len(targets), targets[0].Addr(), version, lab.AnyIPNginxTuning)
 	fmt.Fprintf(&b, "right: service http, product nginx, version %s; the server shares the scanner's %d CPUs\n", version, runtime.NumCPU())
 	fmt.Fprintf(&b, "%d round(s), tools alternating (each round starts with the next tool); a run is stopped after %v\n", o.Rounds, o.Timeout)
+	if o.NmapRounds > 0 && o.NmapRounds < o.Rounds {
+		fmt.Fprintf(&b, "nmap ran in the first %d round(s) only (--nmap-rounds)\n", o.NmapRounds)
+	}
 	b.WriteString("wall: start to exit; peak RSS: wait4 ru_maxrss, largest run; tool CPU: the tool's own user+system time (wait4 rusage), median; " +
 		"machine user/kernel CPU: the whole machine's (/proc/stat) during the run, medians: nginx's, the lab's kernels' and any other load of the machine included\n\n")
 	return b.String()
