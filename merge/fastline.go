@@ -8,22 +8,25 @@ import (
 	"github.com/fastscan/fastscan/result"
 )
 
-// parseFast reads a result line laid out exactly as output.JSONL writes it (its
-// keys in its order, no spaces, no escape in any string) without reflection. ok is
-// false for any other line, valid or not, which jsonLine.parse then reads (and
-// judges) with encoding/json; a line parseFast accepts, parse accepts too, as the
-// same result (FuzzFastLine checks it).
+// parseFast reads a result line without service identification laid out exactly
+// as output.JSONL writes it (its keys in its order, no spaces, no escape in any
+// string; schema version 1, or 2 with service_method "table" and no -sV key)
+// without reflection. ok is false for any other line, valid or not, which
+// jsonLine.parse then reads (and judges) with encoding/json; a line parseFast
+// accepts, parse accepts too, as the same result (FuzzFastLine checks it).
 func parseFast(line []byte) (r result.Result, ok bool) {
 	p := fastParser{b: line}
 	var ip, proto, state, reason, ts []byte
 	var port, ttl int
-	if !p.lit(`{"schema_version":1,"ip":`) || !p.str(&ip) ||
+	v2 := p.lit(`{"schema_version":2,"ip":`)
+	if !v2 && !p.lit(`{"schema_version":1,"ip":`) || !p.str(&ip) ||
 		!p.lit(`,"port":`) || !p.num(&port) ||
 		!p.lit(`,"proto":`) || !p.str(&proto) ||
 		!p.lit(`,"state":`) || !p.str(&state) ||
 		!p.lit(`,"reason":`) || !p.str(&reason) ||
 		!p.lit(`,"ttl":`) || !p.num(&ttl) ||
 		!p.lit(`,"service":`) || !p.str(nil) ||
+		v2 && !p.lit(`,"service_method":"table"`) ||
 		!p.lit(`,"port_class":`) || !p.str(nil) ||
 		!p.lit(`,"timestamp":`) || !p.str(&ts) ||
 		!p.lit(`}`) || len(bytes.TrimRight(p.b, " \t\r\n")) != 0 {

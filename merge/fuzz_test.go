@@ -65,6 +65,8 @@ func FuzzFastLine(f *testing.F) {
 		f.Add(line)
 	}
 	f.Add([]byte(`{"schema_version":1,"ip":"198.19.0.1","port":80,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"h\"ttp","port_class":"system","timestamp":"2026-12-01T10:00:00Z"}` + "\n"))
+	f.Add([]byte(`{"schema_version":1,"ip":"198.19.0.1","port":80,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"http","port_class":"system","timestamp":"2026-12-01T10:00:00Z"}` + "\n"))
+	f.Add([]byte(`{"schema_version":2,"ip":"198.19.0.1","port":80,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"http","service_method":"probed","port_class":"system","product":"nginx","timestamp":"2026-12-01T10:00:00Z"}` + "\n"))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		r, ok := parseFast(line)
 		if !ok {

@@ -283,8 +283,8 @@ func (g *Merger) Result() *Merged {
 }
 
 // jsonLine is one line of fastscan's JSON lines output, a result or a record, as
-// far as merging reads it (output.JSONL writes it; a result's service and
-// port_class follow from its port).
+// far as merging reads it (output.JSONL writes it; a result's port_class, and its
+// service unless service identification named it, follow from its port).
 type jsonLine struct {
 	SchemaVersion *int    `json:"schema_version"`
 	IP            *string `json:"ip"`
@@ -294,7 +294,62 @@ type jsonLine struct {
 	Reason        *string `json:"reason"`
 	TTL           *int    `json:"ttl"`
 	Timestamp     *string `json:"timestamp"`
+	serviceFields
 	recordFields
+}
+
+// minSchemaVersion is the oldest JSON lines layout merge reads: version 1 had
+// no service_method and no service identification keys; the rest is the same.
+const minSchemaVersion = 1
+
+// serviceFields are the JSON members of service identification (schema version
+// 2, -sV): output.JSONL writes them from result.Service.
+type serviceFields struct {
+	Service      string   `json:"service"`
+	Method       string   `json:"service_method"`
+	Product      string   `json:"product"`
+	Version      string   `json:"version"`
+	Info         string   `json:"info"`
+	Banner       string   `json:"banner"`
+	StartTLS     bool     `json:"starttls"`
+	TLS          *jsonTLS `json:"tls"`
+	ServiceError string   `json:"service_error"`
+}
+
+// jsonTLS is the JSON lines tls object.
+type jsonTLS struct {
+	Version     string    `json:"version"`
+	CipherSuite string    `json:"cipher_suite"`
+	ALPN        string    `json:"alpn"`
+	SubjectCN   string    `json:"subject_cn"`
+	SANs        []string  `json:"sans"`
+	Issuer      string    `json:"issuer"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	SHA256      string    `json:"sha256"`
+}
+
+// service returns the result.Service the members describe, or nil when they
+// say no more than a line without service identification does (service_method
+// "table" and nothing else: the registry's name, which every writer derives
+// from the port again). Spoke, which JSON lines do not carry, is taken as true
+// unless the verdict's reason is no-service.
+func (f *serviceFields) service(reason result.Reason) *result.Service {
+	if f.Method != "probed" && f.Product == "" && f.Version == "" && f.Info == "" && f.Banner == "" &&
+		!f.StartTLS && f.TLS == nil && f.ServiceError == "" {
+		return nil
+	}
+	s := &result.Service{
+		Name: f.Service, Method: f.Method, Product: f.Product, Version: f.Version, Info: f.Info,
+		Banner: f.Banner, StartTLS: f.StartTLS, Error: f.ServiceError, Spoke: reason != result.ReasonNoService,
+	}
+	if t := f.TLS; t != nil {
+		s.TLS = &result.TLS{
+			Version: t.Version, CipherSuite: t.CipherSuite, ALPN: t.ALPN, SubjectCN: t.SubjectCN, SANs: t.SANs,
+			Issuer: t.Issuer, NotBefore: t.NotBefore, NotAfter: t.NotAfter, SHA256: t.SHA256,
+		}
+	}
+	return s
 }
 
 // parse decodes line: a record (isRecord; recordFields says which), or a result.
@@ -305,8 +360,8 @@ func (l *jsonLine) parse(line []byte) (r result.Result, isRecord bool, err error
 	if l.SchemaVersion == nil {
 		return r, false, fmt.Errorf("no \"schema_version\": not fastscan's JSON lines")
 	}
-	if *l.SchemaVersion != output.SchemaVersion {
-		return r, false, fmt.Errorf("schema_version %d: this fastscan reads version %d", *l.SchemaVersion, output.SchemaVersion)
+	if v := *l.SchemaVersion; v < minSchemaVersion || v > output.SchemaVersion {
+		return r, false, fmt.Errorf("schema_version %d: this fastscan reads versions %d to %d", v, minSchemaVersion, output.SchemaVersion)
 	}
 	if l.isRecord() {
 		return r, true, nil
@@ -346,6 +401,12 @@ func (l *jsonLine) parse(line []byte) (r result.Result, isRecord bool, err error
 	}
 	if r.Reason, ok = lookup(*l.Reason, func(x result.Reason) string { return x.String() }); !ok {
 		return r, false, fmt.Errorf("invalid reason %q", *l.Reason)
+	}
+	if *l.SchemaVersion >= 2 {
+		if l.Method != "" && l.Method != "probed" && l.Method != "table" {
+			return r, false, fmt.Errorf("invalid service_method %q", l.Method)
+		}
+		r.Service = l.service(r.Reason)
 	}
 	return r, false, nil
 }

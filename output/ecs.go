@@ -25,6 +25,19 @@ const ECSVersion = "8.11.0"
 //	 "related":{"ip":["198.19.0.5","198.18.0.1"]},"message":"198.19.0.5:22/tcp open (syn-ack)",
 //	 "fastscan":{"state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","scan_id":"…"}}
 //
+// With service identification (Result.Service, -sV) a document adds ECS's service
+// object (name, version) and, for a port that spoke TLS, its tls object:
+// version and version_protocol ("1.3", "tls"), established, cipher,
+// next_protocol (ALPN), server.hash.sha256 (upper case) and server.x509
+// (subject.common_name, alternative_names, issuer.distinguished_name,
+// not_before, not_after); fastscan's own fields go under fastscan:
+// service_method, product, info, banner, starttls, service_error:
+//
+//	"service":{"name":"http","version":"1.22.1"},"tls":{"version":"1.3","version_protocol":"tls","established":true,
+//	 "cipher":"TLS_AES_128_GCM_SHA256","next_protocol":"http/1.1","server":{"hash":{"sha256":"0123…"},
+//	 "x509":{"subject":{"common_name":["web.lab"]},"alternative_names":["web.lab"],"issuer":{"distinguished_name":"CN=lab CA"},
+//	 "not_before":"…","not_after":"…"}}},"fastscan":{…,"service":"http","service_method":"probed",…,"product":"nginx"}
+//
 // event.id is derived from the scan id, address, port and protocol, so ingesting the
 // same file twice does not duplicate documents. The layout is described by the JSON
 // Schema in output/schema/ecs.schema.json.
@@ -89,11 +102,124 @@ func (e *ECS) appendLine(b []byte, r *result.Result) []byte {
 	b = append(b, r.State.String()...)
 	b = append(b, " ("...)
 	b = append(b, r.Reason.String()...)
-	b = append(b, `)","fastscan":{`...)
-	b = e.appendVerdict(b, r)
+	b = append(b, `)",`...)
+	b = appendECSService(b, r.Service)
+	b = append(b, `"fastscan":{`...)
+	b = e.appendVerdict(b, r, false)
 	b = append(b, `,"scan_id":`...)
 	b = appendJSONString(b, e.scan.ID)
+	if s := r.Service; s != nil {
+		b = appendJSONMember(b, "product", s.Product)
+		b = appendJSONMember(b, "info", s.Info)
+		b = appendJSONMember(b, "banner", s.Banner)
+		if s.StartTLS {
+			b = append(b, `,"starttls":true`...)
+		}
+		b = appendJSONMember(b, "service_error", s.Error)
+	}
 	return append(b, "}}"...)
+}
+
+// appendECSService appends the ECS objects of service identification, each
+// followed by a comma: service (name, version) and tls (the handshake and the
+// server's certificate, in ECS's tls.* and tls.server.x509.* fields). Nothing
+// when s is nil. The scanner's own fields (method, product, info, banner,
+// starttls, error) go under fastscan.
+func appendECSService(b []byte, s *result.Service) []byte {
+	if s == nil {
+		return b
+	}
+	b = append(b, `"service":{"name":`...)
+	b = appendJSONString(b, s.Name)
+	b = appendJSONMember(b, "version", s.Version)
+	b = append(b, "},"...)
+	t := s.TLS
+	if t == nil {
+		return b
+	}
+	b = append(b, `"tls":{`...)
+	n := len(b)
+	if proto, version, ok := ecsTLSVersion(t.Version); ok {
+		b = appendJSONMember(b, "version", version)
+		b = appendJSONMember(b, "version_protocol", proto)
+	}
+	if t.Version != "" {
+		b = append(b, `,"established":true`...)
+	}
+	b = appendJSONMember(b, "cipher", t.CipherSuite)
+	b = appendJSONMember(b, "next_protocol", t.ALPN)
+	hasX509 := t.SubjectCN != "" || len(t.SANs) > 0 || t.Issuer != "" || !t.NotBefore.IsZero() || !t.NotAfter.IsZero()
+	if t.SHA256 != "" || hasX509 {
+		b = append(b, `,"server":{`...)
+		m := len(b)
+		if t.SHA256 != "" {
+			// ECS asks for hashes in upper case.
+			b = append(b, `,"hash":{"sha256":"`...)
+			for i := 0; i < len(t.SHA256); i++ {
+				c := t.SHA256[i]
+				switch {
+				case 'a' <= c && c <= 'z':
+					c -= 'a' - 'A'
+				case c < 0x20 || c == '"' || c == '\\' || c >= 0x80:
+					c = '?' // not hex: keep the document valid JSON
+				}
+				b = append(b, c)
+			}
+			b = append(b, `"}`...)
+		}
+		if hasX509 {
+			b = append(b, `,"x509":{`...)
+			k := len(b)
+			if t.SubjectCN != "" {
+				b = append(b, `,"subject":{"common_name":[`...)
+				b = appendJSONString(b, t.SubjectCN)
+				b = append(b, "]}"...)
+			}
+			if len(t.SANs) > 0 {
+				b = append(b, `,"alternative_names":`...)
+				b = appendJSONStrings(b, t.SANs)
+			}
+			if t.Issuer != "" {
+				b = append(b, `,"issuer":{"distinguished_name":`...)
+				b = appendJSONString(b, t.Issuer)
+				b = append(b, '}')
+			}
+			b = appendJSONTime(b, "not_before", t.NotBefore)
+			b = appendJSONTime(b, "not_after", t.NotAfter)
+			b = closeObject(b, k)
+		}
+		b = closeObject(b, m)
+	}
+	b = closeObject(b, n)
+	return append(b, ',')
+}
+
+// closeObject closes the JSON object whose members, each written with a
+// leading comma, start at b[start:]: it drops the first member's comma.
+func closeObject(b []byte, start int) []byte {
+	if len(b) > start {
+		b = append(b[:start], b[start+1:]...)
+	}
+	return append(b, '}')
+}
+
+// ecsTLSVersion splits a TLS version as crypto/tls names it ("TLS 1.3",
+// "SSLv3") into ECS's tls.version_protocol ("tls", "ssl") and tls.version
+// ("1.3", "3.0"); ok is false for anything else.
+func ecsTLSVersion(v string) (proto, version string, ok bool) {
+	switch v {
+	case "TLS 1.0":
+		return "tls", "1.0", true
+	case "TLS 1.1":
+		return "tls", "1.1", true
+	case "TLS 1.2":
+		return "tls", "1.2", true
+	case "TLS 1.3":
+		return "tls", "1.3", true
+	case "SSLv3", "SSL 3.0":
+		return "ssl", "3.0", true
+	}
+	return "", "", false
 }
 
 // appendEventID appends a stable id for the finding: the first 16 bytes of the

@@ -13,7 +13,10 @@ import (
 
 // Grepable writes nmap's grepable layout (-oG): a comment line, then two lines per
 // host, tab-separated fields, port entries as port/state/protocol/owner/service/rpc/
-// version/, and a closing comment:
+// version/, and a closing comment. The version field is empty unless service
+// identification (-sV) ran: then it holds product, version and (extra info), and
+// a protocol spoken inside TLS is named ssl|http, as nmap writes them
+// (22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/):
 //
 //	# fastscan 0.1.0 scan initiated Sun Nov 22 11:00:00 2026 as: fastscan 198.19.0.0/24 -p 22,80
 //	Host: 198.19.0.5 ()	Status: Up
@@ -39,7 +42,6 @@ type Grepable struct {
 	started  bool
 	end      *End
 	b        []byte
-	field    *strings.Replacer
 }
 
 // NewGrepable returns a Grepable writer on w for the scan s.
@@ -47,10 +49,26 @@ func NewGrepable(w io.Writer, services *registry.Registry, s Scan) *Grepable {
 	if services == nil {
 		services = registry.Default()
 	}
-	return &Grepable{out: newSink(w), services: services, scan: s, hosts: hostResults{}, upHosts: map[netip.Addr]struct{}{},
-		// Slashes and commas would break the fields; service names have none, but a
-		// user's registry file might.
-		field: strings.NewReplacer("/", "|", ",", "|")}
+	return &Grepable{out: newSink(w), services: services, scan: s, hosts: hostResults{}, upHosts: map[netip.Addr]struct{}{}}
+}
+
+// appendGrepableField appends s as one field of a port entry: slashes and commas,
+// which separate fields and entries, become '|' (as nmap writes a slash in a
+// version), and control characters, which would break the line or its tabs,
+// spaces. Service names come from a user's registry file or a scanned host, and
+// products and versions from a scanned host.
+func appendGrepableField(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '/' || c == ',':
+			b = append(b, '|')
+		case c < 0x20 || c == 0x7f:
+			b = append(b, ' ')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // Write keeps r for its host; when many results are waiting, it writes the hosts
@@ -101,8 +119,23 @@ func (g *Grepable) writeHosts(final bool) error {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			name := g.field.Replace(g.services.Name(r.Port, registryProto(r.Proto)))
-			b = fmt.Appendf(b, "%d/%s/%s//%s///", r.Port, r.State, r.Proto, name)
+			b = fmt.Appendf(b, "%d/%s/%s//", r.Port, r.State, r.Proto)
+			if sv := r.Service; sv != nil {
+				name := sv.Name
+				if name == "" {
+					name = g.services.Name(r.Port, registryProto(r.Proto))
+				}
+				if sv.TLS != nil && name != "ssl" && name != "tls" {
+					b = append(b, "ssl|"...) // a protocol inside TLS, as nmap writes it
+				}
+				b = appendGrepableField(b, name)
+				b = append(b, "//"...)
+				b = appendGrepableField(b, string(appendVersionText(nil, sv)))
+				b = append(b, '/')
+			} else {
+				b = appendGrepableField(b, g.services.Name(r.Port, registryProto(r.Proto)))
+				b = append(b, "///"...)
+			}
 		}
 		b = append(b, '\n')
 		g.b = b

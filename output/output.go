@@ -69,8 +69,13 @@ func registryProto(p result.Proto) registry.Proto {
 	return registry.TCP
 }
 
-// service returns the first assigned service name of r's port, or unknownService.
+// service returns the name of r's service: what service identification named it
+// (Result.Service), else the first assigned service name of r's port, or
+// unknownService.
 func (lw *lineWriter) service(r *result.Result) string {
+	if r.Service != nil && r.Service.Name != "" {
+		return r.Service.Name
+	}
 	if name := lw.services.Name(r.Port, registryProto(r.Proto)); name != "" {
 		return name
 	}

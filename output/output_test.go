@@ -59,12 +59,13 @@ func TestJSONLDecodes(t *testing.T) {
 		Reason    string `json:"reason"`
 		TTL       int    `json:"ttl"`
 		Service   string `json:"service"`
+		Method    string `json:"service_method"`
 		PortClass string `json:"port_class"`
 		Timestamp string `json:"timestamp"`
 	}
 	want := []line{
-		{1, "198.19.0.5", 22, "tcp", "open", "syn-ack", 64, "ssh", "system", "2026-11-22T11:00:00.123456789Z"},
-		{1, "255.255.255.255", 65535, "tcp", "filtered", "no-response", 0, "unknown", "dynamic", "2026-11-22T11:00:00.123456789Z"},
+		{2, "198.19.0.5", 22, "tcp", "open", "syn-ack", 64, "ssh", "table", "system", "2026-11-22T11:00:00.123456789Z"},
+		{2, "255.255.255.255", 65535, "tcp", "filtered", "no-response", 0, "unknown", "table", "dynamic", "2026-11-22T11:00:00.123456789Z"},
 	}
 	for i, l := range lines {
 		dec := json.NewDecoder(strings.NewReader(l))
@@ -263,7 +264,7 @@ func TestJSONLMatchesSchema(t *testing.T) {
 // TestSchemaRejects shows the schema check can fail: lines that break the layout.
 func TestSchemaRejects(t *testing.T) {
 	v := outputtest.NewValidator(t)
-	good := `{"schema_version":1,"ip":"198.19.0.5","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"ssh","port_class":"system","timestamp":"2026-11-22T11:00:00Z"}`
+	good := `{"schema_version":2,"ip":"198.19.0.5","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"service":"ssh","service_method":"table","port_class":"system","timestamp":"2026-11-22T11:00:00Z"}`
 	if err := v.ValidateLine([]byte(good)); err != nil {
 		t.Fatalf("good line rejected: %v", err)
 	}
@@ -276,7 +277,15 @@ func TestSchemaRejects(t *testing.T) {
 		"port 0":        strings.Replace(good, `"port":22`, `"port":0`, 1),
 		"unknown state": strings.Replace(good, `"open"`, `"opened"`, 1),
 		"local time":    strings.Replace(good, `11:00:00Z`, `11:00:00+01:00`, 1),
-		"version 2":     strings.Replace(good, `"schema_version":1`, `"schema_version":2`, 1),
+		"version 1":     strings.Replace(good, `"schema_version":2`, `"schema_version":1`, 1),
+		"version 3":     strings.Replace(good, `"schema_version":2`, `"schema_version":3`, 1),
+		"no method":     strings.Replace(good, `"service_method":"table",`, ``, 1),
+		"other method":  strings.Replace(good, `"service_method":"table"`, `"service_method":"guess"`, 1),
+		"empty product": strings.Replace(good, `"port_class"`, `"product":"","port_class"`, 1),
+		"starttls off":  strings.Replace(good, `"port_class"`, `"starttls":false,"port_class"`, 1),
+		"tls extra key": strings.Replace(good, `"port_class"`, `"tls":{"x":"y"},"port_class"`, 1),
+		"tls bad sha":   strings.Replace(good, `"port_class"`, `"tls":{"sha256":"AB"},"port_class"`, 1),
+		"tls local":     strings.Replace(good, `"port_class"`, `"tls":{"not_after":"2027-01-01T00:00:00+01:00"},"port_class"`, 1),
 	} {
 		if err := v.ValidateLine([]byte(bad)); err == nil {
 			t.Errorf("%s: %s accepted", name, bad)
@@ -648,7 +657,7 @@ func TestJSONLScanRecord(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"schema_version":1,"record":"scan","scan_id":"00112233445566778899aabbccddeeff","shard":2,"shards":4,"fastscan_version":"test","start":"2026-11-22T11:00:00.000000005Z"}` + "\n"
+	want := `{"schema_version":2,"record":"scan","scan_id":"00112233445566778899aabbccddeeff","shard":2,"shards":4,"fastscan_version":"test","start":"2026-11-22T11:00:00.000000005Z"}` + "\n"
 	if buf.String() != want {
 		t.Fatalf("a scan with no result wrote\n%s\nwant\n%s", buf.String(), want)
 	}

@@ -68,3 +68,28 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 	}
 	return a.AppendTo(b)
 }
+
+// appendVersionText appends what service identification learnt of a service's
+// product as nmap's normal output words it: product, version and, in
+// parentheses, the extra info ("OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)");
+// nothing when it learnt none of them.
+func appendVersionText(b []byte, s *result.Service) []byte {
+	n := len(b)
+	for _, f := range [...]string{s.Product, s.Version} {
+		if f != "" {
+			if len(b) > n {
+				b = append(b, ' ')
+			}
+			b = append(b, f...)
+		}
+	}
+	if s.Info != "" {
+		if len(b) > n {
+			b = append(b, ' ')
+		}
+		b = append(b, '(')
+		b = append(b, s.Info...)
+		b = append(b, ')')
+	}
+	return b
+}

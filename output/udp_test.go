@@ -76,11 +76,11 @@ func TestUDPJSONL(t *testing.T) {
 		t.Fatalf("validated %d lines, want 5", n)
 	}
 	const ts = `"timestamp":"2026-11-22T11:00:00.123456789Z"}`
-	want := `{"schema_version":1,"ip":"198.19.0.5","port":53,"proto":"udp","state":"open","reason":"udp-response","ttl":64,"service":"domain","port_class":"system",` + ts + "\n" +
-		`{"schema_version":1,"ip":"198.19.0.5","port":9,"proto":"udp","state":"closed","reason":"port-unreach","ttl":63,"service":"discard","port_class":"system",` + ts + "\n" +
-		`{"schema_version":1,"ip":"198.19.0.5","port":161,"proto":"udp","state":"filtered","reason":"admin-prohibited","ttl":62,"service":"snmp","port_class":"system",` + ts + "\n" +
-		`{"schema_version":1,"ip":"198.19.0.5","port":123,"proto":"udp","state":"open|filtered","reason":"no-response","ttl":0,"service":"ntp","port_class":"system",` + ts + "\n" +
-		`{"schema_version":1,"ip":"198.19.0.9","port":49999,"proto":"udp","state":"open|filtered","reason":"no-response","ttl":0,"service":"unknown","port_class":"dynamic",` + ts + "\n"
+	want := `{"schema_version":2,"ip":"198.19.0.5","port":53,"proto":"udp","state":"open","reason":"udp-response","ttl":64,"service":"domain","service_method":"table","port_class":"system",` + ts + "\n" +
+		`{"schema_version":2,"ip":"198.19.0.5","port":9,"proto":"udp","state":"closed","reason":"port-unreach","ttl":63,"service":"discard","service_method":"table","port_class":"system",` + ts + "\n" +
+		`{"schema_version":2,"ip":"198.19.0.5","port":161,"proto":"udp","state":"filtered","reason":"admin-prohibited","ttl":62,"service":"snmp","service_method":"table","port_class":"system",` + ts + "\n" +
+		`{"schema_version":2,"ip":"198.19.0.5","port":123,"proto":"udp","state":"open|filtered","reason":"no-response","ttl":0,"service":"ntp","service_method":"table","port_class":"system",` + ts + "\n" +
+		`{"schema_version":2,"ip":"198.19.0.9","port":49999,"proto":"udp","state":"open|filtered","reason":"no-response","ttl":0,"service":"unknown","service_method":"table","port_class":"dynamic",` + ts + "\n"
 	if string(out) != want {
 		t.Fatalf("JSON lines:\n%s\nwant:\n%s", out, want)
 	}

@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fastscan/fastscan/registry"
 	"github.com/fastscan/fastscan/result"
@@ -74,6 +76,14 @@ func (s *Scan) finished() time.Time {
 //
 // The DTD allows no scanner name but "nmap"; fastscan identifies itself in args and
 // profile_name.
+//
+// A port with service identification (Result.Service, -sV) has nmap's -sV
+// service element and scripts (see appendService):
+//
+//	<service name="http" product="nginx" version="1.22.1" tunnel="ssl" method="probed" conf="10"/>
+//	<script id="ssl-cert" output="Subject: commonName=web.lab&#10;…"><table key="subject">…</table>…</script>
+//	<script id="fastscan-tls" output="TLS 1.3, TLS_AES_128_GCM_SHA256, ALPN http/1.1">…</script>
+//	<script id="banner" output="HTTP/1.1 200 OK\r\n…"/>
 //
 // End (before Close) says how the scan ended: an interrupted scan's run statistics
 // say exit="error" with the reason in errormsg and count only the addresses probed,
@@ -279,7 +289,9 @@ func (x *XML) appendHost(b []byte, ip netip.Addr, results []result.Result) (_ []
 	for _, r := range results {
 		b = fmt.Appendf(b, "<port protocol=\"%s\" portid=\"%d\"><state state=\"%s\" reason=\"%s\" reason_ttl=\"%d\"/>",
 			r.Proto, r.Port, r.State, r.Reason, r.TTL)
-		if name := x.services.Name(r.Port, registryProto(r.Proto)); name != "" {
+		if r.Service != nil {
+			b = x.appendService(b, &r)
+		} else if name := x.services.Name(r.Port, registryProto(r.Proto)); name != "" {
 			b = fmt.Appendf(b, "<service name=\"%s\" method=\"table\" conf=\"3\"/>", xmlEscape(name))
 		}
 		b = append(b, "</port>\n"...)
@@ -288,11 +300,149 @@ func (x *XML) appendHost(b []byte, ip netip.Addr, results []result.Result) (_ []
 	return b, st.up
 }
 
-// xmlEscape escapes s for an XML attribute value.
+// appendService appends the <service> element of a port service identification
+// ran on, and its scripts: nmap's ssl-cert (the server's certificate), fastscan's
+// own fastscan-tls (the handshake: version, cipher suite, ALPN) and banner (the
+// first bytes the port sent). A probed service has conf="10", a table name
+// conf="3", as nmap rates them; a protocol spoken inside TLS (https) is the
+// protocol's name with tunnel="ssl", as nmap writes it.
+func (x *XML) appendService(b []byte, r *result.Result) []byte {
+	s := r.Service
+	name := s.Name
+	if name == "" {
+		name = x.services.Name(r.Port, registryProto(r.Proto))
+	}
+	if name == "" {
+		name = unknownService
+	}
+	method, conf := "table", 3
+	if s.Method == "probed" {
+		method, conf = "probed", 10
+	}
+	b = fmt.Appendf(b, "<service name=\"%s\"", xmlEscape(name))
+	for _, a := range []struct{ key, value string }{{"product", s.Product}, {"version", s.Version}, {"extrainfo", s.Info}} {
+		if a.value != "" {
+			b = fmt.Appendf(b, " %s=\"%s\"", a.key, xmlEscape(a.value))
+		}
+	}
+	if s.TLS != nil && name != "ssl" && name != "tls" {
+		b = append(b, " tunnel=\"ssl\""...)
+	}
+	b = fmt.Appendf(b, " method=\"%s\" conf=\"%d\"/>", method, conf)
+	if t := s.TLS; t != nil {
+		b = appendCertScript(b, t)
+		b = appendTLSScript(b, t)
+	}
+	if s.Banner != "" {
+		b = fmt.Appendf(b, "<script id=\"banner\" output=\"%s\"/>", xmlEscape(s.Banner))
+	}
+	return b
+}
+
+// appendCertScript appends the server's certificate as nmap's ssl-cert script
+// writes it: a readable output attribute, and the same facts as elements
+// (subject and validity tables as nmap names them).
+func appendCertScript(b []byte, t *result.TLS) []byte {
+	const date = "2006-01-02T15:04:05"
+	var out []string
+	if t.SubjectCN != "" {
+		out = append(out, "Subject: commonName="+t.SubjectCN)
+	}
+	if len(t.SANs) > 0 {
+		out = append(out, "Subject Alternative Name: "+strings.Join(t.SANs, ", "))
+	}
+	if t.Issuer != "" {
+		out = append(out, "Issuer: "+t.Issuer)
+	}
+	if !t.NotBefore.IsZero() {
+		out = append(out, "Not valid before: "+t.NotBefore.UTC().Format(date))
+	}
+	if !t.NotAfter.IsZero() {
+		out = append(out, "Not valid after:  "+t.NotAfter.UTC().Format(date))
+	}
+	if t.SHA256 != "" {
+		out = append(out, "SHA-256: "+t.SHA256)
+	}
+	if len(out) == 0 {
+		return b
+	}
+	b = fmt.Appendf(b, "<script id=\"ssl-cert\" output=\"%s\">", xmlEscape(strings.Join(out, "\n")))
+	if t.SubjectCN != "" {
+		b = fmt.Appendf(b, "<table key=\"subject\"><elem key=\"commonName\">%s</elem></table>", xmlEscape(t.SubjectCN))
+	}
+	if len(t.SANs) > 0 {
+		b = append(b, "<table key=\"subjectAltName\">"...)
+		for _, san := range t.SANs {
+			b = fmt.Appendf(b, "<elem>%s</elem>", xmlEscape(san))
+		}
+		b = append(b, "</table>"...)
+	}
+	if t.Issuer != "" {
+		b = fmt.Appendf(b, "<elem key=\"issuer\">%s</elem>", xmlEscape(t.Issuer))
+	}
+	if !t.NotBefore.IsZero() || !t.NotAfter.IsZero() {
+		b = append(b, "<table key=\"validity\">"...)
+		if !t.NotBefore.IsZero() {
+			b = fmt.Appendf(b, "<elem key=\"notBefore\">%s</elem>", t.NotBefore.UTC().Format(date))
+		}
+		if !t.NotAfter.IsZero() {
+			b = fmt.Appendf(b, "<elem key=\"notAfter\">%s</elem>", t.NotAfter.UTC().Format(date))
+		}
+		b = append(b, "</table>"...)
+	}
+	if t.SHA256 != "" {
+		b = fmt.Appendf(b, "<elem key=\"sha256\">%s</elem>", xmlEscape(t.SHA256))
+	}
+	return append(b, "</script>"...)
+}
+
+// appendTLSScript appends the TLS handshake's outcome as fastscan's own script,
+// fastscan-tls: "TLS 1.3, TLS_AES_128_GCM_SHA256, ALPN http/1.1", and the same
+// as elements version, cipher_suite, alpn.
+func appendTLSScript(b []byte, t *result.TLS) []byte {
+	var out []string
+	for _, v := range []string{t.Version, t.CipherSuite} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	if t.ALPN != "" {
+		out = append(out, "ALPN "+t.ALPN)
+	}
+	if len(out) == 0 {
+		return b
+	}
+	b = fmt.Appendf(b, "<script id=\"fastscan-tls\" output=\"%s\">", xmlEscape(strings.Join(out, ", ")))
+	for _, e := range []struct{ key, value string }{{"version", t.Version}, {"cipher_suite", t.CipherSuite}, {"alpn", t.ALPN}} {
+		if e.value != "" {
+			b = fmt.Appendf(b, "<elem key=\"%s\">%s</elem>", e.key, xmlEscape(e.value))
+		}
+	}
+	return append(b, "</script>"...)
+}
+
+// xmlEscape escapes s for an XML attribute value or element text. What XML 1.0
+// does not allow is left out (control characters but tab, CR and LF, U+FFFE,
+// U+FFFF), and a byte that is not part of valid UTF-8 becomes U+FFFD, so that
+// the document stays well-formed whatever a scanned host sent.
 func xmlEscape(s string) string {
 	var out []byte
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				out = append(out, "\uFFFD"...)
+			case r == 0xFFFE || r == 0xFFFF:
+			default:
+				out = append(out, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		i++
+		switch c {
 		case '&':
 			out = append(out, "&amp;"...)
 		case '<':

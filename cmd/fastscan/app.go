@@ -40,6 +40,9 @@ const examples = `Examples:
         the third of four shards of one scan (run the others anywhere, same --seed);
         --shards 4 takes the index from a Kubernetes Indexed Job, a Slurm job array
         task is a shard by itself
+   sudo fastscan 10.0.0.0/24 -p 22,25,80,443,2222,6379 -sV -oJ services.jsonl
+        with the product and version of every open port's service (OpenSSH 9.2p1,
+        nginx 1.22.1, TLS certificates...) in every output; -sT -sV without root
    fastscan merge shard-*.jsonl -oX scan.xml
         the shards' JSON lines as one scan, in any format (see fastscan merge --help)
    fastscan registry 5432
@@ -128,6 +131,7 @@ func scanFlags() []cli.Flag {
 	flags = append(flags, formatFileFlags()...)
 	flags = append(flags, nmapFlags()...)
 	flags = append(flags, connectFlags()...)
+	flags = append(flags, serviceFlags()...)
 	return append(flags, []cli.Flag{
 		&cli.StringFlag{Name: "syslog", Usage: "also send every result to a syslog collector at `URL` (tcp://HOST:PORT or udp://HOST:PORT)"},
 		&cli.StringFlag{Name: "syslog-format", Value: "jsonl", Usage: "what syslog messages carry: `FORMAT` jsonl or ecs"},

@@ -110,7 +110,7 @@ func TestOutputDash(t *testing.T) {
 	}
 	closeFiles()
 	text, _ := os.ReadFile(file)
-	if !strings.HasPrefix(stdout.String(), `{"schema_version":1,"ip":"198.19.0.5","port":22`) || !strings.HasPrefix(string(text), "198.19.0.5      22/tcp") {
+	if !strings.HasPrefix(stdout.String(), `{"schema_version":2,"ip":"198.19.0.5","port":22`) || !strings.HasPrefix(string(text), "198.19.0.5      22/tcp") {
 		t.Errorf("stdout %q, file %q", stdout.String(), text)
 	}
 }

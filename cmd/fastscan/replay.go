@@ -63,10 +63,13 @@ var liveOnlyFlags = []string{"status-json", "pcap", "metrics", "metrics-linger",
 func replayFlags() []cli.Flag {
 	flags := scanFlags()
 	for _, f := range flags {
-		if name := f.Names()[0]; !slices.Contains(sendOnlyFlags, name) && !slices.Contains(liveOnlyFlags, name) {
+		if name := f.Names()[0]; !slices.Contains(sendOnlyFlags, name) && !slices.Contains(liveOnlyFlags, name) &&
+			name != "sV" && !slices.Contains(svFlagNames, name) {
 			continue
 		}
 		switch f := f.(type) {
+		case nmapStyleBool:
+			f.Hidden = true
 		case *cli.StringFlag:
 			f.Hidden = true
 		case *cli.IntFlag:
@@ -92,6 +95,14 @@ func runReplay(c *cli.Context, file string, specs []string) error {
 	}
 	if c.Bool("dry-run") {
 		return usageError("--dry-run does not apply to replay: replay sends nothing anyway")
+	}
+	for _, name := range svFlagNames {
+		if c.IsSet(name) {
+			return usageError("--%s does not apply to replay: -sV connects to live ports, and replay connects to nothing", name)
+		}
+	}
+	if c.Bool("sV") {
+		return usageError("-sV does not apply to replay: identifying a service means connecting to it, and replay connects to nothing")
 	}
 	passive := c.Bool("no-validate")
 	if !passive && !c.IsSet("seed") {

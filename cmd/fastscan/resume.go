@@ -120,8 +120,8 @@ func applyResume(c *cli.Context, s *settings) error {
 		s.args = append(s.args, "--shard", fmt.Sprintf("%d/%d", s.shard.shard, s.shard.shards))
 	}
 	s.resumeFile, s.resumeFileSet = c.String("resume-file"), c.IsSet("resume-file")
-	if s.sorted != nil {
-		s.resumeFile = "" // --sort keeps no checkpoint (parseSort)
+	if s.sorted != nil || s.sv.enabled {
+		s.resumeFile = "" // --sort and -sV keep no checkpoint (parseSort, parseServices)
 	}
 	rs, _ := c.Context.Value(resumeKey{}).(*resumeState)
 	if rs == nil {

@@ -157,7 +157,29 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		ck.write(false) // before the first probe
 		stopCheckpoints = ck.every()
 	}
-	sum, runErr := scanner.Run(ctx, w.Write)
+	emit := w.Write
+	var sv *serviceScan // -sV: open ports held until identified (services.go)
+	if s.sv.enabled {
+		if sv, err = startServices(ctx, &s, w.Write); err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		emit = sv.emit
+	}
+	sum, runErr := scanner.Run(ctx, emit)
+	if sv != nil {
+		if stopProgress != nil {
+			stopProgress()
+			stopProgress = nil
+		}
+		var progress io.Writer
+		if !s.quiet && isTerminal(stderr) && s.status != "-" {
+			progress = stderr
+		}
+		if sv.wait(progress) && runErr == nil {
+			sum.Interrupted = true // a signal cut the identification short
+		}
+		sv.adjust(&sum)
+	}
 	stopFlush()
 	stopCheckpoints()
 	completed := runErr == nil && !sum.Interrupted
@@ -207,6 +229,9 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	interrupted := sum.Interrupted || closeErr != nil
 	if !s.quiet {
 		writeSummary(stderr, &s, sum, interrupted)
+		if sv != nil {
+			io.WriteString(stderr, sv.summary())
+		}
 	}
 	announceEnd(stderr, &s, sum) // -vv, -d
 	return endStatus(ctx, closeErr, interrupted)

@@ -57,6 +57,8 @@ type settings struct {
 
 	// connect: -sT, --no-fallback (connect.go).
 	connect connectOptions
+	// sv: -sV and its flags (services.go).
+	sv serviceOptions
 }
 
 // extraOutput is one more output format written to its own file.
@@ -209,6 +211,9 @@ func parseSettingsFor(c *cli.Context, specs []string) (settings, error) {
 		if err := parseSort(c, &s); err != nil {
 			return s, err
 		}
+	}
+	if err := parseServices(c, &s); err != nil {
+		return s, err
 	}
 	if err := checkOutputPaths(&s); err != nil {
 		return s, err

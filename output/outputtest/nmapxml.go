@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fastscan/fastscan/citest"
@@ -111,10 +113,74 @@ type NmapPort struct {
 		ReasonTTL string `xml:"reason_ttl,attr"`
 	} `xml:"state"`
 	Service struct {
-		Name   string `xml:"name,attr"`
-		Method string `xml:"method,attr"`
-		Conf   string `xml:"conf,attr"`
+		Name      string `xml:"name,attr"`
+		Method    string `xml:"method,attr"`
+		Conf      string `xml:"conf,attr"`
+		Product   string `xml:"product,attr"`
+		Version   string `xml:"version,attr"`
+		ExtraInfo string `xml:"extrainfo,attr"`
+		Tunnel    string `xml:"tunnel,attr"`
 	} `xml:"service"`
+	Scripts []NmapScript `xml:"script"`
+}
+
+// NmapScript is one <script> of a port: its id and output, and its elements
+// (elem and table, nested) flattened to key paths: "subject/commonName",
+// "validity/notAfter"; an element without a key is numbered from 1 in its table
+// ("subjectAltName/1").
+type NmapScript struct {
+	ID     string
+	Output string
+	Elems  map[string]string
+}
+
+// UnmarshalXML reads a <script> and flattens its elements.
+func (s *NmapScript) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	for _, a := range start.Attr {
+		switch a.Name.Local {
+		case "id":
+			s.ID = a.Value
+		case "output":
+			s.Output = a.Value
+		}
+	}
+	s.Elems = map[string]string{}
+	type level struct {
+		path string
+		n    int
+	}
+	stack := []level{{}}
+	var text []byte
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			top := &stack[len(stack)-1]
+			top.n++
+			key := strconv.Itoa(top.n)
+			for _, a := range t.Attr {
+				if a.Name.Local == "key" {
+					key = a.Value
+				}
+			}
+			stack = append(stack, level{path: strings.TrimPrefix(top.path+"/"+key, "/")})
+			text = text[:0]
+		case xml.CharData:
+			text = append(text, t...)
+		case xml.EndElement:
+			if len(stack) == 1 {
+				return nil
+			}
+			top := stack[len(stack)-1]
+			if t.Name.Local == "elem" {
+				s.Elems[top.path] = string(text)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
 }
 
 // ParseNmapXML reads an nmap XML document back with encoding/xml, failing the test

@@ -38,7 +38,7 @@ type Validator struct {
 // date-time).
 func NewValidator(tb testing.TB) *Validator {
 	tb.Helper()
-	return newValidator(tb, "jsonl.schema.json", "urn:fastscan:schema:jsonl:1")
+	return newValidator(tb, "jsonl.schema.json", "urn:fastscan:schema:jsonl:2")
 }
 
 // NewECSValidator compiles the ECS schema, with format assertions on.

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fastscan/fastscan/engine"
+	"github.com/fastscan/fastscan/result"
+)
+
+// TestServiceSettings: -sV (and --banners) turns service identification on
+// with the pool's flags, new connections at -r, and no checkpoint; what it
+// cannot do, and its flags without it, are one line and exit 2.
+func TestServiceSettings(t *testing.T) {
+	for _, flag := range []string{"-sV", "--sV", "--banners"} {
+		s, code, stderr := captured(t, "198.19.0.1", "-p", "22,80", flag, "-r", "500", "--sv-concurrency", "7", "--sv-per-host", "3",
+			"--sv-timeout", "4s", "--sv-connect-timeout", "1500ms")
+		if code != exitOK {
+			t.Fatalf("%s: exit %d: %s", flag, code, stderr)
+		}
+		c := s.sv.cfg
+		if !s.sv.enabled || c.Concurrency != 7 || c.PerHost != 3 || c.Timeout != 4*time.Second || c.ConnectTimeout != 1500*time.Millisecond ||
+			c.Rate != 500 || c.Dial == nil || c.GreetingWait <= 0 || c.GreetingWait > c.Timeout || s.resumeFile != "" {
+			t.Errorf("%s: %+v, checkpoint %q", flag, s.sv, s.resumeFile)
+		}
+		if name := c.Table(2222); name == "" || name == "ssh" {
+			t.Errorf("the table names 2222 %q: want the registry's name", name)
+		}
+	}
+	s, code, _ := captured(t, "198.19.0.1", "-p", "22")
+	if code != exitOK || s.sv.enabled || s.resumeFile == "" {
+		t.Errorf("without -sV: enabled %v, checkpoint %q", s.sv.enabled, s.resumeFile)
+	}
+	// -sV on a scan of TCP and UDP ports identifies the TCP ones; -sT -sV too.
+	for _, args := range [][]string{{"-p", "U:53,T:22", "-sV"}, {"-sT", "-sV", "-p", "22"}} {
+		if s, code, stderr := captured(t, append([]string{"198.19.0.1"}, args...)...); code != exitOK || !s.sv.enabled {
+			t.Errorf("%q: exit %d (%s), enabled %v", args, code, stderr, s.sv.enabled)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-sV", "-sU", "-p", "53"}, "-sV identifies TCP services, and this scan probes no TCP port"},
+		{[]string{"-sV", "-p", "U:53"}, "-sV identifies TCP services"},
+		{[]string{"-sV", "-p", "22", "--resume-file", "x.resume"}, "-sV and --resume-file contradict"},
+		{[]string{"-p", "22", "--sv-timeout", "5s"}, "--sv-timeout tunes service identification: add -sV"},
+		{[]string{"-p", "22", "--sv-concurrency", "5"}, "--sv-concurrency tunes service identification: add -sV"},
+		{[]string{"-sV", "-p", "22", "--sv-timeout", "0s"}, `invalid sv-timeout "0s"`},
+		{[]string{"-sV", "-p", "22", "--sv-timeout", "11m"}, `invalid sv-timeout "11m"`},
+		{[]string{"-sV", "-p", "22", "--sv-timeout", "5"}, `invalid sv-timeout "5": a duration needs a unit`},
+		{[]string{"-sV", "-p", "22", "--sv-connect-timeout", "-1s"}, `invalid sv-connect-timeout "-1s"`},
+		{[]string{"-sV", "-p", "22", "--sv-timeout", "2s", "--sv-connect-timeout", "3s"}, `invalid sv-connect-timeout "3s": longer than the port's whole budget (--sv-timeout 2s)`},
+		{[]string{"-sV", "-p", "22", "--sv-concurrency", "0"}, `invalid sv-concurrency "0": must be 1 to 10000`},
+		{[]string{"-sV", "-p", "22", "--sv-concurrency", "1e3"}, `invalid sv-concurrency "1e3": not a whole number`},
+		{[]string{"-sV", "-p", "22", "--sv-per-host", "1001"}, `invalid sv-per-host "1001": must be 1 to 1000`},
+	} {
+		_, code, stderr := captured(t, append([]string{"198.19.0.1"}, tt.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d, %q; want exit 2 and one line with %q", tt.args, code, stderr, tt.want)
+		}
+	}
+	var stderr bytes.Buffer
+	code = run(context.Background(), []string{"fastscan", "replay", "--seed", "1", "-sV", "198.19.0.1", "-p", "22", "x.pcap"}, io.Discard, &stderr, nil)
+	if code != exitUsage || !strings.Contains(stderr.String(), "-sV does not apply to replay") || strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("replay -sV: exit %d, %q", code, stderr.String())
+	}
+}
+
+// loopbackServer listens on 127.0.0.1 and runs handle for each connection
+// until the test ends.
+func loopbackServer(t *testing.T, handle func(net.Conn)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	return ap
+}
+
+// resultsSink collects the results written, in order.
+type resultsSink struct {
+	mu  sync.Mutex
+	got []result.Result
+	at  []time.Time
+}
+
+func (r *resultsSink) write(x *result.Result) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, *x)
+	r.at = append(r.at, time.Now())
+	return nil
+}
+
+func (r *resultsSink) byPort() map[uint16]result.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[uint16]result.Result{}
+	for _, x := range r.got {
+		m[x.Port] = x
+	}
+	return m
+}
+
+func openResult(ap netip.AddrPort) *result.Result {
+	return &result.Result{IP: ap.Addr(), Port: ap.Port(), Proto: result.TCP, State: result.Open, Reason: result.ReasonSYNACK}
+}
+
+// TestServiceScan hands open ports to the identification as a scan would, on
+// loopback: other verdicts are written at once; an open port is written once
+// identified, with its Service; a port where nothing speaks (refused, closed
+// at once, silent) is written filtered, reason no-service, when --show
+// filtered asks for it, and counted in the summary.
+func TestServiceScan(t *testing.T) {
+	ssh := loopbackServer(t, func(c net.Conn) {
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+		time.Sleep(time.Second)
+	})
+	hangup := loopbackServer(t, func(c net.Conn) {})
+	refused := closedPort(t)
+	for _, show := range []string{"closed", "closed,filtered"} {
+		s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "2s", "--show", show)
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var sink resultsSink
+		sv, err := startServices(context.Background(), &s, sink.write)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for _, ap := range []netip.AddrPort{ssh, hangup, refused} {
+			if err := sv.emit(openResult(ap)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closed := &result.Result{IP: ssh.Addr(), Port: 1, Proto: result.TCP, State: result.Closed, Reason: result.ReasonReset}
+		sv.emit(closed)
+		if got := sink.byPort(); len(got) != 1 || got[1].State != result.Closed || got[1].Service != nil {
+			t.Errorf("show %s: written at once: %+v; want only the closed port, without a service", show, got)
+		}
+		if sv.wait(nil) {
+			t.Errorf("show %s: wait reports an interruption", show)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("show %s: identification took %v with a 2s budget", show, d)
+		}
+		got := sink.byPort()
+		if r := got[ssh.Port()]; r.State != result.Open || r.Service == nil || r.Service.Name != "ssh" || r.Service.Method != "probed" ||
+			r.Service.Product != "OpenSSH" || !r.Service.Spoke {
+			t.Errorf("show %s: ssh %+v, service %+v", show, r, r.Service)
+		}
+		for _, ap := range []netip.AddrPort{hangup, refused} {
+			r, ok := got[ap.Port()]
+			switch {
+			case show == "closed" && ok:
+				t.Errorf("show %s: %v written (%+v): filtered is not shown", show, ap, r)
+			case show == "closed":
+			case !ok || r.State != result.Filtered || r.Reason != result.ReasonNoService || r.Service == nil || r.Service.Spoke || r.Service.Error == "":
+				t.Errorf("show %s: %v: %+v, service %+v; want filtered, no-service, with the error", show, ap, r, r.Service)
+			}
+		}
+		var es engine.Summary
+		es.Open = 3
+		sv.adjust(&es)
+		if es.Open != 1 || es.Filtered != 2 {
+			t.Errorf("show %s: summary open %d filtered %d; want 1 and 2", show, es.Open, es.Filtered)
+		}
+		if line := sv.summary(); !strings.HasPrefix(line, "  service identification: 1 identified, 2 of 3 SYN-ACKs not backed by a service; waited ") {
+			t.Errorf("show %s: summary %q", show, line)
+		}
+	}
+}
+
+// TestServiceScanInterrupted: a signal (the context ending) while a silent
+// service holds its identification loses no open port: it is written open,
+// its Service saying the identification was interrupted, and so is a port
+// found open after the signal.
+func TestServiceScanInterrupted(t *testing.T) {
+	silent := loopbackServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	ssh := loopbackServer(t, func(c net.Conn) { io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n"); io.Copy(io.Discard, c) })
+	s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "1m", "--sv-concurrency", "1")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var sink resultsSink
+	sv, err := startServices(ctx, &s, sink.write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.emit(openResult(silent))
+	sv.emit(openResult(ssh)) // queued behind the silent one (concurrency 1)
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	late := closedPort(t)
+	sv.emit(openResult(late)) // the engine's last replies after the signal
+	start := time.Now()
+	if !sv.wait(nil) {
+		t.Error("wait does not report the interruption")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("wait took %v after the signal", d)
+	}
+	got := sink.byPort()
+	for _, ap := range []netip.AddrPort{silent, ssh, late} {
+		r, ok := got[ap.Port()]
+		if !ok || r.State != result.Open || r.Reason != result.ReasonSYNACK || r.Service == nil || r.Service.Error != interruptedError {
+			t.Errorf("%v: written %v: %+v, service %+v; want open with the error %q", ap, ok, r, r.Service, interruptedError)
+		}
+	}
+	if len(sink.got) != 3 {
+		t.Errorf("%d results written, want 3", len(sink.got))
+	}
+	if line := sv.summary(); !strings.Contains(line, "3 not finished (interrupted)") {
+		t.Errorf("summary %q", line)
+	}
+}
