@@ -254,7 +254,7 @@ func RenderID(w io.Writer, baseline string, cells []IDCell) error {
 		}
 		ratio := "n/a"
 		if baseMed > 0 {
-			ratio = fmt.Sprintf("%.2fx", m.Seconds()/baseMed.Seconds())
+			ratio = fmt.Sprintf("%.3gx", m.Seconds()/baseMed.Seconds())
 		}
 		asRuns := make([]Run, len(runs))
 		sp := func(v func(IDScore) int) string {

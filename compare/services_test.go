@@ -70,10 +70,10 @@ func TestRenderID(t *testing.T) {
 			t.Errorf("row %q has %d separators, the header %d", l, cellsIn(l), cellsIn(lines[0]))
 		}
 	}
-	if !strings.Contains(lines[2], "| fastscan | 1.00 s | 2.00 s | 0.20x | 10 | 0 | 0 | 0 | 2.0 MiB | 1.00 s |") {
+	if !strings.Contains(lines[2], "| fastscan | 1.00 s | 2.00 s | 0.2x | 10 | 0 | 0 | 0 | 2.0 MiB | 1.00 s |") {
 		t.Errorf("fastscan row: %s", lines[2])
 	}
-	if !strings.Contains(lines[3], "| nmap | 10.00 s | 10.00 s | 1.00x |") || !strings.Contains(lines[3], "| 1/2 | -T4; timed out after 1m0s |") {
+	if !strings.Contains(lines[3], "| nmap | 10.00 s | 10.00 s | 1x |") || !strings.Contains(lines[3], "| 1/2 | -T4; timed out after 1m0s |") {
 		t.Errorf("nmap row: %s", lines[3])
 	}
 }
