@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -24,54 +25,100 @@ type Service struct {
 // Services are the identified open TCP ports of one run.
 type Services map[netip.AddrPort]Service
 
+// ErrTruncated is wrapped by ParseNmapServices' error when the document
+// ends early (a run stopped midway): the services of the hosts read until
+// then are returned with it.
+var ErrTruncated = errors.New("document ends early")
+
+// nmapHost is one <host> element of nmap's -oX output.
+type nmapHost struct {
+	Addresses []struct {
+		Addr     string `xml:"addr,attr"`
+		AddrType string `xml:"addrtype,attr"`
+	} `xml:"address"`
+	Ports []struct {
+		Protocol string `xml:"protocol,attr"`
+		PortID   string `xml:"portid,attr"`
+		State    struct {
+			State string `xml:"state,attr"`
+		} `xml:"state"`
+		Service struct {
+			Name    string `xml:"name,attr"`
+			Product string `xml:"product,attr"`
+			Version string `xml:"version,attr"`
+		} `xml:"service"`
+	} `xml:"ports>port"`
+}
+
 // ParseNmapServices reads nmap's -oX output and returns every TCP port in
 // state open with its <service> element's name, product and version
-// (empty when nmap wrote none).
+// (empty when nmap wrote none). nmap writes each host group's hosts as the
+// group ends: for a run stopped midway, the error wraps ErrTruncated and
+// the services of the complete <host> elements are returned too.
 func ParseNmapServices(r io.Reader) (Services, error) {
-	var run struct {
-		XMLName xml.Name `xml:"nmaprun"`
-		Hosts   []struct {
-			Addresses []struct {
-				Addr     string `xml:"addr,attr"`
-				AddrType string `xml:"addrtype,attr"`
-			} `xml:"address"`
-			Ports []struct {
-				Protocol string `xml:"protocol,attr"`
-				PortID   string `xml:"portid,attr"`
-				State    struct {
-					State string `xml:"state,attr"`
-				} `xml:"state"`
-				Service struct {
-					Name    string `xml:"name,attr"`
-					Product string `xml:"product,attr"`
-					Version string `xml:"version,attr"`
-				} `xml:"service"`
-			} `xml:"ports>port"`
-		} `xml:"host"`
-	}
-	if err := xml.NewDecoder(r).Decode(&run); err != nil {
-		return nil, fmt.Errorf("nmap xml: %w", err)
-	}
 	s := Services{}
-	for _, h := range run.Hosts {
-		ip := ""
-		for _, a := range h.Addresses {
-			if a.AddrType == "ipv4" || a.AddrType == "ipv6" {
-				ip = a.Addr
+	d := xml.NewDecoder(r)
+	root := false
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			if !root {
+				return nil, errors.New("nmap xml: no nmaprun element")
 			}
+			return s, fmt.Errorf("nmap xml: %w", ErrTruncated)
 		}
-		for _, p := range h.Ports {
-			if p.Protocol != "tcp" || p.State.State != "open" {
-				continue
+		if err != nil {
+			if root && errors.Is(err, io.ErrUnexpectedEOF) || root && strings.Contains(err.Error(), "unexpected EOF") {
+				return s, fmt.Errorf("nmap xml: %w: %w", ErrTruncated, err)
 			}
-			ap, err := addrPort(ip, p.PortID)
-			if err != nil {
-				return nil, fmt.Errorf("nmap xml: %w", err)
+			return nil, fmt.Errorf("nmap xml: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			switch {
+			case !root && t.Name.Local != "nmaprun":
+				return nil, fmt.Errorf("nmap xml: root element %q, want nmaprun", t.Name.Local)
+			case !root:
+				root = true
+			case t.Name.Local == "host":
+				var h nmapHost
+				if err := d.DecodeElement(&h, &t); err != nil {
+					if strings.Contains(err.Error(), "unexpected EOF") {
+						return s, fmt.Errorf("nmap xml: %w: %w", ErrTruncated, err)
+					}
+					return nil, fmt.Errorf("nmap xml: %w", err)
+				}
+				if err := s.addHost(h); err != nil {
+					return nil, err
+				}
 			}
-			s[ap] = Service{Name: p.Service.Name, Product: p.Service.Product, Version: p.Service.Version}
+		case xml.EndElement:
+			if t.Name.Local == "nmaprun" {
+				return s, nil
+			}
 		}
 	}
-	return s, nil
+}
+
+// addHost adds the open TCP ports of one nmap <host>.
+func (s Services) addHost(h nmapHost) error {
+	ip := ""
+	for _, a := range h.Addresses {
+		if a.AddrType == "ipv4" || a.AddrType == "ipv6" {
+			ip = a.Addr
+		}
+	}
+	for _, p := range h.Ports {
+		if p.Protocol != "tcp" || p.State.State != "open" {
+			continue
+		}
+		ap, err := addrPort(ip, p.PortID)
+		if err != nil {
+			return fmt.Errorf("nmap xml: %w", err)
+		}
+		s[ap] = Service{Name: p.Service.Name, Product: p.Service.Product, Version: p.Service.Version}
+	}
+	return nil
 }
 
 // ParseFastscanServices reads fastscan's --format jsonl output with service

@@ -334,16 +334,28 @@ func runIdentification(ctx context.Context, l *lab.Lab, inv svInvocation, wanted
 	os.Remove(inv.Out)
 	m := runMeasured(ctx, l, inv.Bin, inv.Args, filepath.Dir(inv.Out), timeout)
 	r := compare.IDRun{Wall: m.Wall, MaxRSSKiB: m.MaxRSSKiB, ToolCPU: m.ToolCPU, CPU: m.CPU, Failed: m.Failed}
-	if r.Failed != "" {
+	timedOut := strings.HasPrefix(r.Failed, "timed out")
+	if r.Failed != "" && !timedOut {
 		return r
 	}
 	f, err := os.Open(inv.Out)
 	if err != nil {
-		r.Failed = fmt.Sprintf("no output: %v", err)
+		if !timedOut {
+			r.Failed = fmt.Sprintf("no output: %v", err)
+		}
 		return r
 	}
 	defer f.Close()
 	got, err := inv.Parse(f)
+	if timedOut {
+		// What the tool had written when it was stopped (nmap writes each
+		// host group as it ends).
+		if got != nil {
+			sc := compare.ScoreServices(got, wanted, want)
+			r.Failed += fmt.Sprintf(", by then %d right, %d wrong", sc.Right, sc.Wrong)
+		}
+		return r
+	}
 	if err != nil {
 		r.Failed = err.Error()
 		return r
