@@ -94,11 +94,11 @@ compare: build
 	$(BIN)/fastlab compare --scanner $(BIN)/fastscan
 
 ## svbench: service identification of 10,000 addresses of a real nginx (AnyIP, in a fresh
-## lab) by fastscan -sV, nmap -sV (one round: about 40 minutes) and the svcid pool alone,
+## lab) by fastscan -sV, nmap -sV (one round: over an hour here) and the svcid pool alone,
 ## and one table (root)
 svbench: build
 	./scripts/install-deps.sh
-	$(BIN)/fastlab svbench --scanner $(BIN)/fastscan --count 10000 --rounds 5 --nmap-rounds 1 --timeout 60m
+	$(BIN)/fastlab svbench --scanner $(BIN)/fastscan --count 10000 --rounds 5 --nmap-rounds 1 --timeout 90m
 
 ## testdata: re-record the replay captures and golden files in testdata/replay from
 ## live scans of a fresh lab, and the tcpdumps of nmap scanning it (root), then check

@@ -148,7 +148,7 @@ func svbenchCommand() *cli.Command {
 			&cli.StringFlag{Name: "scanner", Value: "bin/fastscan", Usage: "path of the fastscan `BINARY`"},
 			&cli.IntFlag{Name: "count", Value: 10000, Usage: "addresses to identify (port 80 of each)"},
 			&cli.IntFlag{Name: "rounds", Value: 3, Usage: "rounds of every tool (tools alternate between rounds)"},
-			&cli.IntFlag{Name: "nmap-rounds", Usage: "nmap runs in the first `N` rounds only (default every round: nmap -sV takes about 40 minutes on 10,000 ports here)"},
+			&cli.IntFlag{Name: "nmap-rounds", Usage: "nmap runs in the first `N` rounds only (default every round: nmap -sV takes over an hour on 10,000 ports here)"},
 			&cli.StringFlag{Name: "tools", Usage: "comma list of tools: fastscan, nmap, svcid (default all)"},
 			&cli.IntFlag{Name: "rate", Value: 100000, Usage: "fastscan's -r (packets/s)"},
 			&cli.StringFlag{Name: "nmap-timing", Value: "4", Usage: "nmap's timing template `N` (-TN); empty for nmap's default"},
