@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin
 IS_ROOT := $(shell [ "$$(id -u)" -eq 0 ] && echo yes)
 
-.PHONY: all build deps test fuzz bench demo compare lint clean testdata install uninstall docs
+.PHONY: all build deps test fuzz bench demo compare svbench lint clean testdata install uninstall docs
 
 all: build
 
@@ -93,6 +93,13 @@ demo: deps build
 compare: build
 	./scripts/install-deps.sh --compare
 	$(BIN)/fastlab compare --scanner $(BIN)/fastscan
+
+## svbench: service identification of 10,000 addresses of a real nginx (AnyIP, in a fresh
+## lab) by fastscan -sV, nmap -sV (one round: over an hour here) and the svcid pool alone,
+## and one table (root)
+svbench: build
+	./scripts/install-deps.sh
+	$(BIN)/fastlab svbench --scanner $(BIN)/fastscan --count 10000 --rounds 5 --nmap-rounds 1 --timeout 90m
 
 ## testdata: re-record the replay captures and golden files in testdata/replay from
 ## live scans of a fresh lab, and the tcpdumps of nmap scanning it (root), then check

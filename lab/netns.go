@@ -23,12 +23,12 @@ import (
 
 // NamePrefix starts the name of every namespace a lab creates; it is followed
 // by a random hex id unique to the lab, a dash and the namespace's role
-// ("s", "r", "w", "h1"...), e.g. "fsl3fa9c1-s".
+// ("s", "r", "w", "h1"..., "b" for the AnyIP nginx's), e.g. "fsl3fa9c1-s".
 const NamePrefix = "fsl"
 
 // IsLabNamespace reports whether name is the name of a namespace that a lab
 // creates (of any lab instance): NamePrefix, six lower-case hex digits, a
-// dash and a role ("s", "r", "w", or "h" and digits).
+// dash and a role ("s", "r", "w", "b", or "h" and digits).
 func IsLabNamespace(name string) bool {
 	id, role, ok := strings.Cut(name, "-")
 	if !ok || len(id) != len(NamePrefix)+6 || !strings.HasPrefix(id, NamePrefix) {
@@ -40,7 +40,7 @@ func IsLabNamespace(name string) bool {
 		}
 	}
 	switch {
-	case role == "s", role == "r", role == "w":
+	case role == "s", role == "r", role == "w", role == "b":
 		return true
 	case len(role) > 1 && role[0] == 'h':
 		return strings.Trim(role[1:], "0123456789") == ""

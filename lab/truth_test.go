@@ -183,12 +183,12 @@ func TestIsLabNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ok := range []string{id + "-s", id + "-r", id + "-w", id + "-h1", id + "-h12", "fsl00ff9a-s"} {
+	for _, ok := range []string{id + "-s", id + "-r", id + "-w", id + "-h1", id + "-h12", id + "-b", "fsl00ff9a-s"} {
 		if !lab.IsLabNamespace(ok) {
 			t.Errorf("IsLabNamespace(%q) = false", ok)
 		}
 	}
-	for _, bad := range []string{"", "fsl", id, id + "-", id + "-x", id + "-h", id + "-h1x", "fsl00FF9a-s", "fsl00ff9-s", "xfsl00ff9a-s", "docker0"} {
+	for _, bad := range []string{"", "fsl", id, id + "-", id + "-x", id + "-bb", id + "-h", id + "-h1x", "fsl00FF9a-s", "fsl00ff9-s", "xfsl00ff9a-s", "docker0"} {
 		if lab.IsLabNamespace(bad) {
 			t.Errorf("IsLabNamespace(%q) = true", bad)
 		}

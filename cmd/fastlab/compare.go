@@ -313,38 +313,9 @@ func wantOpen(t lab.Truth, w cmpWorkload) []netip.AddrPort {
 // timeout, and scores its output against want.
 func runOne(ctx context.Context, l *lab.Lab, inv cmpInvocation, want []netip.AddrPort, timeout time.Duration) compare.Run {
 	os.Remove(inv.Out)
-	// Every run starts from an empty neighbour table in the scanner namespace:
-	// what an earlier run's ARP left there would otherwise help (fastscan) or
-	// hinder (masscan, measured: it then kept waiting past its --wait) the next.
-	if out, err := exec.CommandContext(ctx, "ip", "-n", l.ScannerNS(), "neigh", "flush", "all").CombinedOutput(); err != nil {
-		return compare.Run{Failed: fmt.Sprintf("ip neigh flush: %v: %s", err, lastLine(string(out)))}
-	}
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := l.Command(rctx, inv.Bin, inv.Args...)
-	cmd.Dir = filepath.Dir(inv.Out) // masscan writes paused.conf into its working directory
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
-	cmd.WaitDelay = scanGrace
-	cpu0, cpuErr := readCPU()
-	start := time.Now()
-	err := cmd.Run()
-	r := compare.Run{Wall: time.Since(start)}
-	if cpu1, err1 := readCPU(); cpuErr == nil && err1 == nil {
-		r.CPU = cpu1.Sub(cpu0)
-	}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSSKiB = ru.Maxrss
-		}
-	}
-	switch {
-	case rctx.Err() != nil && ctx.Err() == nil:
-		r.Failed = fmt.Sprintf("timed out after %v", timeout)
-		return r
-	case err != nil:
-		r.Failed = fmt.Sprintf("%v: %s", err, lastLine(stderr.String()))
+	m := runMeasured(ctx, l, inv.Bin, inv.Args, filepath.Dir(inv.Out), timeout)
+	r := compare.Run{Wall: m.Wall, CPU: m.CPU, MaxRSSKiB: m.MaxRSSKiB, Failed: m.Failed}
+	if r.Failed != "" {
 		return r
 	}
 	f, err := os.Open(inv.Out)
@@ -359,6 +330,57 @@ func runOne(ctx context.Context, l *lab.Lab, inv cmpInvocation, want []netip.Add
 		return r
 	}
 	r.Missed, r.Extra = compare.Score(found, want)
+	return r
+}
+
+// measured is what runMeasured saw of one run of a tool.
+type measured struct {
+	Wall      time.Duration
+	MaxRSSKiB int64
+	// ToolCPU is the tool's own CPU time, user and system (wait4's rusage).
+	ToolCPU time.Duration
+	CPU     compare.CPUTimes
+	Failed  string // why the run did not complete ("" when it did)
+}
+
+// runMeasured runs bin with args in the lab's scanner namespace, in dir,
+// bounded by timeout (then interrupted), and measures its wall time, its
+// peak RSS (wait4's ru_maxrss: `ip netns exec` execs the tool, so it is the
+// tool's) and the machine's CPU time meanwhile.
+func runMeasured(ctx context.Context, l *lab.Lab, bin string, args []string, dir string, timeout time.Duration) measured {
+	// Every run starts from an empty neighbour table in the scanner namespace:
+	// what an earlier run's ARP left there would otherwise help (fastscan) or
+	// hinder (masscan, measured: it then kept waiting past its --wait) the next.
+	if out, err := exec.CommandContext(ctx, "ip", "-n", l.ScannerNS(), "neigh", "flush", "all").CombinedOutput(); err != nil {
+		return measured{Failed: fmt.Sprintf("ip neigh flush: %v: %s", err, lastLine(string(out)))}
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := l.Command(rctx, bin, args...)
+	cmd.Dir = dir // masscan writes paused.conf into its working directory
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = scanGrace
+	cpu0, cpuErr := readCPU()
+	start := time.Now()
+	err := cmd.Run()
+	r := measured{Wall: time.Since(start)}
+	if cpu1, err1 := readCPU(); cpuErr == nil && err1 == nil {
+		r.CPU = cpu1.Sub(cpu0)
+	}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.MaxRSSKiB = ru.Maxrss
+			r.ToolCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	switch {
+	case rctx.Err() != nil && ctx.Err() == nil:
+		r.Failed = fmt.Sprintf("timed out after %v", timeout)
+	case err != nil:
+		r.Failed = fmt.Sprintf("%v: %s", err, lastLine(stderr.String()))
+	}
 	return r
 }
 

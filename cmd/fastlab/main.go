@@ -38,6 +38,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			downCommand(),
 			demoCommand(),
 			compareCommand(),
+			svbenchCommand(),
+			identifyCommand(),
 		},
 	}
 }
