@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -185,8 +186,9 @@ func TestWriteServiceAllocatesNothing(t *testing.T) {
 	}
 }
 
+// BenchmarkJSONLWriteService writes the https result (TLS, banner) as JSON lines.
 func BenchmarkJSONLWriteService(b *testing.B) {
-	w := NewJSONL(&bytes.Buffer{}, nil)
+	w := NewJSONL(io.Discard, nil)
 	r := sample()
 	r.Port, r.Service = 443, httpsService()
 	b.ReportAllocs()
