@@ -176,8 +176,9 @@ func TestLossUDPNotSampled(t *testing.T) {
 //
 // The premise is a sender ten times faster than the path. Under -race on a
 // loaded machine the fake network itself may not carry 100,000/s (12,000/s
-// was measured in CI), so the test first measures what it carries and scales
-// the limit and the rate down to keep that ratio.
+// was measured in CI), so the test first measures what it carries and, below
+// half the rate, scales the limit and the rate down to keep that ratio (the
+// estimate then has fewer answering samples and spreads wider).
 func TestAdaptive(t *testing.T) {
 	limit, rate := 10_000.0, 100_000.0
 	{
@@ -189,7 +190,7 @@ func TestAdaptive(t *testing.T) {
 			t.Fatal(err)
 		}
 		carried := float64(sum.Sent) / sum.Elapsed.Seconds()
-		if carried < 2*rate {
+		if carried < rate/2 { // about 90,000/s here unloaded: the original figures
 			limit = max(500, math.Round(carried/20))
 			rate = 10 * limit
 		}
