@@ -157,7 +157,7 @@ func checkWholeRecords(t *testing.T, files map[string]string) int {
 			t.Errorf("CSV: %v", err)
 		}
 		for _, row := range rows {
-			if len(row) != 9 {
+			if len(row) != 11 {
 				t.Errorf("CSV row %q", row)
 			}
 		}
