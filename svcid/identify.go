@@ -218,17 +218,23 @@ func (s *session) dial(ctx context.Context) (*countConn, error) {
 	return &countConn{Conn: c, s: s}, nil
 }
 
-// probe runs one probe on a fresh connection; done reports that nothing
-// more is to be tried.
-func (s *session) probe(ctx context.Context, p string) (done bool) {
+// dialAgain is dial, made again after a timeout: the port answered the
+// scan's SYN, so a connection attempt that timed out most likely lost its
+// handshake on the way (ConnectTimeout cuts the kernel's SYN retransmissions
+// at 1 s, 3 s, 7 s short). A fresh attempt, while the port's time and
+// connections last, recovers it.
+func (s *session) dialAgain(ctx context.Context) (*countConn, error) {
 	c, err := s.dial(ctx)
-	// The port answered the scan's SYN: a connection attempt that timed
-	// out most likely lost its handshake on the way (ConnectTimeout cuts
-	// the kernel's SYN retransmissions at 1 s, 3 s, 7 s short). A fresh
-	// attempt, while the port's time and connections last, recovers it.
 	for err != nil && isTimeout(err) && s.conns < s.cfg.MaxConnections && ctx.Err() == nil {
 		c, err = s.dial(ctx)
 	}
+	return c, err
+}
+
+// probe runs one probe on a fresh connection; done reports that nothing
+// more is to be tried.
+func (s *session) probe(ctx context.Context, p string) (done bool) {
+	c, err := s.dialAgain(ctx)
 	if err != nil {
 		s.setErr(err)
 		// A refused or unreachable port stays so: no other probe.
@@ -894,7 +900,7 @@ func (s *session) tls(ctx context.Context, c *countConn, greeting bool) bool {
 			s.identified(ServiceHTTP, nil)
 			return true
 		}
-		c2, err := s.dial(ctx)
+		c2, err := s.dialAgain(ctx) // the second connection's handshake may be lost too
 		if err != nil {
 			s.setErr(err)
 			s.identified(ServiceHTTP, nil)

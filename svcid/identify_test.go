@@ -510,3 +510,39 @@ func TestIdentifyLateFirstAnswer(t *testing.T) {
 		t.Errorf("%d connections; want PING's answer awaited on the first", r.Connections)
 	}
 }
+
+// HTTPS that chose h2 needs a second connection for HTTP/1.1; on a lossy
+// path its handshake may be lost too: that attempt is made again, as the
+// first one is (in the lab over 10 % loss, 443 lost nginx's version to one
+// timed-out second connection).
+func TestIdentifyTLSRedialsSecondConnection(t *testing.T) {
+	cert, _ := testCert(t, "www.example.test", nil, nil)
+	ap, _ := serve(t, "127.0.0.1:0", func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+		if tc.Handshake() != nil || tc.ConnectionState().NegotiatedProtocol == "h2" {
+			return
+		}
+		httpHandler("nginx/1.22.1", "secure page")(tc)
+	})
+	var mu sync.Mutex
+	attempts := 0
+	lossy := func(ctx context.Context, network, address string) (net.Conn, error) {
+		mu.Lock()
+		attempts++
+		n := attempts
+		mu.Unlock()
+		if n == 2 { // the second connection's first handshake lost
+			<-ctx.Done()
+			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, address)
+	}
+	r := quick(t, func(c *svcid.Config) {
+		c.Rules = rulesWithPorts(t, svcid.ProbeTLS, ap.Port())
+		c.Dial, c.ConnectTimeout, c.Timeout = lossy, 100*time.Millisecond, 3*time.Second
+	}).Identify(context.Background(), ap)
+	check(t, r, want{"http", "nginx", "1.22.1", "", false})
+	if r.Connections != 3 || r.TLS == nil || r.TLS.ALPN != "h2" {
+		t.Errorf("%d connections, TLS %+v (err %v); want 3 (one timed out) and h2", r.Connections, r.TLS, r.Err)
+	}
+}

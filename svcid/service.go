@@ -55,15 +55,17 @@ func ShortError(err error) string {
 	}
 	var errno syscall.Errno
 	var sys *net.OpError
+	op := func() string {
+		if sys.Op == "dial" {
+			return "connect"
+		}
+		return sys.Op
+	}
 	switch {
 	case errors.As(err, &sys) && errors.As(err, &errno):
-		op := sys.Op
-		if op == "dial" {
-			op = "connect"
-		}
-		return op + ": " + errno.Error()
+		return op() + ": " + errno.Error()
 	case errors.As(err, &sys) && sys.Timeout():
-		return sys.Op + ": timeout"
+		return op() + ": timeout"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "time budget spent"
 	}
