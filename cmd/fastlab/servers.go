@@ -77,19 +77,23 @@ func (x *extraHosts) stop() error {
 // printExtraHosts describes the extra hosts (and why one is missing).
 func printExtraHosts(w io.Writer, scannerNS string, x *extraHosts, v installed) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nextra LAN hosts (IPv4 only, outside the ground truth above; for -sV):\n")
+	fmt.Fprintf(&b, "\nextra LAN hosts (outside the ground truth above; for -sV):\n")
 	for _, n := range x.notes {
 		fmt.Fprintf(&b, "  %s\n", n)
 	}
 	if x.rs != nil {
-		fmt.Fprintf(&b, "  %-15s real servers from Debian's packages (namespace %s, files in %s):\n", x.rs.Addr, x.rs.NS, x.rs.Dir)
+		also := ""
+		if x.rs.Addr6.IsValid() {
+			also = ", also at " + x.rs.Addr6.String()
+		}
+		fmt.Fprintf(&b, "  %-15s real servers from Debian's packages%s (namespace %s, files in %s):\n", x.rs.Addr, also, x.rs.NS, x.rs.Dir)
 		for _, s := range realServerPorts(v) {
 			fmt.Fprintf(&b, "    %5d  %s\n", s.port, s.describe())
 		}
 		fmt.Fprintf(&b, "    %s  hostile servers: %s\n", hostileRange(), hostileList())
 	}
 	if x.sp != nil {
-		fmt.Fprintf(&b, "  %-15s behind the kernel's nftables synproxy (namespace %s): SYN-ACK on every TCP port;\n", x.sp.Addr, x.sp.NS)
+		fmt.Fprintf(&b, "  %-15s (IPv4 only) behind the kernel's nftables synproxy (namespace %s): SYN-ACK on every TCP port;\n", x.sp.Addr, x.sp.NS)
 		fmt.Fprintf(&b, "                  services only on %s (%s)\n", portList(lab.SynProxyPorts), synProxyServiceList())
 	}
 	if x.rs != nil || x.sp != nil {
