@@ -6,86 +6,31 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
-	"os/exec"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
 	"github.com/fastscan/fastscan/lab/labtest"
 	"github.com/fastscan/fastscan/svcid"
 )
 
-// startRealServers brings a lab up with its real servers, both torn down
-// when the test ends, however it ends.
-func startRealServers(t *testing.T) (*lab.Lab, *lab.RealServers) {
-	t.Helper()
-	citest.RequireRoot(t)
-	for _, tool := range []string{"sshd", "nginx", "redis-server", "smtpd", "dpkg-query", "ssh-keygen"} {
-		citest.RequireTool(t, tool)
-	}
-	l := labtest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rs, err := l.StartRealServers(ctx, t.TempDir())
-	if err != nil {
-		t.Fatalf("real servers: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("servers' logs:\n%s", rs.Logs())
-		}
-		if err := rs.Stop(); err != nil {
-			t.Errorf("stop real servers: %v", err)
-		}
-	})
-	return l, rs
-}
-
-// selfReport runs a command and returns the first match of re's group 1 in
-// its output: what an installed package says of itself.
-func selfReport(t *testing.T, re string, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	m := regexp.MustCompile(re).FindStringSubmatch(string(out))
-	if m == nil {
-		t.Fatalf("%s %s: %v, output %q does not match %s", name, strings.Join(args, " "), err, out, re)
-	}
-	return m[1]
-}
-
-// debVersion splits a Debian package version "[epoch:]upstream-revision".
-func debVersion(t *testing.T, pkg string) (upstream, revision string) {
-	t.Helper()
-	v := selfReport(t, `^(\S+)$`, "dpkg-query", "-W", "-f", "${Version}", pkg)
-	if _, after, ok := strings.Cut(v, ":"); ok {
-		v = after
-	}
-	i := strings.LastIndexByte(v, '-')
-	if i < 0 {
-		return v, ""
-	}
-	return v[:i], v[i+1:]
-}
-
 // TestLabRealServers identifies Debian's real servers in the lab and checks
 // the products and versions against what the installed packages say of
 // themselves, and the TLS fields against the certificate the lab made.
 func TestLabRealServers(t *testing.T) {
-	l, rs := startRealServers(t)
+	l, rs := labtest.StartRealServers(t)
 	id, err := svcid.New(svcid.Config{Dial: l.DialContext, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	sshUp, sshRev := debVersion(t, "openssh-server")
-	sshdSays := selfReport(t, `OpenSSH_([0-9][0-9.p]*)`, "/usr/sbin/sshd", "-V")
-	nginxSays := selfReport(t, `nginx/([0-9][0-9.]*)`, "nginx", "-v")
-	redisSays := selfReport(t, `v=([0-9][0-9.]*)`, "redis-server", "--version")
+	sshUp, sshRev := labtest.DebianVersion(t, "openssh-server")
+	sshdSays := labtest.SelfReport(t, `OpenSSH_([0-9][0-9.p]*)`, "/usr/sbin/sshd", "-V")
+	nginxSays := labtest.SelfReport(t, `nginx/([0-9][0-9.]*)`, "nginx", "-v")
+	redisSays := labtest.SelfReport(t, `v=([0-9][0-9.]*)`, "redis-server", "--version")
 	t.Logf("installed: openssh-server %s-%s (sshd -V: %s), nginx %s, redis %s", sshUp, sshRev, sshdSays, nginxSays, redisSays)
 	if !strings.HasPrefix(sshUp, sshdSays) {
 		t.Fatalf("dpkg says openssh-server %s, sshd -V says %s", sshUp, sshdSays)
@@ -163,7 +108,7 @@ func TestLabRealServers(t *testing.T) {
 // TestLabHostileServers: each of the lab's hostile servers costs at most
 // the port's time and byte budget, and reading from them little memory.
 func TestLabHostileServers(t *testing.T) {
-	l, rs := startRealServers(t)
+	l, rs := labtest.StartRealServers(t)
 	const (
 		timeout  = 3 * time.Second
 		maxBytes = 32 << 10

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/fastscan/fastscan/lab/labtest"
 )
 
 // TestLabServicesIPv6 scans the real servers' host on its IPv6 address with
@@ -15,7 +17,7 @@ import (
 // JSON lines (schema-valid, addresses as RFC 5952 writes them) and nmap XML
 // (valid against nmap.dtd, addrtype ipv6).
 func TestLabServicesIPv6(t *testing.T) {
-	l, rs := startRealServers(t)
+	l, rs := labtest.StartRealServers(t)
 	truth := realServersTruth(t, rs)
 	// RFC 5952's form, independent of netip's: lower case, the longest
 	// run of zero fields compressed, no leading zeros.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fastscan/fastscan/citest"
 	"github.com/fastscan/fastscan/lab"
+	"github.com/fastscan/fastscan/lab/labtest"
 )
 
 // TestLabServicesDegraded runs -sV (a SYN scan with a modest rate and
@@ -36,7 +37,7 @@ func TestLabServicesDegraded(t *testing.T) {
 	taskset := citest.RequireTool(t, "taskset")
 	citest.RequireTool(t, "nft")
 	citest.RequireTool(t, "tc")
-	l, rs := startRealServers(t)
+	l, rs := labtest.StartRealServers(t)
 	truth := realServersTruth(t, rs)
 	var ports []uint16
 	for p := range truth.real {

@@ -12,7 +12,6 @@ import (
 	"maps"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -55,59 +54,6 @@ type svFinding struct {
 		NotAfter  time.Time `json:"not_after"`
 		SHA256    string    `json:"sha256"`
 	} `json:"tls"`
-}
-
-// startRealServers brings a lab up with its real servers (lab.StartRealServers),
-// both torn down when the test ends, however it ends.
-func startRealServers(t *testing.T) (*lab.Lab, *lab.RealServers) {
-	t.Helper()
-	citest.RequireRoot(t)
-	for _, tool := range []string{"sshd", "nginx", "redis-server", "smtpd", "dpkg-query", "ssh-keygen"} {
-		citest.RequireTool(t, tool)
-	}
-	l := labtest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rs, err := l.StartRealServers(ctx, t.TempDir())
-	if err != nil {
-		t.Fatalf("real servers: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("servers' logs:\n%s", rs.Logs())
-		}
-		if err := rs.Stop(); err != nil {
-			t.Errorf("stop real servers: %v", err)
-		}
-	})
-	return l, rs
-}
-
-// selfReport runs a command and returns the first match of re's group 1 in
-// its output: what an installed package says of itself.
-func selfReport(t *testing.T, re string, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	m := regexp.MustCompile(re).FindStringSubmatch(string(out))
-	if m == nil {
-		t.Fatalf("%s %s: %v, output %q does not match %s", name, strings.Join(args, " "), err, out, re)
-	}
-	return m[1]
-}
-
-// debianVersion splits an installed Debian package's version
-// "[epoch:]upstream-revision".
-func debianVersion(t *testing.T, pkg string) (upstream, revision string) {
-	t.Helper()
-	v := selfReport(t, `^(\S+)$`, "dpkg-query", "-W", "-f", "${Version}", pkg)
-	if _, after, ok := strings.Cut(v, ":"); ok {
-		v = after
-	}
-	i := strings.LastIndexByte(v, '-')
-	if i < 0 {
-		return v, ""
-	}
-	return v[:i], v[i+1:]
 }
 
 // labCert reads the certificate the lab generated for nginx, from its file.
@@ -210,7 +156,7 @@ var svSummary = regexp.MustCompile(`service identification: (\d+) identified, (\
 // the certificate the lab generated; the hostile servers cost at most their
 // budget; no closed port is reported open; the summary counts them.
 func TestLabServices(t *testing.T) {
-	l, rs := startRealServers(t)
+	l, rs := labtest.StartRealServers(t)
 	truth := realServersTruth(t, rs)
 	ports, closed := svPorts()
 	const budget = 3 * time.Second
@@ -274,10 +220,10 @@ type realTruth struct {
 // certificate the lab generated.
 func realServersTruth(t *testing.T, rs *lab.RealServers) realTruth {
 	t.Helper()
-	sshUp, sshRev := debianVersion(t, "openssh-server")
-	sshdSays := selfReport(t, `OpenSSH_([0-9][0-9.p]*)`, "/usr/sbin/sshd", "-V")
-	nginxSays := selfReport(t, `nginx/([0-9][0-9.]*)`, "nginx", "-v")
-	redisSays := selfReport(t, `v=([0-9][0-9.]*)`, "redis-server", "--version")
+	sshUp, sshRev := labtest.DebianVersion(t, "openssh-server")
+	sshdSays := labtest.SelfReport(t, `OpenSSH_([0-9][0-9.p]*)`, "/usr/sbin/sshd", "-V")
+	nginxSays := labtest.SelfReport(t, `nginx/([0-9][0-9.]*)`, "nginx", "-v")
+	redisSays := labtest.SelfReport(t, `v=([0-9][0-9.]*)`, "redis-server", "--version")
 	t.Logf("installed: openssh-server %s-%s (sshd -V: %s), nginx %s, redis %s", sshUp, sshRev, sshdSays, nginxSays, redisSays)
 	if !strings.HasPrefix(sshUp, sshdSays) {
 		t.Fatalf("dpkg says openssh-server %s, sshd -V says %s", sshUp, sshdSays)
@@ -420,7 +366,7 @@ func checkSVSummary(t *testing.T, stderr string, found []svFinding) {
 // is written, once, those not identified with the interruption as their
 // service error; the JSON lines are valid.
 func TestLabServicesInterrupted(t *testing.T) {
-	l, rs := startRealServers(t)
+	l, rs := labtest.StartRealServers(t)
 	ports, closed := svPorts()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
