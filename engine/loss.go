@@ -35,8 +35,8 @@ const (
 	lossMinStride     = 16
 	lossMaxStride     = 128
 	// secondDelay is how long after the first probe, at the sender's rate,
-	// the second is due (at least one own position, at most a quarter of the
-	// ring's reach).
+	// the second is due at least (and at least four batches later; at most a
+	// quarter of the ring's reach).
 	secondDelay = time.Millisecond
 	// lossSettleMin and lossSettleMax bound the time a sample's replies get
 	// after its second probe left before it is counted: four retransmission
@@ -113,13 +113,19 @@ func newLossPlan(n, seed uint64) *lossPlan {
 	return &lossPlan{stride: k, key: splitmix.Next(&st)}
 }
 
-// setPace sizes the second probe's delay for a sender's rate and batch: the
-// spread covers two batches, so that where the second probe falls in its
-// batch does not depend on where the first fell in its own.
+// setPace sizes the second probe's delay for a sender's rate and batch. The
+// two probes of a sample must be lost independently for p = x/(2-x) to hold,
+// and a policer (a token bucket) passes the head of each burst the sender
+// sends and drops its tail: a pair sent in one burst would never be answered
+// twice (the estimate read 1 to 4 points high under linktest's policer when
+// the delay was 1 ms and bursts held two batches). So the second probe leaves
+// at least four batches after the first, never in the same burst, and the
+// spread covers eight batches, so that where it falls in its burst does not
+// depend on where the first fell in its own.
 func (lp *lossPlan) setPace(rate float64, batch int) {
-	lp.spread = max(lp.stride, 2*uint64(batch))
+	lp.spread = max(lp.stride, 8*uint64(batch))
 	reach := lossRing * lp.stride / 4
-	lp.delay = uint64(min(max(math.Ceil(rate*secondDelay.Seconds()), 1), float64(reach-lp.spread)))
+	lp.delay = uint64(min(max(math.Ceil(rate*secondDelay.Seconds()), 4*float64(batch), 1), float64(reach-lp.spread)))
 }
 
 // lossSlot is one sample of a sender: word is shared with the receiver, the
