@@ -25,10 +25,14 @@ const (
 	maxSVConcurrency = 10000
 	maxSVPerHost     = 1000
 	maxSVTimeout     = 10 * time.Minute
+	// defaultSVMaxPending bounds the open ports waiting for identification
+	// (each held result and its queue entry: a few hundred bytes).
+	defaultSVMaxPending = 100_000
+	maxSVMaxPending     = 10_000_000
 )
 
 // svFlagNames are the flags that tune -sV, refused without it.
-var svFlagNames = []string{"sv-concurrency", "sv-per-host", "sv-timeout", "sv-connect-timeout"}
+var svFlagNames = []string{"sv-concurrency", "sv-per-host", "sv-timeout", "sv-connect-timeout", "sv-max-pending"}
 
 // serviceFlags are -sV (--banners) and the flags that tune it.
 func serviceFlags() []cli.Flag {
@@ -38,6 +42,7 @@ func serviceFlags() []cli.Flag {
 		&cli.IntFlag{Name: "sv-per-host", Value: svcid.DefaultPerHost, Usage: "-sV: identify at most `N` ports of one address at once"},
 		&cli.DurationFlag{Name: "sv-timeout", Value: svcid.DefaultTimeout, Usage: "-sV: at most `DURATION` for one port: every connection and probe of it"},
 		&cli.DurationFlag{Name: "sv-connect-timeout", Value: svcid.DefaultConnectTimeout, Usage: "-sV: at most `DURATION` for one connection attempt"},
+		&cli.IntFlag{Name: "sv-max-pending", Value: defaultSVMaxPending, Usage: "-sV: at most `N` open ports waiting for their identification (a few hundred bytes each); an open port found beyond that is written at once, open, named by the port table, its service error saying so"},
 	}
 }
 
@@ -45,6 +50,8 @@ func serviceFlags() []cli.Flag {
 type serviceOptions struct {
 	enabled bool
 	cfg     svcid.Config
+	// maxPending bounds the open ports held for identification.
+	maxPending int
 }
 
 // parseServices reads -sV and its flags into s, after the other flags (-p,
@@ -76,6 +83,10 @@ func parseServices(c *cli.Context, s *settings) error {
 	o.cfg.Timeout = c.Duration("sv-timeout")
 	if o.cfg.Timeout <= 0 || o.cfg.Timeout > maxSVTimeout {
 		return usageError("invalid sv-timeout %q: must be above 0 and at most %v", typedValue(c, "sv-timeout"), maxSVTimeout)
+	}
+	o.maxPending = c.Int("sv-max-pending")
+	if o.maxPending < 1 || o.maxPending > maxSVMaxPending {
+		return usageError("invalid sv-max-pending %q: must be 1 to %d ports", typedValue(c, "sv-max-pending"), maxSVMaxPending)
 	}
 	o.cfg.ConnectTimeout = c.Duration("sv-connect-timeout")
 	if o.cfg.ConnectTimeout <= 0 {
@@ -116,13 +127,17 @@ type serviceScan struct {
 	hidden func(result.Result)
 	table  func(port uint16) string // the registry's names, for ports not identified
 	done   chan struct{}            // closed when the pool's results are all handled
+	// maxPending bounds held: an open port found beyond it is written at
+	// once, unidentified (--sv-max-pending).
+	maxPending int
 
 	mu   sync.Mutex
 	held map[netip.AddrPort]result.Result
 	// submitted counts the ports handed to the pool, identified those named by
 	// what they said (method probed), noService those where no service spoke,
-	// unfinished those written without a finished identification (a signal).
-	submitted, finished, identified, noService, unfinished uint64
+	// unfinished those written without a finished identification (a signal),
+	// overflow those written unidentified because maxPending ports waited.
+	submitted, finished, identified, noService, unfinished, overflow uint64
 	// waited is how long the scan waited for identifications after its end.
 	waited time.Duration
 }
@@ -136,7 +151,7 @@ func startServices(ctx context.Context, s *settings, write func(*result.Result) 
 		return nil, fmt.Errorf("service identification: %w", err)
 	}
 	sv := &serviceScan{ctx: ctx, pool: id.NewPool(ctx), write: write, show: s.cfg.Show, table: s.sv.cfg.Table,
-		done: make(chan struct{}), held: make(map[netip.AddrPort]result.Result)}
+		done: make(chan struct{}), held: make(map[netip.AddrPort]result.Result), maxPending: s.sv.maxPending}
 	if s.sorted != nil {
 		sv.hidden = s.sorted.hidden
 	}
@@ -180,11 +195,15 @@ func (sv *serviceScan) emit(r *result.Result) error {
 	ap := netip.AddrPortFrom(r.IP, r.Port)
 	sv.mu.Lock()
 	_, dup := sv.held[ap]
-	queued := !dup && sv.pool.Submit(ap) // Submit never blocks
-	if queued {
+	full := !dup && sv.maxPending > 0 && len(sv.held) >= sv.maxPending
+	queued := !dup && !full && sv.pool.Submit(ap) // Submit never blocks
+	switch {
+	case queued:
 		sv.held[ap] = *r
 		sv.submitted++
-	} else if !dup {
+	case full:
+		sv.overflow++ // the scan finds open ports faster than they are identified
+	case !dup:
 		sv.unfinished++ // the pool stopped (a signal): written now, unidentified
 	}
 	sv.mu.Unlock()
@@ -196,6 +215,9 @@ func (sv *serviceScan) emit(r *result.Result) error {
 	}
 	c := *r
 	c.Service = interruptedService(r.Port, sv.table)
+	if full {
+		c.Service.Error = fmt.Sprintf(queueFullError, sv.maxPending)
+	}
 	return sv.write(&c)
 }
 
@@ -250,6 +272,10 @@ const errClosedSilent = "no service spoke: the connection was closed before a by
 // interruptedError is the Service.Error of a port whose identification a
 // signal cut short or never started.
 const interruptedError = "interrupted: identification did not finish"
+
+// queueFullError is the Service.Error of an open port found while
+// --sv-max-pending ports waited for their identification.
+const queueFullError = "not identified: %d open ports were already waiting for identification (--sv-max-pending)"
 
 // interruptedService is the service of a port whose identification did not
 // finish; table names ports by the registry.
@@ -321,6 +347,9 @@ func (sv *serviceScan) summary() string {
 	fmt.Fprintf(&b, "  service identification: %d identified, %d of %d SYN-ACKs not backed by a service", sv.identified, sv.noService, sv.submitted)
 	if sv.unfinished > 0 {
 		fmt.Fprintf(&b, ", %d not finished (interrupted)", sv.unfinished)
+	}
+	if sv.overflow > 0 {
+		fmt.Fprintf(&b, ", %d not identified (%d were already waiting: --sv-max-pending)", sv.overflow, sv.maxPending)
 	}
 	fmt.Fprintf(&b, "; waited %.2fs for it after the scan", sv.waited.Seconds())
 	b.WriteString("\n")

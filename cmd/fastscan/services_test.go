@@ -62,6 +62,8 @@ func TestServiceSettings(t *testing.T) {
 		{[]string{"-sV", "-p", "22", "--sv-concurrency", "0"}, `invalid sv-concurrency "0": must be 1 to 10000`},
 		{[]string{"-sV", "-p", "22", "--sv-concurrency", "1e3"}, `invalid sv-concurrency "1e3": not a whole number`},
 		{[]string{"-sV", "-p", "22", "--sv-per-host", "1001"}, `invalid sv-per-host "1001": must be 1 to 1000`},
+		{[]string{"-sV", "-p", "22", "--sv-max-pending", "0"}, `invalid sv-max-pending "0": must be 1 to 10000000`},
+		{[]string{"-p", "22", "--sv-max-pending", "5"}, "--sv-max-pending tunes service identification: add -sV"},
 	} {
 		_, code, stderr := captured(t, append([]string{"198.19.0.1"}, tt.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
@@ -265,6 +267,59 @@ func TestServiceScanInterrupted(t *testing.T) {
 		t.Errorf("%d results written, want 3", len(sink.got))
 	}
 	if line := sv.summary(); !strings.Contains(line, "3 not finished (interrupted)") {
+		t.Errorf("summary %q", line)
+	}
+}
+
+// TestServiceScanQueueFull: open ports are held for identification up to
+// --sv-max-pending; one found beyond that is written at once, open, named by
+// the port table, its service error saying why, and counted in the summary;
+// the held ones are still identified.
+func TestServiceScanQueueFull(t *testing.T) {
+	slow := func(c net.Conn) {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n")
+		io.Copy(io.Discard, c)
+	}
+	s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "3s", "--sv-concurrency", "1", "--sv-max-pending", "2")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var sink resultsSink
+	sv, err := startServices(context.Background(), &s, sink.write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aps []netip.AddrPort
+	for range 4 {
+		ap := loopbackServer(t, slow)
+		aps = append(aps, ap)
+		if err := sv.emit(openResult(ap)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(sink.got); got != 2 {
+		t.Errorf("%d results written at once, want the 2 beyond --sv-max-pending 2", got)
+	}
+	if sv.wait(nil) {
+		t.Error("wait reports an interruption")
+	}
+	got := map[netip.AddrPort]result.Result{}
+	for _, r := range sink.got {
+		got[netip.AddrPortFrom(r.IP, r.Port)] = r
+	}
+	for i, ap := range aps {
+		r, ok := got[ap]
+		switch {
+		case !ok || r.State != result.Open || r.Service == nil:
+			t.Errorf("%v: written %v: %+v", ap, ok, r)
+		case i < 2 && (r.Service.Product != "OpenSSH" || r.Service.Method != "probed"):
+			t.Errorf("%v (held): service %+v; want OpenSSH, probed", ap, r.Service)
+		case i >= 2 && (r.Service.Method != "table" || r.Service.Product != "" || r.Service.Error != fmt.Sprintf(queueFullError, 2)):
+			t.Errorf("%v (beyond the bound): service %+v; want the table's name and the error", ap, r.Service)
+		}
+	}
+	if line := sv.summary(); !strings.Contains(line, "2 identified, 0 of 2 SYN-ACKs not backed by a service, 2 not identified (2 were already waiting: --sv-max-pending)") {
 		t.Errorf("summary %q", line)
 	}
 }
