@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -127,6 +128,15 @@ type Config struct {
 	// Notice receives one-line messages for the user (skipped addresses and the like).
 	// Nil discards them.
 	Notice func(msg string)
+	// Linger, when not nil, is called once after the last pass's cool-down
+	// (not when the scan was interrupted or failed), from the sender's
+	// goroutine; the receiver keeps running until it returns, so that a reply
+	// arriving late still makes a result (emitted as any other). settled
+	// reports whether every target probed has answered. -sV lingers while it
+	// identifies: its own connections can queue the scan's last replies
+	// behind theirs on a narrow path, past a cool-down that ended by silence.
+	// ctx ends when the scan is interrupted.
+	Linger func(ctx context.Context, settled func() bool)
 }
 
 func (c *Config) setDefaults() {

@@ -134,6 +134,8 @@ type Scanner struct {
 	// coolDownNanos is the time spent in cool-downs so far; passEnd is when
 	// the latest pass ended (Unix nanoseconds).
 	coolDownNanos, passEnd atomic.Int64
+	// lingerNanos is the time Config.Linger took.
+	lingerNanos atomic.Int64
 	// downKnown says that the senders' down counts cover the whole first pass.
 	downKnown atomic.Bool
 	rtt       rttEstimator // receiver-only

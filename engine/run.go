@@ -61,6 +61,11 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 	g.Go(func() error {
 		defer close(sent)
 		err := s.send(sendCtx)
+		if err == nil && s.cfg.Linger != nil {
+			start := time.Now()
+			s.cfg.Linger(sendCtx, s.answeredAll)
+			s.lingerNanos.Store(int64(time.Since(start)))
+		}
 		if errors.Is(err, context.Canceled) && gctx.Err() == nil {
 			interrupted.Store(true)
 			return nil // the caller interrupted the scan: not an error

@@ -62,6 +62,9 @@ type Summary struct {
 	// soon as every target has answered, or after a retransmission timeout of
 	// silence sized by the round trips seen, and is at most Wait per pass.
 	CoolDown time.Duration
+	// Linger is the time Config.Linger kept the receiver running after the
+	// last pass (part of Elapsed).
+	Linger time.Duration
 }
 
 // finish sets the final phase (PhaseDone, PhaseInterrupted or PhaseFailed) and
@@ -77,6 +80,7 @@ func (s *Scanner) finish(phase Phase, lk link.Link) Summary {
 		SecondAnswers: s.secondAnswers.Load(),
 		RateChanges:   s.RateChanges(),
 		CoolDown:      time.Duration(s.coolDownNanos.Load()),
+		Linger:        time.Duration(s.lingerNanos.Load()),
 		HostsUp:       s.hosts.upCount.Load(),
 		DropPasses:    int(s.dropPasses.Load()),
 	}

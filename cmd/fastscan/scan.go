@@ -63,6 +63,12 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			}
 		}}
 	}
+	var sv *serviceScan // -sV: open ports held until identified (services.go)
+	if s.sv.enabled {
+		// After its last pass the scan keeps receiving while the ports it
+		// found are identified (serviceScan.linger).
+		s.cfg.Linger = func(ctx context.Context, settled func() bool) { sv.linger(ctx, settled) }
+	}
 	scanner, err := engine.New(s.cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
@@ -158,24 +164,29 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		stopCheckpoints = ck.every()
 	}
 	emit := w.Write
-	var sv *serviceScan // -sV: open ports held until identified (services.go)
-	if s.sv.enabled {
-		if sv, err = startServices(ctx, &s, w.Write); err != nil {
-			return cli.Exit(err.Error(), exitFailure)
-		}
-		emit = sv.emit
-	}
-	sum, runErr := scanner.Run(ctx, emit)
-	if sv != nil {
+	// svProgress ends the scan's progress line and returns where the
+	// identification's goes (nil: nowhere). The engine's sender calls it
+	// (serviceScan.linger) before Run returns, this goroutine after.
+	svProgress := func() io.Writer {
 		if stopProgress != nil {
 			stopProgress()
 			stopProgress = nil
 		}
-		var progress io.Writer
 		if !s.quiet && isTerminal(stderr) && s.status != "-" {
-			progress = stderr
+			return stderr
 		}
-		if sv.wait(progress) && runErr == nil {
+		return nil
+	}
+	if s.sv.enabled {
+		if sv, err = startServices(ctx, &s, w.Write); err != nil {
+			return cli.Exit(err.Error(), exitFailure)
+		}
+		sv.progressTo = svProgress
+		emit = sv.emit
+	}
+	sum, runErr := scanner.Run(ctx, emit)
+	if sv != nil {
+		if sv.wait(svProgress()) && runErr == nil {
 			sum.Interrupted = true // a signal cut the identification short
 		}
 		sv.adjust(&sum)
@@ -496,7 +507,9 @@ func writeSummary(w io.Writer, s *settings, sum engine.Summary, interrupted bool
 	if s.cfg.Shards > 1 {
 		fmt.Fprintf(&b, "  shard %d/%d: %d of the scan's targets, scan id %s\n", s.cfg.Shard, s.cfg.Shards, sum.Targets, scanID(s))
 	}
-	fmt.Fprintf(&b, "  probes sent %d (%.0f/s), replies %d\n", sum.Sent, float64(sum.Sent)/max(secs, 1e-9), sum.Replies)
+	// The rate of the passes and cool-downs: not the time -sV kept the
+	// scan receiving after them (Linger).
+	fmt.Fprintf(&b, "  probes sent %d (%.0f/s), replies %d\n", sum.Sent, float64(sum.Sent)/max(secs-sum.Linger.Seconds(), 1e-9), sum.Replies)
 	if interrupted {
 		fmt.Fprintf(&b, "  open %d, closed %d, filtered %d so far (stopped in pass %d at %.1f%%), hosts down %d\n",
 			sum.Open, sum.Closed, sum.Filtered, sum.Pass, 100*float64(sum.Position)/float64(max(sum.Targets, 1)), sum.HostsDown)

@@ -130,6 +130,11 @@ type serviceScan struct {
 	// maxPending bounds held: an open port found beyond it is written at
 	// once, unidentified (--sv-max-pending).
 	maxPending int
+	// lingerAtLeast is how long linger keeps the scan receiving when a
+	// target is unanswered (--wait); progressTo, when not nil, ends the
+	// scan's progress line and says where the identification's goes.
+	lingerAtLeast time.Duration
+	progressTo    func() io.Writer
 
 	mu   sync.Mutex
 	held map[netip.AddrPort]result.Result
@@ -138,7 +143,8 @@ type serviceScan struct {
 	// unfinished those written without a finished identification (a signal),
 	// overflow those written unidentified because maxPending ports waited.
 	submitted, finished, identified, noService, unfinished, overflow uint64
-	// waited is how long the scan waited for identifications after its end.
+	// waited is how long the scan waited for identifications after its
+	// passes (linger, then wait).
 	waited time.Duration
 }
 
@@ -151,7 +157,8 @@ func startServices(ctx context.Context, s *settings, write func(*result.Result) 
 		return nil, fmt.Errorf("service identification: %w", err)
 	}
 	sv := &serviceScan{ctx: ctx, pool: id.NewPool(ctx), write: write, show: s.cfg.Show, table: s.sv.cfg.Table,
-		done: make(chan struct{}), held: make(map[netip.AddrPort]result.Result), maxPending: s.sv.maxPending}
+		done: make(chan struct{}), held: make(map[netip.AddrPort]result.Result), maxPending: s.sv.maxPending,
+		lingerAtLeast: s.cfg.Wait}
 	if s.sorted != nil {
 		sv.hidden = s.sorted.hidden
 	}
@@ -287,6 +294,56 @@ func interruptedService(port uint16, table func(uint16) string) *result.Service 
 	return svc
 }
 
+// linger is the engine's Config.Linger: after the scan's last pass it keeps
+// the scan receiving until every port handed over is identified and, when a
+// target is still unanswered, for at least --wait. On a narrow path the
+// identification's own connections queue the scan's last replies behind
+// theirs (64 kbit/s in the lab: half a second), long after a cool-down that
+// ended by silence; a SYN-ACK that arrives now is still a result, and is
+// identified too. It ends at once when ctx does (a signal).
+func (sv *serviceScan) linger(ctx context.Context, settled func() bool) {
+	var progress io.Writer
+	if sv.progressTo != nil {
+		progress = sv.progressTo()
+	}
+	stop := sv.showProgress(progress)
+	defer stop()
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		done, total := sv.pending()
+		if done == total && (settled() || time.Since(start) >= sv.lingerAtLeast) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	sv.mu.Lock()
+	sv.waited += time.Since(start)
+	sv.mu.Unlock()
+}
+
+// showProgress draws the identification's progress line on w every
+// progressInterval until the returned func is called, which clears it;
+// nothing when w is nil.
+func (sv *serviceScan) showProgress(w io.Writer) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	stopEvery := runEvery(progressInterval, func(time.Time) {
+		done, total := sv.pending()
+		fmt.Fprintf(w, "\r\033[Kservice identification: %d of %d ports done", done, total)
+	})
+	return func() {
+		stopEvery()
+		fmt.Fprint(w, "\r\033[K")
+	}
+}
+
 // pending returns the ports handed over and not yet written.
 func (sv *serviceScan) pending() (done, total uint64) {
 	sv.mu.Lock()
@@ -301,20 +358,11 @@ func (sv *serviceScan) pending() (done, total uint64) {
 // interrupted. It reports whether a signal cut the identification short.
 func (sv *serviceScan) wait(progress io.Writer) (interrupted bool) {
 	sv.pool.Close()
-	if progress != nil {
-		stop := runEvery(progressInterval, func(time.Time) {
-			done, total := sv.pending()
-			fmt.Fprintf(progress, "\r\033[Kservice identification: %d of %d ports done", done, total)
-		})
-		defer func() {
-			stop()
-			fmt.Fprint(progress, "\r\033[K")
-		}()
-	}
+	defer sv.showProgress(progress)()
 	start := time.Now()
 	<-sv.done // the pool closes Results when its work is done, or at once when ctx ends
-	sv.waited = time.Since(start)
 	sv.mu.Lock()
+	sv.waited += time.Since(start)
 	left := make([]result.Result, 0, len(sv.held))
 	for ap, r := range sv.held {
 		left = append(left, r)
@@ -351,7 +399,7 @@ func (sv *serviceScan) summary() string {
 	if sv.overflow > 0 {
 		fmt.Fprintf(&b, ", %d not identified (%d were already waiting: --sv-max-pending)", sv.overflow, sv.maxPending)
 	}
-	fmt.Fprintf(&b, "; waited %.2fs for it after the scan", sv.waited.Seconds())
+	fmt.Fprintf(&b, "; waited %.2fs for it after the scan's passes", sv.waited.Seconds())
 	b.WriteString("\n")
 	return b.String()
 }

@@ -324,6 +324,70 @@ func TestServiceScanQueueFull(t *testing.T) {
 	}
 }
 
+// TestServiceScanLinger: after the scan's last pass, linger keeps the scan
+// receiving until every port handed over is identified, and for --wait when
+// a target is unanswered; a port found during the linger is identified too;
+// a signal ends it at once.
+func TestServiceScanLinger(t *testing.T) {
+	slow := func(c net.Conn) {
+		time.Sleep(400 * time.Millisecond)
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n")
+		io.Copy(io.Discard, c)
+	}
+	for _, tt := range []struct {
+		settled bool
+		min     time.Duration
+	}{{true, 400 * time.Millisecond}, {false, 1500 * time.Millisecond}} {
+		s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "3s", "--wait", "1500ms")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var sink resultsSink
+		sv, err := startServices(context.Background(), &s, sink.write)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, late := loopbackServer(t, slow), loopbackServer(t, slow)
+		sv.emit(openResult(first))
+		start := time.Now()
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			sv.emit(openResult(late)) // a late SYN-ACK, during the linger
+		}()
+		sv.linger(context.Background(), func() bool { return tt.settled })
+		d := time.Since(start)
+		if n := len(sink.got); n != 2 {
+			t.Errorf("settled %v: %d ports written when linger returned, want both", tt.settled, n)
+		}
+		if d < tt.min || d > tt.min+time.Second {
+			t.Errorf("settled %v: lingered %v, want from %v (the identifications, or --wait) to a second more", tt.settled, d, tt.min)
+		}
+		if sv.wait(nil) {
+			t.Error("wait reports an interruption")
+		}
+		if line := sv.summary(); !strings.Contains(line, "2 identified, 0 of 2 SYN-ACKs") {
+			t.Errorf("summary %q", line)
+		}
+	}
+
+	s, _, _ := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "1m")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	sv, err := startServices(ctx, &s, (&resultsSink{}).write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.emit(openResult(loopbackServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })))
+	start := time.Now()
+	sv.linger(ctx, func() bool { return true })
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("linger took %v after the signal", d)
+	}
+	if !sv.wait(nil) {
+		t.Error("wait does not report the interruption")
+	}
+}
+
 // TestServiceScanProgress: while the scan waits for identifications, a
 // terminal gets a progress line (redrawn in place, cleared at the end).
 func TestServiceScanProgress(t *testing.T) {
