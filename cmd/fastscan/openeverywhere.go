@@ -27,7 +27,7 @@ func writeOpenEverywhere(b *strings.Builder, hosts []result.OpenEverywhere, sv b
 		fmt.Fprintf(b, "  and %d more %s answering SYN-ACK on (nearly) every port (the XML and JSON lines outputs name them)\n", n, plural(uint64(n), "host", "hosts"))
 	}
 	if sv {
-		fmt.Fprintf(b, "  hint: a SYN proxy or tarpit answers SYN-ACK on every port: -sV reported open only the ports where a service answered (service identification below)\n")
+		fmt.Fprintf(b, "  hint: a SYN proxy or tarpit answers SYN-ACK on every port: -sV reported open only the ports where a service answered, and any it could not identify (service identification below)\n")
 		return
 	}
 	fmt.Fprintf(b, "  hint: a SYN proxy or tarpit answers SYN-ACK on every port: its open ports are not services; -sV reports open only the ports where a service answers\n")

@@ -49,7 +49,7 @@ func TestSummaryOpenEverywhere(t *testing.T) {
 	var buf bytes.Buffer
 	s.sv.enabled = true
 	writeSummary(&buf, &s, engine.Summary{OpenEverywhere: flagged(1)}, false)
-	if !strings.Contains(buf.String(), "-sV reported open only the ports where a service answered") {
+	if !strings.Contains(buf.String(), "-sV reported open only the ports where a service answered, and any it could not identify") {
 		t.Errorf("with -sV:\n%s", buf.String())
 	}
 }
