@@ -77,6 +77,32 @@ func TestServiceSettings(t *testing.T) {
 	}
 }
 
+// startLoopbackServices parses a -sV scan of 127.0.0.1 port 22 with flags
+// and starts its identification (until ctx ends), writing to the sink.
+func startLoopbackServices(t *testing.T, ctx context.Context, flags ...string) (*serviceScan, *resultsSink) {
+	t.Helper()
+	s, code, stderr := captured(t, append([]string{"127.0.0.1", "-p", "22", "-sV"}, flags...)...)
+	if code != exitOK {
+		t.Fatalf("%q: exit %d: %s", flags, code, stderr)
+	}
+	sink := &resultsSink{}
+	sv, err := startServices(ctx, &s, sink.write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sv, sink
+}
+
+// sshAfter is a loopbackServer's handler: an SSH greeting after d, then
+// whatever the client sends is read until it closes.
+func sshAfter(d time.Duration) func(net.Conn) {
+	return func(c net.Conn) {
+		time.Sleep(d)
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n")
+		io.Copy(io.Discard, c)
+	}
+}
+
 // loopbackServer listens on 127.0.0.1 and runs handle for each connection
 // until the test ends.
 func loopbackServer(t *testing.T, handle func(net.Conn)) netip.AddrPort {
@@ -173,15 +199,7 @@ func TestServiceScan(t *testing.T) {
 	hangup := loopbackServer(t, func(c net.Conn) {})
 	refused := closedPort(t)
 	for _, show := range []string{"closed", "closed,filtered"} {
-		s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "2s", "--show", show)
-		if code != exitOK {
-			t.Fatalf("exit %d: %s", code, stderr)
-		}
-		var sink resultsSink
-		sv, err := startServices(context.Background(), &s, sink.write)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sv, sink := startLoopbackServices(t, context.Background(), "--sv-timeout", "2s", "--show", show)
 		start := time.Now()
 		for _, ap := range []netip.AddrPort{ssh, hangup, refused} {
 			if err := sv.emit(openResult(ap)); err != nil {
@@ -233,16 +251,8 @@ func TestServiceScan(t *testing.T) {
 func TestServiceScanInterrupted(t *testing.T) {
 	silent := loopbackServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	ssh := loopbackServer(t, func(c net.Conn) { io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n"); io.Copy(io.Discard, c) })
-	s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "1m", "--sv-concurrency", "1")
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var sink resultsSink
-	sv, err := startServices(ctx, &s, sink.write)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sv, sink := startLoopbackServices(t, ctx, "--sv-timeout", "1m", "--sv-concurrency", "1")
 	sv.emit(openResult(silent))
 	sv.emit(openResult(ssh)) // queued behind the silent one (concurrency 1)
 	time.Sleep(300 * time.Millisecond)
@@ -276,20 +286,8 @@ func TestServiceScanInterrupted(t *testing.T) {
 // the port table, its service error saying why, and counted in the summary;
 // the held ones are still identified.
 func TestServiceScanQueueFull(t *testing.T) {
-	slow := func(c net.Conn) {
-		time.Sleep(300 * time.Millisecond)
-		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n")
-		io.Copy(io.Discard, c)
-	}
-	s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "3s", "--sv-concurrency", "1", "--sv-max-pending", "2")
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	var sink resultsSink
-	sv, err := startServices(context.Background(), &s, sink.write)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slow := sshAfter(300 * time.Millisecond)
+	sv, sink := startLoopbackServices(t, context.Background(), "--sv-timeout", "3s", "--sv-concurrency", "1", "--sv-max-pending", "2")
 	var aps []netip.AddrPort
 	for range 4 {
 		ap := loopbackServer(t, slow)
@@ -329,24 +327,12 @@ func TestServiceScanQueueFull(t *testing.T) {
 // a target is unanswered; a port found during the linger is identified too;
 // a signal ends it at once.
 func TestServiceScanLinger(t *testing.T) {
-	slow := func(c net.Conn) {
-		time.Sleep(400 * time.Millisecond)
-		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n")
-		io.Copy(io.Discard, c)
-	}
+	slow := sshAfter(400 * time.Millisecond)
 	for _, tt := range []struct {
 		settled bool
 		min     time.Duration
 	}{{true, 400 * time.Millisecond}, {false, 1500 * time.Millisecond}} {
-		s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "3s", "--wait", "1500ms")
-		if code != exitOK {
-			t.Fatalf("exit %d: %s", code, stderr)
-		}
-		var sink resultsSink
-		sv, err := startServices(context.Background(), &s, sink.write)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sv, sink := startLoopbackServices(t, context.Background(), "--sv-timeout", "3s", "--wait", "1500ms")
 		first, late := loopbackServer(t, slow), loopbackServer(t, slow)
 		sv.emit(openResult(first))
 		start := time.Now()
@@ -370,13 +356,9 @@ func TestServiceScanLinger(t *testing.T) {
 		}
 	}
 
-	s, _, _ := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "1m")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	sv, err := startServices(ctx, &s, (&resultsSink{}).write)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sv, _ := startLoopbackServices(t, ctx, "--sv-timeout", "1m")
 	sv.emit(openResult(loopbackServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })))
 	start := time.Now()
 	sv.linger(ctx, func() bool { return true })
@@ -392,15 +374,7 @@ func TestServiceScanLinger(t *testing.T) {
 // terminal gets a progress line (redrawn in place, cleared at the end).
 func TestServiceScanProgress(t *testing.T) {
 	silent := loopbackServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	s, code, stderr := captured(t, "127.0.0.1", "-p", "22", "-sV", "--sv-timeout", "1s", "--show", "filtered")
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	var sink resultsSink
-	sv, err := startServices(context.Background(), &s, sink.write)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sv, sink := startLoopbackServices(t, context.Background(), "--sv-timeout", "1s", "--show", "filtered")
 	sv.emit(openResult(silent))
 	var progress lockedBuffer
 	start := time.Now()
