@@ -115,19 +115,18 @@ func (l *Lab) StartAnyIPNginx(ctx context.Context, dir string) (n *AnyIPNginx, e
 	return n, n.waitReady(ctx)
 }
 
-// addHost creates B, links it to R and sets the routes and sysctls.
+// addHost creates B, links it to R and sets the sysctls and the routes.
 func (n *AnyIPNginx) addHost(ctx context.Context) error {
-	l, b := n.rs.l, n.rs.NS
-	if err := runIP(ctx, "netns", "add", b); err != nil {
+	rs := n.rs
+	l, t := rs.l, rs.l.truth
+	bits := anyIPLinkPrefix.Bits()
+	var err error
+	rs.host, err = l.addHostNS(ctx, rs.NS, hostLink{peer: anyIPRouterIface, peerNS: l.RemoteNS(),
+		peerAddr: netip.PrefixFrom(anyIPRouterAddr, bits), addr: netip.PrefixFrom(anyIPHostAddr, bits)})
+	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	l.made = append(l.made, b)
-	l.mu.Unlock()
-	err := l.Do(b, func() error {
-		if err := ipv6Sysctls(true); err != nil {
-			return err
-		}
+	err = rs.host.do(func() error {
 		for k, v := range map[string]string{
 			"net.core.somaxconn":           strconv.Itoa(anyIPBacklog),
 			"net.ipv4.tcp_max_syn_backlog": strconv.Itoa(anyIPBacklog),
@@ -141,18 +140,10 @@ func (n *AnyIPNginx) addHost(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bits := strconv.Itoa(anyIPLinkPrefix.Bits())
-	t := l.truth
 	return runIPs(ctx, [][]string{
-		{"-n", b, "link", "set", "lo", "up"},
-		{"link", "add", HostIface, "netns", b, "type", "veth", "peer", "name", anyIPRouterIface, "netns", l.RemoteNS()},
-		{"-n", b, "addr", "add", anyIPHostAddr.String() + "/" + bits, "dev", HostIface},
-		{"-n", l.RemoteNS(), "addr", "add", anyIPRouterAddr.String() + "/" + bits, "dev", anyIPRouterIface},
-		{"-n", b, "link", "set", HostIface, "up"},
-		{"-n", l.RemoteNS(), "link", "set", anyIPRouterIface, "up"},
-		{"-n", b, "route", "add", "local", AnyIPNginxPrefix.String(), "dev", "lo"},
+		{"-n", rs.NS, "route", "add", "local", AnyIPNginxPrefix.String(), "dev", "lo"},
 		// Back to the scanner (no default route anywhere in the lab).
-		{"-n", b, "route", "add", t.WANPrefix.String(), "via", anyIPRouterAddr.String(), "dev", HostIface},
+		{"-n", rs.NS, "route", "add", t.WANPrefix.String(), "via", anyIPRouterAddr.String(), "dev", HostIface},
 		{"-n", l.RemoteNS(), "route", "add", AnyIPNginxPrefix.String(), "via", anyIPHostAddr.String(), "dev", anyIPRouterIface},
 		{"-n", l.ScannerNS(), "route", "add", AnyIPNginxPrefix.String(), "via", t.RemoteWANAddr.String(), "dev", ScannerWANIface},
 	})

@@ -159,7 +159,7 @@ func (d *delayLine) close() {
 // its peer) takes its place, and the relay joins port and port+"e". The
 // returned function undoes it.
 func (rs *RealServers) insertDelay(ctx context.Context, delay, jitter time.Duration) (func(context.Context) error, error) {
-	sw, port := rs.l.SwitchNS(), rs.bridgePort()
+	sw, port := rs.l.SwitchNS(), rs.l.lanPort(rs.NS)
 	onBridge, peer := port+"d", port+"e"
 	undoLinks := func(ctx context.Context) error {
 		return errors.Join(runIP(ctx, "-n", sw, "link", "del", onBridge),

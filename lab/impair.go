@@ -41,7 +41,7 @@ func (rs *RealServers) Impair(ctx context.Context, imp Impairment) (restore func
 	if imp.LossPercent < 0 || imp.LossPercent > 100 || imp.RateKbit < 0 || imp.Delay < 0 || imp.Jitter < 0 || imp.Jitter > imp.Delay {
 		return nil, fmt.Errorf("lab: impairment %+v out of range", imp)
 	}
-	port := rs.bridgePort()
+	port := rs.l.lanPort(rs.NS)
 	var undo []func(context.Context) error
 	restore = func(ctx context.Context) error {
 		var errs []error
@@ -64,11 +64,11 @@ func (rs *RealServers) Impair(ctx context.Context, imp Impairment) (restore func
 			fmt.Fprintf(&sb, "\t\tmeta l4proto tcp numgen random mod 100 < %d counter drop\n\t}\n", imp.LossPercent)
 		}
 		sb.WriteString("}\n")
-		if err := runTool(ctx, []byte(sb.String()), "ip", "netns", "exec", rs.NS, "nft", "-f", "-"); err != nil {
+		if err := rs.host.run(ctx, []byte(sb.String()), "nft", "-f", "-"); err != nil {
 			return restore, err
 		}
 		undo = append(undo, func(ctx context.Context) error {
-			return runTool(ctx, nil, "ip", "netns", "exec", rs.NS, "nft", "delete", "table", "netdev", impairTable)
+			return rs.host.run(ctx, nil, "nft", "delete", "table", "netdev", impairTable)
 		})
 	}
 	if imp.Delay > 0 {
@@ -94,12 +94,6 @@ func (rs *RealServers) Impair(ctx context.Context, imp Impairment) (restore func
 		}
 	}
 	return restore, nil
-}
-
-// bridgePort is the name of the bridge's end of the host's veth pair (in
-// the switch namespace).
-func (rs *RealServers) bridgePort() string {
-	return "h" + strings.TrimPrefix(rs.NS, rs.l.id+"-h")
 }
 
 // impairDrops matches the packet counts of the loss rules' counters.

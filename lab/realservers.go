@@ -89,6 +89,7 @@ type RealServers struct {
 	Cert *x509.Certificate
 
 	l       *Lab
+	host    *hostNS // nil until addHost has made it
 	mu      sync.Mutex
 	procs   []*exec.Cmd
 	names   []string
@@ -151,34 +152,11 @@ func RealServersMissing() error {
 	return nil
 }
 
-// addHost creates the host's namespace and plugs it into the LAN bridge
-// (with Addr, and Addr6 when it is valid).
-func (rs *RealServers) addHost(ctx context.Context) error {
-	l := rs.l
-	if err := runIP(ctx, "netns", "add", rs.NS); err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.made = append(l.made, rs.NS)
-	l.mu.Unlock()
-	// With Addr6, IPv6 as the lab's other hosts have it: no DAD, no router
-	// solicitation, no link-local address of its own; without (the SYN
-	// proxy's host), IPv4 only: no IPv6 at all on the LAN.
-	dual := rs.Addr6.IsValid()
-	if err := l.Do(rs.NS, func() error { return ipv6Sysctls(!dual) }); err != nil {
-		return err
-	}
-	port := rs.bridgePort()
-	cmds := [][]string{
-		{"-n", rs.NS, "link", "set", "lo", "up"},
-		{"link", "add", HostIface, "netns", rs.NS, "type", "veth", "peer", "name", port, "netns", l.SwitchNS()},
-		{"-n", l.SwitchNS(), "link", "set", port, "master", "br0", "up"},
-		{"-n", rs.NS, "addr", "add", rs.Addr.String() + "/" + strconv.Itoa(l.truth.LANPrefix.Bits()), "dev", HostIface},
-	}
-	if dual {
-		cmds = append(cmds, []string{"-n", rs.NS, "-6", "addr", "add", netip.PrefixFrom(rs.Addr6, l.truth.LANPrefix6.Bits()).String(), "dev", HostIface, "nodad"})
-	}
-	return runIPs(ctx, append(cmds, []string{"-n", rs.NS, "link", "set", HostIface, "up"}))
+// addHost creates the host's namespace and plugs it into the LAN bridge,
+// with Addr and Addr6.
+func (rs *RealServers) addHost(ctx context.Context) (err error) {
+	rs.host, err = rs.l.addHostNS(ctx, rs.NS, rs.l.lanLink(rs.NS, rs.Addr, rs.Addr6))
+	return err
 }
 
 // path returns a file name inside Dir.
@@ -231,7 +209,7 @@ func (rs *RealServers) start(label, name string, args ...string) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", rs.NS, name}, args...)...)
+	cmd := rs.host.command(name, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -360,7 +338,7 @@ func (rs *RealServers) startHostile(context.Context) error {
 				network = "tcp6"
 			}
 			var ln net.Listener
-			err := netns.Do(rs.NS, func() error {
+			err := rs.host.do(func() error {
 				var err error
 				ln, err = net.Listen(network, netip.AddrPortFrom(a, port).String())
 				return err
@@ -533,7 +511,6 @@ func (rs *RealServers) Stop() error {
 		c.Close()
 	}
 	rs.mu.Unlock()
-	var errs []error
 	for i, cmd := range procs {
 		pid := cmd.Process.Pid
 		syscall.Kill(-pid, syscall.SIGTERM)
@@ -547,17 +524,12 @@ func (rs *RealServers) Stop() error {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
 	rs.serving.Wait()
+	if rs.host == nil { // addHost failed, and deleted what it had made
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
 	defer cancel()
-	// The veth pair first, and synchronously: the kernel tears a deleted
-	// namespace's links down later, in the background, and until then the
-	// switch's end of the pair keeps its name (a start right after a stop
-	// failed with "File exists"). Absent when the host was never plugged in.
-	runIP(ctx, "-n", rs.NS, "link", "del", HostIface)
-	if err := deleteNamespace(ctx, rs.NS); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return rs.host.remove(ctx)
 }
 
 // DialContext opens a connection from the scanner namespace (for tools that

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/fastscan/fastscan/netns"
 )
 
 // The SYN proxy host: one more LAN host whose own kernel answers every TCP SYN
@@ -57,6 +55,7 @@ type SynProxy struct {
 	NS   string
 
 	l       *Lab
+	host    *hostNS // nil until StartSynProxy has made it
 	mu      sync.Mutex
 	lns     []net.Listener
 	conns   map[net.Conn]struct{}
@@ -81,8 +80,7 @@ func (l *Lab) StartSynProxy(ctx context.Context) (sp *SynProxy, err error) {
 			}
 		}
 	}()
-	rs := &RealServers{Addr: sp.Addr, NS: sp.NS, l: l} // the same way onto the LAN
-	if err := rs.addHost(ctx); err != nil {
+	if sp.host, err = l.addHostNS(ctx, sp.NS, l.lanLink(sp.NS, sp.Addr, netip.Addr{})); err != nil {
 		return sp, err
 	}
 	if err := sp.addSynProxy(ctx); err != nil {
@@ -120,10 +118,10 @@ func (sp *SynProxy) addSynProxy(ctx context.Context) error {
 	}
 }
 `, synProxyTable, HostIface)
-	if err := runTool(ctx, []byte(rules), "ip", "netns", "exec", sp.NS, "nft", "-f", "-"); err != nil {
+	if err := sp.host.run(ctx, []byte(rules), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("nftables synproxy (a kernel without CONFIG_NFT_SYNPROXY?): %w", err)
 	}
-	return sp.l.Do(sp.NS, func() error { return writeSysctl("net.netfilter.nf_conntrack_tcp_loose", "0") })
+	return sp.host.do(func() error { return writeSysctl("net.netfilter.nf_conntrack_tcp_loose", "0") })
 }
 
 // listen opens the listeners of SynProxyPorts in the host's namespace and
@@ -131,7 +129,7 @@ func (sp *SynProxy) addSynProxy(ctx context.Context) error {
 func (sp *SynProxy) listen() error {
 	for _, port := range SynProxyPorts {
 		var ln net.Listener
-		err := netns.Do(sp.NS, func() error {
+		err := sp.host.do(func() error {
 			var err error
 			ln, err = net.Listen("tcp4", netip.AddrPortFrom(sp.Addr, port).String())
 			return err
@@ -277,8 +275,10 @@ func (sp *SynProxy) Stop() error {
 	}
 	sp.mu.Unlock()
 	sp.serving.Wait()
+	if sp.host == nil { // addHostNS failed, and deleted what it had made
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), downTimeout)
 	defer cancel()
-	runIP(ctx, "-n", sp.NS, "link", "del", HostIface)
-	return deleteNamespace(ctx, sp.NS)
+	return sp.host.remove(ctx)
 }
