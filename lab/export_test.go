@@ -37,3 +37,11 @@ func AnswerUDP(port uint16, req []byte, local netip.Addr, now time.Time) []byte 
 	}
 	return answer(req, local, now, nil)
 }
+
+// AddHostNSUnlinkable runs addHostNS for namespace name with a veth peer in a
+// namespace that does not exist, so that it fails after it has added name.
+func (l *Lab) AddHostNSUnlinkable(ctx context.Context, name string) error {
+	_, err := l.addHostNS(ctx, name, hostLink{peer: "hx", peerNS: l.id + "-h0nosuch",
+		addr: netip.MustParsePrefix("198.18.1.99/24")})
+	return err
+}

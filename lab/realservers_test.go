@@ -139,3 +139,19 @@ func goneOrZombie(pid int) bool {
 	i := strings.LastIndexByte(string(stat), ')')
 	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
+
+// A host namespace whose link cannot be made is deleted again at once, not
+// left for the lab's Down.
+func TestAddHostNSFailureRemovesNamespace(t *testing.T) {
+	citest.RequireRoot(t)
+	l := labtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := l.ID() + "-h99"
+	if err := l.AddHostNSUnlinkable(ctx, name); err == nil {
+		t.Fatal("addHostNS with a missing peer namespace: no error")
+	}
+	if _, err := os.Stat(filepath.Join(netns.Dir, name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("namespace %s still there after the failed addHostNS (%v)", name, err)
+	}
+}
