@@ -137,6 +137,9 @@ func (s *Scanner) setRate(now int64, rate, loss float64) {
 	a.changes = append(a.changes, c)
 	a.mu.Unlock()
 	s.cfg.Notice(fmt.Sprintf("adaptive: rate %s to %.0f/s (estimated loss %.1f%%)", verb, rate, 100*loss))
+	if s.cfg.RateChanged != nil {
+		s.cfg.RateChanged(c)
+	}
 }
 
 // retryRate sets the rate of a retry pass, which sends no loss samples and

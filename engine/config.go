@@ -112,8 +112,12 @@ type Config struct {
 	// Adaptive lowers the rate when the estimated loss rises above
 	// AdaptiveHigh and raises it back towards Rate when it falls below
 	// AdaptiveLow (adaptive.go); it implies EstimateLoss. Each change is in
-	// RateChanges and a Notice.
+	// RateChanges, a Notice and a call of RateChanged.
 	Adaptive bool
+	// RateChanged, when not nil, is called with each change Adaptive makes,
+	// from a sender's goroutine, after the senders took the new rate: -sV
+	// paces its new connections at the scan's rate.
+	RateChanged func(RateChange)
 	// Connect probes the TCP ports through the kernel's connect(2) instead of
 	// raw SYN frames: no raw socket and no privilege is needed. Link, when nil,
 	// is then a connect link (package link/connect) with Wait as its timeout,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -201,13 +202,15 @@ func TestAdaptive(t *testing.T) {
 		cfg := fakeConfig(t, nw, targets, "1-256", "")
 		cfg.Rate, cfg.Retries, cfg.EstimateLoss, cfg.Adaptive = rate, retries, true, adaptive
 		var notices []string
+		var changed []RateChange
 		cfg.Notice = func(msg string) { notices = append(notices, msg) }
+		cfg.RateChanged = func(c RateChange) { changed = append(changed, c) }
 		got, sum, _, err := runFake(t, context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if adaptive && len(notices) != len(sum.RateChanges) {
-			t.Errorf("%d notices for %d rate changes: %q", len(notices), len(sum.RateChanges), notices)
+		if adaptive && (len(notices) != len(sum.RateChanges) || !slices.Equal(changed, sum.RateChanges)) {
+			t.Errorf("%d notices and RateChanged calls %+v for the rate changes %+v: %q", len(notices), changed, sum.RateChanges, notices)
 		}
 		return got, sum, cfg, nw
 	}

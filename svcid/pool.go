@@ -9,8 +9,8 @@ import (
 	"github.com/fastscan/fastscan/result"
 )
 
-// limiter spaces new connections 1/rate apart (no burst); nil or rate 0:
-// no limit.
+// limiter spaces new connections 1/rate apart (no burst); rate 0: no
+// limit. The rate may change while connections wait (setRate).
 type limiter struct {
 	mu       sync.Mutex
 	interval time.Duration
@@ -18,18 +18,29 @@ type limiter struct {
 }
 
 func newLimiter(rate float64) *limiter {
-	if rate <= 0 {
-		return nil
+	l := &limiter{}
+	l.setRate(rate)
+	return l
+}
+
+// setRate spaces the connections after the next 1/rate apart (0 or less:
+// no limit).
+func (l *limiter) setRate(rate float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.interval = 0
+	if rate > 0 {
+		l.interval = time.Duration(float64(time.Second) / rate)
 	}
-	return &limiter{interval: time.Duration(float64(time.Second) / rate)}
 }
 
 // wait returns when the caller may open a connection, or ctx's error.
 func (l *limiter) wait(ctx context.Context) error {
-	if l == nil {
+	l.mu.Lock()
+	if l.interval == 0 {
+		l.mu.Unlock()
 		return ctx.Err()
 	}
-	l.mu.Lock()
 	now := time.Now()
 	at := l.next
 	if at.Before(now) {
@@ -99,6 +110,11 @@ func (id *Identifier) NewPool(ctx context.Context) *Pool {
 	}()
 	return p
 }
+
+// SetRate bounds new connections to rate per second from now on (0: no
+// bound), for every pool of the Identifier: a scan whose rate adapts
+// (--adaptive) takes its identification along.
+func (p *Pool) SetRate(rate float64) { p.id.limit.setRate(rate) }
 
 // Results delivers one Result per submitted port (unless ctx ended first),
 // in the order they finish; it is closed after Close once all are done.

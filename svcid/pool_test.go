@@ -138,6 +138,51 @@ func TestPoolRate(t *testing.T) {
 	}
 }
 
+// SetRate changes the spacing of the connections still to come: a pool at
+// 1,000/s lowered to 10/s spaces its next connections 100 ms apart; raised
+// to 0 (no bound) it opens the rest at once.
+func TestPoolSetRate(t *testing.T) {
+	const n = 4
+	var mu sync.Mutex
+	var at []time.Time
+	greet := func(c net.Conn) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		c.Write([]byte("SSH-2.0-x_1\r\n"))
+	}
+	run := func(p *svcid.Pool) time.Duration {
+		mu.Lock()
+		at = at[:0]
+		mu.Unlock()
+		for range n {
+			ap, _ := serve(t, "127.0.0.1:0", greet)
+			p.Submit(ap)
+		}
+		for range n {
+			<-p.Results()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
+		return at[len(at)-1].Sub(at[0])
+	}
+	id := quick(t, func(c *svcid.Config) { c.Rate, c.Concurrency = 1000, n })
+	p := id.NewPool(context.Background())
+	defer p.Close()
+	p.SetRate(10)
+	run(p) // the first connection was due at 1,000/s: the rest 100 ms apart
+	if span := run(p); span < 250*time.Millisecond {
+		t.Errorf("at 10/s, %d connections within %v, want at least 250 ms (three 100 ms gaps, less a margin)", n, span)
+	}
+	p.SetRate(0)
+	start := time.Now()
+	run(p)
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("with no bound, %d connections took %v (after one last 100 ms wait at most)", n, d)
+	}
+}
+
 // Cancelling the context stops the pool: Results closes without waiting
 // for the port budgets.
 func TestPoolCancel(t *testing.T) {

@@ -68,6 +68,8 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		// After its last pass the scan keeps receiving while the ports it
 		// found are identified (serviceScan.linger).
 		s.cfg.Linger = func(ctx context.Context, settled func() bool) { sv.linger(ctx, settled) }
+		// --adaptive: new connections follow the scan's rate (-r at first).
+		s.cfg.RateChanged = func(c engine.RateChange) { sv.rateChanged(c) }
 	}
 	scanner, err := engine.New(s.cfg)
 	if err != nil {

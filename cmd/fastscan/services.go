@@ -327,6 +327,10 @@ func (sv *serviceScan) linger(ctx context.Context, settled func() bool) {
 	sv.mu.Unlock()
 }
 
+// rateChanged is the engine's Config.RateChanged: the identification's new
+// connections follow the scan's rate as --adaptive changes it.
+func (sv *serviceScan) rateChanged(c engine.RateChange) { sv.pool.SetRate(c.Rate) }
+
 // showProgress draws the identification's progress line on w every
 // progressInterval until the returned func is called, which clears it;
 // nothing when w is nil.

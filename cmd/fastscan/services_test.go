@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -367,6 +368,37 @@ func TestServiceScanLinger(t *testing.T) {
 	}
 	if !sv.wait(nil) {
 		t.Error("wait does not report the interruption")
+	}
+}
+
+// TestServiceScanRateChanged: when --adaptive changes the scan's rate, the
+// identification's new connections follow it: lowered from -r 1000 to 10/s,
+// four ports are connected to 100 ms apart.
+func TestServiceScanRateChanged(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
+	greet := func(c net.Conn) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		io.WriteString(c, "SSH-2.0-OpenSSH_9.2p1\r\n")
+	}
+	sv, sink := startLoopbackServices(t, context.Background(), "-r", "1000", "--sv-timeout", "2s")
+	sv.rateChanged(engine.RateChange{Rate: 10})
+	sv.emit(openResult(loopbackServer(t, greet))) // its connection was due at 1,000/s
+	time.Sleep(50 * time.Millisecond)
+	for range 4 {
+		sv.emit(openResult(loopbackServer(t, greet)))
+	}
+	sv.wait(nil)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 5 || len(sink.got) != 5 {
+		t.Fatalf("%d connections, %d results; want 5", len(at), len(sink.got))
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	if span := at[4].Sub(at[1]); span < 250*time.Millisecond {
+		t.Errorf("at 10/s the last four connections came within %v; want three 100 ms gaps (250 ms with a margin)", span)
 	}
 }
 
