@@ -22,22 +22,55 @@ type Findings map[netip.AddrPort]bool
 
 // add records ip:port as open; a malformed address or port is an error.
 func (f Findings) add(ip, port string) error {
+	ap, err := addrPort(ip, port)
+	if err != nil {
+		return err
+	}
+	f[ap] = true
+	return nil
+}
+
+// addrPort parses an address and a port number (not 0).
+func addrPort(ip, port string) (netip.AddrPort, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(ip))
 	if err != nil {
-		return fmt.Errorf("address %q: %w", ip, err)
+		return netip.AddrPort{}, fmt.Errorf("address %q: %w", ip, err)
 	}
 	p, err := strconv.ParseUint(strings.TrimSpace(port), 10, 16)
 	if err != nil || p == 0 {
-		return fmt.Errorf("port %q: not a port number", port)
+		return netip.AddrPort{}, fmt.Errorf("port %q: not a port number", port)
 	}
-	f[netip.AddrPortFrom(a, uint16(p))] = true
-	return nil
+	return netip.AddrPortFrom(a, uint16(p)), nil
 }
 
 // ParseFastscanJSONL reads fastscan's --format jsonl output and returns the
 // TCP ports whose state is open.
 func ParseFastscanJSONL(r io.Reader) (Findings, error) {
 	f := Findings{}
+	err := eachOpenFastscanPort(r, func(ap netip.AddrPort, _ fastscanLine) { f[ap] = true })
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// fastscanLine holds the keys of one line of fastscan's jsonl output that
+// this package reads.
+type fastscanLine struct {
+	Record  string `json:"record"`
+	IP      string `json:"ip"`
+	Port    uint16 `json:"port"`
+	Proto   string `json:"proto"`
+	State   string `json:"state"`
+	Service string `json:"service"`
+	Product string `json:"product"`
+	Version string `json:"version"`
+}
+
+// eachOpenFastscanPort reads fastscan's jsonl output and calls open with
+// every open TCP port and its line. A line of another record kind (a
+// shard's "scan" record, a host note) is skipped.
+func eachOpenFastscanPort(r io.Reader, open func(netip.AddrPort, fastscanLine)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for n := 1; sc.Scan(); n++ {
@@ -45,26 +78,23 @@ func ParseFastscanJSONL(r io.Reader) (Findings, error) {
 		if line == "" {
 			continue
 		}
-		var rec struct {
-			IP    string `json:"ip"`
-			Port  uint16 `json:"port"`
-			Proto string `json:"proto"`
-			State string `json:"state"`
-		}
+		var rec fastscanLine
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			return nil, fmt.Errorf("fastscan jsonl line %d: %w", n, err)
+			return fmt.Errorf("fastscan jsonl line %d: %w", n, err)
 		}
-		if rec.State != "open" || rec.Proto != "tcp" {
+		if rec.Record != "" || rec.State != "open" || rec.Proto != "tcp" {
 			continue
 		}
-		if err := f.add(rec.IP, strconv.Itoa(int(rec.Port))); err != nil {
-			return nil, fmt.Errorf("fastscan jsonl line %d: %w", n, err)
+		ap, err := addrPort(rec.IP, strconv.Itoa(int(rec.Port)))
+		if err != nil {
+			return fmt.Errorf("fastscan jsonl line %d: %w", n, err)
 		}
+		open(ap, rec)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("fastscan jsonl: %w", err)
+		return fmt.Errorf("fastscan jsonl: %w", err)
 	}
-	return f, nil
+	return nil
 }
 
 // ParseMasscanList reads masscan's -oL output ("open tcp 80 10.0.0.1 1700000000"
@@ -154,36 +184,16 @@ func ParseZmapCSV(r io.Reader) (Findings, error) {
 // open.
 func ParseNmapXML(r io.Reader) (Findings, error) {
 	var run struct {
-		XMLName xml.Name `xml:"nmaprun"`
-		Hosts   []struct {
-			Addresses []struct {
-				Addr     string `xml:"addr,attr"`
-				AddrType string `xml:"addrtype,attr"`
-			} `xml:"address"`
-			Ports []struct {
-				Protocol string `xml:"protocol,attr"`
-				PortID   string `xml:"portid,attr"`
-				State    struct {
-					State string `xml:"state,attr"`
-				} `xml:"state"`
-			} `xml:"ports>port"`
-		} `xml:"host"`
+		XMLName xml.Name   `xml:"nmaprun"`
+		Hosts   []nmapHost `xml:"host"`
 	}
 	if err := xml.NewDecoder(r).Decode(&run); err != nil {
 		return nil, fmt.Errorf("nmap xml: %w", err)
 	}
 	f := Findings{}
 	for _, h := range run.Hosts {
-		ip := ""
-		for _, a := range h.Addresses {
-			if a.AddrType == "ipv4" {
-				ip = a.Addr
-			}
-		}
-		for _, p := range h.Ports {
-			if p.Protocol != "tcp" || p.State.State != "open" {
-				continue
-			}
+		ip := h.address("ipv4")
+		for _, p := range h.openTCP() {
 			if ip == "" {
 				return nil, fmt.Errorf("nmap xml: port %s on a host without an IPv4 address", p.PortID)
 			}
@@ -199,22 +209,33 @@ func ParseNmapXML(r io.Reader) (Findings, error) {
 // counts open ports not found, extra the findings that are not open in the
 // truth.
 func Score(found Findings, want []netip.AddrPort) (missed, extra int) {
-	wantSet := make(map[netip.AddrPort]bool, len(want))
-	for _, ap := range want {
-		if wantSet[ap] {
-			continue
-		}
-		wantSet[ap] = true
-		if !found[ap] {
+	extra = matchWanted(found, want, func(_ netip.AddrPort, open, _ bool) {
+		if !open {
 			missed++
 		}
+	})
+	return missed, extra
+}
+
+// matchWanted calls each once for every distinct port of wanted, in order,
+// with what got holds for it (the zero value and false when nothing), and
+// returns how many ports of got are not wanted.
+func matchWanted[V any](got map[netip.AddrPort]V, wanted []netip.AddrPort, each func(ap netip.AddrPort, v V, ok bool)) (extra int) {
+	set := make(map[netip.AddrPort]bool, len(wanted))
+	for _, ap := range wanted {
+		if set[ap] {
+			continue
+		}
+		set[ap] = true
+		v, ok := got[ap]
+		each(ap, v, ok)
 	}
-	for ap := range found {
-		if !wantSet[ap] {
+	for ap := range got {
+		if !set[ap] {
 			extra++
 		}
 	}
-	return missed, extra
+	return extra
 }
 
 // Sorted returns the findings in address, then port order.

@@ -1,15 +1,12 @@
 package compare
 
 import (
-	"bufio"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -36,18 +33,44 @@ type nmapHost struct {
 		Addr     string `xml:"addr,attr"`
 		AddrType string `xml:"addrtype,attr"`
 	} `xml:"address"`
-	Ports []struct {
-		Protocol string `xml:"protocol,attr"`
-		PortID   string `xml:"portid,attr"`
-		State    struct {
-			State string `xml:"state,attr"`
-		} `xml:"state"`
-		Service struct {
-			Name    string `xml:"name,attr"`
-			Product string `xml:"product,attr"`
-			Version string `xml:"version,attr"`
-		} `xml:"service"`
-	} `xml:"ports>port"`
+	Ports []nmapPort `xml:"ports>port"`
+}
+
+// nmapPort is one <port> element of an nmap <host>.
+type nmapPort struct {
+	Protocol string `xml:"protocol,attr"`
+	PortID   string `xml:"portid,attr"`
+	State    struct {
+		State string `xml:"state,attr"`
+	} `xml:"state"`
+	Service struct {
+		Name    string `xml:"name,attr"`
+		Product string `xml:"product,attr"`
+		Version string `xml:"version,attr"`
+	} `xml:"service"`
+}
+
+// address returns the host's last address of one of the types given
+// ("ipv4", "ipv6"), or "" if it has none.
+func (h nmapHost) address(types ...string) string {
+	ip := ""
+	for _, a := range h.Addresses {
+		if slices.Contains(types, a.AddrType) {
+			ip = a.Addr
+		}
+	}
+	return ip
+}
+
+// openTCP returns the host's TCP ports in state open.
+func (h nmapHost) openTCP() []nmapPort {
+	var out []nmapPort
+	for _, p := range h.Ports {
+		if p.Protocol == "tcp" && p.State.State == "open" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ParseNmapServices reads nmap's -oX output and returns every TCP port in
@@ -102,16 +125,8 @@ func ParseNmapServices(r io.Reader) (Services, error) {
 
 // addHost adds the open TCP ports of one nmap <host>.
 func (s Services) addHost(h nmapHost) error {
-	ip := ""
-	for _, a := range h.Addresses {
-		if a.AddrType == "ipv4" || a.AddrType == "ipv6" {
-			ip = a.Addr
-		}
-	}
-	for _, p := range h.Ports {
-		if p.Protocol != "tcp" || p.State.State != "open" {
-			continue
-		}
+	ip := h.address("ipv4", "ipv6")
+	for _, p := range h.openTCP() {
 		ap, err := addrPort(ip, p.PortID)
 		if err != nil {
 			return fmt.Errorf("nmap xml: %w", err)
@@ -127,51 +142,13 @@ func (s Services) addHost(h nmapHost) error {
 // record) is skipped.
 func ParseFastscanServices(r io.Reader) (Services, error) {
 	s := Services{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		var rec struct {
-			Record  string `json:"record"`
-			IP      string `json:"ip"`
-			Port    uint16 `json:"port"`
-			Proto   string `json:"proto"`
-			State   string `json:"state"`
-			Service string `json:"service"`
-			Product string `json:"product"`
-			Version string `json:"version"`
-		}
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			return nil, fmt.Errorf("fastscan jsonl line %d: %w", n, err)
-		}
-		if rec.Record != "" || rec.State != "open" || rec.Proto != "tcp" {
-			continue
-		}
-		ap, err := addrPort(rec.IP, strconv.Itoa(int(rec.Port)))
-		if err != nil {
-			return nil, fmt.Errorf("fastscan jsonl line %d: %w", n, err)
-		}
+	err := eachOpenFastscanPort(r, func(ap netip.AddrPort, rec fastscanLine) {
 		s[ap] = Service{Name: rec.Service, Product: rec.Product, Version: rec.Version}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("fastscan jsonl: %w", err)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
-}
-
-// addrPort parses an address and a port number (not 0).
-func addrPort(ip, port string) (netip.AddrPort, error) {
-	f := Findings{}
-	if err := f.add(ip, port); err != nil {
-		return netip.AddrPort{}, err
-	}
-	for ap := range f {
-		return ap, nil
-	}
-	return netip.AddrPort{}, fmt.Errorf("address %q port %q", ip, port)
 }
 
 // IDScore is how a run's identifications compare with the truth: every
@@ -189,13 +166,7 @@ type IDScore struct {
 // identified as want.
 func ScoreServices(got Services, wanted []netip.AddrPort, want Service) IDScore {
 	var sc IDScore
-	set := make(map[netip.AddrPort]bool, len(wanted))
-	for _, ap := range wanted {
-		if set[ap] {
-			continue
-		}
-		set[ap] = true
-		g, ok := got[ap]
+	sc.Extra = matchWanted(got, wanted, func(ap netip.AddrPort, g Service, ok bool) {
 		switch {
 		case !ok:
 			sc.Missing++
@@ -207,12 +178,7 @@ func ScoreServices(got Services, wanted []netip.AddrPort, want Service) IDScore 
 				sc.Example = fmt.Sprintf("%v: got %+v", ap, g)
 			}
 		}
-	}
-	for ap := range got {
-		if !set[ap] {
-			sc.Extra++
-		}
-	}
+	})
 	return sc
 }
 
@@ -243,26 +209,11 @@ type IDCell struct {
 // over runs when they differ), the largest peak RSS, the median of the
 // tool's own CPU time and the medians of the machine's.
 func RenderID(w io.Writer, baseline string, cells []IDCell) error {
-	med := func(rs []IDRun, v func(IDRun) time.Duration) time.Duration {
-		runs := make([]Run, len(rs))
-		for i, r := range rs {
-			runs[i] = Run{Wall: v(r)}
-		}
-		return median(runs, func(r Run) time.Duration { return r.Wall })
-	}
-	completed := func(c IDCell) []IDRun {
-		var out []IDRun
-		for _, r := range c.Runs {
-			if r.Failed == "" {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
+	wall := func(r IDRun) time.Duration { return r.Wall }
 	var baseMed time.Duration
 	for _, c := range cells {
-		if runs := completed(c); c.Tool == baseline && len(runs) > 0 {
-			baseMed = med(runs, func(r IDRun) time.Duration { return r.Wall })
+		if runs := completed(c.Runs); c.Tool == baseline && len(runs) > 0 {
+			baseMed = median(runs, wall)
 		}
 	}
 	var b strings.Builder
@@ -273,26 +224,14 @@ func RenderID(w io.Writer, baseline string, cells []IDCell) error {
 			fmt.Fprintf(&b, "| %s | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0 | %s |\n", c.Tool, cellText(c.NA))
 			continue
 		}
-		runs := completed(c)
-		note := c.Note
-		var extra []string
-		for _, r := range c.Runs {
-			if r.Failed != "" && !slices.Contains(extra, r.Failed) {
-				extra = append(extra, r.Failed)
-			}
-			if r.Failed == "" && r.Score.Example != "" && len(extra) < 3 {
-				extra = append(extra, "e.g. "+r.Score.Example)
-			}
-		}
-		if len(extra) > 0 {
-			note = strings.TrimPrefix(note+"; "+strings.Join(extra, "; "), "; ")
-		}
+		runs := completed(c.Runs)
+		note := withNotes(c.Note, idNotes(c.Runs))
 		counted := fmt.Sprintf("%d/%d", len(runs), len(c.Runs))
 		if len(runs) == 0 {
 			fmt.Fprintf(&b, "| %s | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | %s | %s |\n", c.Tool, counted, cellText(note))
 			continue
 		}
-		m := med(runs, func(r IDRun) time.Duration { return r.Wall })
+		m := median(runs, wall)
 		lo := runs[0].Wall
 		var rss int64
 		for _, r := range runs {
@@ -303,23 +242,36 @@ func RenderID(w io.Writer, baseline string, cells []IDCell) error {
 		if baseMed > 0 {
 			ratio = fmt.Sprintf("%.3gx", m.Seconds()/baseMed.Seconds())
 		}
-		asRuns := make([]Run, len(runs))
-		sp := func(v func(IDScore) int) string {
-			for i, r := range runs {
-				asRuns[i] = Run{Missed: v(r.Score)}
-			}
-			return spread(asRuns, func(r Run) int { return r.Missed })
-		}
 		fmt.Fprintf(&b, "| %s | %.2f s | %.2f s | %s | %s | %s | %s | %s | %.1f MiB | %.2f s | %.2f s | %.2f s | %s | %s |\n",
 			c.Tool, lo.Seconds(), m.Seconds(), ratio,
-			sp(func(s IDScore) int { return s.Right }), sp(func(s IDScore) int { return s.Wrong }),
-			sp(func(s IDScore) int { return s.Missing }), sp(func(s IDScore) int { return s.Extra }),
+			spread(runs, func(r IDRun) int { return r.Score.Right }), spread(runs, func(r IDRun) int { return r.Score.Wrong }),
+			spread(runs, func(r IDRun) int { return r.Score.Missing }), spread(runs, func(r IDRun) int { return r.Score.Extra }),
 			float64(rss)/1024,
-			med(runs, func(r IDRun) time.Duration { return r.ToolCPU }).Seconds(),
-			med(runs, func(r IDRun) time.Duration { return r.CPU.User }).Seconds(),
-			med(runs, func(r IDRun) time.Duration { return r.CPU.Kernel }).Seconds(),
+			median(runs, func(r IDRun) time.Duration { return r.ToolCPU }).Seconds(),
+			median(runs, func(r IDRun) time.Duration { return r.CPU.User }).Seconds(),
+			median(runs, func(r IDRun) time.Duration { return r.CPU.Kernel }).Seconds(),
 			counted, cellText(note))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// idNotes returns what a row of the identification table adds to its note,
+// in the order of the runs: each distinct failure, and while there are
+// fewer than three notes, the example of a completed run's wrong
+// identification.
+func idNotes(runs []IDRun) []string {
+	var notes []string
+	for _, r := range runs {
+		if r.Failed != "" && !slices.Contains(notes, r.Failed) {
+			notes = append(notes, r.Failed)
+		}
+		if r.Failed == "" && r.Score.Example != "" && len(notes) < 3 {
+			notes = append(notes, "e.g. "+r.Score.Example)
+		}
+	}
+	return notes
+}
+
+// failure is why the run did not complete ("" when it did).
+func (r IDRun) failure() string { return r.Failed }

@@ -33,21 +33,49 @@ type Cell struct {
 	Runs []Run
 }
 
-// completed returns the runs that completed.
-func (c Cell) completed() []Run {
-	var out []Run
-	for _, r := range c.Runs {
-		if r.Failed == "" {
+// failure is why the run did not complete ("" when it did).
+func (r Run) failure() string { return r.Failed }
+
+// failer is a run of either table (Run, IDRun).
+type failer interface {
+	failure() string
+}
+
+// completed returns the runs that completed, in order.
+func completed[R failer](runs []R) []R {
+	var out []R
+	for _, r := range runs {
+		if r.failure() == "" {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
+// failures returns each distinct failure of runs, in order.
+func failures[R failer](runs []R) []string {
+	var out []string
+	for _, r := range runs {
+		if f := r.failure(); f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// withNotes returns note followed by more, joined by "; " (note alone when
+// more is empty; no leading "; " when note is empty).
+func withNotes(note string, more []string) string {
+	if len(more) == 0 {
+		return note
+	}
+	return strings.TrimPrefix(note+"; "+strings.Join(more, "; "), "; ")
+}
+
 // MedianWall returns the median wall time of the completed runs (the mean of
 // the middle two for an even count) and false when none completed.
 func (c Cell) MedianWall() (time.Duration, bool) {
-	runs := c.completed()
+	runs := completed(c.Runs)
 	if len(runs) == 0 {
 		return 0, false
 	}
@@ -56,7 +84,7 @@ func (c Cell) MedianWall() (time.Duration, bool) {
 
 // median returns the median of v over runs (not empty), the mean of the
 // middle two for an even count.
-func median(runs []Run, v func(Run) time.Duration) time.Duration {
+func median[R any](runs []R, v func(R) time.Duration) time.Duration {
 	d := make([]time.Duration, len(runs))
 	for i, r := range runs {
 		d[i] = v(r)
@@ -69,9 +97,9 @@ func median(runs []Run, v func(Run) time.Duration) time.Duration {
 	return (d[n/2-1] + d[n/2]) / 2
 }
 
-// spread formats the values of the completed runs as "v" when they are all
-// equal, else "min-max".
-func spread(runs []Run, v func(Run) int) string {
+// spread formats the values of the runs (not empty) as "v" when they are
+// all equal, else "min-max".
+func spread[R any](runs []R, v func(R) int) string {
 	lo, hi := v(runs[0]), v(runs[0])
 	for _, r := range runs[1:] {
 		lo, hi = min(lo, v(r)), max(hi, v(r))
@@ -102,17 +130,8 @@ func Render(w io.Writer, baseline string, cells []Cell) error {
 			fmt.Fprintf(&b, "| %s | %s | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 0 | %s |\n", c.Workload, c.Tool, cellText(c.NA))
 			continue
 		}
-		runs := c.completed()
-		note := c.Note
-		var failed []string
-		for _, r := range c.Runs {
-			if r.Failed != "" && !slices.Contains(failed, r.Failed) {
-				failed = append(failed, r.Failed)
-			}
-		}
-		if len(failed) > 0 {
-			note = strings.TrimPrefix(note+"; "+strings.Join(failed, "; "), "; ")
-		}
+		runs := completed(c.Runs)
+		note := withNotes(c.Note, failures(c.Runs))
 		counted := fmt.Sprintf("%d/%d", len(runs), len(c.Runs))
 		med, ok := c.MedianWall()
 		if !ok {

@@ -58,14 +58,7 @@ type cmpOptions struct {
 }
 
 // cmpInvocation is how one tool runs one workload.
-type cmpInvocation struct {
-	NA    string   // why the tool cannot do the workload; the rest is then unset
-	Note  string   // how it was run, shown in the table
-	Bin   string   // program
-	Args  []string // its arguments
-	Out   string   // the output file it writes
-	Parse func(io.Reader) (compare.Findings, error)
-}
+type cmpInvocation = toolInvocation[compare.Findings]
 
 // invocation returns how tool runs workload w in the lab, writing into dir.
 func invocation(tool string, w cmpWorkload, t lab.Truth, o cmpOptions, dir string) cmpInvocation {
@@ -185,7 +178,7 @@ func checkOptions(o *cmpOptions, t lab.Truth) error {
 
 // runCompare brings a lab up, runs every round and always tears the lab down.
 // The table goes to stdout, progress to stderr.
-func runCompare(ctx context.Context, stdout, stderr io.Writer, o cmpOptions) (err error) {
+func runCompare(ctx context.Context, stdout, stderr io.Writer, o cmpOptions) error {
 	truth := lab.DefaultTruth()
 	if err := checkOptions(&o, truth); err != nil {
 		return err
@@ -198,18 +191,23 @@ func runCompare(ctx context.Context, stdout, stderr io.Writer, o cmpOptions) (er
 	if err := os.WriteFile(filepath.Join(dir, "zmap-blocklist.conf"), nil, 0o644); err != nil {
 		return fmt.Errorf("compare: %w", err)
 	}
-	l, err := lab.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("compare: %w", err)
-	}
-	defer func() {
-		fmt.Fprintf(stderr, "tearing lab %s down\n", l.ID())
-		if derr := l.Down(); derr != nil {
-			err = errors.Join(err, fmt.Errorf("compare: down: %w", derr))
+	return inLab(ctx, stderr, "compare", func(l *lab.Lab) error {
+		fmt.Fprintf(stderr, "lab %s is up; scanner namespace %s\n", l.ID(), l.ScannerNS())
+		cells, err := compareRounds(ctx, stderr, l, truth, o, dir)
+		if err != nil {
+			return err
 		}
-	}()
-	fmt.Fprintf(stderr, "lab %s is up; scanner namespace %s\n", l.ID(), l.ScannerNS())
+		fmt.Fprint(stdout, compareHeader(o, l.ID()))
+		if err := compare.Render(stdout, "fastscan", cells); err != nil {
+			return fmt.Errorf("compare: %w", err)
+		}
+		return nil
+	})
+}
 
+// compareRounds runs every round of o in lab l, writing progress to stderr,
+// and returns the table's cells, one per (workload, tool) in table order.
+func compareRounds(ctx context.Context, stderr io.Writer, l *lab.Lab, truth lab.Truth, o cmpOptions, dir string) ([]compare.Cell, error) {
 	var workloads []cmpWorkload
 	for _, w := range cmpWorkloads(truth) {
 		if slices.Contains(o.Workloads, w.Name) {
@@ -238,9 +236,7 @@ func runCompare(ctx context.Context, stdout, stderr io.Writer, o cmpOptions) (er
 	for round := range o.Rounds {
 		for _, w := range workloads {
 			want := wantOpen(truth, w)
-			// Alternate: each round starts with the next tool.
-			for i := range o.Tools {
-				tool := o.Tools[(i+round)%len(o.Tools)]
+			for _, tool := range inTurn(o.Tools, round) {
 				key := w.Name + "/" + tool
 				inv, c := invs[key], cells[key]
 				if inv.NA != "" {
@@ -253,13 +249,13 @@ func runCompare(ctx context.Context, stdout, stderr io.Writer, o cmpOptions) (er
 					continue
 				}
 				if err := ctx.Err(); err != nil {
-					return fmt.Errorf("compare: interrupted: %w", err)
+					return nil, fmt.Errorf("compare: interrupted: %w", err)
 				}
 				r := runOne(ctx, l, inv, want, o.Timeout)
 				if ctx.Err() != nil {
-					return fmt.Errorf("compare: interrupted: %w", ctx.Err())
+					return nil, fmt.Errorf("compare: interrupted: %w", ctx.Err())
 				}
-				if strings.HasPrefix(r.Failed, "timed out") {
+				if isTimeout(r.Failed) {
 					timedOut[key] = true
 				}
 				c.Runs = append(c.Runs, r)
@@ -268,30 +264,16 @@ func runCompare(ctx context.Context, stdout, stderr io.Writer, o cmpOptions) (er
 			}
 		}
 	}
-	fmt.Fprint(stdout, compareHeader(o, l.ID()))
-	final := make([]compare.Cell, len(order))
-	for i, c := range order {
-		final[i] = *c
-	}
-	if err := compare.Render(stdout, "fastscan", final); err != nil {
-		return fmt.Errorf("compare: %w", err)
-	}
-	return nil
+	return values(order), nil
 }
 
 // compareHeader describes the machine and the settings above the table.
 func compareHeader(o cmpOptions, labID string) string {
-	kernel := "unknown"
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		kernel = unix.ByteSliceToString(u.Release[:])
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "fastlab compare: lab %s; machine: nproc %d, kernel %s, %s\n",
-		labID, runtime.NumCPU(), kernel, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "fastlab compare: lab %s; %s\n", labID, machineLine())
 	fmt.Fprintf(&b, "rate: %d packets/s for every tool (fastscan -r, masscan --rate, zmap -r, nmap --max-rate: a cap, nmap's own timing decides below it)\n", o.Rate)
 	fmt.Fprintf(&b, "cool-down: masscan --wait %d, zmap -c %d (their defaults 10 s and 8 s); fastscan and nmap their defaults; the scanner's neighbour table is flushed before every run\n", o.Wait, o.Wait)
-	fmt.Fprintf(&b, "%d round(s), tools alternating (each round starts with the next tool); a run is stopped after %v\n", o.Rounds, o.Timeout)
+	b.WriteString(roundsLine(o.Rounds, o.Timeout))
 	b.WriteString("median wall: start to exit, median of the completed runs; missed/extra: vs the lab's ground truth (min-max over runs when they differ); peak RSS: wait4 ru_maxrss, largest run\n")
 	fmt.Fprintf(&b, "user CPU, kernel CPU: the whole machine's user and system+irq+softirq time during the run (/proc/stat), medians; the kernel's share is the packet processing of both the scanner's and the lab's namespaces, which share these %d CPUs: kernel CPU / %d is the shortest wall time the kernel alone allows\n", runtime.NumCPU(), runtime.NumCPU())
 	b.WriteString("workloads: host = LAN host 198.18.1.10 x 1-65535; routed16x1 = 198.19.0.0/16 x 80; routed16x16 = 198.19.0.0/16 x 16 ports; lan24 = LAN 198.18.1.0/24 x 1-1024\n\n")
@@ -312,24 +294,15 @@ func wantOpen(t lab.Truth, w cmpWorkload) []netip.AddrPort {
 // runOne runs one invocation in the lab's scanner namespace, bounded by
 // timeout, and scores its output against want.
 func runOne(ctx context.Context, l *lab.Lab, inv cmpInvocation, want []netip.AddrPort, timeout time.Duration) compare.Run {
-	os.Remove(inv.Out)
-	m := runMeasured(ctx, l, inv.Bin, inv.Args, filepath.Dir(inv.Out), timeout)
+	m, found, err := runAndRead(ctx, l, inv, timeout, false)
 	r := compare.Run{Wall: m.Wall, CPU: m.CPU, MaxRSSKiB: m.MaxRSSKiB, Failed: m.Failed}
-	if r.Failed != "" {
-		return r
-	}
-	f, err := os.Open(inv.Out)
-	if err != nil {
-		r.Failed = fmt.Sprintf("no output: %v", err)
-		return r
-	}
-	defer f.Close()
-	found, err := inv.Parse(f)
-	if err != nil {
+	switch {
+	case r.Failed != "":
+	case err != nil:
 		r.Failed = err.Error()
-		return r
+	default:
+		r.Missed, r.Extra = compare.Score(found, want)
 	}
-	r.Missed, r.Extra = compare.Score(found, want)
 	return r
 }
 
@@ -404,4 +377,92 @@ func lastLine(s string) string {
 		}
 	}
 	return ""
+}
+
+// toolInvocation is how one tool runs once; Parse reads the output file it
+// writes into a T (compare.Findings, compare.Services).
+type toolInvocation[T any] struct {
+	NA    string   // why the tool cannot run; the rest is then unset
+	Note  string   // how it was run, shown in the table
+	Bin   string   // program
+	Args  []string // its arguments
+	Out   string   // the output file it writes
+	Parse func(io.Reader) (T, error)
+}
+
+// inLab brings a fresh lab up, runs fn with it and always tears the lab down
+// (saying so on stderr). name ("compare", "svbench") starts the errors.
+func inLab(ctx context.Context, stderr io.Writer, name string, fn func(*lab.Lab) error) (err error) {
+	l, err := lab.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer func() {
+		fmt.Fprintf(stderr, "tearing lab %s down\n", l.ID())
+		if derr := l.Down(); derr != nil {
+			err = errors.Join(err, fmt.Errorf("%s: down: %w", name, derr))
+		}
+	}()
+	return fn(l)
+}
+
+// inTurn returns the tools in the order they run in round (from 0): each
+// round starts with the next tool.
+func inTurn(tools []string, round int) []string {
+	out := make([]string, len(tools))
+	for i := range tools {
+		out[i] = tools[(i+round)%len(tools)]
+	}
+	return out
+}
+
+// roundsLine is the line of a table's header that says how the rounds ran.
+func roundsLine(rounds int, timeout time.Duration) string {
+	return fmt.Sprintf("%d round(s), tools alternating (each round starts with the next tool); a run is stopped after %v\n", rounds, timeout)
+}
+
+// machineLine describes this machine (CPUs, kernel release) and the time,
+// for a table's header.
+func machineLine() string {
+	kernel := "unknown"
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	return fmt.Sprintf("machine: nproc %d, kernel %s, %s", runtime.NumCPU(), kernel, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+}
+
+// values returns the values ps point to, in order.
+func values[T any](ps []*T) []T {
+	out := make([]T, len(ps))
+	for i, p := range ps {
+		out[i] = *p
+	}
+	return out
+}
+
+// runAndRead runs inv once in the lab's scanner namespace (runMeasured,
+// bounded by timeout) and parses the output file it wrote: err is why the
+// file could not be read or parsed. After a failed run it reads nothing,
+// except after a timeout when partial is set (what the tool had written by
+// then).
+func runAndRead[T any](ctx context.Context, l *lab.Lab, inv toolInvocation[T], timeout time.Duration, partial bool) (m measured, got T, err error) {
+	os.Remove(inv.Out)
+	m = runMeasured(ctx, l, inv.Bin, inv.Args, filepath.Dir(inv.Out), timeout)
+	if m.Failed != "" && !(partial && isTimeout(m.Failed)) {
+		return m, got, nil
+	}
+	f, err := os.Open(inv.Out)
+	if err != nil {
+		return m, got, fmt.Errorf("no output: %w", err)
+	}
+	defer f.Close()
+	got, err = inv.Parse(f)
+	return m, got, err
+}
+
+// isTimeout reports whether a run's failure (measured.Failed) is that it
+// was stopped at its timeout.
+func isTimeout(failed string) bool {
+	return strings.HasPrefix(failed, "timed out")
 }

@@ -101,3 +101,38 @@ func TestCompareHostFastscanNmap(t *testing.T) {
 		t.Errorf("header lacks the machine or the rate:\n%s", out.String())
 	}
 }
+
+// Tools take turns: each round starts with the next tool, and every tool
+// runs once a round.
+func TestInTurn(t *testing.T) {
+	tools := []string{"a", "b", "c"}
+	for round, want := range []string{"a b c", "b c a", "c a b", "a b c"} {
+		if got := strings.Join(inTurn(tools, round), " "); got != want {
+			t.Errorf("round %d: %s, want %s", round, got, want)
+		}
+	}
+	x, y := 1, 2
+	if got := values([]*int{&x, &y}); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("values: %v", got)
+	}
+}
+
+// Both tables' headers start with the machine and say how the rounds ran.
+func TestHeadersShareMachineAndRounds(t *testing.T) {
+	targets, err := svTargets(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range map[string]string{
+		"compare": compareHeader(cmpOptions{Rounds: 2, Rate: 1, Timeout: time.Minute, Wait: 2}, "fsl000000"),
+		"svbench": svbenchHeader(svOptions{Count: 16, Rounds: 2, Timeout: time.Minute}, "fsl000000", "1.22.1", targets),
+	} {
+		first := "fastlab " + name + " lab fsl000000; machine: nproc "
+		if !strings.HasPrefix(strings.Replace(h, ":", "", 1), first) || !strings.Contains(h, ", kernel ") {
+			t.Errorf("%s header starts %q", name, strings.SplitN(h, "\n", 2)[0])
+		}
+		if !strings.Contains(h, "\n2 round(s), tools alternating (each round starts with the next tool); a run is stopped after 1m0s\n") {
+			t.Errorf("%s header lacks the rounds line:\n%s", name, h)
+		}
+	}
+}

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/fastscan/fastscan/compare"
 	"github.com/fastscan/fastscan/lab"
@@ -49,14 +48,7 @@ type svOptions struct {
 }
 
 // svInvocation is how one tool runs the benchmark.
-type svInvocation struct {
-	NA    string // why the tool cannot run; the rest is then unset
-	Note  string
-	Bin   string
-	Args  []string
-	Out   string
-	Parse func(io.Reader) (compare.Services, error)
-}
+type svInvocation = toolInvocation[compare.Services]
 
 // svTargets returns the benchmark's targets: the first count addresses of
 // the AnyIP nginx's prefix, as the fewest CIDR blocks (both fastscan and
@@ -212,7 +204,7 @@ func scannerHasSV(ctx context.Context, bin string) bool {
 // runSvbench brings a lab and the AnyIP nginx up, runs every round and
 // always tears everything down. The table goes to stdout, progress to
 // stderr.
-func runSvbench(ctx context.Context, stdout, stderr io.Writer, o svOptions) (err error) {
+func runSvbench(ctx context.Context, stdout, stderr io.Writer, o svOptions) error {
 	if err := checkSvOptions(&o); err != nil {
 		return err
 	}
@@ -224,7 +216,6 @@ func runSvbench(ctx context.Context, stdout, stderr io.Writer, o svOptions) (err
 	if err != nil {
 		return fmt.Errorf("svbench: %w (run scripts/install-deps.sh)", err)
 	}
-	want := compare.Service{Name: "http", Product: "nginx", Version: version}
 	dir, err := os.MkdirTemp("", "fastlab-svbench-")
 	if err != nil {
 		return fmt.Errorf("svbench: %w", err)
@@ -239,37 +230,47 @@ func runSvbench(ctx context.Context, stdout, stderr io.Writer, o svOptions) (err
 			return fmt.Errorf("svbench: %w", err)
 		}
 	}
-	l, err := lab.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("svbench: %w", err)
-	}
-	defer func() {
-		fmt.Fprintf(stderr, "tearing lab %s down\n", l.ID())
-		if derr := l.Down(); derr != nil {
-			err = errors.Join(err, fmt.Errorf("svbench: down: %w", derr))
+	return inLab(ctx, stderr, "svbench", func(l *lab.Lab) (err error) {
+		srvDir := filepath.Join(dir, "nginx")
+		if err := os.Mkdir(srvDir, 0o700); err != nil {
+			return fmt.Errorf("svbench: %w", err)
 		}
-	}()
-	srvDir := filepath.Join(dir, "nginx")
-	if err := os.Mkdir(srvDir, 0o700); err != nil {
-		return fmt.Errorf("svbench: %w", err)
-	}
-	srv, err := l.StartAnyIPNginx(ctx, srvDir)
-	if err != nil {
-		return fmt.Errorf("svbench: %w", err)
-	}
-	defer func() {
-		if serr := srv.Stop(); serr != nil {
-			err = errors.Join(err, fmt.Errorf("svbench: stop nginx: %w", serr))
+		srv, err := l.StartAnyIPNginx(ctx, srvDir)
+		if err != nil {
+			return fmt.Errorf("svbench: %w", err)
 		}
-	}()
-	fmt.Fprintf(stderr, "lab %s is up; nginx %s answers on %v:%d in %s\n", l.ID(), version, srv.Prefix, srv.Port, srv.NS())
+		defer func() {
+			if serr := srv.Stop(); serr != nil {
+				err = errors.Join(err, fmt.Errorf("svbench: stop nginx: %w", serr))
+			}
+		}()
+		fmt.Fprintf(stderr, "lab %s is up; nginx %s answers on %v:%d in %s\n", l.ID(), version, srv.Prefix, srv.Port, srv.NS())
+		invs := svInvocations(ctx, targets, o, outDir)
+		want := compare.Service{Name: "http", Product: "nginx", Version: version}
+		cells, err := svbenchRounds(ctx, stderr, l, invs, o, svWanted(targets, srv.Port), want)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, svbenchHeader(o, l.ID(), version, targets))
+		if err := compare.RenderID(stdout, "nmap", cells); err != nil {
+			return fmt.Errorf("svbench: %w", err)
+		}
+		fmt.Fprintln(stdout)
+		for _, c := range cells {
+			if inv := invs[c.Tool]; inv.NA == "" {
+				fmt.Fprintf(stdout, "    %s %s\n", filepath.Base(inv.Bin), strings.Join(inv.Args, " "))
+			}
+		}
+		return nil
+	})
+}
 
-	wanted := svWanted(targets, srv.Port)
-	cells := map[string]*compare.IDCell{}
+// svInvocations returns how each tool of o runs on targets, writing into
+// dir; a tool that cannot run here has its NA set.
+func svInvocations(ctx context.Context, targets []netip.Prefix, o svOptions, dir string) map[string]svInvocation {
 	invs := map[string]svInvocation{}
-	var order []*compare.IDCell
 	for _, tool := range o.Tools {
-		inv := svInvocationFor(tool, targets, o, outDir)
+		inv := svInvocationFor(tool, targets, o, dir)
 		switch {
 		case inv.NA != "":
 		case tool == "fastscan":
@@ -283,26 +284,38 @@ func runSvbench(ctx context.Context, stdout, stderr io.Writer, o svOptions) (err
 				inv = svInvocation{NA: "nmap is not installed (scripts/install-deps.sh)"}
 			}
 		}
-		c := &compare.IDCell{Tool: tool, Note: inv.Note, NA: inv.NA}
-		cells[tool], invs[tool] = c, inv
+		invs[tool] = inv
+	}
+	return invs
+}
+
+// svbenchRounds runs every round of o in lab l, writing progress to stderr:
+// each tool's identifications of the wanted ports, each of which should be
+// want. It returns the table's cells, one per tool in o's order.
+func svbenchRounds(ctx context.Context, stderr io.Writer, l *lab.Lab, invs map[string]svInvocation, o svOptions,
+	wanted []netip.AddrPort, want compare.Service) ([]compare.IDCell, error) {
+	cells := map[string]*compare.IDCell{}
+	var order []*compare.IDCell
+	for _, tool := range o.Tools {
+		c := &compare.IDCell{Tool: tool, Note: invs[tool].Note, NA: invs[tool].NA}
+		cells[tool] = c
 		order = append(order, c)
 	}
 	timedOut := map[string]bool{}
 	for round := range o.Rounds {
-		for i := range o.Tools {
-			tool := o.Tools[(i+round)%len(o.Tools)]
+		for _, tool := range inTurn(o.Tools, round) {
 			inv, c := invs[tool], cells[tool]
 			if inv.NA != "" || timedOut[tool] || tool == "nmap" && o.NmapRounds > 0 && round >= o.NmapRounds {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("svbench: interrupted: %w", err)
+				return nil, fmt.Errorf("svbench: interrupted: %w", err)
 			}
 			r := runIdentification(ctx, l, inv, wanted, want, o.Timeout)
 			if ctx.Err() != nil {
-				return fmt.Errorf("svbench: interrupted: %w", ctx.Err())
+				return nil, fmt.Errorf("svbench: interrupted: %w", ctx.Err())
 			}
-			if strings.HasPrefix(r.Failed, "timed out") {
+			if isTimeout(r.Failed) {
 				timedOut[tool] = true
 				c.Note = strings.TrimPrefix(c.Note+"; not rerun after a timeout", "; ")
 			}
@@ -312,72 +325,38 @@ func runSvbench(ctx context.Context, stdout, stderr io.Writer, o svOptions) (err
 				r.MaxRSSKiB, r.Failed, r.Score.Example)
 		}
 	}
-	fmt.Fprint(stdout, svbenchHeader(o, l.ID(), version, targets))
-	final := make([]compare.IDCell, len(order))
-	for i, c := range order {
-		final[i] = *c
-	}
-	if err := compare.RenderID(stdout, "nmap", final); err != nil {
-		return fmt.Errorf("svbench: %w", err)
-	}
-	fmt.Fprintln(stdout)
-	for _, c := range final {
-		if inv := invs[c.Tool]; inv.NA == "" {
-			fmt.Fprintf(stdout, "    %s %s\n", filepath.Base(inv.Bin), strings.Join(inv.Args, " "))
-		}
-	}
-	return nil
+	return values(order), nil
 }
 
 // runIdentification runs one invocation and scores its identifications.
 func runIdentification(ctx context.Context, l *lab.Lab, inv svInvocation, wanted []netip.AddrPort, want compare.Service, timeout time.Duration) compare.IDRun {
-	os.Remove(inv.Out)
-	m := runMeasured(ctx, l, inv.Bin, inv.Args, filepath.Dir(inv.Out), timeout)
+	m, got, err := runAndRead(ctx, l, inv, timeout, true)
 	r := compare.IDRun{Wall: m.Wall, MaxRSSKiB: m.MaxRSSKiB, ToolCPU: m.ToolCPU, CPU: m.CPU, Failed: m.Failed}
-	timedOut := strings.HasPrefix(r.Failed, "timed out")
-	if r.Failed != "" && !timedOut {
-		return r
-	}
-	f, err := os.Open(inv.Out)
-	if err != nil {
-		if !timedOut {
-			r.Failed = fmt.Sprintf("no output: %v", err)
-		}
-		return r
-	}
-	defer f.Close()
-	got, err := inv.Parse(f)
-	if timedOut {
+	switch {
+	case isTimeout(r.Failed):
 		// What the tool had written when it was stopped (nmap writes each
 		// host group as it ends).
 		if got != nil {
 			sc := compare.ScoreServices(got, wanted, want)
 			r.Failed += fmt.Sprintf(", by then %d right, %d wrong", sc.Right, sc.Wrong)
 		}
-		return r
-	}
-	if err != nil {
+	case r.Failed != "":
+	case err != nil:
 		r.Failed = err.Error()
-		return r
+	default:
+		r.Score = compare.ScoreServices(got, wanted, want)
 	}
-	r.Score = compare.ScoreServices(got, wanted, want)
 	return r
 }
 
 // svbenchHeader describes the machine and the settings above the table.
 func svbenchHeader(o svOptions, labID, version string, targets []netip.Prefix) string {
-	kernel := "unknown"
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		kernel = unix.ByteSliceToString(u.Release[:])
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "fastlab svbench: lab %s; machine: nproc %d, kernel %s, %s\n",
-		labID, runtime.NumCPU(), kernel, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "fastlab svbench: lab %s; %s\n", labID, machineLine())
 	fmt.Fprintf(&b, "targets: port %d of %d addresses (%d CIDR blocks from %v), every one nginx %s (nginx -v) behind one AnyIP route; %s\n",
 		lab.AnyIPNginxPort, o.Count, len(targets), targets[0].Addr(), version, lab.AnyIPNginxTuning)
 	fmt.Fprintf(&b, "right: service http, product nginx, version %s; the server shares the scanner's %d CPUs\n", version, runtime.NumCPU())
-	fmt.Fprintf(&b, "%d round(s), tools alternating (each round starts with the next tool); a run is stopped after %v\n", o.Rounds, o.Timeout)
+	b.WriteString(roundsLine(o.Rounds, o.Timeout))
 	if o.NmapRounds > 0 && o.NmapRounds < o.Rounds {
 		fmt.Fprintf(&b, "nmap ran in the first %d round(s) only (--nmap-rounds)\n", o.NmapRounds)
 	}
