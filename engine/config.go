@@ -136,10 +136,10 @@ type Config struct {
 	// (not when the scan was interrupted or failed), from the sender's
 	// goroutine; the receiver keeps running until it returns, so that a reply
 	// arriving late still makes a result (emitted as any other). settled
-	// reports whether every target probed has answered. -sV lingers while it
-	// identifies: its own connections can queue the scan's last replies
-	// behind theirs on a narrow path, past a cool-down that ended by silence.
-	// ctx ends when the scan is interrupted.
+	// reports whether every target probed has answered. -sV lingers, while a
+	// target is unanswered, until Wait has passed: its own connections can
+	// queue the scan's last replies behind theirs on a narrow path, past a
+	// cool-down that ended by silence. ctx ends when the scan is interrupted.
 	Linger func(ctx context.Context, settled func() bool)
 }
 

@@ -134,8 +134,10 @@ type Scanner struct {
 	// coolDownNanos is the time spent in cool-downs so far; passEnd is when
 	// the latest pass ended (Unix nanoseconds).
 	coolDownNanos, passEnd atomic.Int64
-	// lingerNanos is the time Config.Linger took.
+	// lingerNanos is the time Config.Linger took; lingering is set while it
+	// runs (the receiver polls less often).
 	lingerNanos atomic.Int64
+	lingering   atomic.Bool
 	// downKnown says that the senders' down counts cover the whole first pass.
 	downKnown atomic.Bool
 	rtt       rttEstimator // receiver-only

@@ -13,6 +13,10 @@ import (
 const (
 	// pollTimeout bounds how long the receiver blocks, so it notices the end of a scan.
 	pollTimeout = 5 * time.Millisecond
+	// lingerPollTimeout is pollTimeout while Config.Linger runs: the scan has
+	// ended but for late replies, which need no haste, and fewer wake-ups
+	// leave more of a shared CPU to the servers -sV talks to meanwhile.
+	lingerPollTimeout = 50 * time.Millisecond
 	// statsInterval is how often the receiver reads the link's drop counter for Progress.
 	statsInterval = 250 * time.Millisecond
 	// receiveHoldBack bounds how long a link may hold a received frame before
@@ -52,7 +56,11 @@ func (s *Scanner) receive(lk link.Link, sent, abort <-chan struct{}) error {
 		}
 		polled := time.Now().UnixNano()
 		got = false
-		if err := lk.Poll(pollTimeout, handle); err != nil {
+		timeout := pollTimeout
+		if s.lingering.Load() {
+			timeout = lingerPollTimeout
+		}
+		if err := lk.Poll(timeout, handle); err != nil {
 			return fmt.Errorf("receiving replies: %w", err)
 		}
 		if !got {

@@ -63,6 +63,7 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 		err := s.send(sendCtx)
 		if err == nil && s.cfg.Linger != nil {
 			start := time.Now()
+			s.lingering.Store(true)
 			s.cfg.Linger(sendCtx, s.answeredAll)
 			s.lingerNanos.Store(int64(time.Since(start)))
 		}

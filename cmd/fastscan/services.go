@@ -294,14 +294,20 @@ func interruptedService(port uint16, table func(uint16) string) *result.Service 
 	return svc
 }
 
-// linger is the engine's Config.Linger: after the scan's last pass it keeps
-// the scan receiving until every port handed over is identified and, when a
-// target is still unanswered, for at least --wait. On a narrow path the
+// linger is the engine's Config.Linger: after the scan's last pass, while a
+// target is unanswered, it keeps the scan receiving until --wait has passed
+// (the identification goes on meanwhile). The last cool-down ended after a
+// few round trips of silence, measured on an idle path; on a narrow one the
 // identification's own connections queue the scan's last replies behind
-// theirs (64 kbit/s in the lab: half a second), long after a cool-down that
-// ended by silence; a SYN-ACK that arrives now is still a result, and is
-// identified too. It ends at once when ctx does (a signal).
+// theirs (64 kbit/s in the lab: half a second), and a SYN-ACK that arrives
+// now is still a result, and is identified too. It does not wait for the
+// identification itself: the receiver's polling, beside servers sharing the
+// scanner's CPU, starved them (sshd's new processes waited seconds for the
+// CPU). It ends at once when ctx does (a signal).
 func (sv *serviceScan) linger(ctx context.Context, settled func() bool) {
+	if settled() {
+		return
+	}
 	var progress io.Writer
 	if sv.progressTo != nil {
 		progress = sv.progressTo()
@@ -311,11 +317,7 @@ func (sv *serviceScan) linger(ctx context.Context, settled func() bool) {
 	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		done, total := sv.pending()
-		if done == total && (settled() || time.Since(start) >= sv.lingerAtLeast) {
-			break
-		}
+	for !settled() && time.Since(start) < sv.lingerAtLeast {
 		select {
 		case <-ctx.Done():
 			return
