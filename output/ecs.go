@@ -39,11 +39,31 @@ const ECSVersion = "8.11.0"
 //	 "not_before":"…","not_after":"…"}}},"fastscan":{…,"service":"http","service_method":"probed",…,"product":"nginx"}
 //
 // event.id is derived from the scan id, address, port and protocol, so ingesting the
-// same file twice does not duplicate documents. The layout is described by the JSON
-// Schema in output/schema/ecs.schema.json.
+// same file twice does not duplicate documents.
+//
+// After the results, at Close, one more document for every host End flagged as
+// answering SYN-ACK on (nearly) every TCP port probed (a SYN proxy or tarpit):
+// a host event (category host, action host-open-everywhere) with the host in
+// host.ip, the counts under fastscan (record host-note, note open-everywhere),
+// and observer.ip when a result of the host's address family named the scanner's
+// source address (as every result of a probed host does):
+//
+//	{"@timestamp":"…","ecs":{"version":"8.11.0"},"event":{"kind":"state","category":["host"],"type":["info"],
+//	 "action":"host-open-everywhere","module":"fastscan","dataset":"fastscan.scan","id":"…"},
+//	 "host":{"ip":["198.18.1.90"]},"related":{"ip":["198.18.1.90"]},
+//	 "message":"198.18.1.90: SYN-ACK on 64 of 64 TCP ports probed: a SYN proxy or tarpit?",
+//	 "fastscan":{"record":"host-note","note":"open-everywhere","syn_acks":64,"probed":64,"scan_id":"…"},"observer":{…}}
+//
+// The layout of both kinds of document is described by the JSON Schema in
+// output/schema/ecs.schema.json.
 type ECS struct {
 	lineWriter
 	scan Scan
+	// notes are the hosts End flagged, written at Close.
+	notes []result.OpenEverywhere
+	// source4 and source6 are the first source addresses of each family the
+	// results named: the observer.ip of the notes.
+	source4, source6 netip.Addr
 }
 
 // NewECS returns an ECS writer on w for the scan s.
@@ -53,6 +73,7 @@ func NewECS(w io.Writer, services *registry.Registry, s Scan) *ECS {
 
 // Write writes r as one ECS document.
 func (e *ECS) Write(r *result.Result) error {
+	e.keepSource(r.SourceIP)
 	e.line = append(e.appendLine(e.line[:0], r), '\n')
 	return e.flushLine()
 }

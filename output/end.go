@@ -8,8 +8,8 @@ import (
 
 // End is what the engine knows of the scan as a whole once it is over: whether it
 // finished, which hosts are up, which answered SYN-ACK everywhere. Writers that
-// describe the run as a whole (nmap XML, grepable), and JSON lines for its host
-// notes, take it through Ender.
+// describe the run as a whole (nmap XML, grepable), and JSON lines and ECS for
+// their host notes, take it through Ender.
 type End struct {
 	// Interrupted is true when Ctrl-C or another signal stopped the scan before it
 	// finished.
@@ -32,7 +32,8 @@ type End struct {
 	// OpenEverywhere are the hosts that answered SYN-ACK on (nearly) every TCP
 	// port probed (result.IsOpenEverywhere: a SYN proxy or tarpit, most likely),
 	// in ascending address order. nmap XML adds a host element with a
-	// hostscript note for each, JSON lines a host-note record.
+	// hostscript note for each, JSON lines a host-note record, ECS a host
+	// document and grepable a comment line, all after the results.
 	OpenEverywhere []result.OpenEverywhere
 }
 

@@ -26,7 +26,8 @@ import (
 // It is written as the scan goes, like nmap XML (see XML): the first comment at the
 // first Flush, a host's two lines (as one record) once it answered itself, at Flush,
 // hosts known only from filtered or silent ports at Close, where End gives their
-// status (Up or Down), then the closing comment with the counts, which also says why
+// status (Up or Down), a comment line for every host End flagged as a SYN proxy or
+// tarpit (see Close), then the closing comment with the counts, which also says why
 // an interrupted scan stopped:
 //
 //	# fastscan done at Sun Nov 22 11:00:01 2026 -- 96 IP addresses (1 host up) scanned in 0.61 seconds -- interrupted: interrupt signal received
@@ -147,9 +148,18 @@ func (g *Grepable) writeHosts(final bool) error {
 	return nil
 }
 
-// Close writes the hosts still kept and the closing comment, and writes the buffer.
+// Close writes the hosts still kept, a comment line for every host End flagged
+// as answering SYN-ACK on (nearly) every TCP port probed (a SYN proxy or tarpit;
+// readers of grepable output skip lines that start with '#'), and the closing
+// comment, and writes the buffer:
+//
+//	# fastscan: 198.18.1.90: SYN-ACK on 64 of 64 TCP ports probed: a SYN proxy or tarpit?
+//	# fastscan done at Sun Nov 22 11:00:01 2026 -- 256 IP addresses (2 hosts up) scanned in 1.02 seconds
 func (g *Grepable) Close() error {
 	if err := g.writeHosts(true); err != nil {
+		return err
+	}
+	if err := g.writeGrepableNotes(); err != nil {
 		return err
 	}
 	end := g.scan.finished()

@@ -36,16 +36,18 @@ func startSynProxy(t *testing.T, l *lab.Lab) *lab.SynProxy {
 // TestLabSynProxy: a scan of 1-1024 on the host behind the kernel's SYN proxy
 // and on a plain LAN host finds every port of the proxy's host open (it answers
 // SYN-ACK everywhere) and flags that host, and only it, in the summary, the last
-// --status-json line, nmap XML (a hostscript note, valid against nmap.dtd) and a
-// JSON lines host-note record (valid against the schema).
+// --status-json line, nmap XML (a hostscript note, valid against nmap.dtd), a
+// JSON lines host-note record (valid against the schema), a grepable comment
+// before the closing one and, in a second scan, an ECS host document (valid
+// against the ECS schema) after the results.
 func TestLabSynProxy(t *testing.T) {
 	l := labtest.Start(t)
 	sp := startSynProxy(t, l)
 	plain := l.Truth().Hosts[0]
 	dir := t.TempDir()
-	xmlFile, status := filepath.Join(dir, "scan.xml"), filepath.Join(dir, "status.jsonl")
+	xmlFile, grepFile, status := filepath.Join(dir, "scan.xml"), filepath.Join(dir, "scan.gnmap"), filepath.Join(dir, "status.jsonl")
 	out := scanLab(t, l, sp.Addr.String()+","+plain.Addr.String(), "-p", "1-1024", "-r", "20000",
-		"-oX", xmlFile, "--status-json", status)
+		"-oX", xmlFile, "-oG", grepFile, "--status-json", status)
 
 	open := map[string]int{}
 	for _, f := range out.findings {
@@ -108,6 +110,78 @@ func TestLabSynProxy(t *testing.T) {
 	}
 	if len(notes) != 1 || !strings.HasPrefix(notes[sp.Addr.String()], "fastscan-synproxy: SYN-ACK on 1024 of 1024") {
 		t.Errorf("XML notes %q, want one on %v", notes, sp.Addr)
+	}
+
+	grep, err := os.ReadFile(grepFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	glines := strings.Split(strings.TrimSuffix(string(grep), "\n"), "\n")
+	wantNote := fmt.Sprintf("# fastscan: %v: SYN-ACK on 1024 of 1024 TCP ports probed: a SYN proxy or tarpit?", sp.Addr)
+	if n := len(glines); n < 3 || glines[n-2] != wantNote || !strings.HasPrefix(glines[n-1], "# fastscan done at ") ||
+		strings.Count(string(grep), "# fastscan: ") != 1 {
+		t.Errorf("grepable output does not end with the note %q and the closing comment:\n%s", wantNote, grep)
+	}
+
+	checkSynProxyECS(t, l, sp.Addr.String())
+}
+
+// checkSynProxyECS scans 1-1024 on the SYN proxy's host at addr with --format
+// ecs: every document is valid against the ECS schema, the last one, after the
+// 1,024 results, is the host note on addr, its observer.ip the results' source
+// address.
+func checkSynProxyECS(t *testing.T, l *lab.Lab, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := l.Command(ctx, os.Args[0], addr, "-p", "1-1024", "-r", "20000", "--format", "ecs", "-q")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("fastscan --format ecs: %v", err)
+	}
+	if n := outputtest.NewECSValidator(t).ValidateLines(t, out); n != 1024+1 {
+		t.Fatalf("%d ECS documents, want 1,024 results and a note", n)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var doc struct {
+		Event struct {
+			Category []string `json:"category"`
+			Action   string   `json:"action"`
+		} `json:"event"`
+		Host struct {
+			IP []string `json:"ip"`
+		} `json:"host"`
+		Message  string `json:"message"`
+		Fastscan struct {
+			Note    string `json:"note"`
+			SYNACKs int    `json:"syn_acks"`
+			Probed  int    `json:"probed"`
+		} `json:"fastscan"`
+		Observer struct {
+			IP []string `json:"ip"`
+		} `json:"observer"`
+	}
+	var first struct {
+		Source struct {
+			IP string `json:"ip"`
+		} `json:"source"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	last := lines[len(lines)-1]
+	if err := json.Unmarshal([]byte(last), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(doc.Event.Category) != "[host]" || doc.Event.Action != "host-open-everywhere" || fmt.Sprint(doc.Host.IP) != "["+addr+"]" ||
+		doc.Message != addr+": SYN-ACK on 1024 of 1024 TCP ports probed: a SYN proxy or tarpit?" ||
+		doc.Fastscan.Note != "open-everywhere" || doc.Fastscan.SYNACKs != 1024 || doc.Fastscan.Probed != 1024 ||
+		fmt.Sprint(doc.Observer.IP) != "["+first.Source.IP+"]" {
+		t.Errorf("last ECS document: %s", last)
+	}
+	if strings.Count(string(out), `"host-open-everywhere"`) != 1 {
+		t.Errorf("more than one ECS note")
 	}
 }
 
