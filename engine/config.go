@@ -115,8 +115,8 @@ type Config struct {
 	// RateChanges, a Notice and a call of RateChanged.
 	Adaptive bool
 	// RateChanged, when not nil, is called with each change Adaptive makes,
-	// from a sender's goroutine, after the senders took the new rate: -sV
-	// paces its new connections at the scan's rate.
+	// from a sender's goroutine, once the new rate is set (each sender takes
+	// it at its next batch): -sV paces its new connections at the scan's rate.
 	RateChanged func(RateChange)
 	// Connect probes the TCP ports through the kernel's connect(2) instead of
 	// raw SYN frames: no raw socket and no privilege is needed. Link, when nil,
@@ -139,7 +139,9 @@ type Config struct {
 	// reports whether every target probed has answered. -sV lingers, while a
 	// target is unanswered, until Wait has passed: its own connections can
 	// queue the scan's last replies behind theirs on a narrow path, past a
-	// cool-down that ended by silence. ctx ends when the scan is interrupted.
+	// cool-down that ended by silence. ctx ends when the scan is interrupted;
+	// a scan interrupted during its linger is interrupted (Summary.Interrupted,
+	// no silence verdicts), as during a cool-down.
 	Linger func(ctx context.Context, settled func() bool)
 }
 

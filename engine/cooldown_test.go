@@ -131,4 +131,20 @@ func TestLinger(t *testing.T) {
 	if _, _, _, err := runFake(t, ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
+
+	// Interrupted during the linger: an interrupted scan, without the
+	// silence verdicts (the victim's no-response) of a finished one.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	cfg.Linger = func(ctx context.Context, _ func() bool) {
+		cancel()
+		<-ctx.Done()
+	}
+	got, sum, _, err = runFake(t, ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got[key{victim.Addr(), result.TCP, victim.Port()}]; !sum.Interrupted || ok || sum.NoResponse != 0 {
+		t.Errorf("interrupted in the linger: interrupted %v, victim reported %v, %d no-response; want interrupted and no silence verdict", sum.Interrupted, ok, sum.NoResponse)
+	}
 }

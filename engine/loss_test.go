@@ -303,3 +303,40 @@ func TestHandleAllocatesNothingSampled(t *testing.T) {
 		t.Errorf("handle allocates %v times per sampled reply", n)
 	}
 }
+
+// TestLossSecondProbeSpacing: no sampled target's second probe leaves in the
+// batch (one burst) of its first, the samples near the end of the pass
+// included, whose second probes are sent when the pass's positions run out:
+// a policer passes a burst's head, so such a pair would never be answered
+// twice. Small batches, many seeds: some pass ends with a sample pending.
+func TestLossSecondProbeSpacing(t *testing.T) {
+	for seed := uint64(1); seed <= 8; seed++ {
+		nw := linktest.New(linktest.Options{Model: answerAll})
+		cfg := fakeConfig(t, nw, "198.19.0.0/27", "1-64", "")
+		cfg.Rate, cfg.Retries, cfg.EstimateLoss, cfg.Seed = 20000, 0, true, seed
+		_, sum, _, err := runFake(t, context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := map[netip.AddrPort]uint64{}
+		pairs, shared := 0, 0
+		for _, p := range nw.Probes() {
+			ap := netip.AddrPortFrom(p.Dst, p.DstPort)
+			f, ok := first[ap]
+			if !ok {
+				first[ap] = p.Flush
+				continue
+			}
+			pairs++
+			if p.Flush == f {
+				shared++
+			}
+		}
+		if pairs == 0 || uint64(pairs) != sum.Loss.Pairs {
+			t.Fatalf("seed %d: %d targets probed twice, %d samples counted", seed, pairs, sum.Loss.Pairs)
+		}
+		if shared > 0 {
+			t.Errorf("seed %d: %d of %d second probes left in their first's batch", seed, shared, pairs)
+		}
+	}
+}

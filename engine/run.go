@@ -66,6 +66,9 @@ func (s *Scanner) Run(ctx context.Context, emit func(*result.Result) error) (Sum
 			s.lingering.Store(true)
 			s.cfg.Linger(sendCtx, s.answeredAll)
 			s.lingerNanos.Store(int64(time.Since(start)))
+			// A signal during the linger interrupts the scan, as one during a
+			// cool-down does: no silence verdicts for what had no time to answer.
+			err = sendCtx.Err()
 		}
 		if errors.Is(err, context.Canceled) && gctx.Err() == nil {
 			interrupted.Store(true)

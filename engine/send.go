@@ -307,7 +307,14 @@ func (s *Scanner) sendPass(ctx context.Context, sd *sender, pass int, start uint
 		}
 	}
 	if ls != nil {
-		// The second probes not yet due: now, paced as the others.
+		// The second probes not yet due: now, paced as the others, but never
+		// in the batch of a first probe still pending (one burst: a policer
+		// passes a burst's head, so such a pair would never be answered twice).
+		if pending > 0 {
+			if err := flush(end); err != nil {
+				return err
+			}
+		}
 		secondAt = end
 		if err := s.sendSeconds(sd, end, true, putSecond); err != nil {
 			return err

@@ -10,21 +10,24 @@ import (
 )
 
 // limiter spaces new connections 1/rate apart (no burst); rate 0: no
-// limit. The rate may change while connections wait (setRate).
+// limit. Nothing is reserved ahead: each waiter takes the next free moment
+// when it comes, so a rate change (setRate) applies at once to every
+// connection not yet let go, however many wait.
 type limiter struct {
 	mu       sync.Mutex
 	interval time.Duration
-	next     time.Time
+	last     time.Time     // when the latest connection was let go
+	changed  chan struct{} // closed (and replaced) by setRate: waiters look again
 }
 
 func newLimiter(rate float64) *limiter {
-	l := &limiter{}
+	l := &limiter{changed: make(chan struct{})}
 	l.setRate(rate)
 	return l
 }
 
-// setRate spaces the connections after the next 1/rate apart (0 or less:
-// no limit).
+// setRate spaces the connections not yet let go 1/rate apart (0 or less: no
+// limit).
 func (l *limiter) setRate(rate float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -32,33 +35,32 @@ func (l *limiter) setRate(rate float64) {
 	if rate > 0 {
 		l.interval = time.Duration(float64(time.Second) / rate)
 	}
+	close(l.changed)
+	l.changed = make(chan struct{})
 }
 
 // wait returns when the caller may open a connection, or ctx's error.
 func (l *limiter) wait(ctx context.Context) error {
-	l.mu.Lock()
-	if l.interval == 0 {
+	for {
+		l.mu.Lock()
+		now := time.Now()
+		at := l.last.Add(l.interval)
+		if l.interval == 0 || !now.Before(at) {
+			l.last = now
+			l.mu.Unlock()
+			return ctx.Err()
+		}
+		changed := l.changed
 		l.mu.Unlock()
-		return ctx.Err()
-	}
-	now := time.Now()
-	at := l.next
-	if at.Before(now) {
-		at = now
-	}
-	l.next = at.Add(l.interval)
-	l.mu.Unlock()
-	d := time.Until(at)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+		t := time.NewTimer(at.Sub(now))
+		select {
+		case <-t.C:
+		case <-changed:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
 	}
 }
 
@@ -112,8 +114,9 @@ func (id *Identifier) NewPool(ctx context.Context) *Pool {
 }
 
 // SetRate bounds new connections to rate per second from now on (0: no
-// bound), for every pool of the Identifier: a scan whose rate adapts
-// (--adaptive) takes its identification along.
+// bound), for every pool of the Identifier, the connections already waiting
+// included: a scan whose rate adapts (--adaptive) takes its identification
+// along.
 func (p *Pool) SetRate(rate float64) { p.id.limit.setRate(rate) }
 
 // Results delivers one Result per submitted port (unless ctx ended first),

@@ -181,6 +181,19 @@ func TestPoolSetRate(t *testing.T) {
 	if d := time.Since(start); d > 200*time.Millisecond {
 		t.Errorf("with no bound, %d connections took %v (after one last 100 ms wait at most)", n, d)
 	}
+
+	// Many waiting at 2/s (500 ms apart), then raised to 1,000/s: those
+	// already waiting take the new rate too.
+	p.SetRate(2)
+	start = time.Now()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		p.SetRate(1000)
+	}()
+	run(p)
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Errorf("raised to 1,000/s after 100 ms, %d waiting connections took %v (at 2/s: 1.5 s)", n, d)
+	}
 }
 
 // Cancelling the context stops the pool: Results closes without waiting

@@ -315,6 +315,11 @@ func (sv *serviceScan) linger(ctx context.Context, settled func() bool) {
 	stop := sv.showProgress(progress)
 	defer stop()
 	start := time.Now()
+	defer func() {
+		sv.mu.Lock()
+		sv.waited += time.Since(start)
+		sv.mu.Unlock()
+	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for !settled() && time.Since(start) < sv.lingerAtLeast {
@@ -324,9 +329,6 @@ func (sv *serviceScan) linger(ctx context.Context, settled func() bool) {
 		case <-tick.C:
 		}
 	}
-	sv.mu.Lock()
-	sv.waited += time.Since(start)
-	sv.mu.Unlock()
 }
 
 // rateChanged is the engine's Config.RateChanged: the identification's new

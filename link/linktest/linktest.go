@@ -182,6 +182,9 @@ type Probe struct {
 	Payload []byte
 	// Committed is when the frame was committed, on the Now clock.
 	Committed time.Time
+	// Flush counts the Flush calls of the Network (from 0) up to the one
+	// that sent the frame: frames of one Flush leave in one burst.
+	Flush uint64
 	// Lost is true when Options.Loss dropped the probe.
 	Lost bool
 	// Answer is how the target answered (Silent when lost).
@@ -630,14 +633,13 @@ func (l *fakeTx) Flush() (int, error) {
 	err := l.sendErr
 	l.sendErr = nil
 	sent := frames
+	flush := nw.flushes.Add(1) - 1
 	if nw.opts.FlushErr != nil {
-		s, ferr := nw.opts.FlushErr(nw.flushes.Add(1)-1, frames)
+		s, ferr := nw.opts.FlushErr(flush, frames)
 		if ferr != nil {
 			sent = min(max(s, 0), frames)
 			err = errors.Join(err, fmt.Errorf("linktest: flush: %d of %d frames sent: %w", sent, frames, ferr))
 		}
-	} else {
-		nw.flushes.Add(1)
 	}
 	flushed := nw.now()
 	var replies []reply
@@ -648,7 +650,7 @@ func (l *fakeTx) Flush() (int, error) {
 		if !ok {
 			continue
 		}
-		p.Committed = l.commits[i]
+		p.Committed, p.Flush = l.commits[i], flush
 		replies = append(replies, nw.answer(&p, frame, flushed)...)
 		probes = append(probes, p)
 	}
