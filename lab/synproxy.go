@@ -12,6 +12,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fastscan/fastscan/netns"
 )
 
 // The SYN proxy host: one more LAN host whose own kernel answers every TCP SYN
@@ -22,14 +26,20 @@ import (
 // carries a valid cookie, opens the connection to the local listener - or
 // resets the client's connection when nothing listens on the port. Only
 // SynProxyPorts are backed by listeners (small Go servers that speak first,
-// or HTTP). The host is outside Truth, as the real servers' host is.
+// or HTTP). The host is dual-stack: the proxy and the listeners are the same
+// on both of its addresses. The host is outside Truth, as the real servers'
+// host is.
 
 // SynProxyAddr is the LAN address of the SYN proxy host.
 var SynProxyAddr = netip.MustParseAddr("198.18.1.90")
 
-// SynProxyPorts are the ports of SynProxyAddr with a listener behind the SYN
-// proxy, ascending, and SynProxyServices the service each speaks (as -sV names
-// it). Every other port answers SYN-ACK too, and resets the connection that
+// SynProxyAddr6 is the same host's IPv6 LAN address, behind the same SYN
+// proxy, with the same listeners.
+var SynProxyAddr6 = netip.MustParseAddr("2001:2:0:1::90")
+
+// SynProxyPorts are the ports of SynProxyAddr (and SynProxyAddr6) with a
+// listener behind the SYN proxy, ascending, and SynProxyServices the service
+// each speaks (as -sV names it). Every other port answers SYN-ACK too, and resets the connection that
 // follows.
 var (
 	SynProxyPorts    = []uint16{22, 25, 80}
@@ -50,9 +60,10 @@ const synProxyTable = "fastlab_synproxy"
 // SynProxy is the running SYN proxy host. Stop it (also when a test fails;
 // the lab's Down deletes its namespace too).
 type SynProxy struct {
-	// Addr is the host's address (SynProxyAddr), NS its namespace.
-	Addr netip.Addr
-	NS   string
+	// Addr is the host's address (SynProxyAddr), Addr6 its IPv6 address
+	// (SynProxyAddr6), NS its namespace.
+	Addr, Addr6 netip.Addr
+	NS          string
 
 	l       *Lab
 	host    *hostNS // nil until StartSynProxy has made it
@@ -63,14 +74,16 @@ type SynProxy struct {
 	stopped bool
 }
 
-// StartSynProxy adds the SYN proxy host at SynProxyAddr (namespace
-// l.ID()+"-h"+N, two past Truth's hosts, so that it can run beside the real
-// servers' host), installs the nftables SYN proxy in its namespace and starts
-// the listeners of SynProxyPorts. It returns when every backed port serves a
-// connection from the scanner namespace; on error it deletes what it made. It
-// needs a kernel with nftables' synproxy (CONFIG_NFT_SYNPROXY).
+// StartSynProxy adds the SYN proxy host at SynProxyAddr and SynProxyAddr6
+// (namespace l.ID()+"-h"+N, two past Truth's hosts, so that it can run beside
+// the real servers' host), makes its interface verify checksums on receive
+// (validateChecksumsOnReceive), installs the nftables SYN proxy in its
+// namespace and starts the listeners of SynProxyPorts on both addresses. It
+// returns when every backed port of both addresses serves a connection from
+// the scanner namespace; on error it deletes what it made. It needs a kernel
+// with nftables' synproxy (CONFIG_NFT_SYNPROXY).
 func (l *Lab) StartSynProxy(ctx context.Context) (sp *SynProxy, err error) {
-	sp = &SynProxy{Addr: SynProxyAddr, NS: l.id + "-h" + strconv.Itoa(len(l.truth.Hosts)+2), l: l,
+	sp = &SynProxy{Addr: SynProxyAddr, Addr6: SynProxyAddr6, NS: l.id + "-h" + strconv.Itoa(len(l.truth.Hosts)+2), l: l,
 		conns: make(map[net.Conn]struct{})}
 	defer func() {
 		if err != nil {
@@ -80,7 +93,10 @@ func (l *Lab) StartSynProxy(ctx context.Context) (sp *SynProxy, err error) {
 			}
 		}
 	}()
-	if sp.host, err = l.addHostNS(ctx, sp.NS, l.lanLink(sp.NS, sp.Addr, netip.Addr{})); err != nil {
+	if sp.host, err = l.addHostNS(ctx, sp.NS, l.lanLink(sp.NS, sp.Addr, sp.Addr6)); err != nil {
+		return sp, err
+	}
+	if err := sp.validateChecksumsOnReceive(); err != nil {
 		return sp, err
 	}
 	if err := sp.addSynProxy(ctx); err != nil {
@@ -96,7 +112,10 @@ func (l *Lab) StartSynProxy(ctx context.Context) (sp *SynProxy, err error) {
 // not tracked (raw priority), and in input every TCP packet of no (untracked)
 // or an unknown (invalid) connection goes to synproxy; what it does not take
 // and is invalid is dropped. Loose pick-up of connections must be off, so that
-// the ACK completing a proxied handshake is invalid and reaches synproxy.
+// the ACK completing a proxied handshake is invalid and reaches synproxy. The
+// table is of the inet family: the same rules proxy IPv4 and IPv6 (the
+// neighbour discovery the IPv6 address needs is untracked, not invalid, so the
+// drop spares it).
 //
 // No timestamp (nor sack-perm) option: with it, this kernel's synproxy
 // completes the handshake with the local listener late - the listener
@@ -124,35 +143,88 @@ func (sp *SynProxy) addSynProxy(ctx context.Context) error {
 	return sp.host.do(func() error { return writeSysctl("net.netfilter.nf_conntrack_tcp_loose", "0") })
 }
 
-// listen opens the listeners of SynProxyPorts in the host's namespace and
-// serves them on goroutines until Stop.
+// validateChecksumsOnReceive makes the host's interface check the TCP
+// checksum of what it receives and mark it verified, as a NIC's receive
+// checksum offload does - without it, the SYN proxy drops a scanner's IPv6
+// SYNs. nftables' synproxy statement checks a packet's TCP checksum with the
+// IPv4 pseudo-header whatever its family (nft_synproxy_do_eval calls
+// nf_ip_checksum; xtables' ip6t_SYNPROXY uses nf_ip6_checksum), unless the
+// checksum is already verified or left to offload. A kernel socket's packets
+// cross the veth pair as checksum-partial and pass; a raw scanner's frames
+// (AF_PACKET, the checksum computed) arrive as unverified, so every IPv6 SYN
+// failed the wrong check and was dropped before synproxy counted it
+// (/proc/net/stat/synproxy, nft monitor trace: "synproxy ... verdict drop").
+// GRO verifies and marks the checksum: it is switched off and on again on the
+// host's end (which gives the veth its NAPI receive path), and TSO is
+// switched off on the bridge's end, whose TSO would keep the frames it relays
+// off that path.
+func (sp *SynProxy) validateChecksumsOnReceive() error {
+	if err := sp.host.do(func() error {
+		if err := setEthtoolFeature(HostIface, unix.ETHTOOL_SGRO, false); err != nil {
+			return err
+		}
+		return setEthtoolFeature(HostIface, unix.ETHTOOL_SGRO, true)
+	}); err != nil {
+		return fmt.Errorf("GRO on %s: %w", HostIface, err)
+	}
+	port := sp.l.lanPort(sp.NS)
+	if err := netns.Do(sp.l.SwitchNS(), func() error { return setEthtoolFeature(port, unix.ETHTOOL_STSO, false) }); err != nil {
+		return fmt.Errorf("TSO off on the bridge port %s: %w", port, err)
+	}
+	return nil
+}
+
+// listen opens the listeners of SynProxyPorts on both of the host's
+// addresses in its namespace and serves them on goroutines until Stop.
 func (sp *SynProxy) listen() error {
-	for _, port := range SynProxyPorts {
+	for _, ap := range sp.backedAddrPorts() {
+		network := "tcp4"
+		if ap.Addr().Is6() {
+			network = "tcp6"
+		}
 		var ln net.Listener
 		err := sp.host.do(func() error {
 			var err error
-			ln, err = net.Listen("tcp4", netip.AddrPortFrom(sp.Addr, port).String())
+			ln, err = net.Listen(network, ap.String())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("listener on %d: %w", port, err)
+			return fmt.Errorf("listener on %v: %w", ap, err)
 		}
 		sp.mu.Lock()
 		sp.lns = append(sp.lns, ln)
 		sp.mu.Unlock()
-		sp.serving.Add(1)
-		if SynProxyServices[port] == "http" {
-			srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(synProxyPage)}
-			go func() { defer sp.serving.Done(); srv.Serve(ln) }()
-			continue
-		}
-		banner := SynProxySSHBanner
-		if SynProxyServices[port] == "smtp" {
-			banner = SynProxySMTPBanner
-		}
-		go sp.serveBanner(ln, banner)
+		sp.serve(ln, ap.Port())
 	}
 	return nil
+}
+
+// backedAddrPorts lists the backed ports (SynProxyPorts) of both of the host's
+// addresses, IPv4 first.
+func (sp *SynProxy) backedAddrPorts() []netip.AddrPort {
+	var aps []netip.AddrPort
+	for _, a := range []netip.Addr{sp.Addr, sp.Addr6} {
+		for _, p := range SynProxyPorts {
+			aps = append(aps, netip.AddrPortFrom(a, p))
+		}
+	}
+	return aps
+}
+
+// serve serves ln, the listener of port, on a goroutine until Stop: the
+// HTTP page, or the greeting of the port's service.
+func (sp *SynProxy) serve(ln net.Listener, port uint16) {
+	sp.serving.Add(1)
+	if SynProxyServices[port] == "http" {
+		srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(synProxyPage)}
+		go func() { defer sp.serving.Done(); srv.Serve(ln) }()
+		return
+	}
+	banner := SynProxySSHBanner
+	if SynProxyServices[port] == "smtp" {
+		banner = SynProxySMTPBanner
+	}
+	go sp.serveBanner(ln, banner)
 }
 
 // synProxyPage is the HTTP server's page.
@@ -211,14 +283,13 @@ func (sp *SynProxy) serveBanner(ln net.Listener, banner string) {
 	}
 }
 
-// waitReady waits until every backed port gives its greeting (or page) to a
-// connection from the scanner namespace: the connection went through the SYN
-// proxy, so the proxy works.
+// waitReady waits until every backed port of both addresses gives its
+// greeting (or page) to a connection from the scanner namespace: the
+// connection went through the SYN proxy, so the proxy works for both families.
 func (sp *SynProxy) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, realServersReady)
 	defer cancel()
-	for _, p := range SynProxyPorts {
-		ap := netip.AddrPortFrom(sp.Addr, p)
+	for _, ap := range sp.backedAddrPorts() {
 		for {
 			err := sp.greeted(ctx, ap)
 			if err == nil {
@@ -236,7 +307,7 @@ func (sp *SynProxy) waitReady(ctx context.Context) error {
 // greeted connects to ap from the scanner namespace and reads its first bytes
 // (sending an HTTP request to the HTTP port).
 func (sp *SynProxy) greeted(ctx context.Context, ap netip.AddrPort) error {
-	c, err := sp.l.DialContext(ctx, "tcp4", ap.String())
+	c, err := sp.l.DialContext(ctx, "tcp", ap.String())
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func printExtraHosts(w io.Writer, scannerNS string, x *extraHosts, v installed) 
 		fmt.Fprintf(&b, "    %s  hostile servers: %s\n", hostileRange(), hostileList())
 	}
 	if x.sp != nil {
-		fmt.Fprintf(&b, "  %-15s (IPv4 only) behind the kernel's nftables synproxy (namespace %s): SYN-ACK on every TCP port;\n", x.sp.Addr, x.sp.NS)
+		fmt.Fprintf(&b, "  %-15s behind the kernel's nftables synproxy, also at %s (namespace %s): SYN-ACK on every TCP port;\n", x.sp.Addr, x.sp.Addr6, x.sp.NS)
 		fmt.Fprintf(&b, "                  services only on %s (%s)\n", portList(lab.SynProxyPorts), synProxyServiceList())
 	}
 	if x.rs != nil || x.sp != nil {
@@ -104,6 +104,7 @@ func printExtraHosts(w io.Writer, scannerNS string, x *extraHosts, v installed) 
 	}
 	if x.sp != nil {
 		fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan %s -p 1-1024 -sV\n", scannerNS, x.sp.Addr)
+		fmt.Fprintf(&b, "  sudo ip netns exec %s bin/fastscan %s -p 1-1024 -sV\n", scannerNS, x.sp.Addr6)
 	}
 	io.WriteString(w, b.String())
 }

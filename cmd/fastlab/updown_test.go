@@ -99,9 +99,9 @@ func TestUpStartsExtraHostsAndDownStopsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{lab.RealServersAddr.String(), lab.SynProxyAddr.String(), "OpenSSH " + v.ssh,
+	for _, want := range []string{lab.RealServersAddr.String(), lab.SynProxyAddr.String(), "also at " + lab.SynProxyAddr6.String(), "OpenSSH " + v.ssh,
 		"nginx " + v.nginx, "Redis key-value store " + v.redis, "9004 silent", "services only on 22,25,80",
-		"bin/fastscan 198.18.1.80 -p 22,25,80,443,2222,6379,8080 -sV"} {
+		"bin/fastscan 198.18.1.80 -p 22,25,80,443,2222,6379,8080 -sV", "bin/fastscan 2001:2:0:1::90 -p 1-1024 -sV"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("up's layout lacks %q:\n%s", want, out)
 		}

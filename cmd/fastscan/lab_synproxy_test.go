@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,20 +34,46 @@ func startSynProxy(t *testing.T, l *lab.Lab) *lab.SynProxy {
 	return sp
 }
 
+// synProxyFamily is one address family of the SYN proxy test: the proxy's
+// host's address and a plain LAN host's (no proxy) of the same family, with
+// the plain host's open ports.
+type synProxyFamily struct {
+	name         string
+	proxy, plain netip.Addr
+	plainPorts   []uint16
+}
+
+// synProxyFamilies are the SYN proxy host's families, IPv4 and IPv6, for the
+// tests that run once per family.
+func synProxyFamilies(l *lab.Lab, sp *lab.SynProxy) []synProxyFamily {
+	h := l.Truth().Hosts[0]
+	return []synProxyFamily{{"ipv4", sp.Addr, h.Addr, h.Ports}, {"ipv6", sp.Addr6, h.Addr6, h.Ports}}
+}
+
 // TestLabSynProxy: a scan of 1-1024 on the host behind the kernel's SYN proxy
-// and on a plain LAN host finds every port of the proxy's host open (it answers
-// SYN-ACK everywhere) and flags that host, and only it, in the summary, the last
-// --status-json line, nmap XML (a hostscript note, valid against nmap.dtd), a
-// JSON lines host-note record (valid against the schema), a grepable comment
-// before the closing one and, in a second scan, an ECS host document (valid
-// against the ECS schema) after the results.
+// and on a plain LAN host, once over IPv4 and once over IPv6, finds every port
+// of the proxy's host open (it answers SYN-ACK everywhere) and flags that
+// host, and only it, in the summary, the last --status-json line, nmap XML (a
+// hostscript note, valid against nmap.dtd), a JSON lines host-note record
+// (valid against the schema), a grepable comment before the closing one and,
+// in a second scan, an ECS host document (valid against the ECS schema) after
+// the results.
 func TestLabSynProxy(t *testing.T) {
 	l := labtest.Start(t)
 	sp := startSynProxy(t, l)
-	plain := l.Truth().Hosts[0]
+	for _, fam := range synProxyFamilies(l, sp) {
+		t.Run(fam.name, func(t *testing.T) { checkSynProxyFlagged(t, l, fam.proxy, fam.plain, fam.plainPorts) })
+	}
+}
+
+// checkSynProxyFlagged scans 1-1024 on proxy (the SYN proxy's host) and plain
+// (a LAN host with plainPorts open) and checks every output for the flag on
+// proxy alone (see TestLabSynProxy).
+func checkSynProxyFlagged(t *testing.T, l *lab.Lab, proxy, plain netip.Addr, plainPorts []uint16) {
+	t.Helper()
 	dir := t.TempDir()
 	xmlFile, grepFile, status := filepath.Join(dir, "scan.xml"), filepath.Join(dir, "scan.gnmap"), filepath.Join(dir, "status.jsonl")
-	out := scanLab(t, l, sp.Addr.String()+","+plain.Addr.String(), "-p", "1-1024", "-r", "20000",
+	out := scanLab(t, l, proxy.String()+","+plain.String(), "-p", "1-1024", "-r", "20000",
 		"-oX", xmlFile, "-oG", grepFile, "--status-json", status)
 
 	open := map[string]int{}
@@ -56,19 +83,19 @@ func TestLabSynProxy(t *testing.T) {
 		}
 	}
 	wantPlain := 0
-	for _, p := range plain.Ports {
+	for _, p := range plainPorts {
 		if p <= 1024 {
 			wantPlain++
 		}
 	}
-	if open[sp.Addr.String()] != 1024 || open[plain.Addr.String()] != wantPlain {
-		t.Errorf("open ports: %v; want 1024 on %v (the proxy answers every port), %d on %v", open, sp.Addr, wantPlain, plain.Addr)
+	if open[proxy.String()] != 1024 || open[plain.String()] != wantPlain {
+		t.Errorf("open ports: %v; want 1024 on %v (the proxy answers every port), %d on %v", open, proxy, wantPlain, plain)
 	}
 
-	line := fmt.Sprintf("  %v: SYN-ACK on 1024 of 1024 TCP ports probed: a SYN proxy or tarpit?\n", sp.Addr)
-	if !strings.Contains(out.stderr, line) || strings.Contains(out.stderr, plain.Addr.String()+": SYN-ACK") ||
+	line := fmt.Sprintf("  %v: SYN-ACK on 1024 of 1024 TCP ports probed: a SYN proxy or tarpit?\n", proxy)
+	if !strings.Contains(out.stderr, line) || strings.Contains(out.stderr, plain.String()+": SYN-ACK") ||
 		!strings.Contains(out.stderr, "hint: a SYN proxy or tarpit") {
-		t.Errorf("summary does not flag %v alone:\n%s", sp.Addr, out.stderr)
+		t.Errorf("summary does not flag %v alone:\n%s", proxy, out.stderr)
 	}
 
 	if len(out.notes) != 1 {
@@ -79,7 +106,7 @@ func TestLabSynProxy(t *testing.T) {
 		SYNACKs          int `json:"syn_acks"`
 		Probed           int
 	}
-	if err := json.Unmarshal([]byte(out.notes[0]), &note); err != nil || note.IP != sp.Addr.String() ||
+	if err := json.Unmarshal([]byte(out.notes[0]), &note); err != nil || note.IP != proxy.String() ||
 		note.Note != "open-everywhere" || note.SYNACKs != 1024 || note.Probed != 1024 {
 		t.Errorf("host note %s (%v)", out.notes[0], err)
 	}
@@ -93,7 +120,7 @@ func TestLabSynProxy(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
 		t.Fatal(err)
 	}
-	if last.OpenEverywhere != 1 || len(last.OpenEverywhereHosts) != 1 || last.OpenEverywhereHosts[0] != (statusHost{sp.Addr.String(), 1024, 1024}) {
+	if last.OpenEverywhere != 1 || len(last.OpenEverywhereHosts) != 1 || last.OpenEverywhereHosts[0] != (statusHost{proxy.String(), 1024, 1024}) {
 		t.Errorf("last status line: %s", lines[len(lines)-1])
 	}
 
@@ -108,8 +135,8 @@ func TestLabSynProxy(t *testing.T) {
 			notes[h.Addr.Addr] = s.ID + ": " + s.Output
 		}
 	}
-	if len(notes) != 1 || !strings.HasPrefix(notes[sp.Addr.String()], "fastscan-synproxy: SYN-ACK on 1024 of 1024") {
-		t.Errorf("XML notes %q, want one on %v", notes, sp.Addr)
+	if len(notes) != 1 || !strings.HasPrefix(notes[proxy.String()], "fastscan-synproxy: SYN-ACK on 1024 of 1024") {
+		t.Errorf("XML notes %q, want one on %v", notes, proxy)
 	}
 
 	grep, err := os.ReadFile(grepFile)
@@ -117,13 +144,13 @@ func TestLabSynProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	glines := strings.Split(strings.TrimSuffix(string(grep), "\n"), "\n")
-	wantNote := fmt.Sprintf("# fastscan: %v: SYN-ACK on 1024 of 1024 TCP ports probed: a SYN proxy or tarpit?", sp.Addr)
+	wantNote := fmt.Sprintf("# fastscan: %v: SYN-ACK on 1024 of 1024 TCP ports probed: a SYN proxy or tarpit?", proxy)
 	if n := len(glines); n < 3 || glines[n-2] != wantNote || !strings.HasPrefix(glines[n-1], "# fastscan done at ") ||
 		strings.Count(string(grep), "# fastscan: ") != 1 {
 		t.Errorf("grepable output does not end with the note %q and the closing comment:\n%s", wantNote, grep)
 	}
 
-	checkSynProxyECS(t, l, sp.Addr.String())
+	checkSynProxyECS(t, l, proxy.String())
 }
 
 // checkSynProxyECS scans 1-1024 on the SYN proxy's host at addr with --format
@@ -185,15 +212,24 @@ func checkSynProxyECS(t *testing.T, l *lab.Lab, addr string) {
 	}
 }
 
-// TestLabSynProxyServices: with -sV, of the 1,024 SYN-ACKs of the host behind
-// the kernel's SYN proxy only its backed ports (lab.SynProxyPorts) are reported
-// open, each with the service its server speaks; every other port is filtered,
-// reason no-service; the summary counts the SYN-ACKs no service backed and still
-// flags the host.
+// TestLabSynProxyServices: with -sV, over IPv4 and over IPv6, of the 1,024
+// SYN-ACKs of the host behind the kernel's SYN proxy only its backed ports
+// (lab.SynProxyPorts) are reported open, each with the service its server
+// speaks; every other port is filtered, reason no-service; the summary counts
+// the SYN-ACKs no service backed and still flags the host.
 func TestLabSynProxyServices(t *testing.T) {
 	l := labtest.Start(t)
 	sp := startSynProxy(t, l)
-	found, stderr, elapsed, code := runSV(t, l, false, sp.Addr.String(), "-p", "1-1024", "-sV", "--show", "all",
+	for _, fam := range synProxyFamilies(l, sp) {
+		t.Run(fam.name, func(t *testing.T) { checkSynProxyServices(t, l, fam.proxy) })
+	}
+}
+
+// checkSynProxyServices scans 1-1024 of the SYN proxy's host at proxy with
+// -sV and checks what TestLabSynProxyServices says.
+func checkSynProxyServices(t *testing.T, l *lab.Lab, proxy netip.Addr) {
+	t.Helper()
+	found, stderr, elapsed, code := runSV(t, l, false, proxy.String(), "-p", "1-1024", "-sV", "--show", "all",
 		"--wait", "1s", "-r", "5000", "--sv-timeout", "3s", "--seed", "7")
 	t.Logf("scan: %v, exit %d\n%s", elapsed.Round(time.Millisecond), code, stderr)
 	if code != exitOK {
@@ -206,7 +242,7 @@ func TestLabSynProxyServices(t *testing.T) {
 			notes++
 			continue
 		}
-		if f.IP != sp.Addr.String() || f.Proto != "tcp" {
+		if f.IP != proxy.String() || f.Proto != "tcp" {
 			t.Errorf("a line for %s %s:%d", f.Proto, f.IP, f.Port)
 		}
 		if _, dup := byPort[f.Port]; dup {
@@ -231,7 +267,7 @@ func TestLabSynProxyServices(t *testing.T) {
 	if want := []string{fmt.Sprint(backed), fmt.Sprint(1024 - backed), "1024"}; m == nil || fmt.Sprint(m[1:]) != fmt.Sprint(want) {
 		t.Errorf("summary: identified, not backed, SYN-ACKs %v, want %v:\n%s", m, want, stderr)
 	}
-	if !strings.Contains(stderr, sp.Addr.String()+": SYN-ACK on 1024 of 1024 TCP ports probed") || notes != 1 {
+	if !strings.Contains(stderr, proxy.String()+": SYN-ACK on 1024 of 1024 TCP ports probed") || notes != 1 {
 		t.Errorf("the SYN proxy's host is not flagged (%d host notes):\n%s", notes, stderr)
 	}
 }
