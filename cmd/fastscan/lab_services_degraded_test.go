@@ -32,7 +32,12 @@ import (
 // real server is still identified with the installed package's product
 // and version; each port's identification (its SYN-ACK to its line)
 // stays within one --sv-timeout budget; no closed port is ever reported
-// open; the wall times are logged side by side.
+// open; the wall times are logged side by side. At 10 % loss a port may,
+// now and then, spend its budget before it is fully identified (random
+// loss can lose a SYN three times, or a reply for seconds): such a port must
+// still be reported open, say why in its service error, and be right in
+// whatever it does report; and each port must be fully identified in at
+// least two of the path's three scans.
 func TestLabServicesDegraded(t *testing.T) {
 	taskset := citest.RequireTool(t, "taskset")
 	citest.RequireTool(t, "nft")
@@ -97,12 +102,21 @@ func TestLabServicesDegraded(t *testing.T) {
 			if budget == 0 {
 				budget = 10 * time.Second
 			}
+			lenient := p.imp.LossPercent >= 10
+			missed := map[uint16]int{}
 			for run := range runs {
-				scanDegraded(t, l, rs, truth, wrap, ports, closed, budget, func(d time.Duration) {
+				for _, port := range scanDegraded(t, l, rs, truth, wrap, ports, closed, budget, lenient, func(d time.Duration) {
 					walls[p.name] = append(walls[p.name], d)
-				})
+				}) {
+					missed[port]++
+				}
 				if t.Failed() {
 					t.Fatalf("run %d of %d failed", run+1, runs)
+				}
+			}
+			for port, n := range missed {
+				if n > runs-2 {
+					t.Errorf("port %d not fully identified in %d of %d scans", port, n, runs)
 				}
 			}
 			if p.imp.LossPercent > 0 {
@@ -133,9 +147,12 @@ func TestLabServicesDegraded(t *testing.T) {
 }
 
 // scanDegraded runs one -sV scan of the real servers (fastscan started by
-// wrap) and checks it; it reports the wall time to wall.
+// wrap) and checks it; it reports the wall time to wall. With lenient, a
+// real server's port that is open, says why in its service error and is
+// right in what it reports, but not fully identified, is returned instead of
+// failing the test.
 func scanDegraded(t *testing.T, l *lab.Lab, rs *lab.RealServers, truth realTruth, wrap []string, ports, closed []uint16,
-	budget time.Duration, wall func(time.Duration)) {
+	budget time.Duration, lenient bool, wall func(time.Duration)) (missed []uint16) {
 	t.Helper()
 	args := []string{rs.Addr.String(), "-p", portList(ports), "-sV", "--show", "all", "--wait", "2s", "-r", "100",
 		"--retries", "4", "--sv-timeout", budget.String(), "--sv-per-host", "16"}
@@ -144,9 +161,12 @@ func scanDegraded(t *testing.T, l *lab.Lab, rs *lab.RealServers, truth realTruth
 	t.Logf("%v, exit %d\n%s", elapsed.Round(time.Millisecond), code, stderr)
 	if code != exitOK {
 		t.Errorf("exit %d", code)
-		return
+		return nil
 	}
 	byPort := svByAddr(t, found, rs.Addr)[rs.Addr.String()]
+	if lenient {
+		truth, missed = truth.withoutMissed(t, byPort)
+	}
 	truth.check(t, rs.Addr, byPort, nil, false)
 	// Loss may cost a closed port's reset (all retries lost:
 	// filtered), never make it open.
@@ -164,7 +184,7 @@ func scanDegraded(t *testing.T, l *lab.Lab, rs *lab.RealServers, truth realTruth
 	var took []string
 	for _, port := range slices.Sorted(maps.Keys(truth.real)) {
 		f := byPort[port]
-		if strings.Contains(f.ServiceError, "budget") {
+		if strings.Contains(f.ServiceError, "budget") && !slices.Contains(missed, port) {
 			t.Errorf("port %d: %q", port, f.ServiceError)
 		}
 		ts, err := time.Parse(time.RFC3339Nano, f.Timestamp)
@@ -180,6 +200,31 @@ func scanDegraded(t *testing.T, l *lab.Lab, rs *lab.RealServers, truth realTruth
 	}
 	t.Logf("SYN-ACK to line written (identification, flush granularity %v): %s", flushInterval, strings.Join(took, ", "))
 	checkSVSummary(t, stderr, found)
+	return missed
+}
+
+// withoutMissed is tr without the ports of byPort that are open and not
+// fully identified, but say why (a service error) and are right in what they
+// report (product, version, TLS use when given); it returns those ports.
+// A port that reports something wrong, or is not open, stays in.
+func (tr realTruth) withoutMissed(t *testing.T, byPort map[uint16]svFinding) (realTruth, []uint16) {
+	t.Helper()
+	out := tr
+	out.real = maps.Clone(tr.real)
+	var missed []uint16
+	for _, port := range slices.Sorted(maps.Keys(tr.real)) {
+		w, f := tr.real[port], byPort[port]
+		full := f.ServiceMethod == "probed" && f.Service == w.service && f.Product == w.product && f.Version == w.version &&
+			(f.TLS != nil) == w.tls && f.StartTLS == w.startTLS && f.ServiceError == ""
+		if full || f.State != "open" || f.Reason != "syn-ack" || f.ServiceError == "" ||
+			(f.Product != "" && f.Product != w.product) || (f.Version != "" && f.Version != w.version) || (f.TLS != nil && !w.tls) {
+			continue
+		}
+		t.Logf("port %d not fully identified (%s): %q", port, f.ServiceMethod, f.ServiceError)
+		delete(out.real, port)
+		missed = append(missed, port)
+	}
+	return out, missed
 }
 
 // pinToCPU0 pins the real servers' processes to CPU 0 and returns the
