@@ -65,8 +65,8 @@ func scan(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	var sv *serviceScan // -sV: open ports held until identified (services.go)
 	if s.sv.enabled {
-		// After its last pass the scan keeps receiving while the ports it
-		// found are identified (serviceScan.linger).
+		// After its last pass the scan keeps receiving, while a target is
+		// unanswered, until --wait (serviceScan.linger).
 		s.cfg.Linger = func(ctx context.Context, settled func() bool) { sv.linger(ctx, settled) }
 		// --adaptive: new connections follow the scan's rate (-r at first).
 		s.cfg.RateChanged = func(c engine.RateChange) { sv.rateChanged(c) }

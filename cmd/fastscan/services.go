@@ -130,11 +130,11 @@ type serviceScan struct {
 	// maxPending bounds held: an open port found beyond it is written at
 	// once, unidentified (--sv-max-pending).
 	maxPending int
-	// lingerAtLeast is how long linger keeps the scan receiving when a
-	// target is unanswered (--wait); progressTo, when not nil, ends the
+	// lingerMax is how long, at most, linger keeps the scan receiving while
+	// a target is unanswered (--wait); progressTo, when not nil, ends the
 	// scan's progress line and says where the identification's goes.
-	lingerAtLeast time.Duration
-	progressTo    func() io.Writer
+	lingerMax  time.Duration
+	progressTo func() io.Writer
 
 	mu   sync.Mutex
 	held map[netip.AddrPort]result.Result
@@ -158,7 +158,7 @@ func startServices(ctx context.Context, s *settings, write func(*result.Result) 
 	}
 	sv := &serviceScan{ctx: ctx, pool: id.NewPool(ctx), write: write, show: s.cfg.Show, table: s.sv.cfg.Table,
 		done: make(chan struct{}), held: make(map[netip.AddrPort]result.Result), maxPending: s.sv.maxPending,
-		lingerAtLeast: s.cfg.Wait}
+		lingerMax: s.cfg.Wait}
 	if s.sorted != nil {
 		sv.hidden = s.sorted.hidden
 	}
@@ -322,7 +322,7 @@ func (sv *serviceScan) linger(ctx context.Context, settled func() bool) {
 	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for !settled() && time.Since(start) < sv.lingerAtLeast {
+	for !settled() && time.Since(start) < sv.lingerMax {
 		select {
 		case <-ctx.Done():
 			return
