@@ -2,7 +2,6 @@ package lab_test
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -157,14 +156,7 @@ func TestBurstAnswersIPv6(t *testing.T) {
 					wg.Wait()
 					t.Fatalf("truth: %s:%d is %v, not %v", dst, reg.port, got, reg.state)
 				}
-				err := unix.Sendto(fd, probe, 0, &unix.SockaddrInet6{Addr: dst.As16()})
-				// A full socket buffer on a loaded machine (ENOBUFS): wait and send
-				// the same probe again, a bounded number of times.
-				for try := 0; errors.Is(err, unix.ENOBUFS) && try < 50; try++ {
-					time.Sleep(2 * time.Millisecond)
-					err = unix.Sendto(fd, probe, 0, &unix.SockaddrInet6{Addr: dst.As16()})
-				}
-				if err != nil {
+				if err := sendRetrying(fd, probe, &unix.SockaddrInet6{Addr: dst.As16()}); err != nil {
 					close(stop)
 					wg.Wait()
 					t.Fatalf("send probe %d: %v", i, err)

@@ -72,6 +72,18 @@ func checksum(sum uint32, b []byte) uint16 {
 }
 
 // synPacket builds an IPv4 + TCP SYN packet (checksums included).
+// sendRetrying sends b to to on the raw socket fd; a full socket buffer on
+// a loaded machine (ENOBUFS) is waited out and the same packet sent again, a
+// bounded number of times.
+func sendRetrying(fd int, b []byte, to unix.Sockaddr) error {
+	err := unix.Sendto(fd, b, 0, to)
+	for try := 0; errors.Is(err, unix.ENOBUFS) && try < 50; try++ {
+		time.Sleep(2 * time.Millisecond)
+		err = unix.Sendto(fd, b, 0, to)
+	}
+	return err
+}
+
 func synPacket(src, dst netip.Addr, srcPort, dstPort uint16, seq uint32) []byte {
 	p := make([]byte, 40)
 	p[0], p[8], p[9] = 0x45, 64, unix.IPPROTO_TCP
@@ -191,14 +203,7 @@ func TestBurstAnswers(t *testing.T) {
 					t.Fatalf("truth: %s:%d is %v, not %v", dst, reg.port, got, reg.state)
 				}
 				pkt := synPacket(tr.ScannerWANAddr, dst, 40000+uint16(i%20000), reg.port, uint32(i)*7919)
-				err := unix.Sendto(rs.send, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()})
-				// A full socket buffer on a loaded machine (ENOBUFS): wait and send
-				// the same probe again, a bounded number of times.
-				for try := 0; errors.Is(err, unix.ENOBUFS) && try < 50; try++ {
-					time.Sleep(2 * time.Millisecond)
-					err = unix.Sendto(rs.send, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()})
-				}
-				if err != nil {
+				if err := sendRetrying(rs.send, pkt, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
 					t.Fatalf("send probe %d: %v", i, err)
 				}
 				if i%batch == batch-1 {

@@ -49,7 +49,7 @@ func TestLimitRateIPv6(t *testing.T) {
 		start := time.Now()
 		for i := range n {
 			dst := addrIn(tr.AnyIPPrefix6, first+uint16(i))
-			if err := unix.Sendto(send, syn6(30000+uint16(i), port, uint32(i)), 0, &unix.SockaddrInet6{Addr: dst.As16()}); err != nil {
+			if err := sendRetrying(send, syn6(30000+uint16(i), port, uint32(i)), &unix.SockaddrInet6{Addr: dst.As16()}); err != nil {
 				t.Errorf("send: %v", err)
 				break
 			}
